@@ -1,0 +1,28 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+astro_deepcr: deep-learning cosmic-ray detection and inpainting for CCD images
+(deepCR, Zhang & Bloom 2020, ApJ 889, 24).
+"""
+
+try:
+    from ._version import version as __version__
+except ImportError:  # not installed
+    __version__ = "0.0.dev0"
+
+from .conf import conf
+from .deepcr import DeepCR
+from .inpaint import biharmonic, medmask
+from .zoo import ModelFileError, ModelSpec, get_model, list_models, model_info, register_model
+
+__all__ = [
+    "conf",
+    "DeepCR",
+    "medmask",
+    "biharmonic",
+    "ModelSpec",
+    "ModelFileError",
+    "get_model",
+    "list_models",
+    "model_info",
+    "register_model",
+]

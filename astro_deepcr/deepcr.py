@@ -1,0 +1,261 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+`DeepCR`: cosmic-ray probability, mask and cleaning on numpy arrays.
+"""
+
+import threading
+import warnings
+
+import numpy as np
+from astropy.utils.exceptions import AstropyUserWarning
+
+from . import inpaint as _inpaint
+from .conf import conf
+from .engine import prepare_network, resolve_device, run_tiled
+from .zoo import get_model, load_network
+
+__all__ = ["DeepCR", "as_image"]
+
+_CLASSIC = {"medmask": _inpaint.medmask, "biharmonic": _inpaint.biharmonic}
+
+
+def as_image(image, inmask=None, name="image"):
+    """Validate a 2-D image; return ``(float32 copy, bad-pixel mask)``.
+
+    Accepts any real numeric dtype and byte order and masked arrays. Bad
+    pixels are the masked ones, those in ``inmask`` and the non-finite ones
+    (also values beyond the float32 range, which become infinite).
+
+    Raises
+    ------
+    TypeError
+        Not array-like, or of a non-real dtype (complex, bool, object, str).
+    ValueError
+        Not 2-D, empty, or an ``inmask`` of another shape.
+    """
+    mask = None
+    if isinstance(image, np.ma.MaskedArray):
+        mask = np.ma.getmaskarray(image)
+        image = image.data
+    try:
+        array = np.asarray(image)
+    except Exception as exc:  # e.g. ragged lists
+        raise TypeError(f"{name} must be a 2-D numeric array: {exc}") from None
+    if array.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must have a real numeric dtype (int, uint or float), not {array.dtype}")
+    if array.ndim != 2:
+        raise ValueError(f"{name} must be 2-D, got a {array.ndim}-D array of shape {array.shape}")
+    if array.size == 0:
+        raise ValueError(f"{name} is empty (shape {array.shape})")
+    with np.errstate(over="ignore", invalid="ignore"):
+        data = np.array(array, dtype=np.float32, copy=True, order="C")
+    bad = ~np.isfinite(data)
+    if mask is not None:
+        bad |= mask
+    if inmask is not None:
+        inmask = np.asarray(inmask)
+        if inmask.shape != data.shape:
+            raise ValueError(f"inmask shape {inmask.shape} does not match {name} shape {data.shape}")
+        bad |= inmask.astype(bool)
+    return data, bad
+
+
+def _check_threshold(threshold):
+    try:
+        value = float(threshold)
+    except (TypeError, ValueError):
+        raise TypeError(f"threshold must be a number in [0, 1], not {threshold!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"threshold must lie in [0, 1], not {threshold!r}")
+    return value
+
+
+class DeepCR:
+    """Cosmic-ray detection and inpainting with deepCR networks.
+
+    Parameters
+    ----------
+    mask : str or `~astro_deepcr.zoo.ModelSpec`
+        Name of a registered deepCR-mask model (see `astro_deepcr.list_models`).
+    inpaint : str or `~astro_deepcr.zoo.ModelSpec`, optional
+        Default inpainting for `clean`: ``"medmask"`` (5x5 median of the
+        unmasked pixels), ``"biharmonic"`` or the name of a deepCR-inpaint
+        model. None means ``"medmask"``.
+    device : str, optional
+        ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``; default ``conf.device``.
+    tile_size, batch_size, threads : int, optional
+        Engine settings (defaults from `astro_deepcr.conf`).
+    precision : {"float32", "float16", "bfloat16"}
+        Autocast precision of the networks.
+    progress : bool or None
+        Tile progress bar; None shows it only for runs longer than a second.
+
+    Notes
+    -----
+    Images are in the units of the model (`astro_deepcr.model_info` says
+    which; electrons for the HST models). Non-finite pixels, masked-array
+    pixels and ``inmask`` pixels are *bad*: before the network sees the
+    image they are filled with the median of their good neighbours, they are
+    never flagged as cosmic rays, never used to fill other pixels, and keep
+    their original values in a cleaned image.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from astro_deepcr import DeepCR
+    >>> image = np.random.default_rng(0).normal(60, 8, (64, 64)).astype("f4")
+    >>> image[30, 20:23] += 2000  # a cosmic-ray track
+    >>> mask, cleaned = DeepCR("ACS-WFC", device="cpu").clean(image)
+    >>> bool(mask[30, 21]), bool(mask[5, 5])
+    (True, False)
+    """
+
+    def __init__(self, mask="ACS-WFC", inpaint=None, device=None, tile_size=None, batch_size=None, threads=None,
+                 precision="float32", progress=None):
+        self.mask_spec = get_model(mask, kind="mask")
+        self.inpaint_method = "medmask" if inpaint is None else inpaint
+        self._check_inpaint(self.inpaint_method)
+        self.device = resolve_device(device)
+        self.tile_size = tile_size
+        self.batch_size = batch_size
+        self.threads = threads
+        self.precision = precision
+        self.progress = progress
+        self._nets = {}
+        self._lock = threading.Lock()
+
+    def __repr__(self):
+        return f"DeepCR(mask={self.mask_spec.name!r}, inpaint={self.inpaint_method!r}, device='{self.device}')"
+
+    @property
+    def threshold(self):
+        """The mask model's default threshold (0.5 where the card gives none)."""
+        return 0.5 if self.mask_spec.threshold is None else self.mask_spec.threshold
+
+    # -- networks -------------------------------------------------------------------------------------------------
+
+    def _net(self, spec):
+        with self._lock:
+            if spec.name not in self._nets:
+                self._nets[spec.name] = prepare_network(load_network(spec), self.device)
+            return self._nets[spec.name]
+
+    def _run(self, spec, inputs, desc):
+        return run_tiled(self._net(spec), inputs, tile_size=self.tile_size or conf.tile_size,
+                         batch_size=self.batch_size, device=self.device, precision=self.precision,
+                         threads=self.threads, progress=self.progress, desc=desc)
+
+    @staticmethod
+    def _check_inpaint(method):
+        if method in _CLASSIC:
+            return None
+        return get_model(method, kind="inpaint")
+
+    # -- public API -----------------------------------------------------------------------------------------------
+
+    def probability(self, image, inmask=None):
+        """Per-pixel cosmic-ray probability.
+
+        Parameters
+        ----------
+        image : array-like, 2-D
+            Image in the units of the mask model.
+        inmask : array-like of bool, optional
+            Bad pixels (see Notes of `DeepCR`); their probability is 0.
+
+        Returns
+        -------
+        probability : ndarray of float32, same shape as ``image``
+        """
+        data, bad = as_image(image, inmask)
+        return self._probability(data, bad)
+
+    def _probability(self, data, bad):
+        if bad.all():
+            warnings.warn("image has no good (finite, unmasked) pixel; no cosmic ray can be found",
+                          AstropyUserWarning)
+            return np.zeros(data.shape, dtype=np.float32)
+        if bad.any():
+            data = _inpaint.fill_median(data, bad, bad).astype(np.float32)
+        spec = self.mask_spec
+        if spec.normalisation == "meanstd":
+            good = data[~bad].astype(np.float64)
+            std = good.std()
+            data = (data - good.mean()) / (std if std > 0 else 1.0)
+        else:
+            data = data / spec.scale
+        with np.errstate(over="ignore", invalid="ignore"):
+            data = data.astype(np.float32)
+        probability = self._run(spec, data[None], desc=f"deepCR-mask {spec.name}")
+        if not np.isfinite(probability).all():
+            warnings.warn("network output was not finite for some pixels (values near the float32 limit?); "
+                          "they are given probability 0", AstropyUserWarning)
+            probability = np.nan_to_num(probability, nan=0.0, posinf=0.0, neginf=0.0)
+        probability[bad] = 0.0
+        return probability
+
+    def mask(self, image, threshold=None, inmask=None):
+        """Boolean cosmic-ray mask: ``probability > threshold``.
+
+        ``threshold`` defaults to the model's (see `threshold`).
+        """
+        threshold = self.threshold if threshold is None else _check_threshold(threshold)
+        return self.probability(image, inmask) > threshold
+
+    def inpaint(self, image, mask, method=None, inmask=None):
+        """Replace the pixels of ``mask`` by ``method`` (default: the instance's).
+
+        Returns a float copy of ``image`` (float64 for float64 input, else
+        float32); bad pixels keep their values.
+        """
+        data, bad = as_image(image, inmask)
+        mask = np.asarray(mask)
+        if mask.shape != data.shape:
+            raise ValueError(f"mask shape {mask.shape} does not match image shape {data.shape}")
+        dtype = np.float64 if np.asarray(getattr(image, "data", image)).dtype == np.float64 else np.float32
+        source = np.asarray(getattr(image, "data", image), dtype=dtype)
+        return self._inpaint(source, mask.astype(bool) & ~bad, bad, method or self.inpaint_method)
+
+    def _inpaint(self, image, mask, bad, method):
+        spec = self._check_inpaint(method)
+        if spec is None:
+            return _CLASSIC[method](image, mask, bad)
+        cleaned = np.array(image, copy=True)
+        if not mask.any():
+            return cleaned
+        holes = mask | bad
+        scaled = np.where(holes, 0.0, image / spec.scale).astype(np.float32)
+        inputs = np.stack([scaled, holes.astype(np.float32)])
+        predicted = self._run(spec, inputs, desc=f"deepCR-inpaint {spec.name}")
+        cleaned[mask] = predicted[mask] * spec.scale
+        return cleaned
+
+    def clean(self, image, threshold=None, inpaint=None, inmask=None):
+        """Detect cosmic rays and replace them.
+
+        Parameters
+        ----------
+        image : array-like, 2-D
+        threshold : float, optional
+            Probability threshold in [0, 1]; default the model's.
+        inpaint : str, optional
+            ``"medmask"``, ``"biharmonic"`` or a deepCR-inpaint model name;
+            default the instance's.
+        inmask : array-like of bool, optional
+            Bad pixels: never flagged, never used as sources, left unchanged.
+
+        Returns
+        -------
+        mask : ndarray of bool
+            Cosmic-ray pixels.
+        cleaned : ndarray of float
+            Copy of ``image`` with the cosmic-ray pixels replaced.
+        """
+        threshold = self.threshold if threshold is None else _check_threshold(threshold)
+        method = inpaint or self.inpaint_method
+        self._check_inpaint(method)
+        data, bad = as_image(image, inmask)
+        cr_mask = self._probability(data, bad) > threshold
+        raw = np.asarray(getattr(image, "data", image))
+        source = raw.astype(np.float64 if raw.dtype == np.float64 else np.float32, copy=True)
+        return cr_mask, self._inpaint(source, cr_mask, bad, method)

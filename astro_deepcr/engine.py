@@ -1,0 +1,198 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+Seam-free tiled inference.
+
+The image is padded (top and left, with zeros, as deepCR does) to a multiple
+of ``2**depth`` and cut into square tiles whose origins lie on that grid. Each
+tile is extended by a halo at least as wide as the network's receptive
+radius, and clipped to the padded image, so the zero padding a tile's
+convolutions see at its clipped edges is exactly the padding the whole image
+would see. The core of every tile therefore equals whole-image inference to
+float rounding, and peak memory is set by the tile size, not the image size.
+"""
+
+import contextlib
+import math
+
+import numpy as np
+import torch
+
+from .conf import conf
+from .nets import fold_batchnorm, receptive_radius
+
+__all__ = ["resolve_device", "prepare_network", "run_tiled", "tile_layout", "halo_for"]
+
+_PRECISIONS = {"float32": None, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+def resolve_device(device=None):
+    """Turn ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or a `torch.device` into a `torch.device`.
+
+    Raises
+    ------
+    ValueError
+        Unknown device string, or a CUDA device asked for where none is available.
+    """
+    if device is None:
+        device = conf.device
+    if isinstance(device, torch.device):
+        spec = device
+    else:
+        if not isinstance(device, str):
+            raise TypeError(f"device must be a string or torch.device, not {type(device).__name__}")
+        name = device.strip().lower()
+        if name == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        try:
+            spec = torch.device(name)
+        except RuntimeError:
+            raise ValueError(f"unknown device {device!r}; use 'auto', 'cpu', 'cuda' or 'cuda:N'") from None
+    if spec.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {device!r} was requested but CUDA is not available; use 'cpu' or 'auto'")
+        if spec.index is not None and spec.index >= torch.cuda.device_count():
+            raise ValueError(f"device {device!r}: only {torch.cuda.device_count()} CUDA device(s) present")
+    elif spec.type != "cpu":
+        raise ValueError(f"unsupported device {device!r}; use 'auto', 'cpu', 'cuda' or 'cuda:N'")
+    return spec
+
+
+def prepare_network(net, device):
+    """An inference copy of ``net``: BatchNorm folded, on ``device``, channels-last."""
+    fast = fold_batchnorm(net).to(device)
+    fast = fast.to(memory_format=torch.channels_last)
+    for parameter in fast.parameters():
+        parameter.requires_grad_(False)
+    return fast
+
+
+def halo_for(depth):
+    """Halo width: the receptive radius rounded up to the tile grid ``2**depth``."""
+    align = 2**depth
+    return math.ceil(receptive_radius(depth) / align) * align
+
+
+def tile_layout(shape, depth, tile_size):
+    """Tiles over an image of ``shape``, in padded coordinates.
+
+    Returns ``(pad, padded_shape, tiles)`` where each tile is
+    ``(core_y0, core_y1, core_x0, core_x1, in_y0, in_y1, in_x0, in_x1)``.
+    """
+    align = 2**depth
+    height, width = shape
+    pad = (-height % align, -width % align)
+    padded = (height + pad[0], width + pad[1])
+    size = max(align, math.ceil(tile_size / align) * align)
+    halo = halo_for(depth)
+    tiles = []
+    for y0 in range(0, padded[0], size):
+        y1 = min(y0 + size, padded[0])
+        for x0 in range(0, padded[1], size):
+            x1 = min(x0 + size, padded[1])
+            tiles.append(
+                (y0, y1, x0, x1, max(0, y0 - halo), min(padded[0], y1 + halo),
+                 max(0, x0 - halo), min(padded[1], x1 + halo))
+            )
+    return pad, padded, tiles
+
+
+def _cut(inputs, pad, box):
+    """The padded-coordinate box of ``inputs`` (C, H, W), zeros outside the image."""
+    y0, y1, x0, x1 = box
+    out = np.zeros((inputs.shape[0], y1 - y0, x1 - x0), dtype=np.float32)
+    sy0, sx0 = max(y0, pad[0]), max(x0, pad[1])
+    out[:, sy0 - y0:, sx0 - x0:] = inputs[:, sy0 - pad[0]:y1 - pad[0], sx0 - pad[1]:x1 - pad[1]]
+    return out
+
+
+@contextlib.contextmanager
+def _threads(count):
+    if not count:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(int(count))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _progress(total, enabled, desc):
+    from tqdm.auto import tqdm
+
+    if enabled is None:  # appear only for runs longer than a second
+        return tqdm(total=total, desc=desc, unit="tile", delay=1.0, leave=False)
+    return tqdm(total=total, desc=desc, unit="tile", disable=not enabled, leave=False)
+
+
+@torch.inference_mode()
+def run_tiled(net, inputs, *, tile_size=None, batch_size=None, device=None, precision="float32", threads=None,
+              progress=None, desc="deepCR"):
+    """Run ``net`` over a (C, H, W) float32 array in seam-free tiles.
+
+    Parameters
+    ----------
+    net : `astro_deepcr.nets.UNet`
+        Network, ideally from `prepare_network` (any module with a ``depth``
+        attribute works).
+    inputs : ndarray, shape (C, H, W)
+        Network input, already normalised; any H, W >= 1.
+    tile_size : int, optional
+        Tile core size; defaults to ``conf.tile_size``.
+    batch_size : int, optional
+        Tiles per forward call; defaults to ``conf.batch_size`` (0: 1 on CPU, 8 on GPU).
+    device : str or `torch.device`, optional
+    precision : {"float32", "float16", "bfloat16"}
+        Autocast precision; float32 disables autocast.
+    threads : int, optional
+        CPU threads for this call; defaults to ``conf.threads`` (0: unchanged).
+    progress : bool or None
+        Tile progress bar; None shows it only for runs longer than a second.
+
+    Returns
+    -------
+    output : ndarray, shape (H, W), float32
+    """
+    if precision not in _PRECISIONS:
+        raise ValueError(f"precision must be one of {sorted(_PRECISIONS)}, not {precision!r}")
+    device = resolve_device(device)
+    tile_size = int(tile_size or conf.tile_size)
+    if tile_size < 1:
+        raise ValueError(f"tile_size must be a positive integer, not {tile_size}")
+    batch_size = int(batch_size or conf.batch_size or (8 if device.type == "cuda" else 1))
+    model_device = next(net.parameters()).device
+    if model_device != device:
+        net = net.to(device)
+    inputs = np.asarray(inputs, dtype=np.float32)
+    pad, _, tiles = tile_layout(inputs.shape[1:], net.depth, tile_size)
+    output = np.empty(inputs.shape[1:], dtype=np.float32)
+    # tiles of equal input shape can share one forward call
+    groups = {}
+    for tile in tiles:
+        groups.setdefault((tile[5] - tile[4], tile[7] - tile[6]), []).append(tile)
+    autocast = (
+        torch.autocast(device.type, dtype=_PRECISIONS[precision]) if _PRECISIONS[precision] else
+        contextlib.nullcontext()
+    )
+    with _threads(threads if threads is not None else conf.threads), autocast, \
+            _progress(len(tiles), progress, desc) as bar:
+        for group in groups.values():
+            for start in range(0, len(group), batch_size):
+                batch = group[start:start + batch_size]
+                stack = np.stack([_cut(inputs, pad, tile[4:]) for tile in batch])
+                tensor = torch.from_numpy(stack).to(device).contiguous(memory_format=torch.channels_last)
+                result = net(tensor)[:, 0].float().cpu().numpy()
+                for tile, values in zip(batch, result):
+                    _paste(output, values, tile, pad)
+                bar.update(len(batch))
+    return output
+
+
+def _paste(output, values, tile, pad):
+    """Write the part of a tile's core that lies inside the unpadded image."""
+    y0, y1, x0, x1, iy0, _, ix0, _ = tile
+    oy0, ox0 = max(y0, pad[0]), max(x0, pad[1])
+    if oy0 >= y1 or ox0 >= x1:
+        return
+    output[oy0 - pad[0]:y1 - pad[0], ox0 - pad[1]:x1 - pad[1]] = values[oy0 - iy0:y1 - iy0, ox0 - ix0:x1 - ix0]

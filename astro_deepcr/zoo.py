@@ -1,0 +1,367 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+The model registry: names to `ModelSpec`, and safe weight loading.
+
+Weights are read only through `safetensors` after their SHA-256 checksum has
+been verified; a pickle is never loaded. The built-in models live in the
+importable package ``astro_deepcr_models`` (``models.json`` plus one
+``.safetensors`` file per model).
+"""
+
+import dataclasses
+import hashlib
+import json
+import os
+import threading
+from pathlib import Path
+
+from .conf import conf
+
+__all__ = [
+    "ModelSpec",
+    "ModelFileError",
+    "list_models",
+    "get_model",
+    "model_info",
+    "register_model",
+    "register_models_from",
+    "load_network",
+    "save_network",
+    "file_sha256",
+]
+
+_KINDS = ("mask", "inpaint")
+_NORMS = ("batch", "weight")
+_NORMALISATIONS = ("scale", "meanstd")
+
+
+class ModelFileError(ValueError):
+    """A weights file is missing, corrupt, of the wrong format or architecture."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """Everything needed to build, load and use one network.
+
+    Parameters
+    ----------
+    name : str
+        Registry name, e.g. ``"ACS-WFC"``.
+    kind : {"mask", "inpaint"}
+        deepCR-mask (probability of CR) or deepCR-inpaint (clean value).
+    depth, width : int
+        UNet depth and base width (the ``D-C`` of the model name).
+    file : str
+        Path of the ``.safetensors`` weights.
+    sha256 : str
+        Hex SHA-256 of the weights file; verified on every load.
+    norm : {"batch", "weight"}
+        BatchNorm or weight-normalised convolutions.
+    normalisation : {"scale", "meanstd"}
+        ``"scale"``: the network sees ``image / scale``. ``"meanstd"``: it
+        sees ``(image - mean) / std`` with the mean and standard deviation of
+        the whole image (the published WFC3/UVIS model).
+    scale : float
+        Divisor for ``normalisation="scale"``.
+    threshold : float or None
+        Default probability threshold of a mask model.
+    units : str
+        Units the model expects (``"electron"`` or ``"adu"``).
+    instrument, detector : str
+    filters : tuple of str
+    description, training_data, provenance, citation, license : str
+    metrics : dict
+        Measured figures (see the model card).
+    """
+
+    name: str
+    kind: str
+    depth: int
+    width: int
+    file: str
+    sha256: str
+    norm: str = "batch"
+    normalisation: str = "scale"
+    scale: float = 1.0
+    threshold: float | None = 0.5
+    units: str = "electron"
+    instrument: str = ""
+    detector: str = ""
+    filters: tuple = ()
+    description: str = ""
+    training_data: str = ""
+    provenance: str = ""
+    citation: str = ""
+    license: str = ""
+    metrics: dict = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.kind not in _KINDS:
+            raise ValueError(f"model {self.name!r}: kind must be one of {_KINDS}, not {self.kind!r}")
+        if self.norm not in _NORMS:
+            raise ValueError(f"model {self.name!r}: norm must be one of {_NORMS}, not {self.norm!r}")
+        if self.normalisation not in _NORMALISATIONS:
+            raise ValueError(
+                f"model {self.name!r}: normalisation must be one of {_NORMALISATIONS}, not {self.normalisation!r}"
+            )
+        if int(self.depth) < 1 or int(self.width) < 1:
+            raise ValueError(f"model {self.name!r}: depth and width must be positive integers")
+        if not self.scale > 0:
+            raise ValueError(f"model {self.name!r}: scale must be positive, not {self.scale!r}")
+        if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
+            raise ValueError(f"model {self.name!r}: threshold must lie in [0, 1], not {self.threshold!r}")
+        object.__setattr__(self, "filters", tuple(self.filters))
+
+    @property
+    def arch(self):
+        """Architecture label in the paper's ``D-C`` notation."""
+        return f"{self.depth}-{self.width}"
+
+    def to_dict(self):
+        """JSON-ready dictionary (the ``file`` stays as given)."""
+        out = dataclasses.asdict(self)
+        out["filters"] = list(self.filters)
+        return out
+
+    def card(self):
+        """The model card as reStructuredText-like plain text."""
+        lines = [self.name, "=" * len(self.name), ""]
+        if self.description:
+            lines += [self.description, ""]
+        rows = [
+            ("kind", f"deepCR-{self.kind}"),
+            ("architecture", f"UNet {self.arch} ({self.norm} norm)"),
+            ("instrument", " ".join(filter(None, [self.instrument, self.detector])) or "any"),
+            ("filters", ", ".join(self.filters) or "any"),
+            ("units", self.units),
+            (
+                "input",
+                f"image / {self.scale:g}"
+                if self.normalisation == "scale"
+                else "(image - mean) / std over the whole image",
+            ),
+            ("default threshold", "n/a" if self.threshold is None else f"{self.threshold:g}"),
+            ("training data", self.training_data or "not recorded"),
+            ("provenance", self.provenance or "not recorded"),
+            ("citation", self.citation or "not recorded"),
+            ("license", self.license or "not recorded"),
+            ("sha256", self.sha256),
+        ]
+        width = max(len(key) for key, _ in rows)
+        lines += [f"{key:<{width}} : {value}" for key, value in rows]
+        if self.metrics:
+            lines += ["", "metrics:"]
+            lines += [f"  {key}: {value}" for key, value in self.metrics.items()]
+        return "\n".join(lines)
+
+
+_registry = {}
+_lock = threading.Lock()
+_builtins_loaded = False
+_network_cache = {}
+
+
+def _builtin_dir():
+    import astro_deepcr_models
+
+    return Path(astro_deepcr_models.__file__).parent
+
+
+def _ensure_builtins():
+    global _builtins_loaded
+    with _lock:
+        if _builtins_loaded:
+            return
+        _builtins_loaded = True
+    register_models_from(_builtin_dir(), overwrite=True)
+    if conf.model_dir:
+        register_models_from(conf.model_dir, overwrite=True)
+
+
+def register_models_from(folder, overwrite=False):
+    """Register every model listed in ``folder/models.json``.
+
+    Each entry is a `ModelSpec` dictionary whose ``file`` is relative to
+    ``folder``. Returns the registered names.
+    """
+    folder = Path(folder)
+    index = folder / "models.json"
+    try:
+        entries = json.loads(index.read_text())
+    except FileNotFoundError:
+        raise ModelFileError(f"no models.json in {folder}") from None
+    except json.JSONDecodeError as exc:
+        raise ModelFileError(f"{index} is not valid JSON: {exc}") from None
+    names = []
+    for entry in entries["models"]:
+        entry = dict(entry)
+        entry["file"] = str(folder / entry["file"])
+        register_model(ModelSpec(**entry), overwrite=overwrite)
+        names.append(entry["name"])
+    return names
+
+
+def register_model(spec=None, *, overwrite=False, **fields):
+    """Add a model to the registry.
+
+    Parameters
+    ----------
+    spec : `ModelSpec`, optional
+        A complete spec. Alternatively give its fields as keywords; when
+        ``sha256`` is not given it is computed from ``file`` now and verified
+        on every later load.
+    overwrite : bool
+        Replace an existing entry of the same name.
+
+    Returns
+    -------
+    spec : `ModelSpec`
+
+    Examples
+    --------
+    >>> from astro_deepcr import register_model
+    >>> register_model(name="my-mask", kind="mask", depth=2, width=4,
+    ...                file="my_mask.safetensors")  # doctest: +SKIP
+    """
+    _ensure_builtins()
+    if spec is None:
+        if not Path(fields.get("file", "")).is_file():
+            raise ModelFileError(f"model {fields.get('name')!r}: weights file {fields.get('file')!r} not found")
+        fields.setdefault("sha256", file_sha256(fields["file"]))
+        spec = ModelSpec(**fields)
+    with _lock:
+        if spec.name in _registry and not overwrite:
+            raise ValueError(f"a model named {spec.name!r} is already registered (use overwrite=True)")
+        _registry[spec.name] = spec
+    return spec
+
+
+def list_models(kind=None):
+    """Names of the registered models, optionally only ``"mask"`` or ``"inpaint"`` ones."""
+    _ensure_builtins()
+    if kind is not None and kind not in _KINDS:
+        raise ValueError(f"kind must be one of {_KINDS} or None, not {kind!r}")
+    return sorted(name for name, spec in _registry.items() if kind is None or spec.kind == kind)
+
+
+def get_model(name, kind=None):
+    """The `ModelSpec` registered under ``name``.
+
+    Raises
+    ------
+    ValueError
+        Unknown name, or a model of another kind than ``kind``.
+    """
+    if isinstance(name, ModelSpec):
+        spec = name
+    else:
+        _ensure_builtins()
+        if not isinstance(name, str):
+            raise TypeError(f"model name must be a string, not {type(name).__name__}")
+        try:
+            spec = _registry[name]
+        except KeyError:
+            known = ", ".join(list_models(kind))
+            raise ValueError(f"unknown model {name!r}; known models: {known}") from None
+    if kind is not None and spec.kind != kind:
+        raise ValueError(f"model {spec.name!r} is a {spec.kind} model, not a {kind} model")
+    return spec
+
+
+def model_info(name, print_card=True):
+    """Print (and return) the model card of ``name``."""
+    card = get_model(name).card()
+    if print_card:
+        print(card)
+    return card
+
+
+def file_sha256(path):
+    """Hex SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _read_weights(spec):
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = Path(spec.file)
+    if not path.is_file():
+        raise ModelFileError(f"model {spec.name!r}: weights file {path} not found")
+    with open(path, "rb") as stream:
+        head = stream.read(2)
+    if head[:1] == b"\x80" or head == b"PK":
+        raise ModelFileError(
+            f"model {spec.name!r}: {path} looks like a pickle / torch.save file; only safetensors "
+            "weights are loaded (convert it with tools/convert_deepcr_zoo.py)"
+        )
+    digest = file_sha256(path)
+    if digest != spec.sha256:
+        raise ModelFileError(
+            f"model {spec.name!r}: checksum mismatch for {path} (expected sha256 {spec.sha256}, "
+            f"got {digest}); the file is corrupt, truncated or not the registered weights"
+        )
+    try:
+        return load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ModelFileError(f"model {spec.name!r}: cannot read {path} as safetensors: {exc}") from None
+
+
+def build_network(spec):
+    """An untrained network with the architecture of ``spec``."""
+    from .nets import UNet
+
+    return UNet(
+        in_channels=1 if spec.kind == "mask" else 2,
+        depth=spec.depth,
+        width=spec.width,
+        norm=spec.norm,
+        sigmoid=spec.kind == "mask",
+    )
+
+
+def load_network(model, kind=None):
+    """Build the network of ``model`` and load its verified weights.
+
+    Returns a network in eval mode on the CPU. Loaded networks are cached
+    per (name, checksum); each call returns the cached object, so do not
+    modify it (copy it to train).
+    """
+    spec = get_model(model, kind)
+    key = (spec.name, spec.sha256, os.fspath(spec.file))
+    with _lock:
+        cached = _network_cache.get(key)
+    if cached is not None:
+        return cached
+    net = build_network(spec)
+    state = _read_weights(spec)
+    try:
+        net.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0]
+        raise ModelFileError(
+            f"model {spec.name!r}: weights in {spec.file} do not match a {spec.kind} UNet {spec.arch} "
+            f"with {spec.norm} norm ({first})"
+        ) from None
+    net.eval()
+    for parameter in net.parameters():
+        parameter.requires_grad_(False)
+    with _lock:
+        _network_cache[key] = net
+    return net
+
+
+def save_network(net, path, metadata=None):
+    """Write ``net``'s weights to ``path`` as safetensors; return the sha256."""
+    from safetensors.torch import save_file
+
+    state = {key: value.detach().cpu().contiguous() for key, value in net.state_dict().items()}
+    tmp = Path(str(path) + ".tmp")
+    save_file(state, str(tmp), metadata={k: str(v) for k, v in (metadata or {}).items()})
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+    return file_sha256(path)
