@@ -60,6 +60,14 @@ def as_image(image, inmask=None, name="image"):
     return data, bad
 
 
+def _float_copy(image):
+    """A native-order float copy of an already validated image: float64 for
+    8-byte floats, float32 otherwise."""
+    raw = np.asarray(getattr(image, "data", image))
+    wide = raw.dtype.kind == "f" and raw.dtype.itemsize == 8
+    return raw.astype(np.float64 if wide else np.float32, copy=True)
+
+
 def _check_threshold(threshold):
     try:
         value = float(threshold)
@@ -212,9 +220,7 @@ class DeepCR:
         mask = np.asarray(mask)
         if mask.shape != data.shape:
             raise ValueError(f"mask shape {mask.shape} does not match image shape {data.shape}")
-        dtype = np.float64 if np.asarray(getattr(image, "data", image)).dtype == np.float64 else np.float32
-        source = np.asarray(getattr(image, "data", image), dtype=dtype)
-        return self._inpaint(source, mask.astype(bool) & ~bad, bad, method or self.inpaint_method)
+        return self._inpaint(_float_copy(image), mask.astype(bool) & ~bad, bad, method or self.inpaint_method)
 
     def _inpaint(self, image, mask, bad, method):
         spec = self._check_inpaint(method)
@@ -256,6 +262,4 @@ class DeepCR:
         self._check_inpaint(method)
         data, bad = as_image(image, inmask)
         cr_mask = self._probability(data, bad) > threshold
-        raw = np.asarray(getattr(image, "data", image))
-        source = raw.astype(np.float64 if raw.dtype == np.float64 else np.float32, copy=True)
-        return cr_mask, self._inpaint(source, cr_mask, bad, method)
+        return cr_mask, self._inpaint(_float_copy(image), cr_mask, bad, method)

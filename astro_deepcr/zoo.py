@@ -46,7 +46,9 @@ class ModelSpec:
     Parameters
     ----------
     name : str
-        Registry name, e.g. ``"ACS-WFC"``.
+        Registry name, e.g. ``"ACS-WFC"``. Wherever a model name is taken, a
+        path to a ``.safetensors`` file with a ``<stem>.json`` card (these
+        fields) beside it works too.
     kind : {"mask", "inpaint"}
         deepCR-mask (probability of CR) or deepCR-inpaint (clean value).
     depth, width : int
@@ -256,8 +258,10 @@ def get_model(name, kind=None):
         spec = name
     else:
         _ensure_builtins()
-        if not isinstance(name, str):
+        if not isinstance(name, (str, os.PathLike)):
             raise TypeError(f"model name must be a string, not {type(name).__name__}")
+        if str(name).endswith(".safetensors"):
+            return get_model(_register_file(Path(name)).name, kind)
         try:
             spec = _registry[name]
         except KeyError:
@@ -266,6 +270,30 @@ def get_model(name, kind=None):
     if kind is not None and spec.kind != kind:
         raise ValueError(f"model {spec.name!r} is a {spec.kind} model, not a {kind} model")
     return spec
+
+
+def _register_file(path):
+    """Register a ``.safetensors`` file described by its sidecar card ``<stem>.json``."""
+    card = path.with_suffix(".json")
+    if not path.is_file():
+        raise ModelFileError(f"weights file {path} not found")
+    try:
+        fields = json.loads(card.read_text())
+    except FileNotFoundError:
+        raise ModelFileError(
+            f"{path} has no model card {card.name} beside it; write one (the ModelSpec fields: name, kind, "
+            "depth, width, ...) or use astro_deepcr.register_model"
+        ) from None
+    except json.JSONDecodeError as exc:
+        raise ModelFileError(f"model card {card} is not valid JSON: {exc}") from None
+    fields["file"] = str(path)
+    fields.setdefault("sha256", file_sha256(path))
+    fields.setdefault("name", path.stem)
+    try:
+        spec = ModelSpec(**fields)
+    except TypeError as exc:
+        raise ModelFileError(f"model card {card} has unknown or missing fields: {exc}") from None
+    return register_model(spec, overwrite=True)
 
 
 def model_info(name, print_card=True):

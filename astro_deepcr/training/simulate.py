@@ -44,10 +44,15 @@ MAX_TRACK = 40.0  # px
 def psf_image(instrument="acs", detector="wfc", filter_name="f606w", size=25):
     """A normalised PSF stamp: drizzlepac's TinyTim model, or a 2 px FWHM Gaussian."""
     try:
-        import drizzlepac
+        import importlib.util
+
         from astropy.io import fits
 
-        path = os.path.join(os.path.dirname(drizzlepac.__file__), "pars", "psfs", instrument, detector,
+        # locate drizzlepac's data without importing it (slow, and noisy with warnings)
+        package = importlib.util.find_spec("drizzlepac")
+        if package is None:
+            raise ImportError("drizzlepac is not installed")
+        path = os.path.join(package.submodule_search_locations[0], "pars", "psfs", instrument, detector,
                             f"{instrument}_{detector}_{filter_name}.fits")
         with fits.open(path) as hdul:
             psf = np.asarray(hdul[0].data, dtype=np.float64)

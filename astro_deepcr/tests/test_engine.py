@@ -1,0 +1,111 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+import numpy as np
+import pytest
+import torch
+
+from astro_deepcr import zoo
+from astro_deepcr.engine import halo_for, prepare_network, resolve_device, run_tiled, tile_layout
+from astro_deepcr.nets import receptive_radius
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+@pytest.fixture(scope="module")
+def mask_fast():
+    return prepare_network(zoo.load_network("ACS-WFC"), "cpu")
+
+
+@pytest.fixture(scope="module")
+def inpaint_fast():
+    return prepare_network(zoo.load_network("ACS-WFC-F606W-3-32"), "cpu")
+
+
+def _whole(net, inputs):
+    """Whole-image inference with the plain network: pad top/left to 2**depth."""
+    align = 2**net.depth
+    pad = (-inputs.shape[1] % align, -inputs.shape[2] % align)
+    padded = np.pad(inputs, ((0, 0), (pad[0], 0), (pad[1], 0)))
+    with torch.no_grad():
+        return net(torch.from_numpy(padded)[None])[0, 0].numpy()[pad[0]:, pad[1]:]
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (3, 5), (5, 7), (67, 131), (130, 66), (257, 200)])
+@pytest.mark.parametrize("tile", [4, 24, 64, 1000])
+def test_tiled_equals_whole_image_mask_net(mask_fast, shape, tile):
+    image = np.random.default_rng(sum(shape)).normal(60, 20, shape).astype(np.float32)
+    image[shape[0] // 2, :] += 3000  # a bright streak crossing tile borders
+    reference = _whole(zoo.load_network("ACS-WFC"), image[None])
+    tiled = run_tiled(mask_fast, image[None], tile_size=tile, progress=False)
+    assert tiled.shape == shape and tiled.dtype == np.float32
+    assert np.abs(tiled - reference).max() < 1e-5
+
+
+@pytest.mark.parametrize("tile", [8, 40, 96])
+def test_tiled_equals_whole_image_inpaint_net(inpaint_fast, tile):
+    rng = np.random.default_rng(3)
+    shape = (101, 77)
+    holes = rng.random(shape) > 0.95
+    inputs = np.stack([np.where(holes, 0, rng.normal(0.6, 0.1, shape)), holes]).astype(np.float32)
+    reference = _whole(zoo.load_network("ACS-WFC-F606W-3-32"), inputs)
+    tiled = run_tiled(inpaint_fast, inputs, tile_size=tile, progress=False)
+    assert np.abs(tiled - reference).max() < 1e-4 * max(1.0, np.abs(reference).max())
+
+
+def test_tile_layout_is_aligned_and_covers_the_image():
+    pad, padded, tiles = tile_layout((101, 77), depth=3, tile_size=30)
+    assert pad == (3, 3) and padded == (104, 80)
+    covered = np.zeros(padded, int)
+    for y0, y1, x0, x1, iy0, iy1, ix0, ix1 in tiles:
+        assert y0 % 8 == x0 % 8 == iy0 % 8 == ix0 % 8 == 0
+        assert iy0 <= y0 and iy1 >= y1 and ix0 <= x0 and ix1 >= x1
+        covered[y0:y1, x0:x1] += 1
+    assert (covered == 1).all()
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3, 4])
+def test_halo_covers_the_receptive_field(depth):
+    assert halo_for(depth) >= receptive_radius(depth)
+    assert halo_for(depth) % 2**depth == 0
+
+
+def test_resolve_device():
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type in ("cpu", "cuda")
+    with pytest.raises(ValueError, match="unknown device 'gpu0'"):
+        resolve_device("gpu0")
+    with pytest.raises(TypeError, match="device must be a string"):
+        resolve_device(3)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU error")
+def test_cuda_without_gpu_is_a_clear_error():
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        resolve_device("cuda")
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        resolve_device("cuda:1")
+
+
+def test_bad_engine_arguments(mask_fast):
+    with pytest.raises(ValueError, match="precision must be one of"):
+        run_tiled(mask_fast, np.zeros((1, 8, 8), "f4"), precision="int8")
+    with pytest.raises(ValueError, match="tile_size must be a positive"):
+        run_tiled(mask_fast, np.zeros((1, 8, 8), "f4"), tile_size=-4)
+
+
+def test_threads_setting_is_restored(mask_fast):
+    before = torch.get_num_threads()
+    run_tiled(mask_fast, np.zeros((1, 16, 16), "f4"), threads=1, progress=False)
+    assert torch.get_num_threads() == before
+
+
+@needs_cuda
+@pytest.mark.gpu
+@pytest.mark.parametrize("precision, tolerance", [("float32", 1e-4), ("float16", 2e-2), ("bfloat16", 5e-2)])
+def test_gpu_matches_cpu(precision, tolerance):
+    net = zoo.load_network("ACS-WFC")
+    image = np.random.default_rng(0).normal(60, 20, (300, 517)).astype(np.float32)
+    image[100, 50:60] += 5000
+    cpu = run_tiled(prepare_network(net, "cpu"), image[None], tile_size=128, progress=False)
+    gpu = run_tiled(prepare_network(net, "cuda"), image[None], tile_size=128, batch_size=4, device="cuda",
+                    precision=precision, progress=False)
+    assert np.abs(cpu - gpu).max() < tolerance
