@@ -124,6 +124,8 @@ class DeepCR:
         self.inpaint_method = "medmask" if inpaint is None else inpaint
         self._check_inpaint(self.inpaint_method)
         self.device = resolve_device(device)
+        if precision not in ("float32", "float16", "bfloat16"):
+            raise ValueError(f"precision must be 'float32', 'float16' or 'bfloat16', not {precision!r}")
         self.tile_size = tile_size
         self.batch_size = batch_size
         self.threads = threads

@@ -109,3 +109,13 @@ def test_gpu_matches_cpu(precision, tolerance):
     gpu = run_tiled(prepare_network(net, "cuda"), image[None], tile_size=128, batch_size=4, device="cuda",
                     precision=precision, progress=False)
     assert np.abs(cpu - gpu).max() < tolerance
+
+
+def test_bfloat16_autocast_on_cpu_is_close(mask_fast):
+    image = np.random.default_rng(5).normal(60, 20, (64, 96)).astype(np.float32)
+    image[30, 10:20] += 3000
+    full = run_tiled(mask_fast, image[None], tile_size=32, progress=False)
+    half = run_tiled(mask_fast, image[None], tile_size=32, precision="bfloat16", progress=False)
+    assert half.dtype == np.float32
+    assert np.abs(full - half).max() < 0.1
+    np.testing.assert_array_equal(full[30, 10:20] > 0.5, half[30, 10:20] > 0.5)
