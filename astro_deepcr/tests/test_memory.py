@@ -32,3 +32,12 @@ def test_peak_memory_scales_with_tile_not_image():
     # the tile is what sets the network's working memory
     assert big_tile["peak_mib"] - large["peak_mib"] > 300
     assert large["cr_pixels"] == big_tile["cr_pixels"]
+
+
+@pytest.mark.slow
+def test_8k_image_runs_within_the_tile_memory_bound():
+    medium = _peak((4096, 4096), 512)
+    huge = _peak((8192, 8192), 512)
+    pixels = 8192 * 8192 - 4096 * 4096
+    # same tile: going from 16 to 64 megapixels costs only image-sized arrays
+    assert (huge["peak_mib"] - medium["peak_mib"]) * 2**20 / pixels < 24
