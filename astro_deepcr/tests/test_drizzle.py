@@ -1,0 +1,405 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""Tests of astro_deepcr.drizzle: they run the real drizzlepac, offline, on generated _flc files."""
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from astropy.utils.exceptions import AstropyUserWarning
+
+from astro_deepcr.drizzle import (
+    DEFAULT_BAD_BITS,
+    astrodrizzle,
+    flag_cosmic_rays,
+    load_config,
+    parse_inputs,
+    save_config,
+    select_model,
+)
+from astro_deepcr.fitsutil import FitsUpdateError
+from astro_deepcr.tests.hst_fixtures import (
+    compare_cr_rejection,
+    cr_positions_in_output,
+    flc_primary_header,
+    mask_scores,
+    write_flc_stack,
+)
+
+# AstroDrizzle, stwcs and astropy.io.fits (long HIERARCH comments, WCS fixes) warn a lot on any input
+drizzlepac_warnings = pytest.mark.filterwarnings(
+    "ignore::astropy.io.fits.verify.VerifyWarning",
+    "ignore::astropy.wcs.FITSFixedWarning",
+    "ignore::DeprecationWarning",
+    "ignore::PendingDeprecationWarning",
+    "ignore::ResourceWarning",
+    "ignore::RuntimeWarning",
+    "ignore:.*:UserWarning:drizzlepac",
+    "ignore:.*:UserWarning:stwcs",
+)
+RECORD_KEYS = {"DCRMODEL", "DCRVERS", "DCRTHRSH", "DCRBIT", "DCRGROW"}
+NO_REJECTION = {"driz_cr": False, "median": False, "blot": False, "driz_separate": False}
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    """3 dithered 2-chip 128x256 exposures with known CRs (written once, copied by each test)."""
+    return write_flc_stack(tmp_path_factory.mktemp("flc"), n_exposures=3, chip_shape=(128, 256), seed=1)
+
+
+def _copy(stack, directory, n=3, truth=False):
+    files = stack.truth_files if truth else stack.files
+    return [shutil.copy(path, directory) for path in files[:n]]
+
+
+def _bytes(path):
+    with open(path, "rb") as stream:
+        return stream.read()
+
+
+def _original_cards(header):
+    """Card images of a header without the cards flag_cosmic_rays adds."""
+    return [card.image for card in header.cards if card.keyword not in RECORD_KEYS
+            and not str(card.value).startswith("astro_deepcr flag_cosmic_rays")]
+
+
+def _dq(path, extver):
+    return fits.getdata(path, ("DQ", extver)).astype(np.int64)
+
+
+# -- model choice, units, inputs --------------------------------------------------------------------------------------
+
+
+def test_select_model_from_headers():
+    assert select_model(flc_primary_header("a", filter1="F606W")).name == "ACS-WFC-F606W"
+    assert select_model(flc_primary_header("a", filter1="CLEAR1L", filter2="F814W")).name == "ACS-WFC-F814W"
+    assert select_model(flc_primary_header("a", filter1="F555W")).name == "ACS-WFC"
+    assert select_model(flc_primary_header("a", instrument="WFC3", detector="UVIS")).name == "WFC3-UVIS"
+    hrc = flc_primary_header("a", detector="HRC")
+    with pytest.raises(ValueError, match="no deepCR model for INSTRUME=ACS DETECTOR=HRC"):
+        select_model(hrc)
+    with pytest.warns(AstropyUserWarning, match="trained on ACS/WFC"):
+        assert select_model(hrc, model="ACS-WFC").name == "ACS-WFC"
+
+
+def test_parse_inputs_forms(stack, tmp_path, monkeypatch):
+    files = _copy(stack, tmp_path)
+    monkeypatch.chdir(tmp_path)
+    names = [os.path.basename(path) for path in files]
+    (tmp_path / "inputs.lis").write_text("\n".join(names) + "\n")
+    assert sorted(parse_inputs("*_flc.fits")) == names
+    assert parse_inputs(",".join(names)) == names
+    assert parse_inputs("@inputs.lis") == names
+    assert parse_inputs(names) == names
+    with pytest.raises(ValueError, match="no input files"):
+        parse_inputs("*_nothing.fits")
+
+
+def test_bad_input_is_refused(stack, tmp_path):
+    path = _copy(stack, tmp_path, n=1)[0]
+    with pytest.raises(ValueError, match="8192 is calacs"):
+        flag_cosmic_rays(path, crbit=8192)
+    with pytest.raises(ValueError, match="power of two"):
+        flag_cosmic_rays(path, crbit=4097)
+    with pytest.raises(ValueError, match="grow"):
+        flag_cosmic_rays(path, grow=-1)
+    with fits.open(path, mode="update") as hdul:
+        hdul["SCI", 1].header["BUNIT"] = "COUNTS"
+    original = _bytes(path)
+    with pytest.raises(ValueError, match="unsupported BUNIT 'COUNTS'"):
+        flag_cosmic_rays(path)
+    assert _bytes(path) == original
+    os.chmod(path, 0o444)
+    with pytest.raises(FitsUpdateError, match="read-only"):
+        flag_cosmic_rays(path)
+
+
+# -- flag_cosmic_rays --------------------------------------------------------------------------------------------------
+
+
+def test_flag_changes_only_crbit_and_finds_the_injected_crs(stack, tmp_path):
+    files = _copy(stack, tmp_path)
+    before = [fits.open(path, memmap=False) for path in files]
+    summary = flag_cosmic_rays(files)
+    assert len(summary) == 6 and set(summary["model"]) == {"ACS-WFC-F606W"}
+    found, truth, valid = [], [], []
+    for i, (path, original) in enumerate(zip(files, before, strict=True)):
+        with fits.open(path) as hdul:
+            assert len(hdul) == len(original)
+            for extver in (1, 2):
+                for name in ("SCI", "ERR"):
+                    assert hdul[name, extver].data.tobytes() == original[name, extver].data.tobytes()
+                    assert hdul[name, extver].header == original[name, extver].header
+                assert hdul["DQ", extver].header == original["DQ", extver].header
+                new, old = hdul["DQ", extver].data.astype(np.int64), original["DQ", extver].data.astype(np.int64)
+                assert np.array_equal(new & ~4096, old & ~4096)  # only crbit changed
+                assert (new & 4096).sum() // 4096 == summary["n_cr"][2 * i + extver - 1]
+                bad = (old & ~(4096 | 8192)) != 0
+                assert not (new & 4096)[bad].any()  # bad pixels never flagged
+                found.append((new & 4096) > 0)
+                truth.append(stack.cr_masks[i][extver - 1])
+                valid.append(~bad)
+            primary = hdul[0].header
+            assert primary["DCRMODEL"] == "ACS-WFC-F606W" and primary["DCRBIT"] == 4096
+            assert primary["DCRTHRSH"] == 0.5 and "DCRVERS" in primary
+            assert "astro_deepcr flag_cosmic_rays" in str(primary["HISTORY"])
+            assert _original_cards(primary) == [card.image for card in original[0].header.cards]
+        original.close()
+    recall, fpr, precision = mask_scores(np.concatenate([f.ravel() for f in found]),
+                                         np.concatenate([t.ravel() for t in truth]),
+                                         np.concatenate([v.ravel() for v in valid]))
+    print(f"deepCR flag on 6 synthetic chips: recall {recall:.4f} FPR {fpr:.2e} precision {precision:.4f}")
+    # loose guards around the measured figures (0.856 / 4.2e-3 at 128x256, seed 1), not targets
+    assert recall > 0.7 and fpr < 0.01
+
+
+def test_flag_is_idempotent_and_reset(stack, tmp_path):
+    path = _copy(stack, tmp_path, n=1)[0]
+    flag_cosmic_rays(path)
+    first = _bytes(path)
+    flag_cosmic_rays(path)
+    assert _bytes(path) == first  # same DQ, same keywords, one HISTORY line
+    flag_cosmic_rays(path, reset=False)
+    assert _bytes(path) == first
+    # stale flags: kept without reset, cleared with it
+    with fits.open(path, mode="update") as hdul:
+        stale = (hdul["DQ", 1].data & 4096) == 0
+        stale[:, :200] = False
+        hdul["DQ", 1].data[stale] |= 4096
+    flag_cosmic_rays(path, reset=False)
+    assert ((_dq(path, 1) & 4096) > 0)[stale].all()
+    flag_cosmic_rays(path)
+    assert _bytes(path) == first
+
+
+def test_grow_and_bad_bits(stack, tmp_path):
+    path = _copy(stack, tmp_path, n=1)[0]
+    cr = stack.cr_masks[0][0]
+    y, x = np.argwhere(cr)[0]
+    with fits.open(path, mode="update") as hdul:
+        hdul["DQ", 1].data[y, x] |= 16  # a hot pixel under a CR: never flagged
+    plain = flag_cosmic_rays(path)["n_cr"][0]
+    assert not _dq(path, 1)[y, x] & 4096
+    grown = flag_cosmic_rays(path, grow=1)["n_cr"][0]
+    assert grown > plain
+    assert flag_cosmic_rays(path, bad_bits=0)["n_cr"][0] >= plain
+    assert fits.getheader(path)["DCRGROW"] == 0
+
+
+def test_electrons_per_second_input(stack, tmp_path):
+    path = _copy(stack, tmp_path, n=1)[0]
+    reference = flag_cosmic_rays(shutil.copy(path, tmp_path / "ref_flc.fits"))["n_cr"]
+    with fits.open(path, mode="update") as hdul:
+        exptime = hdul[0].header["EXPTIME"]
+        for extver in (1, 2):
+            hdul["SCI", extver].data = (hdul["SCI", extver].data / exptime).astype(np.float32)
+            hdul["SCI", extver].header["BUNIT"] = "ELECTRONS/S"
+    rate = flag_cosmic_rays(path)["n_cr"]
+    assert np.allclose(rate, reference, rtol=0.01)
+
+
+def test_interrupted_write_leaves_original(stack, tmp_path):
+    path = _copy(stack, tmp_path, n=1)[0]
+    original = _bytes(path)
+    script = textwrap.dedent(f"""
+        import os, signal
+        from astropy.io import fits
+        from astro_deepcr.drizzle import flag_cosmic_rays
+        real_writeto = fits.HDUList.writeto
+        def dying_writeto(self, name, *args, **kwargs):
+            real_writeto(self, name, *args, **kwargs)
+            with open(name, "r+b") as stream:  # a half-written temporary file
+                stream.truncate(os.path.getsize(name) // 2)
+            os.kill(os.getpid(), signal.SIGKILL)
+        fits.HDUList.writeto = dying_writeto
+        flag_cosmic_rays({path!r})
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=300)
+    assert result.returncode == -9, result.stderr.decode()[-2000:]
+    assert _bytes(path) == original
+    with fits.open(path) as hdul:
+        assert len(hdul) == 7 and hdul["SCI", 2].data.shape == (128, 256)
+    assert [name for name in os.listdir(tmp_path) if name.endswith(".tmp")]  # the stray half file
+    flag_cosmic_rays(path)  # the dead process's lock is gone
+    assert (_dq(path, 1) & 4096).any()
+
+
+def test_real_hst_hrc_file(tmp_path):
+    spec = importlib.util.find_spec("spherical_geometry")
+    source = os.path.join(os.path.dirname(spec.origin), "tests", "data", "j8bt06nyq_flt.fits")
+    if not os.path.isfile(source):
+        pytest.skip("spherical_geometry's j8bt06nyq_flt.fits is not installed")
+    path = shutil.copy(source, tmp_path / "j8bt06nyq_flt.fits")
+    with pytest.raises(ValueError, match="DETECTOR=HRC"):
+        flag_cosmic_rays(path)
+    with fits.open(path) as hdul:
+        before = [(hdu.header.copy(), None if hdu.data is None else hdu.data.copy()) for hdu in hdul]
+    with pytest.warns(AstropyUserWarning, match="trained on ACS/WFC"):
+        summary = flag_cosmic_rays(path, model="ACS-WFC")
+    print(f"j8bt06nyq_flt (ACS/HRC F606W 60 s, ACS-WFC model): {summary['n_cr'][0]} CR pixels flagged, "
+          f"{summary['n_bad'][0]} bad")
+    assert summary["n_cr"][0] > 0
+    with fits.open(path) as hdul:
+        assert len(hdul) == len(before)
+        for index, (hdu, (header, data)) in enumerate(zip(hdul, before, strict=True)):
+            if index == 0:
+                continue
+            assert hdu.header == header
+            if hdu.name == "DQ":
+                assert np.array_equal(hdu.data & ~4096, data & ~4096)
+                assert int(((hdu.data & 4096) > 0).sum()) == summary["n_cr"][0]
+            else:
+                assert hdu.data.tobytes() == data.tobytes()
+        assert RECORD_KEYS <= set(hdul[0].header)
+        assert _original_cards(hdul[0].header) == [card.image for card in before[0][0].cards]
+
+
+def test_config_round_trip(tmp_path):
+    defaults = load_config()
+    assert defaults["crbit"] == 4096 and defaults["bad_bits"] == DEFAULT_BAD_BITS and defaults["model"] is None
+    path = save_config(tmp_path / "my_flag.cfg", threshold=0.3, grow=1, model="ACS-WFC")
+    loaded = load_config(path)
+    assert (loaded["threshold"], loaded["grow"], loaded["model"]) == (0.3, 1, "ACS-WFC")
+    with pytest.raises(ValueError, match="unknown astro_deepcr_flag parameter"):
+        save_config(tmp_path / "x.cfg", thresold=0.3)
+
+
+# -- astrodrizzle ------------------------------------------------------------------------------------------------------
+
+
+def test_unknown_astrodrizzle_parameter():
+    with pytest.raises(ValueError, match="'final_bit' \\(did you mean 'final_bits'\\?\\)"):
+        astrodrizzle("x_flc.fits", final_bit=0)
+    with pytest.raises(ValueError, match="cr_method"):
+        astrodrizzle("x_flc.fits", cr_method="lacosmic")
+
+
+@drizzlepac_warnings
+@pytest.mark.parametrize("n_exposures", [1, 3])
+def test_astrodrizzle_deepcr_writes_crmasks_and_flags_dq(stack, tmp_path, monkeypatch, n_exposures):
+    files = _copy(stack, tmp_path, n=n_exposures)
+    monkeypatch.chdir(tmp_path)
+    names = [os.path.basename(path) for path in files]
+    astrodrizzle(names, output="deep", num_cores=1, driz_cr_corr=True)
+    assert os.path.isfile("deep_drc_sci.fits") and os.path.isfile("deep_drc_wht.fits")
+    assert not [name for name in os.listdir() if name.endswith(("_blt.fits", "_med.fits", "_single_sci.fits"))]
+    for i, name in enumerate(names):
+        root = name.split("_")[0]
+        for extver in (1, 2):
+            crmask = fits.getdata(f"{root}_sci{extver}_crmask.fits")
+            assert crmask.dtype == np.uint8 and set(np.unique(crmask)) == {0, 1}
+            # the final drizzle propagated the masks into the input DQ as crbit
+            assert np.array_equal((_dq(name, extver) & 4096) > 0, crmask == 0)
+            recall = (crmask == 0)[stack.cr_masks[i][extver - 1]].mean()
+            assert recall > 0.6
+            with fits.open(f"{root}_crclean.fits") as clean:
+                cr = crmask == 0
+                assert np.array_equal(clean["DQ", extver].data == 4096, cr)
+                assert np.array_equal(clean["SCI", extver].data[~cr], fits.getdata(name, ("SCI", extver))[~cr])
+                assert (clean["SCI", extver].data[cr] < fits.getdata(name, ("SCI", extver))[cr]).mean() > 0.9
+    with open("astrodrizzle.log") as stream:
+        assert "deepCR" in stream.read()
+
+
+@drizzlepac_warnings
+def test_flag_then_plain_astrodrizzle_is_the_same_drizzle(stack, tmp_path, monkeypatch):
+    """Route 3 (flag, then AstroDrizzle with resetbits=0) == astrodrizzle(cr_method='deepcr'); and why resetbits=0."""
+    from drizzlepac.astrodrizzle import AstroDrizzle
+
+    for sub in ("a", "b", "c"):
+        (tmp_path / sub).mkdir()
+        _copy(stack, tmp_path / sub)
+    names = [os.path.basename(path) for path in stack.files]
+    common = {"num_cores": 1, "context": False, "skysub": False}
+    monkeypatch.chdir(tmp_path / "a")
+    astrodrizzle(names, output="route", **common)
+    monkeypatch.chdir(tmp_path / "b")
+    flag_cosmic_rays(names)
+    flagged = [_dq(name, 1) & 4096 for name in names]
+    AstroDrizzle(names, output="route", resetbits=0, **NO_REJECTION, **common)
+    assert all(np.array_equal(_dq(name, 1) & 4096, f) for name, f in zip(names, flagged, strict=True))  # flags kept
+    a = fits.getdata(tmp_path / "a" / "route_drc_sci.fits")
+    b = fits.getdata(tmp_path / "b" / "route_drc_sci.fits")
+    assert np.array_equal(a, b, equal_nan=True)
+    # with AstroDrizzle's default resetbits="4096" the flags are wiped before drizzling
+    monkeypatch.chdir(tmp_path / "c")
+    flag_cosmic_rays(names)
+    AstroDrizzle(names, output="route", **NO_REJECTION, **common)
+    assert not any((_dq(name, 1) & 4096).any() for name in names)
+
+
+@drizzlepac_warnings
+def test_driz_cr_method_is_classic_astrodrizzle(stack, tmp_path, monkeypatch):
+    _copy(stack, tmp_path)
+    monkeypatch.chdir(tmp_path)
+    names = [os.path.basename(path) for path in stack.files]
+    astrodrizzle(",".join(names), cr_method="driz_cr", output="classic", num_cores=1, context=False)
+    assert os.path.isfile("classic_drc_sci.fits") and os.path.isfile("classic_med.fits")
+    assert os.path.isfile("jsyn0001q_sci1_blt.fits") and os.path.isfile("jsyn0001q_sci1_crmask.fits")
+
+
+@pytest.fixture(scope="module")
+def comparison(tmp_path_factory):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return compare_cr_rejection(str(tmp_path_factory.mktemp("compare")), shape=(128, 256), seed=1)
+
+
+def test_residuals_at_cr_positions(comparison):
+    residual = comparison["residual"]
+    print({key: {k: round(v, 4) for k, v in value.items()} for key, value in residual.items()})
+    # far smaller than no rejection, on 1 and on 3 exposures
+    assert residual["deepcr_1exp"]["mean_abs"] < 0.2 * residual["none_1exp"]["mean_abs"]
+    assert residual["deepcr_3exp"]["mean_abs"] < 0.2 * residual["none_3exp"]["mean_abs"]
+    # 99 % of CR positions at least as close to the truth as with driz_cr on the same stack; the mean and
+    # rms are not (deepCR's false positives on star cores, see test_residual_rms_vs_drizcr)
+    assert residual["deepcr_3exp"]["p99_abs"] <= residual["drizcr_3exp"]["p99_abs"]
+
+
+@pytest.mark.xfail(strict=True, reason="deepCR flags bright star cores in some exposures; drizzling the rest "
+                   "shifts those output pixels (measured rms 0.33 vs driz_cr 0.15 e-/s at CR positions)")
+def test_residual_rms_vs_drizcr(comparison):
+    assert comparison["residual"]["deepcr_3exp"]["rms"] <= comparison["residual"]["drizcr_3exp"]["rms"]
+
+
+def test_agreement_with_drizcr_masks(comparison):
+    recall, _, precision = comparison["agreement_vs_drizcr"]
+    print(f"deepCR vs driz_cr masks: recall {recall:.4f} precision {precision:.4f}")
+    assert recall > 0.9  # deepCR finds nearly every pixel driz_cr finds
+
+
+def test_cr_positions_in_output_maps_pixels(stack, tmp_path):
+    header = fits.getheader(stack.files[0], ("SCI", 1))
+    header["NAXIS1"], header["NAXIS2"] = 256, 128
+    hit = cr_positions_in_output(stack.files[:1], [[stack.cr_masks[0][0], np.zeros((128, 256), bool)]], header)
+    assert np.array_equal(hit, stack.cr_masks[0][0])
+
+
+@drizzlepac_warnings
+def test_astrodrizzle_in_memory_and_build(stack, tmp_path, monkeypatch):
+    files = _copy(stack, tmp_path, n=2)
+    monkeypatch.chdir(tmp_path)
+    names = [os.path.basename(path) for path in files]
+    astrodrizzle(names, output="mem", num_cores=1, in_memory=True, build=True, context=False)
+    assert os.path.isfile("mem_drc.fits") and not [name for name in os.listdir() if "crmask" in name]
+    assert all((_dq(name, extver) & 4096).any() for name in names for extver in (1, 2))
+
+
+def test_grow_like_driz_cr():
+    from astro_deepcr.drizzle import _grow_like_driz_cr
+
+    cr = np.zeros((9, 9), dtype=bool)
+    cr[4, 4] = True
+    assert np.array_equal(_grow_like_driz_cr(cr, 1, 0, 1), cr)
+    grown = _grow_like_driz_cr(cr, 3, 0, 1)
+    assert grown.sum() == 9 and grown[3:6, 3:6].all()
+    tail_up, tail_down = _grow_like_driz_cr(cr, 1, 2, 1), _grow_like_driz_cr(cr, 1, 2, -1)
+    assert tail_up.sum() == tail_down.sum() == 3 and not np.array_equal(tail_up, tail_down)
+    assert tail_up[:, 4].sum() == 3 and tail_down[:, 4].sum() == 3
