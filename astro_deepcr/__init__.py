@@ -9,14 +9,19 @@ try:
 except ImportError:  # not installed
     __version__ = "0.0.dev0"
 
+from .ccdproc_step import cosmicray_deepcr
 from .conf import conf
 from .deepcr import DeepCR
+from .drizzle import astrodrizzle, flag_cosmic_rays
 from .inpaint import biharmonic, medmask
 from .zoo import ModelFileError, ModelSpec, get_model, list_models, model_info, register_model
 
 __all__ = [
     "conf",
     "DeepCR",
+    "cosmicray_deepcr",
+    "flag_cosmic_rays",
+    "astrodrizzle",
     "medmask",
     "biharmonic",
     "ModelSpec",

@@ -1,0 +1,238 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+import copy
+import importlib.util
+import pathlib
+import warnings
+
+import ccdproc
+import numpy as np
+import pytest
+from astropy import units as u
+from astropy.io import fits
+from astropy.nddata import CCDData, InverseVariance, StdDevUncertainty, VarianceUncertainty
+from astropy.utils.exceptions import AstropyUserWarning
+
+from astro_deepcr import cosmicray_deepcr
+
+GAIN = 2.0 * u.electron / u.adu
+
+
+@pytest.fixture
+def ccd():
+    """ADU image (gain 2 e-/ADU, sky 30 ADU) with three CR tracks, a bad column and a saturated star."""
+    rng = np.random.default_rng(7)
+    data = rng.normal(30, 3, (80, 96))
+    data[20, 10:16] += 900
+    data[50:53, 60] += 700
+    data[70, 40] += 1200
+    y, x = np.mgrid[:80, :96]
+    data += 80000 * np.exp(-((y - 35) ** 2 + (x - 75) ** 2) / (2 * 1.3**2))
+    data = np.minimum(data, 65535.0)
+    mask = np.zeros(data.shape, bool)
+    mask[:, 5] = True  # a bad column
+    uncertainty = StdDevUncertainty(np.sqrt(np.clip(data, 0, None) / 2.0 + 2.5**2))
+    return CCDData(data, unit="adu", mask=mask, uncertainty=uncertainty, meta={"OBJECT": "test"})
+
+
+TRUTH = (np.s_[20, 10:16], np.s_[50:53, 60], np.s_[70, 40])
+
+
+def test_same_conventions_as_lacosmic(ccd):
+    before = copy.deepcopy(ccd)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # astroscrappy / ccdproc chatter is not under test
+        lacosmic = ccdproc.cosmicray_lacosmic(ccd, gain=GAIN, readnoise=5 * u.electron, gain_apply=True)
+    ours = cosmicray_deepcr(ccd, gain=GAIN, readnoise=5 * u.electron, gain_apply=True, device="cpu")
+    for result in (lacosmic, ours):
+        assert isinstance(result, CCDData)
+        assert result.shape == ccd.shape
+        assert result.mask.dtype == bool
+        assert result.mask[:, 5].all()  # OR-ed with the input mask
+        assert result.unit == u.electron
+    for region in TRUTH:
+        assert ours.mask[region].all()
+    cr_only = ours.mask & ~ccd.mask
+    np.testing.assert_array_equal(ours.data[~cr_only], ccd.data[~cr_only] * 2.0)  # gain applied, untouched pixels
+    # uncertainty in the same (electron) unit as the data; lacosmic leaves it in ADU
+    assert isinstance(ours.uncertainty, StdDevUncertainty)
+    np.testing.assert_allclose(ours.uncertainty.array[~cr_only], ccd.uncertainty.array[~cr_only] * 2.0)
+    np.testing.assert_allclose(lacosmic.uncertainty.array, ccd.uncertainty.array)
+    # the call is logged (lacosmic records nothing)
+    assert ours.meta["DCRMODEL"] == "ACS-WFC" and ours.meta["DCRNCR"] == int(cr_only.sum())
+    assert "model=ACS-WFC" in ours.meta["CRDEEPCR"] and "DCRMODEL" not in lacosmic.meta
+    # the input is unchanged
+    np.testing.assert_array_equal(ccd.data, before.data)
+    np.testing.assert_array_equal(ccd.mask, before.mask)
+    np.testing.assert_array_equal(ccd.uncertainty.array, before.uncertainty.array)
+    assert ccd.unit == before.unit and dict(ccd.meta) == dict(before.meta)
+
+
+def test_ndarray_returns_a_tuple_like_lacosmic(ccd):
+    data = ccd.data.copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lacosmic = ccdproc.cosmicray_lacosmic(data, gain=2.0, readnoise=5.0)
+    ours = cosmicray_deepcr(data, gain=2.0, device="cpu")
+    assert type(ours) is type(lacosmic) is tuple and len(ours) == len(lacosmic) == 2
+    assert ours[0].shape == lacosmic[0].shape and ours[0].dtype == np.float64
+    assert ours[1].dtype == lacosmic[1].dtype == bool
+    np.testing.assert_array_equal(data, ccd.data)
+    # gain_apply multiplies by the gain, as lacosmic does
+    np.testing.assert_allclose(ours[0][~ours[1]], data[~ours[1]] * 2.0)
+    kept = cosmicray_deepcr(data, gain=2.0, gain_apply=False, device="cpu")[0]
+    np.testing.assert_allclose(kept[~ours[1]], data[~ours[1]])
+
+
+def test_gain_apply_false_keeps_data_unit_and_uncertainty_consistent(ccd):
+    out = cosmicray_deepcr(ccd, gain=GAIN, gain_apply=False, device="cpu")
+    assert out.unit == u.adu  # lacosmic would say electron here while the data stay in ADU
+    cr = out.mask & ~ccd.mask
+    np.testing.assert_array_equal(out.data[~cr], ccd.data[~cr])
+    np.testing.assert_array_equal(out.uncertainty.array[~cr], ccd.uncertainty.array[~cr])
+
+
+def test_existing_mask_is_never_a_cr_and_never_a_source(ccd):
+    masked = ccd.copy()
+    masked.mask[20, 10:16] = True  # hide one CR track behind the input mask
+    out = cosmicray_deepcr(masked, gain=GAIN, device="cpu")
+    np.testing.assert_array_equal(out.data[20, 10:16], masked.data[20, 10:16] * 2.0)
+    inmask = np.zeros(ccd.shape, bool)
+    inmask[70, 40] = True
+    out = cosmicray_deepcr(ccd, gain=GAIN, inmask=inmask, device="cpu")
+    assert not (out.mask & inmask).any()  # not flagged, not added to the output mask
+    assert out.data[70, 40] == ccd.data[70, 40] * 2.0
+
+
+def test_saturated_pixels_are_not_flagged(ccd):
+    saturated = ccd.data >= 65535.0
+    assert saturated.sum() > 0
+    out = cosmicray_deepcr(ccd, gain=GAIN, satlevel=65535.0, device="cpu")
+    assert not out.mask[saturated].any()
+    np.testing.assert_array_equal(out.data[saturated], ccd.data[saturated] * 2.0)
+
+
+@pytest.mark.parametrize("kind", [StdDevUncertainty, VarianceUncertainty, InverseVariance])
+def test_uncertainty_class_is_kept_and_replaced_pixels_get_the_local_scatter(ccd, kind):
+    std = ccd.uncertainty.array
+    converted = {StdDevUncertainty: std, VarianceUncertainty: std**2, InverseVariance: 1 / std**2}[kind]
+    ccd.uncertainty = kind(converted)
+    out = cosmicray_deepcr(ccd, gain=GAIN, device="cpu")
+    assert type(out.uncertainty) is kind
+    out_std = out.uncertainty.represent_as(StdDevUncertainty).array
+    cr = out.mask & ~ccd.mask
+    np.testing.assert_allclose(out_std[~cr], std[~cr] * 2.0, rtol=1e-6)
+    # sky noise is 3 ADU = 6 e-: the replaced values' error is the local scatter, in electrons
+    assert 3.0 < np.median(out_std[cr]) < 12.0
+
+
+def test_build_uncertainty_from_gain_and_readnoise(ccd):
+    ccd.uncertainty = None
+    assert cosmicray_deepcr(ccd, gain=GAIN, device="cpu").uncertainty is None
+    out = cosmicray_deepcr(ccd, gain=GAIN, readnoise=5 * u.electron, build_uncertainty=True, device="cpu")
+    sky = ~out.mask
+    expected = np.sqrt(np.clip(out.data, 0, None) + 25.0)
+    np.testing.assert_allclose(out.uncertainty.array[sky], expected[sky], rtol=1e-6)
+    with pytest.raises(ValueError, match="needs readnoise"):
+        cosmicray_deepcr(ccd, gain=GAIN, build_uncertainty=True, device="cpu")
+
+
+def test_electron_data_and_units(ccd):
+    electrons = CCDData(ccd.data * 2.0, unit="electron")
+    out = cosmicray_deepcr(electrons, device="cpu")
+    assert out.unit == u.electron
+    with pytest.warns(AstropyUserWarning, match="not gain-corrected again"):
+        again = cosmicray_deepcr(electrons, gain=GAIN, device="cpu")
+    np.testing.assert_array_equal(again.mask, out.mask)
+    with pytest.raises(u.UnitsError, match="multiply count rates by the exposure time"):
+        cosmicray_deepcr(CCDData(ccd.data, unit="electron/s"), device="cpu")
+    with pytest.raises(u.UnitsError, match="cannot convert data in m"):
+        cosmicray_deepcr(CCDData(ccd.data, unit="m"), device="cpu")
+
+
+@pytest.mark.parametrize("gain, error, message", [
+    (0.0, ValueError, "gain must be positive"),
+    (-2.0, ValueError, "gain must be positive"),
+    (float("nan"), ValueError, "gain must be positive"),
+    ("two", TypeError, "gain must be a number"),
+])
+def test_bad_gain(ccd, gain, error, message):
+    with pytest.raises(error, match=message):
+        cosmicray_deepcr(ccd, gain=gain, device="cpu")
+
+
+def test_other_bad_input(ccd):
+    with pytest.raises(TypeError, match="ccd is not a CCDData or ndarray"):
+        cosmicray_deepcr([[1.0, 2.0]])
+    with pytest.raises(ValueError, match="must be 2-D"):
+        cosmicray_deepcr(np.zeros(5))
+    with pytest.raises(ValueError, match="threshold must lie in"):
+        cosmicray_deepcr(ccd, gain=GAIN, threshold=2, device="cpu")
+    with pytest.raises(ValueError, match="unknown model"):
+        cosmicray_deepcr(ccd, model="HRC", device="cpu")
+    with pytest.raises(ValueError, match="inmask shape"):
+        cosmicray_deepcr(ccd, inmask=np.zeros((3, 3), bool), device="cpu")
+
+
+def test_keyword_control_and_fits_round_trip(ccd, tmp_path):
+    assert "DCRMODEL" not in cosmicray_deepcr(ccd, gain=GAIN, add_keyword=False, device="cpu").meta
+    assert cosmicray_deepcr(ccd, gain=GAIN, add_keyword={"MYKEY": 3}, device="cpu").meta["MYKEY"] == 3
+    keyword = ccdproc.Keyword("EXPOSURE", unit=u.s, value=30 * u.s)
+    assert cosmicray_deepcr(ccd, gain=GAIN, add_keyword=keyword, device="cpu").meta["EXPOSURE"] == 30 * u.s
+    out = cosmicray_deepcr(ccd, gain=GAIN, device="cpu")
+    path = tmp_path / "clean.fits"
+    out.write(path)  # no FITS warnings (pytest turns them into errors)
+    header = fits.getheader(path)
+    assert header["DCRMODEL"] == "ACS-WFC" and header["DCRNCR"] == out.meta["DCRNCR"]
+    assert "model=ACS-WFC" in header["CRDEEPCR"]
+    again = cosmicray_deepcr(CCDData.read(path), device="cpu")  # Header meta keeps comments
+    assert again.meta.comments["DCRMODEL"] == "deepCR mask model"
+
+
+def test_probability_is_returned_on_request(ccd):
+    out, probability = cosmicray_deepcr(ccd, gain=GAIN, return_probability=True, device="cpu")
+    assert probability.dtype == np.float32 and probability.shape == ccd.shape
+    np.testing.assert_array_equal(out.mask & ~ccd.mask, (probability > 0.5) & ~ccd.mask)
+
+
+REAL = "spherical_geometry/tests/data/j8bt06nyq_flt.fits"
+
+
+def _real_frame():
+    spec = importlib.util.find_spec("spherical_geometry")
+    if spec is None:
+        pytest.skip("spherical-geometry is not installed")
+    path = pathlib.Path(spec.submodule_search_locations[0]).parent / REAL
+    if not path.exists():
+        pytest.skip(f"{REAL} not found")
+    with fits.open(path) as hdul:
+        data = hdul["SCI"].data.astype(np.float64)
+        dq = hdul["DQ"].data.copy()
+        exptime = hdul[0].header["EXPTIME"]
+    return data, dq, exptime
+
+
+def test_real_hrc_frame_plausible_fraction_and_stars_left_alone():
+    """ACS/HRC F606W, 60 s, 47 Tuc, one exposure (real CRs, no truth mask).
+
+    The ACS-WFC model is applied out of its domain (HRC pixels are smaller and
+    the PSF is sampled differently); what can be checked without a truth mask
+    is the flagged fraction and how many star-core pixels each method flags.
+    """
+    data, dq, exptime = _real_frame()
+    ccd = CCDData(data, unit="electron", mask=dq != 0)
+    ours = cosmicray_deepcr(ccd, device="cpu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lacosmic = ccdproc.cosmicray_lacosmic(ccd, gain=1.0, readnoise=4.7, objlim=3.5, satlevel=1e9)
+    ours_cr, lacosmic_cr = ours.mask & ~ccd.mask, lacosmic.mask & ~ccd.mask
+    # HRC: ~1.2 events/cm^2/s on 21 um pixels, i.e. ~3e-4 events per pixel in 60 s, a few pixels each
+    assert 3e-4 < ours_cr.mean() < 1e-2
+    # star cores: 5x5 local maxima whose 3x3 mean is far above the sky (a CR is too narrow for that)
+    from scipy import ndimage
+
+    smooth = ndimage.uniform_filter(data, 3)
+    sky = np.median(data[~ccd.mask])
+    cores = (data == ndimage.maximum_filter(data, 5)) & (smooth > sky + 500) & ~ccd.mask
+    assert cores.sum() > 50
+    assert ours_cr[cores].mean() < 0.2
+    assert ours_cr[cores].sum() < lacosmic_cr[cores].sum()
