@@ -17,7 +17,7 @@ from astropy.nddata import CCDData, InverseVariance, StdDevUncertainty, Variance
 from astropy.utils.exceptions import AstropyUserWarning
 
 from .deepcr import DeepCR, _check_threshold, as_image
-from .inpaint import local_scatter
+from .inpaint import fill_median, local_scatter
 from .zoo import get_model
 
 __all__ = ["cosmicray_deepcr"]
@@ -38,6 +38,46 @@ def _as_quantity(value, unit, name):
     if not np.isfinite(quantity.value) or quantity.value <= 0:
         raise ValueError(f"{name} must be positive and finite, not {quantity}")
     return quantity
+
+
+def _readnoise_electrons(readnoise, gain):
+    """Read noise in electrons (float), or None; ADU read noise is converted with ``gain``."""
+    if readnoise is None:
+        return None
+    if isinstance(readnoise, u.Quantity):
+        quantity = readnoise
+    else:
+        try:
+            quantity = float(readnoise) * u.electron
+        except (TypeError, ValueError):
+            raise TypeError(f"readnoise must be a number or an astropy Quantity, not {readnoise!r}") from None
+    if quantity.unit.is_equivalent(u.adu):
+        quantity = quantity * _as_quantity(gain, u.electron / u.adu, "gain")
+    if not quantity.unit.is_equivalent(u.electron):
+        raise u.UnitsError(f"readnoise must be in electron (or adu, converted with gain), not {quantity.unit}")
+    value = quantity.to_value(u.electron)
+    if not np.isfinite(value) or value < 0:
+        raise ValueError(f"readnoise must be non-negative and finite, not {readnoise}")
+    return float(value)
+
+
+def _satlevel_electrons(satlevel, gain):
+    """Saturation level in electrons (float), as astroscrappy takes it; a Quantity in adu is converted with gain."""
+    if isinstance(satlevel, u.Quantity):
+        if satlevel.unit.is_equivalent(u.adu):
+            satlevel = satlevel * gain
+        if not satlevel.unit.is_equivalent(u.electron):
+            raise u.UnitsError(f"satlevel must be in electron (or adu, converted with gain), not {satlevel.unit}")
+        satlevel = satlevel.to_value(u.electron)
+    if isinstance(satlevel, (bool, np.bool_)):
+        raise TypeError(f"satlevel must be a number of electrons, not {satlevel!r}")
+    try:
+        value = float(satlevel)
+    except (TypeError, ValueError):
+        raise TypeError(f"satlevel must be a number of electrons, not {satlevel!r}") from None
+    if np.isnan(value):
+        raise ValueError("satlevel must not be NaN (use numpy.inf to disable the saturation check)")
+    return value
 
 
 def _model_factor(unit, gain, model_units):
@@ -93,11 +133,15 @@ def cosmicray_deepcr(ccd, model="ACS-WFC", threshold=None, inpaint="medmask", ga
         gain-corrected, in electrons; if False they come back in their input
         unit. Data, unit and uncertainty are always consistent.
     readnoise : float or `~astropy.units.Quantity`, optional
-        Read noise (a float is taken as electrons); only needed for
-        ``build_uncertainty``.
-    satlevel : float
-        Saturation level, in the units of the input data. Pixels at or
-        above it are never flagged as cosmic rays (and keep their values).
+        Read noise (a float is taken as electrons; a Quantity in adu is
+        converted with ``gain``); only used by ``build_uncertainty``, but
+        checked whenever given.
+    satlevel : float or `~astropy.units.Quantity`
+        Saturation level in electrons, as in `ccdproc.cosmicray_lacosmic`
+        (astroscrappy compares it with the data after multiplying them by
+        ``gain``); a Quantity in adu is converted with ``gain``. Pixels at or
+        above it are never flagged as cosmic rays, keep their values and are
+        not used to fill other pixels. ``numpy.inf`` disables the check.
     inmask : array-like of bool, optional
         Extra bad pixels, treated like ``ccd.mask``: excluded from detection
         and never used as inpainting sources. Not added to the output mask.
@@ -108,7 +152,8 @@ def cosmicray_deepcr(ccd, model="ACS-WFC", threshold=None, inpaint="medmask", ga
         Also return the cosmic-ray probability map (float32), for users who
         want their own threshold.
     device : str, optional
-        ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
+        ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"``; default
+        ``astro_deepcr.conf.device`` (itself ``"auto"`` unless configured).
     tile_size : int, optional
         Engine tile size.
     verbose : bool
@@ -135,13 +180,15 @@ def cosmicray_deepcr(ccd, model="ACS-WFC", threshold=None, inpaint="medmask", ga
     Raises
     ------
     TypeError
-        ``ccd`` is neither CCDData nor ndarray; gain or readnoise not numbers.
+        ``ccd`` is neither CCDData nor ndarray; gain, readnoise or satlevel
+        not numbers (or Quantities); an uncertainty class other than the three above.
     ValueError
-        Non-positive gain or readnoise, bad threshold, unknown model, a
-        2-D / dtype problem with the data, ``build_uncertainty`` without
-        ``readnoise``.
+        Non-positive gain, negative readnoise, NaN satlevel, bad threshold,
+        unknown model, a 2-D / dtype problem with the data,
+        ``build_uncertainty`` without ``readnoise``.
     astropy.units.UnitsError
-        Data in a unit that cannot be brought to the model's units.
+        Data in a unit that cannot be brought to the model's units, or
+        readnoise / satlevel in a unit other than electron / adu.
 
     Notes
     -----
@@ -150,7 +197,9 @@ def cosmicray_deepcr(ccd, model="ACS-WFC", threshold=None, inpaint="medmask", ga
     each replaced pixel it becomes the robust scatter (1.4826 x MAD) of the
     usable pixels in the 5x5 box around it (growing like ``medmask`` where
     the box is all masked), i.e. the spread of the values the replacement
-    was estimated from. The class (`~astropy.nddata.StdDevUncertainty`,
+    was estimated from -- but never less than the median uncertainty of
+    those same pixels, so a flat or quantised neighbourhood does not make a
+    replaced value look exact. The class (`~astropy.nddata.StdDevUncertainty`,
     `~astropy.nddata.VarianceUncertainty`, `~astropy.nddata.InverseVariance`)
     is kept.
 
@@ -185,10 +234,12 @@ def _detect(data, unit, gain, model, threshold, inpaint, satlevel, bad, device, 
     spec = get_model(model, kind="mask")
     gain = _as_quantity(gain, u.electron / u.adu, "gain")
     factor = _model_factor(unit, gain, spec.units)
+    # satlevel is in electrons, compared with the gain-corrected data, as astroscrappy does for ccdproc
+    saturated_electrons = _satlevel_electrons(satlevel, gain)
     values, nonfinite = as_image(data)
     bad = bad | nonfinite
-    with np.errstate(invalid="ignore"):
-        saturated = values >= satlevel
+    with np.errstate(invalid="ignore", over="ignore"):
+        saturated = values * _model_factor(unit, gain, "electron") >= saturated_electrons
     detector = DeepCR(spec, inpaint=inpaint, device=device, tile_size=tile_size)
     threshold = detector.threshold if threshold is None else _check_threshold(threshold)
     model_units = np.asarray(data, dtype=np.float64) * factor  # full precision for the pixels we keep
@@ -199,12 +250,13 @@ def _detect(data, unit, gain, model, threshold, inpaint, satlevel, bad, device, 
     cleaned = detector.inpaint(model_units, cr_mask, inmask=unusable) / factor
     scatter = local_scatter(model_units, cr_mask, unusable) / factor
     return _Result(cleaned=cleaned, cr_mask=cr_mask, probability=probability, scatter=scatter, factor=factor,
-                   gain=gain, threshold=threshold)
+                   gain=gain, threshold=threshold, unusable=unusable)
 
 
-def _clean_ndarray(ccd, model, threshold, inpaint, gain, gain_apply, satlevel, inmask, return_probability, device,
-                   tile_size, verbose, **_):
+def _clean_ndarray(ccd, model, threshold, inpaint, gain, gain_apply, readnoise, satlevel, inmask, return_probability,
+                   device, tile_size, verbose, **_):
     as_image(ccd)  # dimension and dtype errors first
+    _readnoise_electrons(readnoise, gain)  # unused for arrays, but a wrong value is still an error
     bad = np.zeros(ccd.shape, bool) if inmask is None else _check_inmask(inmask, ccd.shape)
     result = _detect(ccd, None, gain, model, threshold, inpaint, satlevel, bad, device, tile_size)
     out_factor, _ = _output_factor(None, result.gain, gain_apply)
@@ -231,10 +283,16 @@ def _clean_ccddata(ccd, model, threshold, inpaint, gain, gain_apply, readnoise, 
     bad = np.zeros(shape, bool) if ccd.mask is None else np.asarray(ccd.mask, bool).copy()
     if inmask is not None:
         bad |= _check_inmask(inmask, shape)
+    if ccd.uncertainty is not None and not isinstance(ccd.uncertainty, _UNCERTAINTY_CLASSES):
+        raise TypeError(f"uncertainty of type {type(ccd.uncertainty).__name__} is not supported; use StdDev, "
+                        "Variance or InverseVariance uncertainty")
     if ccd.unit.is_equivalent(u.electron) and not _is_one(gain):
         warnings.warn(f"image unit is {ccd.unit} but gain is {gain}: the data are not gain-corrected again",
                       AstropyUserWarning)
         gain = 1.0
+    readnoise = _readnoise_electrons(readnoise, gain)
+    if build_uncertainty and ccd.uncertainty is None and readnoise is None:
+        raise ValueError("build_uncertainty=True needs readnoise")
     result = _detect(ccd.data, ccd.unit, gain, model, threshold, inpaint, satlevel, bad, device, tile_size)
     out_factor, out_unit = _output_factor(ccd.unit, result.gain, gain_apply)
     nccd = ccd.copy()
@@ -259,11 +317,7 @@ def _is_one(gain):
 
 def _std_in_data_units(ccd):
     """Standard deviation of the input uncertainty, in the data's unit (ndarray)."""
-    uncertainty = ccd.uncertainty
-    if not isinstance(uncertainty, _UNCERTAINTY_CLASSES):
-        raise TypeError(f"uncertainty of type {type(uncertainty).__name__} is not supported; use StdDev, "
-                        "Variance or InverseVariance uncertainty")
-    std = uncertainty.represent_as(StdDevUncertainty)
+    std = ccd.uncertainty.represent_as(StdDevUncertainty)
     if std.unit is not None and std.unit != ccd.unit:
         return u.Quantity(std.array, std.unit).to_value(ccd.unit)
     return np.asarray(std.array, dtype=np.float64)
@@ -273,22 +327,29 @@ def _new_uncertainty(ccd, result, out_factor, build, readnoise):
     if ccd.uncertainty is None:
         if not build:
             return None
-        if readnoise is None:
-            raise ValueError("build_uncertainty=True needs readnoise")
-        readnoise = _as_quantity(readnoise, u.electron, "readnoise")
         electrons = np.clip(result.cleaned * result.factor, 0, None)
-        std = np.sqrt(electrons + readnoise.to_value(u.electron) ** 2) / result.factor
+        std = np.sqrt(electrons + readnoise**2) / result.factor
         kind = StdDevUncertainty
     else:
         std = _std_in_data_units(ccd)
         kind = type(ccd.uncertainty)
-    std = np.where(result.cr_mask, result.scatter, std) * out_factor
+    std = np.where(result.cr_mask, _replaced_std(std, result), std) * out_factor
     if kind is StdDevUncertainty:
         return StdDevUncertainty(std)
     if kind is VarianceUncertainty:
         return VarianceUncertainty(std**2)
     with np.errstate(divide="ignore"):
         return InverseVariance(1.0 / std**2)
+
+
+def _replaced_std(std, result):
+    """Error of the replaced values: the local scatter of their sources, but never less than the uncertainty
+    of those sources (a flat or quantised neighbourhood has zero scatter, its replacement is not exact)."""
+    if not result.cr_mask.any():
+        return std
+    source_std = fill_median(std, result.cr_mask, result.unusable | ~np.isfinite(std))
+    with np.errstate(invalid="ignore"):
+        return np.fmax(result.scatter, source_std)
 
 
 def _log(nccd, add_keyword, model, threshold, inpaint, gain, gain_apply, n_cr):

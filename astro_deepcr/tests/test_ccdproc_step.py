@@ -104,11 +104,24 @@ def test_existing_mask_is_never_a_cr_and_never_a_source(ccd):
 
 
 def test_saturated_pixels_are_not_flagged(ccd):
-    saturated = ccd.data >= 65535.0
+    saturated = ccd.data * 2.0 >= 65535.0  # satlevel is in electrons, as in ccdproc / astroscrappy
     assert saturated.sum() > 0
     out = cosmicray_deepcr(ccd, gain=GAIN, satlevel=65535.0, device="cpu")
     assert not out.mask[saturated].any()
     np.testing.assert_array_equal(out.data[saturated], ccd.data[saturated] * 2.0)
+
+
+def test_satlevel_is_in_electrons_like_lacosmic(ccd):
+    """The track at [20, 10:16] peaks near 930 ADU = 1860 e-: a 1500 e- saturation level protects it."""
+    track = np.s_[20, 10:16]
+    assert cosmicray_deepcr(ccd, gain=GAIN, satlevel=2500.0, device="cpu").mask[track].all()
+    for satlevel in (1500.0, 1500 * u.electron, 750 * u.adu):
+        out = cosmicray_deepcr(ccd, gain=GAIN, satlevel=satlevel, device="cpu")
+        assert not out.mask[track].any()
+    _, array_mask = cosmicray_deepcr(ccd.data, gain=2.0, satlevel=1500.0, device="cpu")
+    assert not array_mask[track].any()
+    with pytest.raises(u.UnitsError, match="satlevel must be in electron"):
+        cosmicray_deepcr(ccd, gain=GAIN, satlevel=5 * u.m, device="cpu")
 
 
 @pytest.mark.parametrize("kind", [StdDevUncertainty, VarianceUncertainty, InverseVariance])
@@ -220,7 +233,7 @@ def test_real_hrc_frame_plausible_fraction_and_stars_left_alone():
     """
     data, dq, exptime = _real_frame()
     ccd = CCDData(data, unit="electron", mask=dq != 0)
-    ours = cosmicray_deepcr(ccd, device="cpu")
+    ours = cosmicray_deepcr(ccd, satlevel=1e9, device="cpu")  # the same saturation level for both: DQ masks it
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         lacosmic = ccdproc.cosmicray_lacosmic(ccd, gain=1.0, readnoise=4.7, objlim=3.5, satlevel=1e9)
@@ -236,3 +249,40 @@ def test_real_hrc_frame_plausible_fraction_and_stars_left_alone():
     assert cores.sum() > 50
     assert ours_cr[cores].mean() < 0.2
     assert ours_cr[cores].sum() < lacosmic_cr[cores].sum()
+
+
+def test_replaced_pixels_are_never_claimed_exact():
+    """A flat neighbourhood has zero scatter; the replaced value's error is floored at its sources' uncertainty."""
+    data = np.full((64, 64), 30.0)
+    data[30, 20:26] += 900
+    ccd = CCDData(data, unit="adu", uncertainty=StdDevUncertainty(np.full(data.shape, 3.0)))
+    out = cosmicray_deepcr(ccd, gain=GAIN, device="cpu")
+    assert out.mask[30, 20:26].all()
+    np.testing.assert_allclose(out.data[out.mask], 60.0)
+    np.testing.assert_allclose(out.uncertainty.array, 6.0)  # 3 ADU = 6 e-, replaced or not
+
+
+def test_readnoise_units_and_values(ccd):
+    ccd.uncertainty = None
+    in_electrons = cosmicray_deepcr(ccd, gain=GAIN, readnoise=5 * u.electron, build_uncertainty=True, device="cpu")
+    in_adu = cosmicray_deepcr(ccd, gain=GAIN, readnoise=2.5 * u.adu, build_uncertainty=True, device="cpu")
+    np.testing.assert_allclose(in_adu.uncertainty.array, in_electrons.uncertainty.array)
+    for readnoise, error, message in [(5 * u.m, u.UnitsError, "readnoise must be in electron"),
+                                      (-1.0, ValueError, "readnoise must be non-negative"),
+                                      ("five", TypeError, "readnoise must be a number")]:
+        with pytest.raises(error, match=message):
+            cosmicray_deepcr(ccd, gain=GAIN, readnoise=readnoise, device="cpu")
+        with pytest.raises(error, match=message):
+            cosmicray_deepcr(ccd.data, gain=2.0, readnoise=readnoise, device="cpu")
+
+
+def test_bad_satlevel_and_uncertainty_class(ccd):
+    from astropy.nddata import UnknownUncertainty
+
+    with pytest.raises(TypeError, match="satlevel must be a number of electrons"):
+        cosmicray_deepcr(ccd, gain=GAIN, satlevel=None, device="cpu")
+    with pytest.raises(ValueError, match="satlevel must not be NaN"):
+        cosmicray_deepcr(ccd, gain=GAIN, satlevel=float("nan"), device="cpu")
+    ccd.uncertainty = UnknownUncertainty(np.ones(ccd.shape))
+    with pytest.raises(TypeError, match="UnknownUncertainty is not supported"):
+        cosmicray_deepcr(ccd, gain=GAIN, device="cpu")
