@@ -1,0 +1,86 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""Plots of the evaluation report (matplotlib, Agg backend)."""
+
+import numpy as np
+
+__all__ = ["roc", "gallery", "runtime"]
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def roc(detection, path):
+    """ROC curves per field: lines for networks, markers for the LACosmic sigclip sweep."""
+    plt = _pyplot()
+    fields = list(detection)
+    fig, axes = plt.subplots(1, len(fields), figsize=(4.2 * len(fields), 3.8), squeeze=False)
+    for ax, field in zip(axes[0], fields):
+        for name, row in detection[field].items():
+            fpr, tpr = row["roc"]
+            keep = np.isfinite(fpr) & (fpr > 0)
+            style = "o--" if name.startswith("LACosmic") else "-"
+            ax.plot(np.asarray(fpr)[keep] * 100, np.asarray(tpr)[keep] * 100, style, ms=3, label=name)
+        for target in (0.05, 0.5):
+            ax.axvline(target, color="0.8", lw=0.8, zorder=0)
+        ax.set_xscale("log")
+        ax.set_xlim(1e-3, 10)
+        ax.set_ylim(0, 100)
+        ax.set_xlabel("false positive rate (%)")
+        ax.set_ylabel("true positive rate (%)")
+        ax.set_title(field)
+    axes[0][0].legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def gallery(test_set, model, inpaint, path, size=48, count=3):
+    """Cutouts around the brightest CRs: image, truth, prediction, inpainted."""
+    from astropy.visualization import AsinhStretch, ImageNormalize, ZScaleInterval
+
+    from ..deepcr import DeepCR
+
+    plt = _pyplot()
+    detector = DeepCR(model, device="cpu", progress=False)
+    fig, axes = plt.subplots(count, 4, figsize=(8, 2.1 * count), squeeze=False)
+    for row, item in zip(axes, test_set[:: max(1, len(test_set) // count)][:count]):
+        charge = np.where(item["cr_mask"], item["image"] - item["clean"], 0)
+        y, x = np.unravel_index(np.argmax(charge), charge.shape)
+        y = int(np.clip(y, size // 2, charge.shape[0] - size // 2))
+        x = int(np.clip(x, size // 2, charge.shape[1] - size // 2))
+        cut = np.s_[y - size // 2:y + size // 2, x - size // 2:x + size // 2]
+        mask, cleaned = detector.clean(item["image"][cut], inpaint=inpaint)
+        norm = ImageNormalize(item["clean"][cut], interval=ZScaleInterval(), stretch=AsinhStretch())
+        panels = [(item["image"][cut], f"image ({item['field']})"), (item["cr_mask"][cut], "truth"),
+                  (mask, f"deepCR {model}"), (cleaned, f"inpainted ({inpaint})")]
+        for ax, (data, title) in zip(row, panels):
+            if data.dtype == bool:
+                ax.imshow(data, origin="lower", cmap="gray", interpolation="nearest")
+            else:
+                ax.imshow(data, origin="lower", cmap="gray", norm=norm)
+            ax.set_title(title, fontsize=7)
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def runtime(timings, path):
+    """Horizontal bars of seconds per megapixel."""
+    plt = _pyplot()
+    names = list(timings)
+    fig, ax = plt.subplots(figsize=(6, 0.35 * len(names) + 1))
+    ax.barh(names, [timings[name] for name in names], color="tab:blue")
+    ax.set_xlabel("seconds per megapixel (2-core CPU unless marked GPU)")
+    ax.invert_yaxis()
+    ax.tick_params(axis="y", labelsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
