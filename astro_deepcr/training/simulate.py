@@ -4,7 +4,9 @@ Simulated HST ACS/WFC-like exposures with known cosmic rays.
 
 Scenes (electrons): flat sky, stars convolved with the TinyTim PSF that
 drizzlepac ships (``drizzlepac/pars/psfs``; a Gaussian of 2 px FWHM where it
-is absent), Sersic-like galaxies, and three field types: ``"extragalactic"``
+is absent) and with the CCD charge-diffusion kernel that TinyTim lists in
+that file's header (it was not applied to the file), placed at random
+sub-pixel positions, Sersic-like galaxies, and three field types: ``"extragalactic"``
 (sparse stars, many galaxies), ``"globular"`` (crowded stars) and
 ``"resolved"`` (a dense field of faint stars on a smooth galaxy body).
 
@@ -21,6 +23,11 @@ Cosmic rays follow published HST CCD statistics:
   40 pixels; charge diffusion spreads every track with a Gaussian of
   sigma 0.4 px.
 
+- real morphologies instead (``library=``): `harvest_cosmic_rays` cuts the
+  CRs LACosmic finds, away from sources and flagged pixels, in the real
+  ACS/HRC exposure ``j8bt06nyq_flt.fits`` (47 Tuc, F606W, 60 s) that
+  spherical_geometry ships; about 250 CRs, median 6 pixels and 2000 e-.
+
 All parameters are keywords with these defaults; nothing is tuned to a
 detection result.
 """
@@ -28,9 +35,13 @@ detection result.
 import os
 
 import numpy as np
-from scipy import ndimage, stats
+from scipy import ndimage, signal, stats
 
-__all__ = ["psf_image", "make_scene", "add_cosmic_rays", "simulate_exposure", "simulate_stack"]
+__all__ = ["psf_image", "make_scene", "add_cosmic_rays", "simulate_exposure", "simulate_stack",
+           "harvest_cosmic_rays", "HRC_FLT"]
+
+#: A real ACS/HRC single exposure with its cosmic rays intact, shipped by spherical_geometry's tests.
+HRC_FLT = ("spherical_geometry", "tests/data/j8bt06nyq_flt.fits")
 
 PIXEL_MICRON = 15.0
 CR_RATE_PER_CM2_S = 1.2
@@ -41,8 +52,28 @@ DIFFUSION_SIGMA = 0.4  # px
 MAX_TRACK = 40.0  # px
 
 
-def psf_image(instrument="acs", detector="wfc", filter_name="f606w", size=25):
-    """A normalised PSF stamp: drizzlepac's TinyTim model, or a 2 px FWHM Gaussian."""
+def _diffusion_kernel(header):
+    """The 3x3 CCD charge-diffusion kernel TinyTim lists in COMMENT cards, or None."""
+    comments = [str(card) for card in header.get("COMMENT", [])]
+    for i, line in enumerate(comments):
+        if "following kernel" in line:
+            try:
+                rows = [[float(v) for v in comments[i + k].split()] for k in (1, 2, 3)]
+            except (ValueError, IndexError):
+                return None
+            kernel = np.array(rows)
+            return kernel if kernel.shape == (3, 3) else None
+    return None
+
+
+def psf_image(instrument="acs", detector="wfc", filter_name="f606w", size=25, charge_diffusion=True):
+    """A normalised PSF stamp: drizzlepac's TinyTim model, or a 2 px FWHM Gaussian.
+
+    The TinyTim files drizzlepac ships were made without the CCD
+    charge-diffusion kernel; their header lists it (for ACS/WFC F606W a
+    3x3 kernel with 0.594 in the centre) and says to convolve with it,
+    which ``charge_diffusion=True`` does.
+    """
     try:
         import importlib.util
 
@@ -56,6 +87,9 @@ def psf_image(instrument="acs", detector="wfc", filter_name="f606w", size=25):
                             f"{instrument}_{detector}_{filter_name}.fits")
         with fits.open(path) as hdul:
             psf = np.asarray(hdul[0].data, dtype=np.float64)
+            kernel = _diffusion_kernel(hdul[0].header) if charge_diffusion else None
+        if kernel is not None:
+            psf = ndimage.convolve(psf, kernel / kernel.sum(), mode="constant")
         centre = np.array(np.unravel_index(np.argmax(psf), psf.shape))
         half = size // 2
         lo = np.clip(centre - half, 0, None)
@@ -97,20 +131,32 @@ _FIELDS = {
 }
 
 
-def make_scene(shape, field="extragalactic", exptime=500.0, psf=None, seed=None):
-    """A noiseless, CR-free scene in electrons (sky not included)."""
+def make_scene(shape, field="extragalactic", exptime=500.0, psf=None, seed=None, subpixel=True):
+    """A noiseless, CR-free scene in electrons (sky not included).
+
+    Stars sit at random sub-pixel positions (``subpixel=True``, 3x3 phases)
+    or all at pixel centres.
+    """
     if field not in _FIELDS:
         raise ValueError(f"field must be one of {sorted(_FIELDS)}, not {field!r}")
     rng = np.random.default_rng(seed)
     psf = psf_image() if psf is None else psf
     n_stars, n_gal, (lo, hi) = _FIELDS[field]
     area = shape[0] * shape[1] / 1e6
-    point_sources = np.zeros(shape)
     count = rng.poisson(n_stars * area)
     # power-law luminosity function: uniform in log flux with more faint stars
     flux = 10 ** (lo + (hi - lo) * rng.power(0.5, count)) * exptime / 500.0
-    np.add.at(point_sources, (rng.integers(0, shape[0], count), rng.integers(0, shape[1], count)), flux)
-    scene = ndimage.convolve(point_sources, psf, mode="constant")
+    ys, xs = rng.integers(0, shape[0], count), rng.integers(0, shape[1], count)
+    # stars fall anywhere within a pixel: 3x3 sub-pixel phases, each with its own shifted PSF
+    phase = rng.integers(0, 9, count) if subpixel else np.full(count, 4)
+    scene = np.zeros(shape)
+    for k in np.unique(phase):
+        point_sources = np.zeros(shape)
+        pick = phase == k
+        np.add.at(point_sources, (ys[pick], xs[pick]), flux[pick])
+        shifted = np.clip(ndimage.shift(psf, ((k // 3 - 1) / 3, (k % 3 - 1) / 3), order=3, mode="constant"), 0, None)
+        scene += signal.fftconvolve(point_sources, shifted / shifted.sum(), mode="same")
+    scene = np.clip(scene, 0, None)  # FFT round-off
     for _ in range(rng.poisson(n_gal * area)):
         flux = 10 ** rng.uniform(2.5, 5.0) * exptime / 500.0
         _stamp_add(scene, flux * _galaxy(rng), int(rng.integers(0, shape[0])), int(rng.integers(0, shape[1])))
@@ -123,8 +169,12 @@ def make_scene(shape, field="extragalactic", exptime=500.0, psf=None, seed=None)
 
 def add_cosmic_rays(shape, exptime, seed=None, rate=CR_RATE_PER_CM2_S, pixel_micron=PIXEL_MICRON,
                     depletion_micron=DEPLETION_MICRON, charge_per_micron=CHARGE_PER_MICRON,
-                    charge_width=CHARGE_WIDTH, diffusion_sigma=DIFFUSION_SIGMA, max_track=MAX_TRACK):
+                    charge_width=CHARGE_WIDTH, diffusion_sigma=DIFFUSION_SIGMA, max_track=MAX_TRACK, library=None):
     """Cosmic-ray charge (electrons) for one exposure.
+
+    With ``library`` (a list of real CR charge stamps, see
+    `harvest_cosmic_rays`) every event is a randomly chosen, flipped and
+    rotated real CR instead of a synthetic track; the event rate is the same.
 
     Returns
     -------
@@ -136,6 +186,8 @@ def add_cosmic_rays(shape, exptime, seed=None, rate=CR_RATE_PER_CM2_S, pixel_mic
     rng = np.random.default_rng(seed)
     pixel_cm2 = (pixel_micron * 1e-4) ** 2
     events = rng.poisson(rate * pixel_cm2 * shape[0] * shape[1] * exptime)
+    if library is not None:
+        return _inject_library(shape, events, library, rng), events
     fine = np.zeros(shape)
     # isotropic flux through a plane: cos(zenith) distributed as sqrt(uniform)
     cos_zenith = np.sqrt(rng.uniform(1e-4, 1.0, events))
@@ -150,13 +202,74 @@ def add_cosmic_rays(shape, exptime, seed=None, rate=CR_RATE_PER_CM2_S, pixel_mic
     for k in range(events):
         steps = max(1, int(np.ceil(length_px[k] * 2)))
         t = np.linspace(0, 1, steps)
-        ys = np.clip(y0[k] + t * length_px[k] * np.sin(phi[k]), 0, shape[0] - 1)
-        xs = np.clip(x0[k] + t * length_px[k] * np.cos(phi[k]), 0, shape[1] - 1)
+        ys = np.round(y0[k] + t * length_px[k] * np.sin(phi[k])).astype(int)
+        xs = np.round(x0[k] + t * length_px[k] * np.cos(phi[k])).astype(int)
         # energy loss fluctuates along the track (delta rays)
         weights = rng.gamma(2.0, 1.0, steps)
-        np.add.at(fine, (np.round(ys).astype(int), np.round(xs).astype(int)), total[k] * weights / weights.sum())
+        # the part of a track that leaves the detector deposits nothing (clipping piled it on the edge)
+        inside = (ys >= 0) & (ys < shape[0]) & (xs >= 0) & (xs < shape[1])
+        np.add.at(fine, (ys[inside], xs[inside]), total[k] * weights[inside] / weights.sum())
     charge = ndimage.gaussian_filter(fine, diffusion_sigma, mode="constant") if diffusion_sigma > 0 else fine
     return charge, events
+
+
+def _inject_library(shape, events, library, rng):
+    charge = np.zeros(shape)
+    for k in rng.integers(0, len(library), events):
+        stamp = np.rot90(library[k], int(rng.integers(4)))
+        if rng.random() < 0.5:
+            stamp = stamp[:, ::-1]
+        _stamp_add(charge, stamp, int(rng.integers(0, shape[0])), int(rng.integers(0, shape[1])))
+    return charge
+
+
+def harvest_cosmic_rays(path=None, sigclip=8.0, objlim=5.0, read_noise=4.7, min_charge=200.0, max_size=64):
+    """Charge stamps of real cosmic rays found in a single raw-ish exposure (electrons).
+
+    CR candidates are found by LACosmic (astroscrappy, conservative
+    ``sigclip``/``objlim``) on ``path`` (default: the ACS/HRC exposure
+    ``j8bt06nyq_flt.fits`` that spherical_geometry ships, read where it is
+    installed); every connected CR (8-connectivity, grown by one pixel)
+    becomes a stamp of its excess over LACosmic's cleaned image, zero
+    outside the CR. Candidates near DQ-flagged pixels or on sources (the
+    cleaned image 10 sigma above the sky within 2 px) are dropped: in a
+    crowded field such as the default (47 Tuc) most other candidates are
+    star cores. Stamps with less than ``min_charge`` electrons or larger
+    than ``max_size`` are dropped. HRC pixels (21 micron) are larger than
+    WFC's (15 micron): tracks come out about 30 % short for WFC.
+    """
+    import importlib.util
+
+    import astroscrappy
+    from astropy.io import fits
+
+    if path is None:
+        package = importlib.util.find_spec(HRC_FLT[0])
+        if package is None:
+            raise ImportError("spherical_geometry is not installed; pass path=")
+        path = os.path.join(package.submodule_search_locations[0], HRC_FLT[1])
+    with fits.open(path) as hdul:
+        image = np.asarray(hdul["SCI", 1].data, dtype=np.float32)
+        dq = np.asarray(hdul["DQ", 1].data) if ("DQ", 1) in hdul else np.zeros(image.shape, np.int16)
+    found, cleaned = astroscrappy.detect_cosmics(image, inmask=(dq & ~(4096 | 8192)) != 0, sigclip=sigclip,
+                                                 objlim=objlim, gain=1.0, readnoise=read_noise, satlevel=1e9,
+                                                 niter=4)
+    grown = ndimage.binary_dilation(found, np.ones((3, 3), bool))
+    labels, _ = ndimage.label(grown, np.ones((3, 3), int))
+    # a candidate on a star or next to a flagged (saturated, hot) pixel is more likely a star core than a CR
+    flagged = ndimage.binary_dilation((dq & ~(4096 | 8192)) != 0, np.ones((5, 5), bool))
+    sky = float(np.median(cleaned))
+    busy = ndimage.maximum_filter(cleaned, 5) > sky + 10 * np.sqrt(max(sky, 1.0) + read_noise**2)
+    stamps = []
+    for k, box in enumerate(ndimage.find_objects(labels), start=1):
+        if max(box[0].stop - box[0].start, box[1].stop - box[1].start) > max_size:
+            continue
+        if (flagged[box] | busy[box])[labels[box] == k].any():
+            continue
+        excess = np.where(labels[box] == k, np.clip(image[box] - cleaned[box], 0, None), 0.0)
+        if excess.sum() >= min_charge:
+            stamps.append(excess.astype(np.float32))
+    return stamps
 
 
 def simulate_exposure(shape=(512, 512), field="extragalactic", exptime=500.0, sky=60.0, read_noise=4.0,

@@ -1,0 +1,360 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+The deepCR training recipe (Zhang & Bloom 2020, Sect. 4) for mask and inpaint networks.
+
+- mask: binary cross-entropy of the CR probability, over good pixels;
+- inpaint: mean squared error over an inpainting mask made of 1-9 CR masks
+  borrowed from other stamps, excluding the stamp's own CR and bad pixels
+  (see `astro_deepcr.training.dataset.StampDataset`);
+- sky augmentation: ``u * sky`` added with ``u`` uniform in ``[-0.9, 3]``;
+- BatchNorm momentum 0.005 (`astro_deepcr.nets.BN_MOMENTUM`), BN layers in
+  train mode for the first 20 epochs (40 for inpaint), frozen (eval) after;
+- Adam, lr 0.005 (mask) / 0.01 (inpaint); ReduceLROnPlateau x0.1 when the
+  validation loss has not improved by 0.1 % (relative) for 4 epochs; the
+  run stops at the second decay (or at ``epochs``).
+
+Everything is a field of `TrainConfig`. Runs are seeded: network
+initialisation, batch order and augmentation are functions of the seed and
+the epoch only, so an interrupted run resumed from ``checkpoint.pt`` ends
+with exactly the weights of an uninterrupted one (same device and threads).
+"""
+
+import copy
+import csv
+import dataclasses
+import json
+import os
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..nets import UNet
+from ..zoo import get_model, load_network, save_network
+from .dataset import StampDataset
+
+__all__ = ["TrainConfig", "Trainer", "mask_loss", "inpaint_loss", "set_batchnorm_frozen", "tpr_at_fpr"]
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Parameters of a training run (defaults: the deepCR recipe)."""
+
+    kind: str = "mask"
+    depth: int = 2
+    width: int = 32
+    norm: str = "batch"
+    scale: float = 1.0
+    epochs: int = 100
+    batch_size: int = 16
+    lr: float | None = None  # 0.005 mask, 0.01 inpaint
+    bn_train_epochs: int | None = None  # 20 mask, 40 inpaint
+    plateau_patience: int = 4
+    plateau_threshold: float = 0.001
+    lr_factor: float = 0.1
+    max_decays: int = 2
+    aug_sky: tuple | None = (-0.9, 3.0)
+    n_masks: tuple = (1, 9)
+    steps_per_epoch: int | None = None  # None: one pass over the training split
+    max_minutes: float | None = None
+    seed: int = 0
+    device: str = "cpu"
+    amp: bool | None = None  # None: mixed precision on CUDA only
+    num_workers: int = 0
+    init_from: str | None = None
+    name: str = "my-model"
+    threshold: float = 0.5
+    instrument: str = ""
+    detector: str = ""
+    description: str = ""
+    progress: bool | None = None
+
+    def __post_init__(self):
+        if self.kind not in ("mask", "inpaint"):
+            raise ValueError(f"kind must be 'mask' or 'inpaint', not {self.kind!r}")
+        if self.lr is None:
+            self.lr = 0.005 if self.kind == "mask" else 0.01
+        if self.bn_train_epochs is None:
+            self.bn_train_epochs = 20 if self.kind == "mask" else 40
+        self.aug_sky = None if self.aug_sky is None else tuple(self.aug_sky)
+        self.n_masks = tuple(self.n_masks)
+
+
+def mask_loss(probability, cr, bad):
+    """Binary cross-entropy over good pixels (float32, outside autocast)."""
+    weight = 1.0 - bad
+    loss = F.binary_cross_entropy(probability.float().clamp(1e-7, 1 - 1e-7), cr, weight=weight, reduction="sum")
+    return loss / weight.sum().clamp(min=1.0)
+
+
+def inpaint_loss(output, target, loss_mask):
+    """Mean squared error over ``loss_mask`` pixels only."""
+    return ((output.float() - target) ** 2 * loss_mask).sum() / loss_mask.sum().clamp(min=1.0)
+
+
+def set_batchnorm_frozen(net, frozen):
+    """Train mode for the whole net, then BatchNorm layers to eval when ``frozen``."""
+    net.train()
+    if frozen:
+        for module in net.modules():
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                module.eval()
+
+
+def tpr_at_fpr(score, truth, fpr, valid=None):
+    """True-positive rate at the threshold on ``score`` that gives false-positive rate ``fpr``.
+
+    Returns ``(tpr, threshold)``; higher score means more CR-like.
+    """
+    score, truth = np.asarray(score, np.float64).ravel(), np.asarray(truth, bool).ravel()
+    if valid is not None:
+        valid = np.asarray(valid, bool).ravel()
+        score, truth = score[valid], truth[valid]
+    negatives = np.sort(score[~truth])[::-1]
+    allowed = int(np.floor(fpr * negatives.size))
+    threshold = negatives[allowed] if allowed < negatives.size else -np.inf
+    return float((score[truth] > threshold).mean()), float(threshold)
+
+
+def _batches(n_items, batch_size, steps, rng):
+    """Index batches for one epoch: shuffled passes over the items, ``steps`` batches (or one pass)."""
+    if steps is None:
+        order = rng.permutation(n_items)
+        return [order[i:i + batch_size].tolist() for i in range(0, n_items, batch_size)]
+    need = steps * batch_size
+    order = np.concatenate([rng.permutation(n_items) for _ in range(-(-need // n_items))])[:need]
+    return [order[i:i + batch_size].tolist() for i in range(0, need, batch_size)]
+
+
+class Trainer:
+    """Train a deepCR network on a dataset folder written by `~astro_deepcr.training.dataset.DatasetWriter`.
+
+    Parameters
+    ----------
+    dataset : str
+        Dataset folder (``manifest.json``).
+    output : str
+        Run folder: ``checkpoint.pt``, ``log.csv``, ``log.json``,
+        ``loss.png``, ``<name>.safetensors``, ``<name>.json`` (model card)
+        and ``models.json``.
+    config : `TrainConfig`
+    resume : bool
+        Continue from ``output/checkpoint.pt`` when it exists.
+
+    Examples
+    --------
+    >>> trainer = Trainer("data", "run", TrainConfig(depth=2, width=4))  # doctest: +SKIP
+    >>> path = trainer.train()  # doctest: +SKIP
+    >>> DeepCR(mask=path)  # doctest: +SKIP
+    """
+
+    def __init__(self, dataset, output, config=None, resume=True):
+        self.config = config = config or TrainConfig()
+        self.output, self.dataset = str(output), str(dataset)
+        os.makedirs(self.output, exist_ok=True)
+        self.device = torch.device(config.device)
+        self.amp = (self.device.type == "cuda") if config.amp is None else bool(config.amp)
+        torch.manual_seed(config.seed)
+        self.init_spec = None
+        if config.init_from:
+            self.init_spec = get_model(config.init_from, kind=config.kind)
+            net = copy.deepcopy(load_network(self.init_spec))
+            for parameter in net.parameters():
+                parameter.requires_grad_(True)
+            config.depth, config.width, config.norm = self.init_spec.depth, self.init_spec.width, self.init_spec.norm
+            config.scale = self.init_spec.scale
+            config.instrument = config.instrument or self.init_spec.instrument
+            config.detector = config.detector or self.init_spec.detector
+        else:
+            net = UNet(in_channels=1 if config.kind == "mask" else 2, depth=config.depth, width=config.width,
+                       norm=config.norm, sigmoid=config.kind == "mask")
+        self.net = net.to(self.device)
+        self.train_set = StampDataset(dataset, "train", config.kind, config.aug_sky, config.n_masks, config.scale,
+                                      config.seed)
+        self.val_set = StampDataset(dataset, "validation", config.kind, None, config.n_masks, config.scale,
+                                    config.seed + 1)
+        if len(self.train_set) == 0 or len(self.val_set) == 0:
+            raise ValueError(f"{dataset}: the train and validation splits must both hold stamps")
+        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.lr)
+        self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            self.optimizer, mode="min", factor=config.lr_factor, patience=config.plateau_patience,
+            threshold=config.plateau_threshold, threshold_mode="rel")
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.epoch, self.decays, self.history = 0, 0, []
+        self.best_loss, self.best_state = float("inf"), None
+        self.checkpoint_path = os.path.join(self.output, "checkpoint.pt")
+        if resume and os.path.exists(self.checkpoint_path):
+            self._load_checkpoint()
+
+    # -- one step -------------------------------------------------------------------------------------------------
+
+    def _loss(self, batch):
+        image = batch["image"].to(self.device)
+        cr, bad = batch["cr"].to(self.device), batch["bad"].to(self.device)
+        with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
+            if self.config.kind == "mask":
+                output = self.net(image)
+            else:
+                loss_mask = batch["inpaint_mask"].to(self.device)
+                hidden = torch.clamp(loss_mask + cr + bad, max=1.0)
+                output = self.net(torch.cat([image * (1 - hidden), hidden], dim=1))
+        if self.config.kind == "mask":
+            return mask_loss(output, cr, bad)
+        return inpaint_loss(output, image, loss_mask)
+
+    def _loader(self, dataset, batches):
+        return torch.utils.data.DataLoader(dataset, batch_sampler=batches, num_workers=self.config.num_workers)
+
+    def _train_epoch(self, deadline):
+        config = self.config
+        set_batchnorm_frozen(self.net, self.epoch >= config.bn_train_epochs)
+        self.train_set.set_epoch(self.epoch)
+        batches = _batches(len(self.train_set), config.batch_size, config.steps_per_epoch,
+                           np.random.default_rng((config.seed, self.epoch)))
+        from tqdm.auto import tqdm
+
+        bar = tqdm(self._loader(self.train_set, batches), total=len(batches), desc=f"epoch {self.epoch + 1}",
+                   leave=False, disable=config.progress is False, delay=0 if config.progress else 2.0)
+        total, count = 0.0, 0
+        for batch in bar:
+            self.optimizer.zero_grad(set_to_none=True)
+            loss = self._loss(batch)
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            total, count = total + float(loss.detach()), count + 1
+            bar.set_postfix(loss=f"{total / count:.4g}")
+            if deadline is not None and time.monotonic() > deadline:
+                break
+        bar.close()
+        return total / max(count, 1)
+
+    @torch.no_grad()
+    def validate(self):
+        """Mean validation loss (BatchNorm in eval mode, no augmentation)."""
+        self.net.eval()
+        batches = _batches(len(self.val_set), self.config.batch_size, None, np.random.default_rng(0))
+        total, weight = 0.0, 0
+        for batch in self._loader(self.val_set, sorted(batches)):
+            size = batch["image"].shape[0]
+            total, weight = total + float(self._loss(batch)) * size, weight + size
+        return total / max(weight, 1)
+
+    def step_schedule(self, val_loss):
+        """Feed one validation loss to the plateau schedule; True when the run must stop."""
+        before = self.optimizer.param_groups[0]["lr"]
+        self.scheduler.step(val_loss)
+        if self.optimizer.param_groups[0]["lr"] < before:
+            self.decays += 1
+        return self.decays >= self.config.max_decays
+
+    # -- the loop -------------------------------------------------------------------------------------------------
+
+    def train(self, stop_at_epoch=None):
+        """Run the recipe; return the path of the written ``.safetensors`` model.
+
+        ``stop_at_epoch`` ends the run early after that many epochs in
+        total, leaving the checkpoint to resume from (for tests and for
+        splitting a long run).
+        """
+        config = self.config
+        deadline = None if config.max_minutes is None else time.monotonic() + 60 * config.max_minutes
+        start = time.monotonic()
+        stop = self.decays >= config.max_decays
+        last = config.epochs if stop_at_epoch is None else min(config.epochs, stop_at_epoch)
+        while not stop and self.epoch < last:
+            train_loss = self._train_epoch(deadline)
+            val_loss = self.validate()
+            if val_loss < self.best_loss:
+                self.best_loss = val_loss
+                self.best_state = {k: v.detach().cpu().clone() for k, v in self.net.state_dict().items()}
+            lr = self.optimizer.param_groups[0]["lr"]
+            stop = self.step_schedule(val_loss)
+            self.epoch += 1
+            self.history.append({"epoch": self.epoch, "train_loss": train_loss, "val_loss": val_loss, "lr": lr,
+                                 "bn_frozen": self.epoch > config.bn_train_epochs, "decays": self.decays,
+                                 "seconds": time.monotonic() - start})
+            if config.progress is not False:
+                print(f"epoch {self.epoch}: train {train_loss:.5g}  validation {val_loss:.5g}  lr {lr:.3g}")
+            self._save_checkpoint()
+            if deadline is not None and time.monotonic() > deadline:
+                break
+        self.write_log()
+        return self.export()
+
+    # -- files ----------------------------------------------------------------------------------------------------
+
+    def _save_checkpoint(self):
+        state = {"net": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
+                 "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
+                 "epoch": self.epoch, "decays": self.decays, "history": self.history,
+                 "best_loss": self.best_loss, "best_state": self.best_state,
+                 "config": dataclasses.asdict(self.config)}
+        tmp = self.checkpoint_path + ".tmp"
+        torch.save(state, tmp)
+        os.replace(tmp, self.checkpoint_path)
+
+    def _load_checkpoint(self):
+        state = torch.load(self.checkpoint_path, map_location=self.device, weights_only=True)
+        self.net.load_state_dict(state["net"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.epoch, self.decays, self.history = state["epoch"], state["decays"], state["history"]
+        self.best_loss, self.best_state = state["best_loss"], state["best_state"]
+
+    def write_log(self):
+        """``log.csv``, ``log.json`` and ``loss.png`` of the epochs so far."""
+        if not self.history:
+            return
+        with open(os.path.join(self.output, "log.csv"), "w", newline="") as stream:
+            writer = csv.DictWriter(stream, fieldnames=list(self.history[0]))
+            writer.writeheader()
+            writer.writerows(self.history)
+        with open(os.path.join(self.output, "log.json"), "w") as stream:
+            json.dump({"config": dataclasses.asdict(self.config), "epochs": self.history}, stream, indent=1)
+        plot_losses(self.history, os.path.join(self.output, "loss.png"), self.config.bn_train_epochs)
+
+    def export(self):
+        """Write the best-validation weights as ``<name>.safetensors`` + card; return the path."""
+        config = self.config
+        net = copy.deepcopy(self.net).cpu().eval()
+        if self.best_state is not None:
+            net.load_state_dict(self.best_state)
+        path = os.path.join(self.output, f"{config.name}.safetensors")
+        sha256 = save_network(net, path, {"name": config.name, "arch": f"{config.depth}-{config.width}"})
+        source = f"fine-tuned from {self.init_spec.name}" if self.init_spec else "trained from scratch"
+        card = {"name": config.name, "kind": config.kind, "depth": config.depth, "width": config.width,
+                "file": os.path.basename(path), "sha256": sha256, "norm": config.norm, "normalisation": "scale",
+                "scale": config.scale, "threshold": config.threshold if config.kind == "mask" else None,
+                "units": "electron", "instrument": config.instrument, "detector": config.detector,
+                "description": config.description or f"deepCR-{config.kind} {config.depth}-{config.width}, {source}",
+                "training_data": f"{os.path.abspath(self.dataset)}, fields {', '.join(self.train_set.fields)}",
+                "provenance": f"astro_deepcr.training.Trainer, {source}, {self.epoch} epochs",
+                "citation": "Zhang, K. & Bloom, J. S. 2020, ApJ, 889, 24 (deepCR)",
+                "metrics": {"best_validation_loss": self.best_loss, "epochs": self.epoch}}
+        with open(os.path.join(self.output, f"{config.name}.json"), "w") as stream:
+            json.dump(card, stream, indent=1)
+        with open(os.path.join(self.output, "models.json"), "w") as stream:
+            json.dump({"format": 1, "models": [card]}, stream, indent=1)
+        return path
+
+
+def plot_losses(history, path, bn_train_epochs=None):
+    """Training and validation loss per epoch, log scale, with the BN-freeze epoch marked."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(5, 3.2))
+    axes = figure.subplots()
+    epochs = [row["epoch"] for row in history]
+    axes.plot(epochs, [row["train_loss"] for row in history], label="train")
+    axes.plot(epochs, [row["val_loss"] for row in history], label="validation")
+    if bn_train_epochs and bn_train_epochs < epochs[-1]:
+        axes.axvline(bn_train_epochs + 0.5, color="grey", ls=":", label="BN frozen")
+    axes.set_yscale("log")
+    axes.set_xlabel("epoch")
+    axes.set_ylabel("loss")
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
