@@ -52,7 +52,7 @@ def _reference_probability(image, model):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import deepCR
-    return deepCR.deepCR(mask=model, device="CPU").clean(image, binary=False, segment=True, patch=256)
+    return deepCR.deepCR(mask=model, device="CPU").clean(image, binary=False, segment=True, patch=1024)
 
 
 def _have_reference():
@@ -72,7 +72,7 @@ def _detection(test_set, models, reference):
             model = DeepCR(name, device="cpu", progress=False)
             scores[name] = np.stack([model.probability(item["image"]) for item in items])
         if reference:
-            scores["deepCR 0.3.1 (reference) ACS-WFC"] = np.stack(
+            scores["deepCR 0.3.1 (reference, patch 1024) ACS-WFC"] = np.stack(
                 [_reference_probability(item["image"], "ACS-WFC") for item in items])
         for name, score in scores.items():
             fpr, tpr, thresholds = roc_curve(score, truth)
