@@ -41,3 +41,30 @@ def test_8k_image_runs_within_the_tile_memory_bound():
     pixels = 8192 * 8192 - 4096 * 4096
     # same tile: going from 16 to 64 megapixels costs only image-sized arrays
     assert (huge["peak_mib"] - medium["peak_mib"]) * 2**20 / pixels < 24
+
+
+@pytest.mark.slow
+def test_long_batch_runs_with_flat_memory(tmp_path):
+    """200 small files through the batch API in one process: RSS stops growing after warm-up."""
+    psutil = pytest.importorskip("psutil")
+    import numpy as np
+    from astropy.io import fits
+
+    from astro_deepcr.batch import clean_files
+
+    rng = np.random.default_rng(0)
+    files = []
+    for index in range(200):
+        data = rng.normal(60, 8, (96, 96)).astype(np.float32)
+        data[rng.integers(0, 96, 5), rng.integers(0, 96, 5)] += 3000
+        path = tmp_path / f"in_{index:03d}.fits"
+        fits.PrimaryHDU(data, header=fits.Header({"BUNIT": "ELECTRONS"})).writeto(path)
+        files.append(str(path))
+    process = psutil.Process()
+    clean_files(files[:40], tmp_path / "out", progress=False, device="cpu")  # warm-up: model, allocator
+    before = process.memory_info().rss
+    results = clean_files(files[40:], tmp_path / "out", progress=False, device="cpu")
+    growth_mib = (process.memory_info().rss - before) / 2**20
+    print(f"RSS growth over 160 files after warm-up: {growth_mib:.1f} MiB")
+    assert all(result.ok for result in results)
+    assert growth_mib < 20, f"RSS grew by {growth_mib:.1f} MiB over 160 files"
