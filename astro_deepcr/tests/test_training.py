@@ -259,7 +259,7 @@ def test_inpaint_training_runs(dataset, tmp_path):
 
 def test_outputs_load_in_deepcr(dataset, tmp_path):
     path = Trainer(dataset, tmp_path, _config(epochs=2, name="tiny-out")).train()
-    for name in ("log.csv", "log.json", "loss.png", "models.json", "tiny-out.json", "checkpoint.pt"):
+    for name in ("log.csv", "log.json", "loss.png", "models.json", "tiny-out.json", "checkpoint.safetensors"):
         assert os.path.exists(os.path.join(tmp_path, name))
     assert len(_json(os.path.join(tmp_path, "log.json"))["epochs"]) == 2
     image = np.full((40, 40), 60.0, np.float32)

@@ -15,7 +15,7 @@ The deepCR training recipe (Zhang & Bloom 2020, Sect. 4) for mask and inpaint ne
 
 Everything is a field of `TrainConfig`. Runs are seeded: network
 initialisation, batch order and augmentation are functions of the seed and
-the epoch only, so an interrupted run resumed from ``checkpoint.pt`` ends
+the epoch only, so an interrupted run resumed from ``checkpoint.safetensors`` ends
 with exactly the weights of an uninterrupted one (same device and threads).
 """
 
@@ -135,12 +135,12 @@ class Trainer:
     dataset : str
         Dataset folder (``manifest.json``).
     output : str
-        Run folder: ``checkpoint.pt``, ``log.csv``, ``log.json``,
+        Run folder: ``checkpoint.safetensors``, ``log.csv``, ``log.json``,
         ``loss.png``, ``<name>.safetensors``, ``<name>.json`` (model card)
         and ``models.json``.
     config : `TrainConfig`
     resume : bool
-        Continue from ``output/checkpoint.pt`` when it exists.
+        Continue from ``output/checkpoint.safetensors`` when it exists.
 
     Examples
     --------
@@ -183,7 +183,7 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
         self.epoch, self.decays, self.history = 0, 0, []
         self.best_loss, self.best_state = float("inf"), None
-        self.checkpoint_path = os.path.join(self.output, "checkpoint.pt")
+        self.checkpoint_path = os.path.join(self.output, "checkpoint.safetensors")
         if resume and os.path.exists(self.checkpoint_path):
             self._load_checkpoint()
 
@@ -292,11 +292,11 @@ class Trainer:
                  "best_loss": self.best_loss, "best_state": self.best_state,
                  "config": dataclasses.asdict(self.config)}
         tmp = self.checkpoint_path + ".tmp"
-        torch.save(state, tmp)
+        save_state(state, tmp)
         os.replace(tmp, self.checkpoint_path)
 
     def _load_checkpoint(self):
-        state = torch.load(self.checkpoint_path, map_location=self.device, weights_only=True)
+        state = load_state(self.checkpoint_path, device=self.device)
         self.net.load_state_dict(state["net"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -358,3 +358,49 @@ def plot_losses(history, path, bn_train_epochs=None):
     axes.legend()
     figure.tight_layout()
     figure.savefig(path, dpi=100)
+
+
+# -- checkpoints: safetensors for the tensors, JSON for the rest (never pickle) ---------------------------------------
+
+def _encode(value, tensors):
+    if isinstance(value, torch.Tensor):
+        key = f"t{len(tensors)}"
+        tensors[key] = value.detach().cpu().contiguous()
+        return {"__tensor__": key}
+    if isinstance(value, dict):
+        return {"__dict__": [[_encode(k, tensors), _encode(v, tensors)] for k, v in value.items()]}
+    if isinstance(value, (list, tuple)):
+        return {"__list__" if isinstance(value, list) else "__tuple__": [_encode(v, tensors) for v in value]}
+    return value
+
+
+def _decode(value, tensors, device):
+    if isinstance(value, dict):
+        if "__tensor__" in value:
+            return tensors[value["__tensor__"]].to(device)
+        if "__dict__" in value:
+            return {_decode(k, tensors, device): _decode(v, tensors, device) for k, v in value["__dict__"]}
+        if "__list__" in value:
+            return [_decode(v, tensors, device) for v in value["__list__"]]
+        if "__tuple__" in value:
+            return tuple(_decode(v, tensors, device) for v in value["__tuple__"])
+    return value
+
+
+def save_state(state, path):
+    """Write a nested training state (tensors, numbers, strings, lists, dicts) to one safetensors file."""
+    from safetensors.torch import save_file
+
+    tensors = {}
+    skeleton = _encode(state, tensors)
+    save_file(tensors, str(path), metadata={"astro_deepcr_state": json.dumps(skeleton)})
+
+
+def load_state(path, device="cpu"):
+    """Read a state written by `save_state`."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt", device="cpu") as stream:
+        skeleton = json.loads(stream.metadata()["astro_deepcr_state"])
+        tensors = {key: stream.get_tensor(key) for key in stream.keys()}
+    return _decode(skeleton, tensors, device)
