@@ -1,0 +1,424 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+The ``astro-deepcr`` command line tool.
+
+Sub-commands: ``clean``, ``flag``, ``drizzle``, ``models``, ``bench``,
+``demo``, plus those of the plug-in modules in `PLUGINS` that are installed
+(``evaluate``, ``make-dataset``, ``train``). Exit status: 0 when everything
+succeeded, 1 when a file (or the run) failed -- with one line per failed file
+on stderr -- and 2 for usage errors. The work is done by `astro_deepcr.batch`
+and the modules it calls; this module only parses and reports.
+"""
+
+import argparse
+import importlib
+import os
+import sys
+
+__all__ = ["main", "build_parser", "PLUGINS"]
+
+PROG = "astro-deepcr"
+#: Modules that add sub-commands with ``add_subparser(subparsers)``; skipped when absent.
+PLUGINS = ("astro_deepcr.evaluation.report", "astro_deepcr.training.cli")
+
+
+class UsageError(Exception):
+    """Bad arguments found after parsing (exit status 2)."""
+
+
+def _error(message):
+    print(f"{PROG}: error: {' '.join(str(message).split())}", file=sys.stderr)
+
+
+def _info(args, message):
+    if not getattr(args, "quiet", False):
+        print(message)
+
+
+# -- sub-commands -------------------------------------------------------------------------------------------------
+
+
+def _report(args, results, verb):
+    """Print one line per file (failures always, on stderr); return the exit status."""
+    failed = [result for result in results if not result.ok]
+    for result in results:
+        if result.ok:
+            counts = ", ".join(f"{key}: {value}" for key, value in result.n_cr.items())
+            target = "" if result.output == result.path else f" -> {result.output}"
+            _info(args, f"{result.path}{target} (cosmic-ray pixels {counts or 'none'})")
+            if result.message:
+                _info(args, f"  warning: {result.message}")
+        else:
+            print(f"{PROG}: FAILED {result.path}: {result.message}", file=sys.stderr)
+    summary = f"{len(results) - len(failed)} of {len(results)} files {verb}"
+    if failed:
+        print(f"{PROG}: {summary}; {len(failed)} failed", file=sys.stderr)
+        return 1
+    _info(args, summary)
+    return 0
+
+
+def _parallel(args, run):
+    """Call ``run(client)`` with a Dask client for ``--dask`` or None."""
+    from . import batch
+
+    if args.dask:
+        if args.jobs > 1:
+            raise UsageError("give either --jobs or --dask, not both")
+        with batch.dask_client(args.dask) as client:
+            return run(client)
+    return run(None)
+
+
+def _cmd_clean(args):
+    from . import batch
+
+    def run(client):
+        return batch.clean_files(
+            args.files, args.outdir, model=args.model, threshold=args.threshold, inpaint=args.inpaint,
+            ext=args.ext or (), device=args.device, tile_size=args.tile, write_probability=args.probability,
+            overwrite=args.overwrite, gain=args.gain, threads=args.threads, jobs=args.jobs, client=client,
+            progress=not args.quiet)
+
+    try:
+        results = _parallel(args, run)
+    except (ValueError, TypeError) as exc:
+        raise UsageError(exc) from None
+    return _report(args, results, "cleaned")
+
+
+def _expand(patterns):
+    """drizzlepac-style inputs (wildcards, ``@lists``, association tables) per argument.
+
+    Returns ``(names, failures)``: an argument matching nothing is a failure,
+    not a reason to stop.
+    """
+    from .batch import FileResult
+    from .drizzle import parse_inputs
+
+    names, failures = [], []
+    for pattern in patterns:
+        try:
+            names.extend(parse_inputs(pattern))
+        except ValueError as exc:
+            failures.append(FileResult(pattern, False, str(exc)))
+    return names, failures
+
+
+def _cmd_flag(args):
+    from . import batch
+    from .zoo import get_model
+
+    if args.model is not None:
+        try:
+            get_model(args.model, kind="mask")
+        except ValueError as exc:
+            raise UsageError(exc) from None
+    names, failures = _expand(args.files)
+    options = dict(model=args.model, threshold=args.threshold, crbit=args.crbit, grow=args.grow,
+                   reset=not args.no_reset, device=args.device, lock_timeout=args.lock_timeout)
+    for key in ("bad_bits", "fill_bits"):
+        if getattr(args, key) is not None:
+            options[key] = getattr(args, key)
+
+    def run(client):
+        return batch.flag_files(names, jobs=args.jobs, client=client, progress=not args.quiet, **options)
+
+    try:
+        results = _parallel(args, run) if names else []
+    except (ValueError, TypeError) as exc:
+        raise UsageError(exc) from None
+    return _report(args, failures + results, "flagged")
+
+
+def _parameter(text):
+    """``KEY=VALUE`` with VALUE read as bool, int, float or string."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, not {text!r}")
+    lowered = value.strip().lower()
+    if lowered in ("true", "yes", "false", "no"):
+        return key.strip(), lowered in ("true", "yes")
+    if lowered in ("none", ""):
+        return key.strip(), None if lowered == "none" else ""
+    for convert in (int, float):
+        try:
+            return key.strip(), convert(value)
+        except ValueError:
+            pass
+    return key.strip(), value
+
+
+def _cmd_drizzle(args):
+    from .drizzle import astrodrizzle
+
+    params = dict(args.param or [])
+    if args.output:
+        params["output"] = args.output
+    options = {} if args.cr_method == "driz_cr" else {"model": args.model, "threshold": args.threshold,
+                                                      "device": args.device}
+    try:
+        astrodrizzle(list(args.files), cr_method=args.cr_method, configobj=args.config, **options, **params)
+    except Exception as exc:
+        print(f"{PROG}: FAILED drizzle of {', '.join(args.files)}: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 1
+    _info(args, f"drizzled {len(args.files)} input(s) with cr_method={args.cr_method}")
+    return 0
+
+
+def _cmd_models_list(args):
+    from .zoo import get_model, list_models
+
+    rows = [("name", "kind", "arch", "instrument", "units", "threshold")]
+    for name in list_models(args.kind):
+        spec = get_model(name)
+        instrument = "/".join(filter(None, [spec.instrument, spec.detector])) or "any"
+        threshold = "n/a" if spec.threshold is None else f"{spec.threshold:g}"
+        rows.append((name, spec.kind, spec.arch, instrument, spec.units, threshold))
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
+def _cmd_models_info(args):
+    from .zoo import get_model
+
+    try:
+        print(get_model(args.name).card())
+    except ValueError as exc:
+        raise UsageError(exc) from None
+    return 0
+
+
+def _check_model_and_device(model, device):
+    from .engine import resolve_device
+    from .zoo import get_model
+
+    try:
+        get_model(model, kind="mask")
+        resolve_device(device)
+    except (ValueError, TypeError) as exc:
+        raise UsageError(exc) from None
+
+
+def _cmd_bench(args):
+    from .batch import benchmark
+
+    _check_model_and_device(args.model, args.device)
+    timing = benchmark(shape=tuple(args.shape), model=args.model, device=args.device, tile_size=args.tile,
+                       threads=args.threads, repeat=args.repeat)
+    print(f"model {timing['model']} on {timing['device']}, image {args.shape[0]}x{args.shape[1]}: "
+          f"{timing['seconds']:.3f} s (best of {args.repeat}), {timing['megapixels_per_s']:.2f} Mpix/s, "
+          f"peak RSS {timing['peak_rss_mib']:.0f} MiB"
+          + (f", peak GPU memory {timing['peak_gpu_mib']:.0f} MiB" if timing.get("peak_gpu_mib") else ""))
+    return 0
+
+
+def _cmd_demo(args):
+    from .batch import run_demo
+
+    _check_model_and_device(args.model, args.device)
+    summary = run_demo(args.outdir, model=args.model, shape=tuple(args.shape), seed=args.seed,
+                       threshold=args.threshold, device=args.device, field=args.field, exptime=args.exptime)
+    _info(args, f"simulated {args.shape[0]}x{args.shape[1]} {args.field} exposure (seed {args.seed}): "
+                f"{summary['n_true']} cosmic-ray pixels")
+    _info(args, f"{summary['model']} at threshold {summary['threshold']:g}: {summary['n_detected']} pixels "
+                f"flagged, TPR {summary['tpr']:.3f}, FPR {summary['fpr']:.5f}")
+    _info(args, f"wrote {summary['fits']} and {summary['png']}")
+    return 0
+
+
+# -- parser -------------------------------------------------------------------------------------------------------
+
+
+def _positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text}")
+    return value
+
+
+def _probability(text):
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must lie in [0, 1], not {text}")
+    return value
+
+
+def _common():
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-q", "--quiet", action="store_true", help="no progress bars or information output")
+    return common
+
+
+def _model_options(parser, default="ACS-WFC"):
+    parser.add_argument("--model", default=default,
+                        help=f"deepCR-mask model name or .safetensors file (default {default or 'per file'})")
+    parser.add_argument("--threshold", type=_probability, help="probability threshold (default: the model's)")
+    parser.add_argument("--device", help="torch device: auto, cpu, cuda, cuda:N (default: conf.device)")
+
+
+def _parallel_options(parser):
+    parser.add_argument("-j", "--jobs", type=_positive_int, default=1,
+                        help="local worker processes, each loading the model once (default 1)")
+    parser.add_argument("--dask", metavar="SCHEDULER_ADDRESS",
+                        help="spread the files over the workers of this Dask scheduler (tcp://host:8786)")
+
+
+def _add_clean(subparsers, common):
+    parser = subparsers.add_parser(
+        "clean", parents=[common], help="clean cosmic rays in FITS files into an output folder",
+        description="Detect and replace cosmic rays in every 2-D image extension; write the cleaned file, "
+                    "with a CRMASK extension per image, to OUTDIR.")
+    parser.add_argument("files", nargs="+", metavar="IN.fits", help="input FITS files")
+    parser.add_argument("-o", "--outdir", required=True, help="output folder (created if needed)")
+    parser.add_argument("--ext", action="append", metavar="EXT",
+                        help="only this extension: NAME (e.g. SCI), NAME,VER or an index; repeatable")
+    _model_options(parser)
+    parser.add_argument("--inpaint", default="medmask",
+                        help="medmask (default), biharmonic, a deepCR-inpaint model, or none (masks only)")
+    parser.add_argument("--tile", type=_positive_int, help="tile size in pixels (default: conf.tile_size)")
+    parser.add_argument("--threads", type=_positive_int, help="CPU threads per process")
+    parser.add_argument("--gain", type=float, help="electrons per data unit, for data in ADU or without BUNIT")
+    parser.add_argument("--probability", action="store_true", help="also write CRPROB probability extensions")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    _parallel_options(parser)
+    parser.set_defaults(func=_cmd_clean)
+
+
+def _add_flag(subparsers, common):
+    parser = subparsers.add_parser(
+        "flag", parents=[common], help="flag cosmic rays in the DQ arrays of HST _flt/_flc files (in place)",
+        description="OR the cosmic-ray bit into DQ,N where deepCR finds cosmic rays in SCI,N; each file is "
+                    "rewritten atomically. Then drizzle with resetbits=0, median/blot/driz_cr off.")
+    parser.add_argument("files", nargs="+", metavar="FILE", help="_flt/_flc files, wildcards or @lists")
+    _model_options(parser, default=None)
+    parser.add_argument("--crbit", type=int, default=4096, help="DQ bit for cosmic rays (default 4096)")
+    parser.add_argument("--grow", type=int, default=0, help="also flag pixels this close to a cosmic ray")
+    parser.add_argument("--no-reset", action="store_true", help="keep existing crbit flags")
+    parser.add_argument("--bad-bits", help="DQ bits never flagged (default '~4096,8192')")
+    parser.add_argument("--fill-bits", help="DQ bits filled before detection (default '1,2,4,8')")
+    parser.add_argument("--lock-timeout", type=float, default=0.0,
+                        help="seconds to wait for a file another process is updating")
+    _parallel_options(parser)
+    parser.set_defaults(func=_cmd_flag)
+
+
+def _add_drizzle(subparsers, common):
+    parser = subparsers.add_parser(
+        "drizzle", parents=[common], help="AstroDrizzle with deepCR masks instead of median/blot/driz_cr",
+        description="Run AstroDrizzle on the inputs with deepCR cosmic-ray masks (works for one exposure).")
+    parser.add_argument("files", nargs="+", metavar="FILE", help="inputs as AstroDrizzle takes them")
+    parser.add_argument("--output", help="rootname of the drizzled products")
+    parser.add_argument("--cr-method", choices=("deepcr", "driz_cr"), default="deepcr",
+                        help="deepcr (default) or AstroDrizzle's own driz_cr")
+    _model_options(parser, default=None)
+    parser.add_argument("--config", help="an AstroDrizzle .cfg file")
+    parser.add_argument("-p", "--param", action="append", type=_parameter, metavar="KEY=VALUE",
+                        help="any AstroDrizzle parameter, e.g. -p final_bits=64 -p num_cores=1; repeatable")
+    parser.set_defaults(func=_cmd_drizzle)
+
+
+def _add_models(subparsers, common):
+    parser = subparsers.add_parser("models", parents=[common], help="list the models or show a model card")
+    actions = parser.add_subparsers(dest="action", metavar="{list,info}")
+    listing = actions.add_parser("list", help="table of the registered models (default)")
+    listing.add_argument("--kind", choices=("mask", "inpaint"), help="only this kind")
+    listing.set_defaults(func=_cmd_models_list)
+    info = actions.add_parser("info", help="print the model card of NAME")
+    info.add_argument("name", metavar="NAME")
+    info.set_defaults(func=_cmd_models_info)
+    parser.set_defaults(func=_cmd_models_list, kind=None)
+
+
+def _add_bench(subparsers, common):
+    parser = subparsers.add_parser("bench", parents=[common], help="time deepCR on a generated image")
+    parser.add_argument("--shape", type=_positive_int, nargs=2, default=(1024, 1024), metavar=("NY", "NX"),
+                        help="image shape (default 1024 1024)")
+    parser.add_argument("--model", default="ACS-WFC", help="deepCR-mask model (default ACS-WFC)")
+    parser.add_argument("--device", help="torch device (default: conf.device)")
+    parser.add_argument("--tile", type=_positive_int, help="tile size (default: conf.tile_size)")
+    parser.add_argument("--threads", type=_positive_int, help="CPU threads")
+    parser.add_argument("--repeat", type=_positive_int, default=3, help="timed runs; the best is shown (3)")
+    parser.set_defaults(func=_cmd_bench)
+
+
+def _add_demo(subparsers, common):
+    parser = subparsers.add_parser(
+        "demo", parents=[common], help="simulate an exposure, detect its cosmic rays, write FITS + PNG overlay",
+        description="Simulate an HST ACS/WFC-like exposure with known cosmic rays (fixed seed), run deepCR, "
+                    "write demo.fits and demo.png (detections over the image, truth outlined) to OUTDIR and "
+                    "print the true- and false-positive rates.")
+    parser.add_argument("-o", "--outdir", default="demo_out", help="output folder (default demo_out)")
+    parser.add_argument("--model", default="ACS-WFC", help="deepCR-mask model (default ACS-WFC)")
+    parser.add_argument("--threshold", type=_probability, help="probability threshold (default: the model's)")
+    parser.add_argument("--device", help="torch device (default: conf.device)")
+    parser.add_argument("--shape", type=_positive_int, nargs=2, default=(512, 512), metavar=("NY", "NX"),
+                        help="image shape (default 512 512)")
+    parser.add_argument("--field", choices=("extragalactic", "globular", "resolved"), default="extragalactic",
+                        help="simulated field (default extragalactic)")
+    parser.add_argument("--exptime", type=float, default=1000.0, help="exposure time in s (default 1000)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.set_defaults(func=_cmd_demo)
+
+
+def _add_plugins(subparsers):
+    """Sub-commands of the optional modules in `PLUGINS`; a missing or broken one is left out."""
+    for module_name in PLUGINS:
+        try:
+            module = importlib.import_module(module_name)
+            module.add_subparser(subparsers)
+        except Exception:  # an optional part must never break the core commands
+            continue
+
+
+def build_parser():
+    """The `argparse.ArgumentParser` of ``astro-deepcr``."""
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="deepCR cosmic-ray detection and cleaning for astronomical images.",
+        epilog="Run 'astro-deepcr COMMAND --help' for the options of a command.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    common = _common()
+    for add in (_add_clean, _add_flag, _add_drizzle, _add_models, _add_bench, _add_demo):
+        add(subparsers, common)
+    _add_plugins(subparsers)
+    return parser
+
+
+def main(argv=None):
+    """Run ``astro-deepcr`` with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, usage errors
+        return exc.code if isinstance(exc.code, int) else 2
+    if getattr(args, "func", None) is None:
+        parser.print_usage(sys.stderr)
+        _error("a command is required")
+        return 2
+    from .batch import strict_truncation
+
+    strict_truncation()
+    try:
+        return int(args.func(args) or 0)
+    except UsageError as exc:
+        _error(exc)
+        return 2
+    except BrokenPipeError:  # output piped into head & co.: stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return 130
+    except Exception as exc:
+        _error(f"{type(exc).__name__}: {exc}")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,190 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""Tests of the ``astro-deepcr`` command line tool: the real console script in subprocesses, and main()."""
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from astro_deepcr import cli
+from astro_deepcr.tests.test_batch import write_images
+
+CORE_COMMANDS = ["clean", "flag", "drizzle", "models", "bench", "demo"]
+PLUGIN_COMMANDS = {"astro_deepcr.evaluation.report": ["evaluate"],
+                   "astro_deepcr.training.cli": ["make-dataset", "train"]}
+
+
+def console_script():
+    """The installed ``astro-deepcr`` of this Python's environment."""
+    for folder in (os.path.dirname(sys.executable), sysconfig.get_path("scripts")):
+        path = os.path.join(folder, "astro-deepcr")
+        if os.path.isfile(path):
+            return path
+    path = shutil.which("astro-deepcr")
+    if path is None:
+        pytest.fail("the astro-deepcr console script is not installed (pip install -e .)")
+    return path
+
+
+def run(command, cwd):
+    env = dict(os.environ, PYTHONWARNINGS="error::DeprecationWarning:astro_deepcr")
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=300, env=env)
+
+
+def _available(module):
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:
+        return False
+
+
+def test_console_script_help(tmp_path):
+    done = run([console_script(), "--help"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    for command in CORE_COMMANDS:
+        assert command in done.stdout
+    for module, commands in PLUGIN_COMMANDS.items():
+        if _available(module):  # the plug-in sub-commands are wired once their modules exist
+            for command in commands:
+                assert command in done.stdout, f"{module} is installed but '{command}' is not a sub-command"
+
+
+def test_console_script_clean_with_a_corrupt_file(tmp_path):
+    names, _ = write_images(tmp_path / "in", count=3)
+    corrupt = tmp_path / "in" / "corrupt.fits"
+    corrupt.write_bytes(b"SIMPLE  = T this header is garbage" * 200)
+    files = [names[0], str(corrupt), names[1], names[2]]
+    done = run([console_script(), "clean", *files, "-o", "out", "--probability", "--quiet"], tmp_path)
+    assert done.returncode == 1
+    assert done.stdout == ""  # --quiet
+    failed = [line for line in done.stderr.splitlines() if "FAILED" in line]
+    assert len(failed) == 1 and str(corrupt) in failed[0] and "cannot read FITS" in failed[0]
+    assert "3 of 4 files cleaned; 1 failed" in done.stderr
+    assert sorted(os.listdir(tmp_path / "out")) == ["img0.fits", "img1.fits", "img2.fits"]
+    with fits.open(tmp_path / "out" / "img2.fits") as hdul:
+        assert [hdu.name for hdu in hdul] == ["PRIMARY", "SCI", "ERR", "CRMASK", "CRPROB"]
+        assert hdul["CRMASK", 1].data.sum() == hdul["SCI"].header["DCRNCR"] > 0
+
+
+def test_module_demo(tmp_path):
+    done = run([sys.executable, "-m", "astro_deepcr.cli", "demo", "-o", "demo_out", "--shape", "128", "128"],
+               tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "TPR" in done.stdout and "FPR" in done.stdout
+    assert (tmp_path / "demo_out" / "demo.png").stat().st_size > 10_000
+    assert (tmp_path / "demo_out" / "demo.fits").is_file()
+
+
+# -- main() in this process ---------------------------------------------------------------------------------------
+
+
+def test_usage_errors(tmp_path, capsys):
+    assert cli.main([]) == 2
+    assert cli.main(["clean", "x.fits"]) == 2  # no -o
+    assert cli.main(["clean", "x.fits", "-o", str(tmp_path), "--threshold", "1.5"]) == 2
+    assert cli.main(["clean", "x.fits", "-o", str(tmp_path), "--model", "nope"]) == 2
+    assert "unknown model 'nope'" in capsys.readouterr().err
+    assert cli.main(["clean", "x.fits", "-o", str(tmp_path), "--jobs", "2", "--dask", "tcp://h:1"]) == 2
+    assert cli.main(["models", "info", "nope"]) == 2
+    assert cli.main(["flag", "x_flc.fits", "--model", "nope"]) == 2
+    assert cli.main(["bench", "--device", "tpu"]) == 2
+    assert cli.main(["--version"]) == 0
+    assert os.listdir(tmp_path) == []
+
+
+def test_models(capsys):
+    assert cli.main(["models"]) == 0
+    listing = capsys.readouterr().out
+    assert listing.splitlines()[0].split() == ["name", "kind", "arch", "instrument", "units", "threshold"]
+    assert any(line.split()[:3] == ["WFC3-UVIS", "mask", "2-32"] for line in listing.splitlines())
+    assert cli.main(["models", "list", "--kind", "inpaint"]) == 0
+    assert all(line.split()[1] == "inpaint" for line in capsys.readouterr().out.splitlines()[1:])
+    assert cli.main(["models", "info", "ACS-WFC"]) == 0
+    from astro_deepcr import get_model
+
+    assert capsys.readouterr().out.strip() == get_model("ACS-WFC").card()
+
+
+def test_clean_in_process(tmp_path, capsys):
+    names, _ = write_images(tmp_path / "in", count=1, bunit="ADU")
+    assert cli.main(["clean", names[0], "-o", str(tmp_path / "out"), "-q"]) == 1
+    assert "give the gain" in capsys.readouterr().err
+    assert cli.main(["clean", names[0], "-o", str(tmp_path / "out"), "--gain", "1", "--inpaint", "none",
+                     "--ext", "SCI", "--tile", "32"]) == 0
+    out = capsys.readouterr().out
+    assert "cosmic-ray pixels SCI,1:" in out and "1 of 1 files cleaned" in out
+    with fits.open(tmp_path / "out" / "img0.fits") as hdul, fits.open(names[0]) as original:
+        np.testing.assert_array_equal(hdul["SCI"].data, original["SCI"].data)  # --inpaint none
+        assert hdul["CRMASK", 1].data.any()
+
+
+def test_flag(tmp_path, capsys):
+    from astro_deepcr.tests.hst_fixtures import write_flc_stack
+
+    stack = write_flc_stack(tmp_path, n_exposures=1, chip_shape=(64, 96))
+    status = cli.main(["flag", stack.files[0], str(tmp_path / "nothing*_flc.fits"), "--grow", "1", "-q"])
+    assert status == 1
+    err = capsys.readouterr().err
+    assert "FAILED" in err and "nothing*_flc.fits" in err and "1 of 2 files flagged" in err
+    with fits.open(stack.files[0]) as hdul:
+        assert (hdul["DQ", 1].data & 4096).any() and hdul[0].header["DCRGROW"] == 1
+
+
+def test_drizzle_wiring(monkeypatch, capsys):
+    calls = []
+    monkeypatch.setattr("astro_deepcr.drizzle.astrodrizzle", lambda files, **kwargs: calls.append((files, kwargs)))
+    assert cli.main(["drizzle", "a_flc.fits", "b_flc.fits", "--output", "final", "--threshold", "0.3",
+                     "-p", "final_bits=64", "-p", "build=true", "-p", "final_wcs=yes", "-p", "final_scale=0.05"]) == 0
+    files, kwargs = calls[0]
+    assert files == ["a_flc.fits", "b_flc.fits"]
+    assert kwargs == {"cr_method": "deepcr", "configobj": None, "model": None, "threshold": 0.3, "device": None,
+                      "final_bits": 64, "build": True, "final_wcs": True, "final_scale": 0.05, "output": "final"}
+
+    def fail(files, **kwargs):
+        raise ValueError("cannot find AstroDrizzle .cfg file\nmissing.cfg")
+
+    monkeypatch.setattr("astro_deepcr.drizzle.astrodrizzle", fail)
+    assert cli.main(["drizzle", "a_flc.fits", "--config", "missing.cfg"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["astro-deepcr: FAILED drizzle of a_flc.fits: cannot find AstroDrizzle .cfg file missing.cfg"]
+    assert cli.main(["drizzle", "a_flc.fits", "-p", "novalue"]) == 2
+
+
+def test_bench(capsys):
+    assert cli.main(["bench", "--shape", "64", "64", "--repeat", "1", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("model ACS-WFC on cpu, image 64x64:") and "Mpix/s" in out and "peak RSS" in out
+
+
+def test_plugins_skip_missing_and_broken(monkeypatch, tmp_path, capsys):
+    broken = tmp_path / "broken_plugin.py"
+    broken.write_text("raise RuntimeError('half-written')\n")
+    good = tmp_path / "good_plugin.py"
+    good.write_text("def add_subparser(subparsers):\n"
+                    "    parser = subparsers.add_parser('hello')\n"
+                    "    parser.set_defaults(func=lambda args: 7)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(cli, "PLUGINS", ("no_such_module_xyz", "broken_plugin", "good_plugin"))
+    assert cli.main(["hello"]) == 7
+    assert cli.main(["models", "list", "--kind", "mask"]) == 0
+
+
+def test_clean_on_dask_scheduler(tmp_path, capsys):
+    """``--dask ADDRESS`` sends the files to the workers of a running scheduler."""
+    distributed = pytest.importorskip("distributed")
+    names, _ = write_images(tmp_path / "in", count=4)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None,
+                                  silence_logs=50) as cluster:
+        status = cli.main(["clean", *names, "-o", str(tmp_path / "out"), "--dask", cluster.scheduler_address,
+                           "--threads", "1"])
+    assert status == 0, capsys.readouterr().err
+    assert "4 of 4 files cleaned" in capsys.readouterr().out
+    for name in names:
+        with fits.open(tmp_path / "out" / os.path.basename(name)) as hdul:
+            assert hdul["CRMASK", 1].data.sum() == hdul["SCI"].header["DCRNCR"] > 0
