@@ -39,7 +39,7 @@ from astropy.table import Table
 from astropy.utils.exceptions import AstropyUserWarning
 from scipy import ndimage, signal
 
-from .fitsutil import update_fits
+from .fitsutil import electron_factor, update_fits
 from .zoo import get_model, list_models
 
 __all__ = [
@@ -74,8 +74,6 @@ DEFAULT_FILL_BITS = "1,2,4,8"
 CALACS_CRBIT = 8192
 _TASK_NAME = "astro_deepcr_flag"
 _HISTORY_TAG = "astro_deepcr flag_cosmic_rays:"
-_ELECTRON_UNITS = {"ELECTRONS", "ELECTRON", "E-", "E"}
-_RATE_UNITS = {"ELECTRONS/S", "ELECTRONS/SEC", "ELECTRON/S", "E-/S", "E/S"}
 _CR_STEPS_REPLACED = ("median", "blot", "driz_cr")
 
 
@@ -185,18 +183,11 @@ def select_model(primary_header, model=None):
 
 
 def _electron_factor(sci_header, primary_header, filename):
-    """Multiplier that turns SCI values into electrons."""
-    unit = _header_text(sci_header, "BUNIT") or _header_text(primary_header, "BUNIT")
-    unit = unit.replace(" ", "")
-    if unit in _ELECTRON_UNITS:
-        return 1.0
-    if unit in _RATE_UNITS:
-        exptime = primary_header.get("EXPTIME", sci_header.get("EXPTIME"))
-        if exptime is None or not float(exptime) > 0:
-            raise ValueError(f"{filename}: BUNIT is {unit} but EXPTIME is missing or not positive")
-        return float(exptime)
-    raise ValueError(f"{filename}: unsupported BUNIT {unit or '(missing)'!r}; deepCR's HST models need "
-                     "ELECTRONS or ELECTRONS/S (calibrated _flt/_flc data)")
+    """Multiplier that turns SCI values into electrons (ELECTRONS, or ELECTRONS/S times EXPTIME)."""
+    try:
+        return electron_factor(sci_header, primary_header, "electron", gain=None)
+    except ValueError as exc:
+        raise ValueError(f"{filename}: {exc}") from None
 
 
 def _check_crbit(crbit):
