@@ -353,28 +353,23 @@ def comparison(tmp_path_factory):
 
 
 def test_residuals_at_cr_positions(comparison):
+    # must-show 3: at injected CR positions the deepCR _drc is far closer to the CR-free truth than no
+    # rejection, on 1 exposure and on 3; on 3 exposures it is at least as close as classic driz_cr
     residual = comparison["residual"]
     print({key: {k: round(v, 4) for k, v in value.items()} for key, value in residual.items()})
-    # far smaller than no rejection on 1 exposure; smaller on 3 (see test_residual_mean_3exp_far_below_none)
-    assert residual["deepcr_1exp"]["mean_abs"] < 0.2 * residual["none_1exp"]["mean_abs"]
-    assert residual["deepcr_3exp"]["mean_abs"] < residual["none_3exp"]["mean_abs"]
-    # 99 % of CR positions at least as close to the truth as with driz_cr on the same stack; the mean and
-    # rms are not (deepCR's false positives on star cores, see test_residual_rms_vs_drizcr)
-    assert residual["deepcr_3exp"]["p99_abs"] <= residual["drizcr_3exp"]["p99_abs"]
-
-
-@pytest.mark.xfail(strict=True, reason="with the charge-diffused, sub-pixel star scenes of the simulator, deepCR's "
-                   "3-exposure mean |residual| at CR positions is ~4x below no rejection, not 5x (measured 0.056 vs "
-                   "0.22 e-/s; driz_cr 0.027): false positives on star cores")
-def test_residual_mean_3exp_far_below_none(comparison):
-    residual = comparison["residual"]
-    assert residual["deepcr_3exp"]["mean_abs"] < 0.2 * residual["none_3exp"]["mean_abs"]
-
-
-@pytest.mark.xfail(strict=True, reason="deepCR flags bright star cores in some exposures; drizzling the rest "
-                   "shifts those output pixels (measured rms 0.33 vs driz_cr 0.15 e-/s at CR positions)")
-def test_residual_rms_vs_drizcr(comparison):
-    assert comparison["residual"]["deepcr_3exp"]["rms"] <= comparison["residual"]["drizcr_3exp"]["rms"]
+    drizcr = residual["drizcr_3exp"]
+    for run, none in (("deepcr_1exp", "none_1exp"), ("deepcr_3exp", "none_3exp")):
+        assert residual[run]["mean_abs"] < 0.2 * residual[none]["mean_abs"], run
+        assert residual[run]["rms"] < 0.2 * residual[none]["rms"], run
+    for statistic in ("mean_abs", "rms", "p99_abs"):
+        assert residual["deepcr_3exp"][statistic] <= drizcr[statistic], statistic
+    # one deepCR exposure against driz_cr on three: the rms is lower in every configuration measured
+    # (benchmarks/drizzle_compare.py), the mean and p99 only in some (one exposure has no second look
+    # at the CR pixels deepCR misses), so only the rms is asserted
+    assert residual["deepcr_1exp"]["rms"] <= drizcr["rms"]
+    # with one exposure a flagged pixel has no other data: the product has a hole there (zero weight),
+    # counted apart; with three exposures (almost) every CR position keeps data
+    assert residual["deepcr_3exp"]["no_data"] < 0.01
 
 
 def test_agreement_with_drizcr_masks(comparison):

@@ -54,6 +54,21 @@ def test_stars_at_subpixel_positions_are_less_peaked():
     assert anywhere.max() < centred.max()
 
 
+@pytest.mark.parametrize("field", ["extragalactic", "globular", "resolved"])
+def test_no_source_is_sharper_than_the_psf(field):
+    # every source is seen through the PSF: an unconvolved, point-sampled n = 4 galaxy cusp would put
+    # ~99 % of its flux in one pixel and look exactly like a cosmic ray
+    from scipy import ndimage
+
+    psf = psf_image()
+    limit = psf.max() / (ndimage.uniform_filter(psf, 3, mode="constant") * 9).max()
+    scene = make_scene((512, 512), field, seed=3, psf=psf)
+    peaks = (scene == ndimage.maximum_filter(scene, 5)) & (scene > 500)
+    sharpness = scene[peaks] / (ndimage.uniform_filter(scene, 3)[peaks] * 9)
+    assert peaks.sum() > 20
+    assert sharpness.max() <= 1.05 * limit
+
+
 def test_unknown_field():
     with pytest.raises(ValueError, match="field must be one of"):
         make_scene((32, 32), field="nebula")

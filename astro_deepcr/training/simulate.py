@@ -6,7 +6,8 @@ Scenes (electrons): flat sky, stars convolved with the TinyTim PSF that
 drizzlepac ships (``drizzlepac/pars/psfs``; a Gaussian of 2 px FWHM where it
 is absent) and with the CCD charge-diffusion kernel that TinyTim lists in
 that file's header (it was not applied to the file), placed at random
-sub-pixel positions, Sersic-like galaxies, and three field types: ``"extragalactic"``
+sub-pixel positions, Sersic galaxies (n = 1 or 4, integrated over pixels and
+convolved with the same PSF), and three field types: ``"extragalactic"``
 (sparse stars, many galaxies), ``"globular"`` (crowded stars) and
 ``"resolved"`` (a dense field of faint stars on a smooth galaxy body).
 
@@ -110,16 +111,25 @@ def _stamp_add(image, stamp, y, x):
         image[y0 + ys:y0 + ye, x0 + xs:x0 + xe] += stamp[ys:ye, xs:xe]
 
 
-def _galaxy(rng, size=41):
-    y, x = np.mgrid[:size, :size] - size // 2
+def _galaxy(rng, size=41, oversample=4):
+    """A Sersic (n = 1 or 4) galaxy stamp, integrated over pixels, normalised, before the PSF.
+
+    The profile is averaged over ``oversample**2`` points per pixel about
+    a random sub-pixel centre, so an n = 4 cusp is not point-sampled into
+    a single hot pixel.
+    """
     angle = rng.uniform(0, np.pi)
     q = rng.uniform(0.3, 1.0)
     r_e = rng.uniform(1.5, 6.0)
     n = rng.choice([1.0, 4.0])
+    dy, dx = rng.uniform(-0.5, 0.5, 2)
+    fine = (np.arange(size * oversample) + 0.5) / oversample - size / 2
+    y, x = np.meshgrid(fine - dy, fine - dx, indexing="ij")
     xr = x * np.cos(angle) + y * np.sin(angle)
     yr = (-x * np.sin(angle) + y * np.cos(angle)) / q
     r = np.hypot(xr, yr)
     profile = np.exp(-(2 * n - 1 / 3) * ((r / r_e) ** (1 / n) - 1))
+    profile = profile.reshape(size, oversample, size, oversample).mean(axis=(1, 3))
     return profile / profile.sum()
 
 
@@ -156,10 +166,14 @@ def make_scene(shape, field="extragalactic", exptime=500.0, psf=None, seed=None,
         np.add.at(point_sources, (ys[pick], xs[pick]), flux[pick])
         shifted = np.clip(ndimage.shift(psf, ((k // 3 - 1) / 3, (k % 3 - 1) / 3), order=3, mode="constant"), 0, None)
         scene += signal.fftconvolve(point_sources, shifted / shifted.sum(), mode="same")
-    scene = np.clip(scene, 0, None)  # FFT round-off
+    # galaxies are seen through the same PSF (and charge diffusion) as the stars: nothing is sharper than the PSF
+    galaxies = np.zeros(shape)
     for _ in range(rng.poisson(n_gal * area)):
         flux = 10 ** rng.uniform(2.5, 5.0) * exptime / 500.0
-        _stamp_add(scene, flux * _galaxy(rng), int(rng.integers(0, shape[0])), int(rng.integers(0, shape[1])))
+        _stamp_add(galaxies, flux * _galaxy(rng), int(rng.integers(0, shape[0])), int(rng.integers(0, shape[1])))
+    if galaxies.any():
+        scene += signal.fftconvolve(galaxies, psf / psf.sum(), mode="same")
+    scene = np.clip(scene, 0, None)  # FFT round-off
     if field == "resolved":
         y, x = np.mgrid[: shape[0], : shape[1]]
         r = np.hypot(y - shape[0] / 2, x - shape[1] / 2) / (0.3 * max(shape))
