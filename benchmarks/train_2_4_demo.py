@@ -101,13 +101,15 @@ def main(argv=None):
     parser.add_argument("--workdir", default="train_demo")
     parser.add_argument("--fields", type=int, default=15)
     parser.add_argument("--size", type=int, default=1024)
-    parser.add_argument("--minutes", type=float, default=15.0, help="training wall-clock budget")
+    parser.add_argument("--minutes", type=float, default=19.0, help="training wall-clock budget")
     parser.add_argument("--seed", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--bn-train-epochs", type=int, default=5,
                         help="BN in train mode for this many epochs (the paper's 20 epochs were many more steps: "
                              "with momentum 0.005 the running statistics need a few hundred steps to settle, "
                              "about 5 epochs of this dataset)")
+    parser.add_argument("--bn-recalibrate", type=int, default=40,
+                        help="recompute the BN running statistics over this many batches at the freeze (0: off)")
     parser.add_argument("--realism-only", action="store_true",
                         help="skip dataset and training: ACS-WFC vs LACosmic on the held-out fields only")
     parser.add_argument("--cr-library", choices=("synthetic", "hrc"), default="synthetic",
@@ -130,7 +132,7 @@ def main(argv=None):
 
     t0 = time.monotonic()
     config = TrainConfig(depth=2, width=4, epochs=500, batch_size=16, max_minutes=args.minutes, seed=args.seed,
-                         bn_train_epochs=args.bn_train_epochs,
+                         bn_train_epochs=args.bn_train_epochs, bn_recalibrate=args.bn_recalibrate,
                          name="sim-2-4", instrument="ACS", detector="WFC",
                          description="2-4 deepCR-mask model trained on simulated ACS/WFC-like stacks (demo)")
     model = Trainer(dataset, os.path.join(args.workdir, "run"), config, resume=False).train()

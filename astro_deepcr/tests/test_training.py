@@ -217,6 +217,28 @@ def test_batchnorm_frozen_after_bn_train_epochs(dataset, tmp_path):
     assert net.training and not net.inc[1].training
 
 
+def test_batchnorm_recalibration_is_the_exact_batch_average(dataset, tmp_path):
+    trainer = Trainer(dataset, tmp_path, _config(epochs=1, bn_recalibrate=2))
+    trainer.train()  # epoch 1 in train mode: the momentum-0.005 averages have barely moved
+    layer = trainer.net.inc[1]
+    lagging = layer.running_mean.clone()
+    # the exact average of the first BN layer's batch means over the two recalibration batches
+    from astro_deepcr.training.trainer import _batches
+
+    batches = _batches(len(trainer.train_set), 4, 2, np.random.default_rng((1, 1, 1)))
+    trainer.train_set.set_epoch(1)
+    means = []
+    with torch.no_grad():
+        for indices in batches:
+            image = torch.stack([trainer.train_set[i]["image"] for i in indices])
+            means.append(trainer.net.inc[0](image.contiguous(memory_format=torch.channels_last)).mean(dim=(0, 2, 3)))
+    trainer.config.epochs = 2
+    trainer.train()  # recalibrates at the start of epoch 2, then freezes
+    torch.testing.assert_close(layer.running_mean, torch.stack(means).mean(0), rtol=1e-4, atol=1e-5)
+    assert not torch.allclose(layer.running_mean, lagging)
+    assert layer.momentum == pytest.approx(0.005)  # restored after the cumulative average
+
+
 def test_plateau_schedule_and_stop_rule(dataset, tmp_path):
     trainer = Trainer(dataset, tmp_path, _config())
     lrs, stops = [], []

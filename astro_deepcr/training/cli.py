@@ -59,6 +59,9 @@ def add_subparser(subparsers):
     train_parser.add_argument("--batch-size", type=int, default=16)
     train_parser.add_argument("--lr", type=float, default=None, help="default 0.005 mask, 0.01 inpaint")
     train_parser.add_argument("--bn-train-epochs", type=int, default=None, help="default 20 mask, 40 inpaint")
+    train_parser.add_argument("--bn-recalibrate", type=int, default=0, metavar="N",
+                              help="at the BN freeze, recompute the running statistics over N training batches "
+                                   "(not in the paper; default 0: off)")
     train_parser.add_argument("--patience", type=int, default=4)
     train_parser.add_argument("--plateau-threshold", type=float, default=0.001)
     train_parser.add_argument("--max-decays", type=int, default=2)
@@ -158,6 +161,7 @@ def train(args):
     config = TrainConfig(
         kind=args.kind, depth=args.depth, width=args.width, norm=args.norm, epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, bn_train_epochs=args.bn_train_epochs,
+        bn_recalibrate=args.bn_recalibrate,
         plateau_patience=args.patience, plateau_threshold=args.plateau_threshold, max_decays=args.max_decays,
         aug_sky=None if args.no_aug_sky else tuple(args.aug_sky), steps_per_epoch=args.steps_per_epoch,
         max_minutes=args.max_minutes, seed=args.seed, device=args.device,

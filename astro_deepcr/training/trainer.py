@@ -9,6 +9,9 @@ The deepCR training recipe (Zhang & Bloom 2020, Sect. 4) for mask and inpaint ne
 - sky augmentation: ``u * sky`` added with ``u`` uniform in ``[-0.9, 3]``;
 - BatchNorm momentum 0.005 (`astro_deepcr.nets.BN_MOMENTUM`), BN layers in
   train mode for the first 20 epochs (40 for inpaint), frozen (eval) after;
+  optionally (``bn_recalibrate``, not in the paper) the running statistics
+  are recomputed as exact averages over training batches at the freeze, so
+  that a short BN phase does not freeze the lagging momentum-0.005 averages;
 - Adam, lr 0.005 (mask) / 0.01 (inpaint); ReduceLROnPlateau x0.1 when the
   validation loss has not improved by 0.1 % (relative) for 4 epochs; the
   run stops at the second decay (or at ``epochs``).
@@ -50,6 +53,7 @@ class TrainConfig:
     batch_size: int = 16
     lr: float | None = None  # 0.005 mask, 0.01 inpaint
     bn_train_epochs: int | None = None  # 20 mask, 40 inpaint
+    bn_recalibrate: int = 0  # >0: recompute BN running statistics over this many batches at the freeze
     plateau_patience: int = 4
     plateau_threshold: float = 0.001
     lr_factor: float = 0.1
@@ -169,7 +173,8 @@ class Trainer:
         else:
             net = UNet(in_channels=1 if config.kind == "mask" else 2, depth=config.depth, width=config.width,
                        norm=config.norm, sigmoid=config.kind == "mask")
-        self.net = net.to(self.device)
+        # channels-last is about twice as fast for these narrow convolutions on the CPU, and no slower on CUDA
+        self.net = net.to(self.device, memory_format=torch.channels_last)
         self.train_set = StampDataset(dataset, "train", config.kind, config.aug_sky, config.n_masks, config.scale,
                                       config.seed)
         self.val_set = StampDataset(dataset, "validation", config.kind, None, config.n_masks, config.scale,
@@ -189,27 +194,53 @@ class Trainer:
 
     # -- one step -------------------------------------------------------------------------------------------------
 
+    def _forward(self, batch):
+        image = batch["image"].to(self.device)
+        if self.config.kind == "inpaint":
+            hidden = torch.clamp(batch["inpaint_mask"] + batch["cr"] + batch["bad"], max=1.0).to(self.device)
+            image = torch.cat([image * (1 - hidden), hidden], dim=1)
+        with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
+            return self.net(image.contiguous(memory_format=torch.channels_last))
+
     def _loss(self, batch):
+        output = self._forward(batch)
         image = batch["image"].to(self.device)
         cr, bad = batch["cr"].to(self.device), batch["bad"].to(self.device)
-        with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
-            if self.config.kind == "mask":
-                output = self.net(image)
-            else:
-                loss_mask = batch["inpaint_mask"].to(self.device)
-                hidden = torch.clamp(loss_mask + cr + bad, max=1.0)
-                output = self.net(torch.cat([image * (1 - hidden), hidden], dim=1))
         if self.config.kind == "mask":
             return mask_loss(output, cr, bad)
-        return inpaint_loss(output, image, loss_mask)
+        return inpaint_loss(output, image, batch["inpaint_mask"].to(self.device))
 
     def _loader(self, dataset, batches):
         return torch.utils.data.DataLoader(dataset, batch_sampler=batches, num_workers=self.config.num_workers)
 
+    @torch.no_grad()
+    def recalibrate_batchnorm(self, n_batches):
+        """Replace the BN running statistics by exact averages over ``n_batches`` training batches.
+
+        The batches are drawn with a generator seeded by the run seed and
+        the epoch, so a resumed run recalibrates identically.
+        """
+        layers = [m for m in self.net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+        if not layers:
+            return
+        momenta = [layer.momentum for layer in layers]
+        for layer in layers:
+            layer.reset_running_stats()
+            layer.momentum = None  # cumulative average
+        self.net.train()
+        batches = _batches(len(self.train_set), self.config.batch_size, n_batches,
+                           np.random.default_rng((self.config.seed, self.epoch, 1)))
+        for batch in self._loader(self.train_set, batches):
+            self._forward(batch)
+        for layer, momentum in zip(layers, momenta, strict=True):
+            layer.momentum = momentum
+
     def _train_epoch(self, deadline):
         config = self.config
-        set_batchnorm_frozen(self.net, self.epoch >= config.bn_train_epochs)
         self.train_set.set_epoch(self.epoch)
+        if config.bn_recalibrate and self.epoch == config.bn_train_epochs:
+            self.recalibrate_batchnorm(config.bn_recalibrate)
+        set_batchnorm_frozen(self.net, self.epoch >= config.bn_train_epochs)
         batches = _batches(len(self.train_set), config.batch_size, config.steps_per_epoch,
                            np.random.default_rng((config.seed, self.epoch)))
         from tqdm.auto import tqdm
