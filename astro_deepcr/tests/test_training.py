@@ -17,6 +17,7 @@ from astro_deepcr.training.stacks import mask_scores, stack_cr_masks
 from astro_deepcr.training.trainer import (
     TrainConfig,
     Trainer,
+    TrainingCollapsedError,
     inpaint_loss,
     mask_loss,
     set_batchnorm_frozen,
@@ -269,6 +270,41 @@ def test_resume_gives_identical_weights(dataset, tmp_path):
     for key, value in full.net.state_dict().items():
         assert torch.equal(value, resumed.net.state_dict()[key]), key
     assert [row["val_loss"] for row in full.history] == [row["val_loss"] for row in resumed.history]
+
+
+def _kill(net):
+    # every channel of the last block dead: the frozen BatchNorm shifts them far below the ReLU threshold
+    with torch.no_grad():
+        net.up[-1].conv[4].bias.fill_(-1e3)
+
+
+def test_a_dead_network_stops_the_run_and_is_not_exported(dataset, tmp_path):
+    from astropy.utils.exceptions import AstropyUserWarning
+
+    trainer = Trainer(dataset, tmp_path, _config(epochs=1))
+    trainer.train()
+    alive = {k: v.clone() for k, v in trainer.net.state_dict().items()}
+    _kill(trainer.net)
+    trainer.config.epochs = 5
+    with pytest.warns(AstropyUserWarning, match="output is constant"):
+        path = trainer.train()
+    assert trainer.epoch == 2  # stopped at the first dead epoch
+    assert [row["collapsed"] for row in trainer.history] == [False, True]
+    # the live epoch-1 weights were exported, not the dead ones
+    assert all(torch.equal(trainer.best_state[key], value) for key, value in alive.items())
+    image = simulate_stack(1, (64, 64), seed=5)[0]["image"]
+    assert np.ptp(DeepCR(mask=path, device="cpu").probability(image)) > 0
+    # a resumed run does not train on from a dead network
+    resumed = Trainer(dataset, tmp_path, _config(epochs=5))
+    resumed.train()
+    assert resumed.epoch == 2
+
+
+def test_dead_from_the_start_raises(dataset, tmp_path):
+    trainer = Trainer(dataset, tmp_path, _config(epochs=3, bn_train_epochs=0))
+    _kill(trainer.net)
+    with pytest.warns(Warning, match="output is constant"), pytest.raises(TrainingCollapsedError, match="constant"):
+        trainer.train()
 
 
 def test_inpaint_training_runs(dataset, tmp_path):

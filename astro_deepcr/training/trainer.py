@@ -16,6 +16,13 @@ The deepCR training recipe (Zhang & Bloom 2020, Sect. 4) for mask and inpaint ne
   validation loss has not improved by 0.1 % (relative) for 4 epochs; the
   run stops at the second decay (or at ``epochs``).
 
+A guard that is not in the paper: when the network's output on the whole
+validation split becomes constant (every channel of a layer dead, which a
+narrow net such as 2-4 can suffer after the BatchNorm freeze), the run stops
+with an `~astropy.utils.exceptions.AstropyUserWarning` and such epochs are
+never exported; if no epoch was alive, `Trainer.train` raises
+`TrainingCollapsedError`.
+
 Everything is a field of `TrainConfig`. Runs are seeded: network
 initialisation, batch order and augmentation are functions of the seed and
 the epoch only, so an interrupted run resumed from ``checkpoint.safetensors`` ends
@@ -28,16 +35,19 @@ import dataclasses
 import json
 import os
 import time
+import warnings
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from astropy.utils.exceptions import AstropyUserWarning
 
 from ..nets import UNet
 from ..zoo import get_model, load_network, save_network
 from .dataset import StampDataset
 
-__all__ = ["TrainConfig", "Trainer", "mask_loss", "inpaint_loss", "set_batchnorm_frozen", "tpr_at_fpr"]
+__all__ = ["TrainConfig", "Trainer", "TrainingCollapsedError", "mask_loss", "inpaint_loss", "set_batchnorm_frozen",
+           "tpr_at_fpr"]
 
 
 @dataclasses.dataclass
@@ -83,6 +93,10 @@ class TrainConfig:
             self.bn_train_epochs = 20 if self.kind == "mask" else 40
         self.aug_sky = None if self.aug_sky is None else tuple(self.aug_sky)
         self.n_masks = tuple(self.n_masks)
+
+
+class TrainingCollapsedError(RuntimeError):
+    """The network's output became constant in every epoch: there are no usable weights to export."""
 
 
 def mask_loss(probability, cr, bad):
@@ -173,7 +187,8 @@ class Trainer:
         else:
             net = UNet(in_channels=1 if config.kind == "mask" else 2, depth=config.depth, width=config.width,
                        norm=config.norm, sigmoid=config.kind == "mask")
-        # channels-last is about twice as fast for these narrow convolutions on the CPU, and no slower on CUDA
+        # channels-last: 1.7-1.9x faster training steps on the CPU for these narrow convolutions
+        # (benchmarks/bench_train_step.py); not measured on CUDA
         self.net = net.to(self.device, memory_format=torch.channels_last)
         self.train_set = StampDataset(dataset, "train", config.kind, config.aug_sky, config.n_masks, config.scale,
                                       config.seed)
@@ -202,8 +217,9 @@ class Trainer:
         with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
             return self.net(image.contiguous(memory_format=torch.channels_last))
 
-    def _loss(self, batch):
-        output = self._forward(batch)
+    def _loss(self, batch, output=None):
+        if output is None:
+            output = self._forward(batch)
         image = batch["image"].to(self.device)
         cr, bad = batch["cr"].to(self.device), batch["bad"].to(self.device)
         if self.config.kind == "mask":
@@ -263,13 +279,21 @@ class Trainer:
 
     @torch.no_grad()
     def validate(self):
-        """Mean validation loss (BatchNorm in eval mode, no augmentation)."""
+        """Mean validation loss (BatchNorm in eval mode, no augmentation).
+
+        Also sets ``output_constant``: whether the network gave one and the
+        same value at every pixel of the validation split (a dead network).
+        """
         self.net.eval()
         batches = _batches(len(self.val_set), self.config.batch_size, None, np.random.default_rng(0))
         total, weight = 0.0, 0
+        low, high = float("inf"), float("-inf")
         for batch in self._loader(self.val_set, sorted(batches)):
+            output = self._forward(batch)
+            low, high = min(low, float(output.min())), max(high, float(output.max()))
             size = batch["image"].shape[0]
-            total, weight = total + float(self._loss(batch)) * size, weight + size
+            total, weight = total + float(self._loss(batch, output)) * size, weight + size
+        self.output_constant = high - low <= 1e-6 * max(1.0, abs(high))
         return total / max(weight, 1)
 
     def step_schedule(self, val_loss):
@@ -292,27 +316,36 @@ class Trainer:
         config = self.config
         deadline = None if config.max_minutes is None else time.monotonic() + 60 * config.max_minutes
         start = time.monotonic()
-        stop = self.decays >= config.max_decays
+        stop = self.decays >= config.max_decays or self._collapsed()
         last = config.epochs if stop_at_epoch is None else min(config.epochs, stop_at_epoch)
         while not stop and self.epoch < last:
             train_loss = self._train_epoch(deadline)
             val_loss = self.validate()
-            if val_loss < self.best_loss:
+            collapsed = self.output_constant
+            if val_loss < self.best_loss and not collapsed:
                 self.best_loss = val_loss
                 self.best_state = {k: v.detach().cpu().clone() for k, v in self.net.state_dict().items()}
             lr = self.optimizer.param_groups[0]["lr"]
-            stop = self.step_schedule(val_loss)
+            stop = self.step_schedule(val_loss) or collapsed
             self.epoch += 1
             self.history.append({"epoch": self.epoch, "train_loss": train_loss, "val_loss": val_loss, "lr": lr,
                                  "bn_frozen": self.epoch > config.bn_train_epochs, "decays": self.decays,
-                                 "seconds": time.monotonic() - start})
+                                 "collapsed": collapsed, "seconds": time.monotonic() - start})
             if config.progress is not False:
                 print(f"epoch {self.epoch}: train {train_loss:.5g}  validation {val_loss:.5g}  lr {lr:.3g}")
             self._save_checkpoint()
+            if collapsed:
+                warnings.warn(f"training stopped at epoch {self.epoch}: the network's output is constant over the "
+                              "whole validation split (dead ReLU channels; narrow nets can die after the BatchNorm "
+                              "freeze). Only earlier epochs are exported; a lower lr or a different seed may help.",
+                              AstropyUserWarning)
             if deadline is not None and time.monotonic() > deadline:
                 break
         self.write_log()
         return self.export()
+
+    def _collapsed(self):
+        return bool(self.history) and bool(self.history[-1].get("collapsed", False))
 
     # -- files ----------------------------------------------------------------------------------------------------
 
@@ -350,6 +383,9 @@ class Trainer:
     def export(self):
         """Write the best-validation weights as ``<name>.safetensors`` + card; return the path."""
         config = self.config
+        if self.best_state is None and self._collapsed():
+            raise TrainingCollapsedError(f"{self.output}: the network's output was constant in every epoch; "
+                                         "nothing to export (try a lower lr or another seed)")
         net = copy.deepcopy(self.net).cpu().eval()
         if self.best_state is not None:
             net.load_state_dict(self.best_state)
