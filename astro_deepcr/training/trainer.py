@@ -202,6 +202,7 @@ class Trainer:
             threshold=config.plateau_threshold, threshold_mode="rel")
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
         self.epoch, self.decays, self.history = 0, 0, []
+        self.output_constant = False  # set by validate()
         self.best_loss, self.best_state = float("inf"), None
         self.checkpoint_path = os.path.join(self.output, "checkpoint.safetensors")
         if resume and os.path.exists(self.checkpoint_path):
