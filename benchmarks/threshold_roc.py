@@ -17,19 +17,15 @@ import argparse
 import numpy as np
 
 from astro_deepcr import DeepCR
-from astro_deepcr.evaluation.metrics import confusion_counts, roc_curve
+from astro_deepcr.evaluation.metrics import roc_curve
 from astro_deepcr.evaluation.plots import _pyplot
 from astro_deepcr.training.simulate import simulate_exposure
+from astro_deepcr.training.stacks import mask_scores
 
 FIELDS = ("extragalactic", "globular", "resolved")
 MODELS = ("ACS-WFC", "ACS-WFC-F606W-2-4")
 THRESHOLDS = (0.1, 0.5, 0.9)
 SIGCLIPS = (3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.0)
-
-
-def _rates(found, truth):
-    tp, fp, tn, fn = confusion_counts(found, truth)
-    return tp / (tp + fn), fp / (fp + tn)
 
 
 def main(argv=None):
@@ -51,7 +47,7 @@ def main(argv=None):
             keep = fpr > 0
             line, = ax.plot(fpr[keep] * 100, tpr[keep] * 100, label=name)
             for threshold in THRESHOLDS:
-                t, f = _rates(probability > threshold, truth)
+                t, f = mask_scores(probability > threshold, truth)
                 ax.plot(max(f, 1e-5) * 100, t * 100, "o", color=line.get_color(), ms=4)
                 ax.annotate(f"{threshold}", (max(f, 1e-5) * 100, t * 100), fontsize=7, xytext=(3, -8),
                             textcoords="offset points")
@@ -62,7 +58,7 @@ def main(argv=None):
                                                           readnoise=exposure["read_noise"], satlevel=np.inf,
                                                           verbose=False)[0]
                               for image, exposure in zip(images, exposures, strict=True)])
-            points.append(_rates(found, truth))
+            points.append(mask_scores(found, truth))
             print(f"{field:14s} LACosmic sigclip {sigclip:4.1f}: TPR {points[-1][0]:.3f} FPR {points[-1][1]:.2e}")
         ax.plot([max(f, 1e-5) * 100 for _, f in points], [t * 100 for t, _ in points], "o--", ms=3,
                 label="LACosmic (objlim 5)")
