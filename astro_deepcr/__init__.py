@@ -4,10 +4,7 @@ astro_deepcr: deep-learning cosmic-ray detection and inpainting for CCD images
 (deepCR, Zhang & Bloom 2020, ApJ 889, 24).
 """
 
-try:
-    from ._version import version as __version__
-except ImportError:  # not installed
-    __version__ = "0.0.dev0"
+from .provenance import version as __version__
 
 from .ccdproc_step import cosmicray_deepcr
 from .conf import conf

@@ -375,7 +375,7 @@ def _add_plugins(subparsers):
 
 def build_parser():
     """The `argparse.ArgumentParser` of ``astro-deepcr``."""
-    from . import __version__
+    from .provenance import version as __version__
 
     parser = argparse.ArgumentParser(
         prog=PROG, description="deepCR cosmic-ray detection and cleaning for astronomical images.",

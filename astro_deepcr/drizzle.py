@@ -68,7 +68,7 @@ DEFAULT_BAD_BITS = "~4096,8192"
 #: deliberately not here: filling a saturated star core with the median of
 #: its ring leaves a steep artificial edge that the network flags as cosmic
 #: rays (measured: 41 px around the synthetic saturated star in
-#: ``hst_fixtures``), while the saturated plateau itself is not flagged.
+#: ``astro_deepcr.training.flc``), while the saturated plateau itself is not flagged.
 DEFAULT_FILL_BITS = "1,2,4,8"
 #: DQ bit calacs' ``acsrej`` sets on CR-SPLIT cosmic rays; never ours to change.
 CALACS_CRBIT = 8192

@@ -20,7 +20,7 @@ import warnings
 import torch
 
 from astro_deepcr.drizzle import flag_cosmic_rays
-from astro_deepcr.tests.hst_fixtures import write_flc_stack
+from astro_deepcr.training.flc import write_flc_stack
 
 
 def main(argv=None):

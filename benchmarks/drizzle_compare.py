@@ -23,7 +23,7 @@ AstroDrizzle defaults, deepCR model and threshold from the headers).
 import argparse
 import tempfile
 
-from astro_deepcr.tests.hst_fixtures import compare_cr_rejection
+from astro_deepcr.training.flc import compare_cr_rejection
 
 
 def report(results):

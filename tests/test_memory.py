@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-SCRIPT = pathlib.Path(__file__).parents[2] / "benchmarks" / "memory_profile.py"
+SCRIPT = pathlib.Path(__file__).parents[1] / "benchmarks" / "memory_profile.py"
 
 
 def _peak(shape, tile, method="mask"):

@@ -247,7 +247,7 @@ def test_parallel_runs_match_serial(images, tmp_path):
 
 
 def test_flag_files_bad_file(tmp_path):
-    from astro_deepcr.tests.hst_fixtures import write_flc_stack
+    from astro_deepcr.training.flc import write_flc_stack
 
     stack = write_flc_stack(tmp_path, n_exposures=2, chip_shape=(64, 96))
     corrupt = tmp_path / "jbad00xxq_flc.fits"

@@ -27,7 +27,7 @@ from astropy.utils.exceptions import AstropyUserWarning
 from astro_deepcr import DeepCR, ModelFileError, cosmicray_deepcr, flag_cosmic_rays, zoo
 from astro_deepcr.fitsutil import FileLock, FileLockError, FitsUpdateError
 from astro_deepcr.nets import mask_net
-from astro_deepcr.tests.hst_fixtures import write_flc_stack
+from astro_deepcr.training.flc import write_flc_stack
 
 RNG = np.random.default_rng(0)
 SKY = RNG.normal(60, 8, (48, 40)).astype(np.float32)

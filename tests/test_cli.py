@@ -13,7 +13,7 @@ import pytest
 from astropy.io import fits
 
 from astro_deepcr import cli
-from astro_deepcr.tests.test_batch import write_images
+from .test_batch import write_images
 
 CORE_COMMANDS = ["clean", "flag", "drizzle", "models", "bench", "demo"]
 PLUGIN_COMMANDS = {"astro_deepcr.evaluation.report": ["evaluate"],
@@ -125,7 +125,7 @@ def test_clean_in_process(tmp_path, capsys):
 
 
 def test_flag(tmp_path, capsys):
-    from astro_deepcr.tests.hst_fixtures import write_flc_stack
+    from astro_deepcr.training.flc import write_flc_stack
 
     stack = write_flc_stack(tmp_path, n_exposures=1, chip_shape=(64, 96))
     status = cli.main(["flag", stack.files[0], str(tmp_path / "nothing*_flc.fits"), "--grow", "1", "-q"])

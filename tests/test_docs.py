@@ -11,7 +11,7 @@ import pytest
 
 from astro_deepcr import cli
 
-DOCS = os.path.join(os.path.dirname(__file__), "..", "..", "docs")
+DOCS = os.path.join(os.path.dirname(__file__), "..", "docs")
 PAGES = ["getting_started", "method", "model_zoo", "threshold", "ccdproc", "drizzle", "training", "evaluation",
          "gpu", "cli", "api", "citation"]
 

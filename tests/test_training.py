@@ -188,7 +188,7 @@ def test_stack_masks_grow_and_bad_pixels():
 
 @pytest.mark.slow
 def test_astrodrizzle_ground_truth(tmp_path):
-    from astro_deepcr.tests.hst_fixtures import write_flc_stack
+    from astro_deepcr.training.flc import write_flc_stack
     from astro_deepcr.training.stacks import astrodrizzle_cr_masks
 
     stack = write_flc_stack(tmp_path / "in", n_exposures=3, seed=4, saturate=False)
@@ -387,7 +387,7 @@ def test_mixed_precision_on_gpu(dataset, tmp_path):
 
 @pytest.mark.slow
 def test_cli_make_dataset_from_flc_stacks(parser, tmp_path):
-    from astro_deepcr.tests.hst_fixtures import write_flc_stack
+    from astro_deepcr.training.flc import write_flc_stack
 
     patterns = []
     for k in range(3):

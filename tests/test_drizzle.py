@@ -23,7 +23,7 @@ from astro_deepcr.drizzle import (
     select_model,
 )
 from astro_deepcr.fitsutil import FitsUpdateError
-from astro_deepcr.tests.hst_fixtures import (
+from astro_deepcr.training.flc import (
     compare_cr_rejection,
     cr_positions_in_output,
     flc_primary_header,

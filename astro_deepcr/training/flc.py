@@ -19,7 +19,7 @@ check that only ``crbit`` changes.
 
 Used by the drizzle tests, the benchmarks and the CLI tests::
 
-    from astro_deepcr.tests.hst_fixtures import write_flc_stack
+    from astro_deepcr.training.flc import write_flc_stack
     stack = write_flc_stack(tmp_path, n_exposures=3)
     stack.files            # list of str paths to the _flc files
     stack.truth_files      # CR-free copies (same names, in truth/)
@@ -37,7 +37,7 @@ import numpy as np
 from astropy.io import fits
 
 from ..drizzle import astrodrizzle, flag_cosmic_rays
-from ..training.simulate import make_scene, simulate_exposure
+from .simulate import make_scene, simulate_exposure
 
 __all__ = ["FlcStack", "write_flc_stack", "flc_primary_header", "flc_sci_header", "DITHERS", "mask_scores",
            "cr_positions_in_output", "compare_cr_rejection"]
