@@ -37,6 +37,8 @@ import time
 
 from astropy.io import fits
 
+from .units import electron_factor  # re-exported until every caller imports it from .units
+
 __all__ = [
     "electron_factor",
     "FitsUpdateError",
@@ -274,62 +276,3 @@ def update_fits(path, lock_timeout=0.0):
                 with fits.open(tmp_path, memmap=False, do_not_scale_image_data=True) as written:
                     if len(written) != len(hdul):
                         raise FitsUpdateError(f"verification of the rewritten {path} failed; original kept")
-
-
-# -- units ------------------------------------------------------------------------------------------------------
-
-_ELECTRON_UNITS = {"ELECTRON", "ELECTRONS", "E-", "E"}
-_RATE_UNITS = {"ELECTRON/S", "ELECTRONS/S", "ELECTRONS/SEC", "E-/S", "E/S"}
-_COUNT_UNITS = {"", "ADU", "DN", "COUNT", "COUNTS", "CT"}
-
-
-def electron_factor(header, primary_header, model_units="electron", gain=None):
-    """Multiplier turning the data of an extension into the units of the model.
-
-    Parameters
-    ----------
-    header, primary_header : `~astropy.io.fits.Header`
-        The extension's header and the primary header (``BUNIT`` and
-        ``EXPTIME`` are looked up in that order).
-    model_units : {"electron", "adu"}
-        `~astro_deepcr.zoo.ModelSpec.units` of the model.
-    gain : float, optional
-        Electrons per data unit, for data in ADU (``BUNIT`` ``ADU``, ``DN``,
-        ``COUNTS`` or missing).
-
-    Returns
-    -------
-    factor : float
-
-    Raises
-    ------
-    ValueError
-        Units that cannot be converted: ``BUNIT`` other than electrons,
-        electrons/s (needs ``EXPTIME``) or ADU; ADU without ``gain`` for an
-        electron model.
-    """
-    unit = str(header.get("BUNIT", primary_header.get("BUNIT", ""))).strip().upper().replace(" ", "")
-    if model_units == "adu":
-        if unit in _COUNT_UNITS:
-            return 1.0
-        raise ValueError(f"BUNIT {unit!r}: this model expects ADU; only ADU/DN/COUNTS data are supported")
-    if unit in _ELECTRON_UNITS:
-        return 1.0
-    if unit in _RATE_UNITS:
-        exptime = header.get("EXPTIME", primary_header.get("EXPTIME"))
-        try:
-            exptime = float(exptime)
-        except (TypeError, ValueError):
-            exptime = 0.0
-        if not exptime > 0:
-            raise ValueError(f"BUNIT is {unit} but EXPTIME is missing or not positive")
-        return exptime
-    if unit in _COUNT_UNITS:
-        if gain is None:
-            raise ValueError(f"unsupported BUNIT {unit or '(missing)'!r} without a gain: the model needs "
-                             "electrons (give the gain, electrons per data unit)")
-        if not float(gain) > 0:
-            raise ValueError(f"gain must be positive, not {gain!r}")
-        return float(gain)
-    raise ValueError(f"unsupported BUNIT {unit!r}; supported: ELECTRONS, ELECTRONS/S (with EXPTIME), "
-                     "ADU/DN/COUNTS or none (with a gain)")

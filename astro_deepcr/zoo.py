@@ -25,6 +25,9 @@ __all__ = [
     "model_info",
     "register_model",
     "register_models_from",
+    "unregister_model",
+    "select_model",
+    "GENERIC_DEFAULT_MODEL",
     "load_network",
     "save_network",
     "file_sha256",
@@ -302,6 +305,41 @@ def model_info(name, print_card=True):
     if print_card:
         print(card)
     return card
+
+
+def unregister_model(name):
+    """Remove a model from the registry (e.g. one a test registered); returns its `ModelSpec`.
+
+    Raises
+    ------
+    ValueError
+        No model of that name is registered.
+    """
+    _ensure_builtins()
+    with _lock:
+        try:
+            return _registry.pop(name)
+        except KeyError:
+            raise ValueError(f"no model named {name!r} is registered") from None
+
+
+#: Mask model used for data no card matches (ground-based frames, unknown
+#: instruments). Provisional: to be set by measurement on real ground-based
+#: frames (issue #17 item 3).
+GENERIC_DEFAULT_MODEL = "ACS-WFC"
+
+
+def select_model(header, model=None, kind="mask"):
+    """The model for the data described by ``header``, and why: ``(spec, reason)``.
+
+    Matches ``INSTRUME``, ``DETECTOR`` and the filter keywords against the
+    registered cards (user-registered ones included); an explicit ``model``
+    always wins (reason ``"explicit"``). The rules are documented in
+    `astro_deepcr.selection.select_model`, which this calls.
+    """
+    from .selection import select_model as _select_model
+
+    return _select_model(header, model=model, kind=kind)
 
 
 def file_sha256(path):

@@ -1,0 +1,170 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+Model choice from a header: the model cards (instrument, detector, filters)
+matched against ``INSTRUME``, ``DETECTOR`` and ``FILTER*``.
+
+Every entry point that chooses a model by itself (`cosmicray_deepcr` with
+``model=None``, the CLI, the drizzlepac step) goes through `select_model`,
+so a model a user registers with `astro_deepcr.register_model` is chosen
+for its own instrument like a built-in one. The reason for the choice is
+logged and recorded in output headers (``DCRWHY``).
+"""
+
+import warnings
+
+from astropy import log
+from astropy.utils.exceptions import AstropyUserWarning
+
+from . import zoo
+
+__all__ = ["select_model"]
+
+#: INSTRUME values of the Hubble Space Telescope, for headers without ``TELESCOP``.
+_HST_INSTRUMENTS = frozenset({"ACS", "WFC3", "WFPC2", "STIS", "NICMOS", "COS", "FOC", "FOS", "GHRS", "WFPC"})
+_FILTER_KEYWORDS = ("FILTER", "FILTER1", "FILTER2", "FILTER3", "FILTNAM1", "FILTNAM2")
+
+
+def _header_text(header, key):
+    """Upper-case stripped text of a header / ``meta`` value ('' when missing); dicts may use any case."""
+    if header is None:
+        return ""
+    for candidate in (key, key.lower(), key.capitalize()):
+        try:
+            value = header[candidate]
+        except (KeyError, IndexError, TypeError):
+            continue
+        if isinstance(value, tuple):  # a (value, comment) pair in a meta dict
+            value = value[0]
+        return "" if value is None else str(value).strip().upper()
+    return ""
+
+
+def _header_filters(header):
+    """Filter names in a header: each FILTER* value and its first word, CLEAR*/N/A/empty left out."""
+    names = []
+    for key in _FILTER_KEYWORDS:
+        value = _header_text(header, key)
+        if not value or value.startswith("CLEAR") or value in ("N/A", "NONE", "OPEN"):
+            continue
+        for name in (value, value.split()[0]):
+            if name not in names:
+                names.append(name)
+    return names
+
+
+def _telescope(instrument, telescope=""):
+    if telescope:
+        return telescope
+    return "HST" if instrument in _HST_INSTRUMENTS else ""
+
+
+def _specific_first(spec):
+    """Sort key: fewest filters (a filter model before a multi-filter one), then the shortest name
+    (``ACS-WFC-F606W`` before its architecture variant ``ACS-WFC-F606W-2-4``), then alphabetical."""
+    return (len(spec.filters), len(spec.name), spec.name)
+
+
+def _general_first(spec):
+    """Sort key: a card for any filter, then the most filters, then the shortest name, then alphabetical."""
+    return (len(spec.filters) > 0, -len(spec.filters), len(spec.name), spec.name)
+
+
+def select_model(header, model=None, kind="mask"):
+    """The model for the data described by ``header``, and why it was chosen.
+
+    Matches ``INSTRUME``, ``DETECTOR`` and the filter keywords (``FILTER``,
+    ``FILTER1``, ``FILTER2``...) against the ``instrument``, ``detector``
+    and ``filters`` of every registered card, built-in and user-registered,
+    case-insensitively. An explicit ``model`` always wins.
+
+    Parameters
+    ----------
+    header : `~astropy.io.fits.Header`, dict or None
+        Primary header or ``CCDData.meta`` (a dict may use lower-case keys).
+    model : str or `~astro_deepcr.zoo.ModelSpec`, optional
+        Use this model (reason ``"explicit"``).
+    kind : {"mask", "inpaint"}
+        Kind of model to choose.
+
+    Returns
+    -------
+    spec : `~astro_deepcr.zoo.ModelSpec`
+    reason : str
+        ``"explicit"`` or a short description of the match, recorded as
+        ``DCRWHY`` by `astro_deepcr.provenance.record_run`.
+
+    Warns
+    -----
+    AstropyUserWarning
+        The header names an instrument or detector no card was trained on,
+        but one of the same instrument (else the same telescope) exists:
+        that nearest model is used outside its training domain.
+
+    Notes
+    -----
+    Order of preference, first match wins:
+
+    1. cards of the header's instrument and detector (a card with an empty
+       ``detector`` fits every detector) that list one of the header's
+       filters: the most specific one (fewest filters, then shortest name,
+       so ``ACS-WFC-F606W`` rather than its ``-2-4`` variant);
+    2. cards of that instrument and detector for any filter: the most
+       general one (empty ``filters``, else the most filters), so ACS/WFC
+       F775W gets ``ACS-WFC``;
+    3. another detector of the same instrument (e.g. ACS/HRC -> ACS-WFC),
+       else another instrument of the same telescope (``TELESCOP``, or an
+       HST ``INSTRUME``), preferring `~astro_deepcr.zoo.GENERIC_DEFAULT_MODEL` when it is one
+       of them; with a warning;
+    4. anything else (ground-based frames): `~astro_deepcr.zoo.GENERIC_DEFAULT_MODEL` for mask
+       models, the most general card for inpaint models.
+
+    Examples
+    --------
+    >>> from astro_deepcr.selection import select_model
+    >>> header = {"INSTRUME": "ACS", "DETECTOR": "WFC", "FILTER1": "CLEAR1L", "FILTER2": "F814W"}
+    >>> spec, reason = select_model(header)  # doctest: +IGNORE_OUTPUT
+    >>> spec.name, reason
+    ('ACS-WFC-F814W', 'card for ACS/WFC F814W')
+    """
+    spec, reason = _select(header, model, kind)
+    log.info(f"deepCR {kind} model {spec.name}: {reason}")
+    return spec, reason
+
+
+def _select(header, model, kind):
+    if model is not None:
+        return zoo.get_model(model, kind), "explicit"
+    instrument = _header_text(header, "INSTRUME")
+    detector = _header_text(header, "DETECTOR")
+    telescope = _telescope(instrument, _header_text(header, "TELESCOP"))
+    filters = _header_filters(header)
+    cards = [zoo.get_model(name) for name in zoo.list_models(kind)]
+    where = "/".join(filter(None, [instrument, detector])) or "no INSTRUME"
+    same_instrument = [spec for spec in cards if instrument and spec.instrument.upper() == instrument]
+    same_detector = [spec for spec in same_instrument if spec.detector.upper() in ("", detector)]
+    # an exact detector before a card for any detector
+    exact = [spec for spec in same_detector if spec.detector.upper() == detector] or same_detector
+    with_filter = [spec for spec in exact if {f.upper() for f in spec.filters} & set(filters)]
+    if with_filter:
+        spec = min(with_filter, key=_specific_first)
+        shown = next(f for f in filters if f in {g.upper() for g in spec.filters})
+        return spec, f"card for {where} {shown}"
+    if exact:
+        spec = min(exact, key=_general_first)
+        note = f" (filter {filters[0]} not in any card)" if filters and spec.filters else ""
+        return spec, f"card for {where}{note}"
+    nearest = same_instrument or [spec for spec in cards
+                                  if telescope and _telescope(spec.instrument.upper()) == telescope]
+    if nearest:
+        by_name = {spec.name: spec for spec in nearest}
+        spec = by_name.get(zoo.GENERIC_DEFAULT_MODEL) or min(nearest, key=_general_first)
+        scope = "instrument" if same_instrument else "telescope"
+        trained = "/".join(filter(None, [spec.instrument, spec.detector]))
+        warnings.warn(f"no deepCR {kind} model for {where}; using {spec.name} (same {scope}, trained on "
+                      f"{trained}) outside its training domain: check its masks", AstropyUserWarning)
+        return spec, f"nearest card for {where} (same {scope}); outside training domain"
+    if kind == "mask" and zoo.GENERIC_DEFAULT_MODEL in {spec.name for spec in cards}:
+        return zoo.get_model(zoo.GENERIC_DEFAULT_MODEL, kind), f"generic default (no card for {where})"
+    if not cards:
+        raise ValueError(f"no {kind} model is registered")
+    return min(cards, key=_general_first), f"most general {kind} card (no card for {where})"
