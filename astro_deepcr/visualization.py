@@ -1,0 +1,442 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+Looking at cosmic-ray masks: quick-look pictures and DS9 region files.
+
+`plot_mask` draws a mask over an image on a matplotlib axes (for notebooks);
+`write_quicklook` writes a PNG with the whole image, zoomed cutouts of the
+largest cosmic rays and of the brightest sources (where false positives
+hide), and the numbers of `mask_statistics`; `write_regions` writes one DS9
+polygon per connected cosmic ray (8-connectivity, image coordinates, 1-based
+as DS9 expects). `flagged_file_products` does the same for an HST
+``_flt``/``_flc`` file whose ``DQ`` arrays carry the cosmic-ray bit.
+
+matplotlib is optional: it is imported only by the plotting functions, which
+raise an ImportError naming it when it is missing. Region files need numpy
+and scipy only.
+"""
+
+import os
+
+import numpy as np
+from scipy import ndimage
+
+from .fitsutil import atomic_write
+
+__all__ = [
+    "BRIGHT_FRACTION",
+    "cr_objects",
+    "cr_outline",
+    "mask_statistics",
+    "plot_mask",
+    "write_quicklook",
+    "write_regions",
+    "read_regions",
+    "flagged_file_products",
+]
+
+#: Fraction of the good pixels counted as "brightest" (galaxy nuclei, star cores) in `mask_statistics`.
+BRIGHT_FRACTION = 0.005
+_EIGHT = np.ones((3, 3), dtype=int)
+
+
+def _matplotlib():
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise ImportError("plots need matplotlib, an optional dependency of astro_deepcr: "
+                          "pip install matplotlib") from None
+
+
+def _check(image, cr_mask, bad=None):
+    image = np.asarray(image)
+    cr_mask = np.asarray(cr_mask)
+    if image.ndim != 2:
+        raise ValueError(f"image must be 2-D, not {image.ndim}-D")
+    if cr_mask.shape != image.shape:
+        raise ValueError(f"mask shape {cr_mask.shape} does not match image shape {image.shape}")
+    bad = np.zeros(image.shape, bool) if bad is None else np.asarray(bad, dtype=bool)
+    if bad.shape != image.shape:
+        raise ValueError(f"bad-pixel mask shape {bad.shape} does not match image shape {image.shape}")
+    return image, cr_mask.astype(bool), bad | ~np.isfinite(image)
+
+
+# -- objects and numbers ------------------------------------------------------------------------------------------
+
+
+def cr_objects(cr_mask):
+    """Connected cosmic rays of a mask (8-connectivity, as a track crosses pixels diagonally).
+
+    Returns
+    -------
+    labels : ndarray of int
+        0 outside cosmic rays, ``1..n`` for the objects.
+    n_objects : int
+    """
+    labels, n_objects = ndimage.label(np.asarray(cr_mask, dtype=bool), structure=_EIGHT)
+    return labels, int(n_objects)
+
+
+def mask_statistics(image, cr_mask, bad=None):
+    """The numbers of a cosmic-ray mask that a quick look should show.
+
+    Parameters
+    ----------
+    image : array-like, 2-D
+    cr_mask : array-like of bool
+    bad : array-like of bool, optional
+        Pixels that do not count (DQ-flagged); non-finite pixels never count.
+
+    Returns
+    -------
+    numbers : dict
+        ``n_cr_pixels``, ``n_cr_objects``, ``fraction_flagged`` (among good
+        pixels), ``n_bright`` (good pixels in the brightest `BRIGHT_FRACTION`)
+        and ``n_bright_flagged`` (of those, flagged: where false positives on
+        star cores and galaxy nuclei show up), ``largest_object`` (pixels).
+    """
+    image, cr_mask, bad = _check(image, cr_mask, bad)
+    good = ~bad
+    labels, n_objects = cr_objects(cr_mask)
+    sizes = np.bincount(labels.ravel())[1:]
+    n_good = int(good.sum())
+    bright = np.zeros(image.shape, bool)
+    if n_good:
+        n_bright = max(1, int(round(BRIGHT_FRACTION * n_good)))
+        order = np.argsort(image[good], kind="stable")[-n_bright:]
+        bright[tuple(index[order] for index in np.nonzero(good))] = True
+    return {"n_cr_pixels": int(cr_mask.sum()), "n_cr_objects": n_objects,
+            "fraction_flagged": float((cr_mask & good).sum() / n_good) if n_good else float("nan"),
+            "n_bright": int(bright.sum()), "n_bright_flagged": int((bright & cr_mask).sum()),
+            "largest_object": int(sizes.max()) if sizes.size else 0}
+
+
+def _summary_text(numbers):
+    return (f"{numbers['n_cr_pixels']} CR pixels in {numbers['n_cr_objects']} objects "
+            f"({100 * numbers['fraction_flagged']:.3f} % of good pixels), largest {numbers['largest_object']} px; "
+            f"{numbers['n_bright_flagged']} of the {numbers['n_bright']} brightest pixels flagged")
+
+
+# -- DS9 regions --------------------------------------------------------------------------------------------------
+
+
+def _boundary_edges(filled):
+    """Directed pixel-side edges of ``filled`` (padded by one), interior on the left, in corner coordinates."""
+    edges = {}
+    ys, xs = np.nonzero(filled)
+    for y, x in zip(ys.tolist(), xs.tolist(), strict=True):
+        if not filled[y - 1, x]:
+            edges.setdefault((x, y), []).append((x + 1, y))
+        if not filled[y, x + 1]:
+            edges.setdefault((x + 1, y), []).append((x + 1, y + 1))
+        if not filled[y + 1, x]:
+            edges.setdefault((x + 1, y + 1), []).append((x, y + 1))
+        if not filled[y, x - 1]:
+            edges.setdefault((x, y + 1), []).append((x, y))
+    return edges
+
+
+def cr_outline(component):
+    """Outline of one 8-connected object as a polygon along pixel edges.
+
+    Parameters
+    ----------
+    component : array-like of bool, 2-D
+        One connected object (holes are filled).
+
+    Returns
+    -------
+    vertices : ndarray of shape (n, 2)
+        ``(x, y)`` corners in 0-based pixel coordinates (pixel ``(y, x)``
+        covers ``[x - 0.5, x + 0.5] x [y - 0.5, y + 0.5]``), counter-clockwise,
+        without repeated or collinear points. Its area equals the number of
+        pixels of the filled object.
+    """
+    filled = np.pad(ndimage.binary_fill_holes(np.asarray(component, dtype=bool)), 1)
+    edges = _boundary_edges(filled)
+    if not edges:
+        raise ValueError("the object has no pixel")
+    start = min(edges)
+    vertex, direction, path = start, None, []
+    while True:
+        targets = edges.get(vertex)
+        if not targets:
+            break
+        if direction is None or len(targets) == 1:
+            target = targets[0]
+        else:  # a pinch where two pixels touch diagonally: turn right to stay on this 8-connected object
+            right = (direction[1], -direction[0])
+            target = next((t for t in targets if (t[0] - vertex[0], t[1] - vertex[1]) == right), targets[0])
+        targets.remove(target)
+        path.append(vertex)
+        direction = (target[0] - vertex[0], target[1] - vertex[1])
+        vertex = target
+        if vertex == start:  # the lowest-left corner is never a pinch: back at the start closes the outline
+            break
+    points = np.array(path, dtype=float)
+    before, after = np.roll(points, 1, axis=0), np.roll(points, -1, axis=0)
+    incoming, outgoing = points - before, after - points
+    turning = incoming[:, 0] * outgoing[:, 1] - incoming[:, 1] * outgoing[:, 0] != 0
+    return points[turning] - 1.5  # undo the padding; corners sit half a pixel from the centres
+
+
+def write_regions(path, cr_mask, color="red", origin=(0, 0)):
+    """Write a DS9 region file with one polygon per connected cosmic ray.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Written atomically.
+    cr_mask : array-like of bool, 2-D
+    color : str
+        DS9 colour of the regions.
+    origin : (int, int)
+        ``(y0, x0)`` of ``cr_mask`` in the full image, for a mask of a cutout.
+
+    Returns
+    -------
+    n_regions : int
+        One per object of `cr_objects`, in label order (``text={n}``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> mask = np.zeros((5, 5), bool); mask[1, 1] = mask[2, 2] = True
+    >>> from astro_deepcr.visualization import write_regions, read_regions
+    >>> write_regions("crs.reg", mask)  # doctest: +SKIP
+    1
+    """
+    labels, n_objects = cr_objects(cr_mask)
+    lines = ["# Region file format: DS9 version 4.1",
+             f"# astro_deepcr: {n_objects} cosmic-ray objects (8-connected), pixel-edge polygons",
+             f"global color={color} width=1 select=1 edit=0 move=0 delete=1 include=1 source=1", "image"]
+    for number, box in enumerate(ndimage.find_objects(labels), start=1):
+        outline = cr_outline(labels[box] == number)
+        # DS9 pixel i (1-based) is centred on i: 0-based corner coordinates shift by one
+        xs = outline[:, 0] + box[1].start + origin[1] + 1
+        ys = outline[:, 1] + box[0].start + origin[0] + 1
+        coordinates = ",".join(f"{x:g},{y:g}" for x, y in zip(xs, ys, strict=True))
+        lines.append(f"polygon({coordinates}) # text={{{number}}}")
+    with atomic_write(path) as tmp_path, open(tmp_path, "w") as stream:
+        stream.write("\n".join(lines) + "\n")
+    return n_objects
+
+
+def read_regions(path):
+    """The polygons of a region file written by `write_regions`: a list of ``(n, 2)`` arrays in DS9 ``(x, y)``."""
+    polygons = []
+    with open(path) as stream:
+        for line in stream:
+            line = line.strip()
+            if line.startswith("polygon("):
+                values = [float(value) for value in line[len("polygon("):line.index(")")].split(",")]
+                polygons.append(np.array(values).reshape(-1, 2))
+    return polygons
+
+
+# -- pictures -----------------------------------------------------------------------------------------------------
+
+
+def _norm(image, good, percentile=99.5):
+    from astropy.visualization import AsinhStretch, ImageNormalize, PercentileInterval, ZScaleInterval
+
+    values = image[good] if good.any() else np.zeros(1)
+    interval = ZScaleInterval() if percentile is None else PercentileInterval(percentile)
+    lower, upper = interval.get_limits(values)
+    if upper <= lower:
+        upper = lower + 1.0
+    return ImageNormalize(vmin=lower, vmax=upper, stretch=AsinhStretch(0.1), clip=True)
+
+
+def plot_mask(image, cr_mask, ax=None, bad=None, title=None, color="red", alpha=0.7, origin=(0, 0)):
+    """Draw ``cr_mask`` over ``image`` on a matplotlib axes (asinh stretch, z-scale limits).
+
+    Parameters
+    ----------
+    image : array-like, 2-D
+    cr_mask : array-like of bool
+    ax : `matplotlib.axes.Axes`, optional
+        Default: the current axes of pyplot.
+    bad : array-like of bool, optional
+        Pixels drawn in blue (DQ-flagged, not looked at).
+    title : str, optional
+    color : str
+        Colour of the cosmic-ray pixels.
+    alpha : float
+    origin : (int, int)
+        ``(y0, x0)`` of the image in a larger one (axis labels in its pixels).
+
+    Returns
+    -------
+    ax : `matplotlib.axes.Axes`
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt  # doctest: +SKIP
+    >>> from astro_deepcr import DeepCR
+    >>> from astro_deepcr.visualization import plot_mask
+    >>> plot_mask(image, DeepCR().mask(image))  # doctest: +SKIP
+    """
+    _matplotlib()
+    from matplotlib.colors import ListedColormap, to_rgba
+
+    image, cr_mask, bad = _check(image, cr_mask, bad)
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        ax = plt.gca()
+    y0, x0 = origin
+    extent = (x0 - 0.5, x0 + image.shape[1] - 0.5, y0 - 0.5, y0 + image.shape[0] - 0.5)
+    shown = np.where(bad, np.nan, image)
+    ax.imshow(shown, origin="lower", cmap="gray", norm=_norm(image, ~bad & ~cr_mask, None), extent=extent,
+              interpolation="nearest")
+    # a mask far larger than the axes would be lost in resampling: show each block's maximum
+    step = max(1, int(np.ceil(max(image.shape) / 1000)))
+    for layer, layer_color in ((bad, "royalblue"), (cr_mask, color)):
+        if not layer.any():
+            continue
+        pooled = layer if step == 1 else ndimage.maximum_filter(layer, size=step)
+        ax.imshow(np.ma.masked_where(~pooled, pooled), origin="lower", extent=extent, interpolation="nearest",
+                  cmap=ListedColormap([to_rgba(layer_color, alpha)]), vmin=0, vmax=1)
+    if title:
+        ax.set_title(title, fontsize=9)
+    return ax
+
+
+def _largest(labels, count):
+    sizes = np.bincount(labels.ravel())[1:]
+    order = np.argsort(sizes, kind="stable")[::-1][:count]
+    boxes = ndimage.find_objects(labels)
+    return [((boxes[k][0].start + boxes[k][0].stop) // 2, (boxes[k][1].start + boxes[k][1].stop) // 2,
+             f"CR {k + 1}: {sizes[k]} px") for k in order]
+
+
+def _brightest(image, good, count, separation=16):
+    """Centres of the ``count`` brightest sources (5x5 median, local maxima ``separation`` apart)."""
+    smooth = ndimage.median_filter(np.where(good, image, np.nan_to_num(np.median(image[good]))), size=5)
+    peaks = (smooth == ndimage.maximum_filter(smooth, size=2 * separation + 1)) & good
+    ys, xs = np.nonzero(peaks)
+    chosen = []
+    for k in np.argsort(smooth[ys, xs], kind="stable")[::-1]:
+        # a flat (saturated) top has several equal maxima: keep one per source
+        if all(max(abs(ys[k] - ys[j]), abs(xs[k] - xs[j])) > separation for j in chosen):
+            chosen.append(k)
+        if len(chosen) == count:
+            break
+    return [(ys[k], xs[k], f"source at ({xs[k] + 1}, {ys[k] + 1})") for k in chosen]
+
+
+def _cutout(center, shape, half):
+    y, x = center
+    y0, x0 = max(0, min(y - half, shape[0] - 2 * half)), max(0, min(x - half, shape[1] - 2 * half))
+    return slice(y0, y0 + 2 * half), slice(x0, x0 + 2 * half)
+
+
+def write_quicklook(path, image, cr_mask, bad=None, title="", n_cutouts=4, cutout_size=32):
+    """Write a quick-look PNG of a cosmic-ray mask.
+
+    Top: the whole image with the mask in red (DQ-flagged pixels in blue).
+    Right: cutouts of the ``n_cutouts`` largest cosmic rays and of the
+    ``n_cutouts`` brightest sources, each in its own stretch, so the cores of
+    stars and galaxies, where false positives hide, can be checked.
+    The numbers of `mask_statistics` are printed under the title.
+
+    Parameters
+    ----------
+    path : str or path-like
+        PNG file, written atomically.
+    image, cr_mask, bad :
+        As for `plot_mask`.
+    title : str
+    n_cutouts : int
+    cutout_size : int
+        Side of the cutouts in pixels.
+
+    Returns
+    -------
+    numbers : dict
+        `mask_statistics` of the image.
+    """
+    _matplotlib()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    image, cr_mask, bad = _check(image, cr_mask, bad)
+    numbers = mask_statistics(image, cr_mask, bad)
+    labels, _ = cr_objects(cr_mask)
+    half = max(4, min(cutout_size, *image.shape) // 2)
+    rows = [("largest cosmic rays", _largest(labels, n_cutouts)),
+            ("brightest sources", _brightest(image, ~bad, n_cutouts) if (~bad).any() else [])]
+    figure = Figure(figsize=(4 + 2.2 * n_cutouts, 6.5), layout="constrained")
+    FigureCanvasAgg(figure)
+    grid = figure.add_gridspec(2, n_cutouts + 2)
+    plot_mask(image, cr_mask, ax=figure.add_subplot(grid[:, :2]), bad=bad, title="whole image")
+    for row, (label, centres) in enumerate(rows):
+        for column in range(n_cutouts):
+            ax = figure.add_subplot(grid[row, column + 2])
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if column >= len(centres):
+                ax.set_axis_off()
+                continue
+            y, x, name = centres[column]
+            box = _cutout((y, x), image.shape, half)
+            plot_mask(image[box], cr_mask[box], ax=ax, bad=bad[box], origin=(box[0].start, box[1].start))
+            flagged = int(cr_mask[box].sum())
+            ax.set_title(f"{name}\n{flagged} flagged in cutout", fontsize=7)
+            if column == 0:
+                ax.set_ylabel(label, fontsize=8)
+    figure.suptitle(f"{title}\n{_summary_text(numbers)}" if title else _summary_text(numbers), fontsize=9)
+    with atomic_write(path) as tmp_path:
+        figure.savefig(tmp_path, dpi=90, format="png")
+    return numbers
+
+
+# -- HST files flagged in DQ --------------------------------------------------------------------------------------
+
+
+def flagged_file_products(path, outdir=None, crbit=4096, plot=True, regions=True, bad_bits=None):
+    """Quick-look PNGs and DS9 regions of an ``_flt``/``_flc`` file flagged by ``astro-deepcr flag``.
+
+    The cosmic rays are the pixels of ``DQ,N`` with ``crbit`` set; other
+    non-zero DQ bits (or those of ``bad_bits``) are drawn as bad pixels.
+
+    Parameters
+    ----------
+    path : str
+        The flagged file (read only).
+    outdir : str, optional
+        Folder of the products (default: the file's folder).
+    crbit : int
+    plot, regions : bool
+        Which products to write.
+    bad_bits : int, optional
+        DQ bits drawn as bad (default: every bit except ``crbit`` and 8192).
+
+    Returns
+    -------
+    written : list of str
+        ``<root>_sci<N>.png`` and ``<root>_sci<N>.reg`` for each ``SCI,N``.
+    """
+    from astropy.io import fits
+
+    outdir = os.path.dirname(os.path.abspath(path)) if outdir is None else os.fspath(outdir)
+    os.makedirs(outdir, exist_ok=True)
+    root = os.path.basename(os.fspath(path)).split(".fits")[0]
+    bad_value = (0xFFFF & ~(int(crbit) | 8192)) if bad_bits is None else int(bad_bits)
+    written = []
+    with fits.open(path, memmap=False) as hdul:
+        for sci in (hdu for hdu in hdul if hdu.name == "SCI" and hdu.data is not None):
+            if ("DQ", sci.ver) not in hdul:
+                raise ValueError(f"{path} has SCI,{sci.ver} but no DQ,{sci.ver}")
+            dq = np.asarray(hdul["DQ", sci.ver].data).astype(np.int64)
+            cr_mask = (dq & int(crbit)) != 0
+            stem = os.path.join(outdir, f"{root}_sci{sci.ver}")
+            if plot:
+                write_quicklook(stem + ".png", np.asarray(sci.data, dtype=np.float32), cr_mask,
+                                bad=(dq & bad_value) != 0, title=f"{os.path.basename(path)} SCI,{sci.ver}: "
+                                                                  f"DQ bit {crbit}")
+                written.append(stem + ".png")
+            if regions:
+                write_regions(stem + ".reg", cr_mask)
+                written.append(stem + ".reg")
+    return written
