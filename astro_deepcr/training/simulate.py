@@ -24,22 +24,38 @@ Cosmic rays follow published HST CCD statistics:
   40 pixels; charge diffusion spreads every track with a Gaussian of
   sigma 0.4 px.
 
-- real morphologies instead (``library=``): `harvest_cosmic_rays` cuts the
-  CRs LACosmic finds, away from sources and flagged pixels, in the real
-  ACS/HRC exposure ``j8bt06nyq_flt.fits`` (47 Tuc, F606W, 60 s) that
-  spherical_geometry ships; about 250 CRs, median 6 pixels and 2000 e-.
+- real morphologies instead (``library=``): `harvest_cosmic_rays`
+  (`astro_deepcr.training.crlibrary`) cuts every connected excess that the
+  TinyTim PSF does not fit (or, ``method="lacosmic"``, what LACosmic finds)
+  in the real ACS/HRC exposure ``j8bt06nyq_flt.fits`` (47 Tuc, F606W, 60 s).
+
+Realism options (all off by default, so that the figures measured on this
+simulator do not move; ``realism=True`` turns the first three on):
+
+- the full TinyTim PSF with its wings (``psf_size=None``) for ``filter_name``
+  F435W, F606W or F814W, varying across the chip (``chip_origin``, see
+  `astro_deepcr.training.psf`);
+- detector features (``detector=Detector()``: hot pixels, bad columns, CTE
+  trails, saturation with bleeding, sky gradient; see
+  `astro_deepcr.training.detector`), with an ACS-style ``dq`` array;
+- the truth mask (``truth=``): ``"charge"`` (CR charge above one sigma of
+  the read noise) or ``"paper"``, labelled like Zhang & Bloom (2020)'s
+  driz_cr masks (`truth_mask`).
 
 All parameters are keywords with these defaults; nothing is tuned to a
 detection result.
 """
 
-import os
-
 import numpy as np
 from scipy import ndimage, signal, stats
 
+from .crlibrary import harvest_cosmic_rays
+from .detector import (DQ_BAD, DQ_HOT, DQ_SATURATED, Detector, add_bad_columns, add_cte_trails, add_hot_pixels,
+                       bleed_saturation, sky_gradient)
+from .psf import WFC_CHIP_SHAPE, psf_at, psf_image
+
 __all__ = ["psf_image", "make_scene", "add_cosmic_rays", "simulate_exposure", "simulate_stack",
-           "harvest_cosmic_rays", "HRC_FLT"]
+           "harvest_cosmic_rays", "truth_mask", "Detector", "HRC_FLT"]
 
 #: A real ACS/HRC single exposure with its cosmic rays intact, shipped by spherical_geometry's tests.
 HRC_FLT = ("spherical_geometry", "tests/data/j8bt06nyq_flt.fits")
@@ -51,54 +67,6 @@ CHARGE_PER_MICRON = 80.0  # most probable e- per micron for a minimum-ionising p
 CHARGE_WIDTH = 0.35  # Moyal scale as a fraction of the most probable value
 DIFFUSION_SIGMA = 0.4  # px
 MAX_TRACK = 40.0  # px
-
-
-def _diffusion_kernel(header):
-    """The 3x3 CCD charge-diffusion kernel TinyTim lists in COMMENT cards, or None."""
-    comments = [str(card) for card in header.get("COMMENT", [])]
-    for i, line in enumerate(comments):
-        if "following kernel" in line:
-            try:
-                rows = [[float(v) for v in comments[i + k].split()] for k in (1, 2, 3)]
-            except (ValueError, IndexError):
-                return None
-            kernel = np.array(rows)
-            return kernel if kernel.shape == (3, 3) else None
-    return None
-
-
-def psf_image(instrument="acs", detector="wfc", filter_name="f606w", size=25, charge_diffusion=True):
-    """A normalised PSF stamp: drizzlepac's TinyTim model, or a 2 px FWHM Gaussian.
-
-    The TinyTim files drizzlepac ships were made without the CCD
-    charge-diffusion kernel; their header lists it (for ACS/WFC F606W a
-    3x3 kernel with 0.594 in the centre) and says to convolve with it,
-    which ``charge_diffusion=True`` does.
-    """
-    try:
-        import importlib.util
-
-        from astropy.io import fits
-
-        # locate drizzlepac's data without importing it (slow, and noisy with warnings)
-        package = importlib.util.find_spec("drizzlepac")
-        if package is None:
-            raise ImportError("drizzlepac is not installed")
-        path = os.path.join(package.submodule_search_locations[0], "pars", "psfs", instrument, detector,
-                            f"{instrument}_{detector}_{filter_name}.fits")
-        with fits.open(path) as hdul:
-            psf = np.asarray(hdul[0].data, dtype=np.float64)
-            kernel = _diffusion_kernel(hdul[0].header) if charge_diffusion else None
-        if kernel is not None:
-            psf = ndimage.convolve(psf, kernel / kernel.sum(), mode="constant")
-        centre = np.array(np.unravel_index(np.argmax(psf), psf.shape))
-        half = size // 2
-        lo = np.clip(centre - half, 0, None)
-        psf = psf[lo[0]:lo[0] + size, lo[1]:lo[1] + size]
-    except (ImportError, OSError):
-        y, x = np.mgrid[:size, :size] - size // 2
-        psf = np.exp(-(x**2 + y**2) / (2 * (2.0 / 2.3548) ** 2))
-    return psf / psf.sum()
 
 
 def _stamp_add(image, stamp, y, x):
@@ -141,16 +109,28 @@ _FIELDS = {
 }
 
 
-def make_scene(shape, field="extragalactic", exptime=500.0, psf=None, seed=None, subpixel=True):
+def make_scene(shape, field="extragalactic", exptime=500.0, psf=None, seed=None, subpixel=True, filter_name="f606w",
+               psf_size=25, chip_origin=None, psf_broadening=0.3):
     """A noiseless, CR-free scene in electrons (sky not included).
 
     Stars sit at random sub-pixel positions (``subpixel=True``, 3x3 phases)
     or all at pixel centres.
+
+    Parameters
+    ----------
+    psf : ndarray, optional
+        The PSF; default ``psf_image(filter_name=filter_name, size=psf_size)``
+        (``psf_size=None``: the full TinyTim model with its wings).
+    chip_origin : (int, int), optional
+        Chip row and column of the image's first pixel. When given, the PSF
+        varies across the image (`astro_deepcr.training.psf.psf_at` at the
+        image's four corners, bilinear in between, ``psf_broadening``);
+        galaxies use the PSF at the image centre.
     """
     if field not in _FIELDS:
         raise ValueError(f"field must be one of {sorted(_FIELDS)}, not {field!r}")
     rng = np.random.default_rng(seed)
-    psf = psf_image() if psf is None else psf
+    psf = psf_image(filter_name=filter_name, size=psf_size) if psf is None else psf
     n_stars, n_gal, (lo, hi) = _FIELDS[field]
     area = shape[0] * shape[1] / 1e6
     count = rng.poisson(n_stars * area)
@@ -159,13 +139,24 @@ def make_scene(shape, field="extragalactic", exptime=500.0, psf=None, seed=None,
     ys, xs = rng.integers(0, shape[0], count), rng.integers(0, shape[1], count)
     # stars fall anywhere within a pixel: 3x3 sub-pixel phases, each with its own shifted PSF
     phase = rng.integers(0, 9, count) if subpixel else np.full(count, 4)
+    if chip_origin is None:
+        nodes = [(psf, np.ones(count))]
+    else:
+        # bilinear interpolation of the PSF between the image's corners on the chip
+        v, u = ys / max(shape[0] - 1, 1), xs / max(shape[1] - 1, 1)
+        nodes = [(psf_at((chip_origin[0] + i * (shape[0] - 1), chip_origin[1] + j * (shape[1] - 1)), psf,
+                         broadening=psf_broadening), (v if i else 1 - v) * (u if j else 1 - u))
+                 for i in (0, 1) for j in (0, 1)]
+        psf = psf_at((chip_origin[0] + shape[0] / 2, chip_origin[1] + shape[1] / 2), psf, broadening=psf_broadening)
     scene = np.zeros(shape)
-    for k in np.unique(phase):
-        point_sources = np.zeros(shape)
-        pick = phase == k
-        np.add.at(point_sources, (ys[pick], xs[pick]), flux[pick])
-        shifted = np.clip(ndimage.shift(psf, ((k // 3 - 1) / 3, (k % 3 - 1) / 3), order=3, mode="constant"), 0, None)
-        scene += signal.fftconvolve(point_sources, shifted / shifted.sum(), mode="same")
+    for node_psf, weight in nodes:
+        for k in np.unique(phase):
+            point_sources = np.zeros(shape)
+            pick = phase == k
+            np.add.at(point_sources, (ys[pick], xs[pick]), flux[pick] * weight[pick])
+            shifted = np.clip(ndimage.shift(node_psf, ((k // 3 - 1) / 3, (k % 3 - 1) / 3), order=3, mode="constant"),
+                              0, None)
+            scene += signal.fftconvolve(point_sources, shifted / shifted.sum(), mode="same")
     # galaxies are seen through the same PSF (and charge diffusion) as the stars: nothing is sharper than the PSF
     galaxies = np.zeros(shape)
     for _ in range(rng.poisson(n_gal * area)):
@@ -237,57 +228,49 @@ def _inject_library(shape, events, library, rng):
     return charge
 
 
-def harvest_cosmic_rays(path=None, sigclip=8.0, objlim=5.0, read_noise=4.7, min_charge=200.0, max_size=64):
-    """Charge stamps of real cosmic rays found in a single raw-ish exposure (electrons).
+def truth_mask(cr_charge, expected, read_noise, kind="charge", snr=(5.0, 1.5), grow=1):
+    """The CR truth mask of a simulated exposure.
 
-    CR candidates are found by LACosmic (astroscrappy, conservative
-    ``sigclip``/``objlim``) on ``path`` (default: the ACS/HRC exposure
-    ``j8bt06nyq_flt.fits`` that spherical_geometry ships, read where it is
-    installed); every connected CR (8-connectivity, grown by one pixel)
-    becomes a stamp of its excess over LACosmic's cleaned image, zero
-    outside the CR. Candidates near DQ-flagged pixels or on sources (the
-    cleaned image 10 sigma above the sky within 2 px) are dropped: in a
-    crowded field such as the default (47 Tuc) most other candidates are
-    star cores. Stamps with less than ``min_charge`` electrons or larger
-    than ``max_size`` are dropped. HRC pixels (21 micron) are larger than
-    WFC's (15 micron): tracks come out about 30 % short for WFC.
+    Parameters
+    ----------
+    cr_charge : ndarray
+        CR charge (e-) per pixel as read out.
+    expected : ndarray or float
+        Expected CR-free signal (e-: scene, sky, dark) that sets the Poisson noise.
+    read_noise : float
+        e-.
+    kind : {"charge", "paper"}
+        ``"charge"``: every pixel whose CR charge exceeds one sigma of the
+        read noise (the historical definition). ``"paper"``: labelled as
+        Zhang & Bloom (2020) labelled their training data, with driz_cr's
+        rule at ``driz_cr_snr = "5 1.5"`` and a growth of ``grow`` px, but
+        applied to the known CR charge instead of a stack residual: a pixel
+        is a CR core when its charge exceeds ``snr[0]`` sigma of its noise
+        (``sqrt(expected + read_noise**2)``), its 8 neighbours join when
+        above ``snr[1]`` sigma, and the mask is grown by a
+        ``(2 grow + 1)`` box. (drizzlepac applies ``driz_cr_grow = 1`` as a
+        1 px box, i.e. no growth; ``grow=1`` here follows the paper's wording
+        of one pixel; use ``grow=0`` for drizzlepac's behaviour.)
+
+    Returns
+    -------
+    mask : ndarray of bool
     """
-    import importlib.util
-
-    import astroscrappy
-    from astropy.io import fits
-
-    if path is None:
-        package = importlib.util.find_spec(HRC_FLT[0])
-        if package is None:
-            raise ImportError("spherical_geometry is not installed; pass path=")
-        path = os.path.join(package.submodule_search_locations[0], HRC_FLT[1])
-    with fits.open(path) as hdul:
-        image = np.asarray(hdul["SCI", 1].data, dtype=np.float32)
-        dq = np.asarray(hdul["DQ", 1].data) if ("DQ", 1) in hdul else np.zeros(image.shape, np.int16)
-    found, cleaned = astroscrappy.detect_cosmics(image, inmask=(dq & ~(4096 | 8192)) != 0, sigclip=sigclip,
-                                                 objlim=objlim, gain=1.0, readnoise=read_noise, satlevel=1e9,
-                                                 niter=4)
-    grown = ndimage.binary_dilation(found, np.ones((3, 3), bool))
-    labels, _ = ndimage.label(grown, np.ones((3, 3), int))
-    # a candidate on a star or next to a flagged (saturated, hot) pixel is more likely a star core than a CR
-    flagged = ndimage.binary_dilation((dq & ~(4096 | 8192)) != 0, np.ones((5, 5), bool))
-    sky = float(np.median(cleaned))
-    busy = ndimage.maximum_filter(cleaned, 5) > sky + 10 * np.sqrt(max(sky, 1.0) + read_noise**2)
-    stamps = []
-    for k, box in enumerate(ndimage.find_objects(labels), start=1):
-        if max(box[0].stop - box[0].start, box[1].stop - box[1].start) > max_size:
-            continue
-        if (flagged[box] | busy[box])[labels[box] == k].any():
-            continue
-        excess = np.where(labels[box] == k, np.clip(image[box] - cleaned[box], 0, None), 0.0)
-        if excess.sum() >= min_charge:
-            stamps.append(excess.astype(np.float32))
-    return stamps
+    if kind == "charge":
+        return cr_charge > read_noise
+    if kind != "paper":
+        raise ValueError(f"truth must be 'charge' or 'paper', not {kind!r}")
+    noise = np.sqrt(np.clip(expected, 0, None) + read_noise**2)
+    core = cr_charge > snr[0] * noise
+    mask = core | (ndimage.binary_dilation(core, np.ones((3, 3), bool)) & (cr_charge > snr[1] * noise))
+    if grow > 0:
+        mask = ndimage.binary_dilation(mask, np.ones((2 * grow + 1,) * 2, bool))
+    return mask
 
 
 def simulate_exposure(shape=(512, 512), field="extragalactic", exptime=500.0, sky=60.0, read_noise=4.0,
-                      scene=None, seed=None, cr_threshold=None, **cr_kwargs):
+                      scene=None, seed=None, cr_threshold=None, truth="charge", detector=None, filter_name="f606w",
+                      psf_size=25, chip_origin=None, realism=False, **cr_kwargs):
     """One exposure in electrons with known CRs.
 
     Parameters
@@ -296,42 +279,127 @@ def simulate_exposure(shape=(512, 512), field="extragalactic", exptime=500.0, sk
     field : str
         ``"extragalactic"``, ``"globular"`` or ``"resolved"``.
     exptime : float
-        Seconds (sets source counts and the CR count).
+        Seconds (sets source counts, dark charge and the CR count).
     sky, read_noise : float
         Sky level and read noise in electrons.
     scene : ndarray, optional
         A noiseless scene to use instead of `make_scene`.
     cr_threshold : float, optional
-        A pixel is a CR in the truth mask when its CR charge exceeds this;
-        default ``read_noise`` (one sigma of the read noise).
+        With ``truth="charge"``, a pixel is a CR when its CR charge exceeds
+        this; default ``read_noise`` (one sigma of the read noise).
+    truth : {"charge", "paper"}
+        Truth-mask definition, see `truth_mask`.
+    detector : `~astro_deepcr.training.detector.Detector`, optional
+        Detector features to simulate (default none).
+    filter_name, psf_size, chip_origin :
+        PSF of the scene, see `make_scene`.
+    realism : bool
+        Shortcut: the full PSF (``psf_size=None``) at a random chip position,
+        ``Detector()`` and ``truth="paper"`` unless given otherwise.
+    **cr_kwargs
+        Passed to `add_cosmic_rays` (e.g. ``library=``).
 
     Returns
     -------
     dict with ``image`` (float32, sky included), ``clean`` (the same noise
-    realisation without CRs), ``cr_mask`` (bool), ``cr_charge``, ``scene``,
-    ``sky``, ``read_noise``, ``events``.
+    realisation without CRs), ``cr_mask`` (bool), ``cr_charge`` (as read
+    out), ``scene``, ``sky`` (mean level; ``sky_map`` with a
+    detector), ``read_noise``, ``events``,
+    ``dq`` (int16, ACS bits: 4 bad column, 16 hot, 256 saturated; zero
+    without a detector) and ``expected`` (noise-free CR-free signal, e-).
     """
     rng = np.random.default_rng(seed)
+    if realism:
+        psf_size = None
+        detector = Detector() if detector is None else detector
+        truth = "paper" if truth == "charge" and cr_threshold is None else truth
+        if chip_origin is None:
+            chip_origin = (int(rng.integers(0, WFC_CHIP_SHAPE[0] - shape[0] + 1)),
+                           int(rng.integers(0, WFC_CHIP_SHAPE[1] - shape[1] + 1)))
     if scene is None:
-        scene = make_scene(shape, field, exptime, seed=rng)
+        scene = make_scene(shape, field, exptime, seed=rng, filter_name=filter_name, psf_size=psf_size,
+                           chip_origin=chip_origin)
+    if detector is not None:
+        return _detector_exposure(shape, exptime, sky, read_noise, scene, rng, truth, cr_threshold, detector,
+                                  chip_origin, cr_kwargs)
     expected = scene + sky
     clean = rng.poisson(np.clip(expected, 0, None)).astype(np.float64) + rng.normal(0, read_noise, shape)
     charge, events = add_cosmic_rays(shape, exptime, seed=rng, **cr_kwargs)
-    threshold = read_noise if cr_threshold is None else cr_threshold
+    cr_mask = (charge > (read_noise if cr_threshold is None else cr_threshold) if truth == "charge"
+               else truth_mask(charge, expected, read_noise, truth))
     return {
         "image": (clean + charge).astype(np.float32),
         "clean": clean.astype(np.float32),
-        "cr_mask": charge > threshold,
+        "cr_mask": cr_mask,
         "cr_charge": charge,
         "scene": scene,
         "sky": sky,
         "read_noise": read_noise,
         "events": events,
+        "dq": np.zeros(shape, np.int16),
+        "expected": expected,
+    }
+
+
+def _detector_exposure(shape, exptime, sky, read_noise, scene, rng, truth, cr_threshold, detector, chip_origin,
+                       cr_kwargs):
+    """`simulate_exposure` with detector features: the CR-free and the CR-hit readouts share every draw."""
+    sky_map = sky_gradient(shape, sky, detector.sky_gradient, rng)
+    dark, hot = add_hot_pixels(shape, exptime, detector.hot_fraction, rng)
+    expected = scene + sky_map + dark
+    photons = rng.poisson(np.clip(expected, 0, None)).astype(np.float64)
+    noise = rng.normal(0, read_noise, shape)
+    charge, events = add_cosmic_rays(shape, exptime, seed=rng, **cr_kwargs)
+    bad = add_bad_columns(shape, detector.bad_columns, detector.readout, rng)
+    row0 = 0 if chip_origin is None else chip_origin[0]
+    if detector.readout == "top":
+        row0 = 0 if chip_origin is None else 2048 - chip_origin[0] - shape[0]
+
+    def read_out(signal_e):
+        # CTE acts on the charge above the sky; saturation bleeds along columns; dead columns read only noise
+        trailed = sky_map + add_cte_trails(signal_e - sky_map, detector.cte_loss, detector.cte_length,
+                                           detector.readout, row0)
+        bled, saturated = bleed_saturation(trailed, detector.saturation)
+        return np.where(bad, 0.0, bled), saturated
+
+    clean, saturated_clean = read_out(photons)
+    hit, saturated_hit = read_out(photons + charge)
+    cr_charge = hit - clean
+    dq = np.zeros(shape, np.int16)
+    dq[hot] |= DQ_HOT
+    dq[bad] |= DQ_BAD
+    dq[saturated_clean | saturated_hit] |= DQ_SATURATED
+    cr_mask = (cr_charge > (read_noise if cr_threshold is None else cr_threshold) if truth == "charge"
+               else truth_mask(cr_charge, expected, read_noise, truth))
+    return {
+        "image": (hit + noise).astype(np.float32),
+        "clean": (clean + noise).astype(np.float32),
+        "cr_mask": cr_mask,
+        "cr_charge": cr_charge,
+        "scene": scene,
+        "sky": float(sky),
+        "sky_map": sky_map,
+        "read_noise": read_noise,
+        "events": events,
+        "dq": dq,
+        "expected": expected,
     }
 
 
 def simulate_stack(n_exposures=3, shape=(512, 512), field="extragalactic", exptime=500.0, seed=None, **kwargs):
-    """``n_exposures`` aligned exposures of one scene, each with its own noise and CRs."""
+    """``n_exposures`` aligned exposures of one scene, each with its own noise and CRs.
+
+    ``filter_name``, ``psf_size``, ``chip_origin`` and ``realism`` (which
+    picks one random chip position for the whole stack) shape the common
+    scene; every other keyword goes to `simulate_exposure`.
+    """
     rng = np.random.default_rng(seed)
-    scene = make_scene(shape, field, exptime, seed=rng)
+    psf_kwargs = {key: kwargs[key] for key in ("filter_name", "psf_size", "chip_origin") if key in kwargs}
+    if kwargs.get("realism"):
+        psf_kwargs["psf_size"] = None
+        if psf_kwargs.get("chip_origin") is None:
+            psf_kwargs["chip_origin"] = (int(rng.integers(0, WFC_CHIP_SHAPE[0] - shape[0] + 1)),
+                                         int(rng.integers(0, WFC_CHIP_SHAPE[1] - shape[1] + 1)))
+        kwargs["chip_origin"] = psf_kwargs["chip_origin"]
+    scene = make_scene(shape, field, exptime, seed=rng, **psf_kwargs)
     return [simulate_exposure(shape, field, exptime, scene=scene, seed=rng, **kwargs) for _ in range(n_exposures)]

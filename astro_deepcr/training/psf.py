@@ -1,0 +1,143 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+Point-spread functions for the simulator: drizzlepac's TinyTim models.
+
+drizzlepac ships one TinyTim PSF per filter and detector in
+``drizzlepac/pars/psfs`` (its README): for ACS/WFC a 122 x 122 px model
+(0.0494"/px, 6" across) computed for chip 2 at its centre (``X_PSF, Y_PSF =
+2048, 1024``), a 5000 K blackbody, without the CCD charge-diffusion kernel,
+which its header lists and says to apply. ACS/WFC F435W, F606W and F814W all
+ship, as does ACS/HRC F606W (242 x 242 px, 0.025"/px, centre of the chip).
+The full model keeps about 5 % of the light outside the central 25 x 25 px
+(measured: F606W 4.7 %, F435W 5.0 %, F814W 4.8 %, before charge diffusion).
+
+**Variation across the chip is not shipped**: only one position per filter
+exists, so `psf_at` models it as a documented assumption, not data: a
+Gaussian broadening of sigma ``broadening * (r / r_max)**2`` px, zero at the
+position TinyTim modelled and ``broadening`` (default 0.3 px, assumed) at
+the farthest corner of the chip, a smooth focus-like term. The ACS/WFC PSF
+is known to vary across the field (Anderson & King 2006, ACS ISR 2006-01);
+the size of the term here is assumed, not fitted.
+"""
+
+import importlib.util
+import os
+
+import numpy as np
+from scipy import ndimage
+
+__all__ = ["PSF_FILTERS", "WFC_CHIP_SHAPE", "psf_image", "psf_at", "psf_path"]
+
+#: ACS/WFC broad-band filters whose TinyTim model drizzlepac ships (the filters of the ACS-WFC model's data).
+PSF_FILTERS = ("f435w", "f606w", "f814w")
+#: numpy shape (rows, columns) of one ACS/WFC chip; rows are the parallel (readout) direction.
+WFC_CHIP_SHAPE = (2048, 4096)
+#: chip position (row, column) TinyTim modelled for ACS/WFC (header ``Y_PSF, X_PSF``).
+WFC_PSF_POSITION = (1024.0, 2048.0)
+
+
+def psf_path(instrument="acs", detector="wfc", filter_name="f606w"):
+    """Path of drizzlepac's TinyTim PSF, without importing drizzlepac (slow, noisy).
+
+    Raises
+    ------
+    ImportError
+        drizzlepac is not installed.
+    FileNotFoundError
+        drizzlepac ships no PSF for this instrument, detector and filter.
+    """
+    package = importlib.util.find_spec("drizzlepac")
+    if package is None:
+        raise ImportError("drizzlepac is not installed")
+    name = f"{instrument.lower()}_{detector.lower()}_{filter_name.lower()}.fits"
+    path = os.path.join(package.submodule_search_locations[0], "pars", "psfs", instrument.lower(),
+                        detector.lower(), name)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"drizzlepac ships no TinyTim PSF {name}")
+    return path
+
+
+def _diffusion_kernel(header):
+    """The 3x3 CCD charge-diffusion kernel TinyTim lists in COMMENT cards, or None."""
+    comments = [str(card) for card in header.get("COMMENT", [])]
+    for i, line in enumerate(comments):
+        if "following kernel" in line:
+            try:
+                rows = [[float(v) for v in comments[i + k].split()] for k in (1, 2, 3)]
+            except (ValueError, IndexError):
+                return None
+            kernel = np.array(rows)
+            return kernel if kernel.shape == (3, 3) else None
+    return None
+
+
+def psf_image(instrument="acs", detector="wfc", filter_name="f606w", size=25, charge_diffusion=True):
+    """A normalised PSF stamp: drizzlepac's TinyTim model, or a 2 px FWHM Gaussian.
+
+    Parameters
+    ----------
+    instrument, detector, filter_name : str
+        Which TinyTim file (e.g. ``"acs", "wfc", "f814w"``).
+    size : int or None
+        Side of the stamp cut about the peak; ``None`` keeps the whole model
+        with its wings (122 x 122 px for ACS/WFC). The default 25 is the
+        historical crop, which loses ~5 % of the light.
+    charge_diffusion : bool
+        Convolve with the CCD charge-diffusion kernel listed in the header
+        (for ACS/WFC F606W 0.594 in the central pixel); TinyTim did not apply it.
+
+    Returns
+    -------
+    psf : ndarray of float64
+        Sums to 1. Without drizzlepac (or without that filter) a Gaussian of
+        2 px FWHM, ``size`` (25 if None) px across.
+    """
+    from astropy.io import fits
+
+    try:
+        with fits.open(psf_path(instrument, detector, filter_name)) as hdul:
+            psf = np.asarray(hdul[0].data, dtype=np.float64)
+            kernel = _diffusion_kernel(hdul[0].header) if charge_diffusion else None
+    except (ImportError, OSError):
+        side = 25 if size is None else size
+        y, x = np.mgrid[:side, :side] - side // 2
+        psf = np.exp(-(x**2 + y**2) / (2 * (2.0 / 2.3548) ** 2))
+        return psf / psf.sum()
+    if kernel is not None:
+        psf = ndimage.convolve(psf, kernel / kernel.sum(), mode="constant")
+    if size is not None:
+        centre = np.array(np.unravel_index(np.argmax(psf), psf.shape))
+        lo = np.clip(centre - size // 2, 0, None)
+        psf = psf[lo[0]:lo[0] + size, lo[1]:lo[1] + size]
+    return psf / psf.sum()
+
+
+def psf_at(position, psf=None, filter_name="f606w", broadening=0.3, chip_shape=WFC_CHIP_SHAPE,
+           modelled_at=WFC_PSF_POSITION):
+    """The PSF at a chip position (row, column), with the assumed smooth variation.
+
+    Parameters
+    ----------
+    position : (float, float)
+        Row and column on the chip.
+    psf : ndarray, optional
+        The PSF at ``modelled_at``; default the full TinyTim model of ``filter_name``.
+    broadening : float
+        Gaussian sigma (px) added at the chip corner farthest from
+        ``modelled_at``, growing as the square of the distance (assumed; see
+        the module docstring). 0 turns the variation off.
+
+    Returns
+    -------
+    psf : ndarray of float64
+        Same shape as ``psf``, sums to 1.
+    """
+    psf = psf_image(filter_name=filter_name, size=None) if psf is None else psf
+    corners = np.array([[0, 0], [0, chip_shape[1]], [chip_shape[0], 0], list(chip_shape)], float)
+    r_max = np.max(np.hypot(*(corners - np.asarray(modelled_at)).T))
+    r = np.hypot(position[0] - modelled_at[0], position[1] - modelled_at[1])
+    sigma = broadening * min(r / r_max, 1.0) ** 2
+    if sigma <= 0:
+        return psf / psf.sum()
+    out = ndimage.gaussian_filter(psf, sigma, mode="constant")
+    return out / out.sum()
