@@ -17,10 +17,9 @@ import argparse
 import numpy as np
 
 from astro_deepcr import DeepCR
-from astro_deepcr.evaluation.metrics import roc_curve
+from astro_deepcr.evaluation.metrics import mask_scores, roc_curve
 from astro_deepcr.evaluation.plots import _pyplot
 from astro_deepcr.training.simulate import simulate_exposure
-from astro_deepcr.training.stacks import mask_scores
 
 FIELDS = ("extragalactic", "globular", "resolved")
 MODELS = ("ACS-WFC", "ACS-WFC-F606W-2-4")
@@ -47,7 +46,7 @@ def main(argv=None):
             keep = fpr > 0
             line, = ax.plot(fpr[keep] * 100, tpr[keep] * 100, label=name)
             for threshold in THRESHOLDS:
-                t, f = mask_scores(probability > threshold, truth)
+                t, f, _ = mask_scores(probability > threshold, truth)
                 ax.plot(max(f, 1e-5) * 100, t * 100, "o", color=line.get_color(), ms=4)
                 ax.annotate(f"{threshold}", (max(f, 1e-5) * 100, t * 100), fontsize=7, xytext=(3, -8),
                             textcoords="offset points")
@@ -60,7 +59,7 @@ def main(argv=None):
                               for image, exposure in zip(images, exposures, strict=True)])
             points.append(mask_scores(found, truth))
             print(f"{field:14s} LACosmic sigclip {sigclip:4.1f}: TPR {points[-1][0]:.3f} FPR {points[-1][1]:.2e}")
-        ax.plot([max(f, 1e-5) * 100 for _, f in points], [t * 100 for t, _ in points], "o--", ms=3,
+        ax.plot([max(p.fpr, 1e-5) * 100 for p in points], [p.recall * 100 for p in points], "o--", ms=3,
                 label="LACosmic (objlim 5)")
         ax.set_xscale("log")
         ax.set_xlim(1e-3, 10)

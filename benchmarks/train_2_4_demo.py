@@ -12,7 +12,8 @@ End-to-end training demo on simulated HST ACS/WFC-like stacks (issue #8, must-sh
 3. On held-out simulated fields (seeds never used for training), report TPR
    at FPR 0.05 % and 0.5 % against the injected truth for the trained model,
    the published ACS-WFC model and LACosmic (astroscrappy, sigclip swept at
-   objlim 2 and 5, the better of the two taken at each FPR).
+   objlim 2 and 5, the better of the two taken at each FPR). Every TPR is
+   a real operating point with FPR <= the target (no interpolation).
 
 Run::
 
@@ -31,15 +32,20 @@ import numpy as np
 from astro_deepcr import DeepCR
 from astro_deepcr.training.dataset import DatasetWriter, split_fields
 from astro_deepcr.training.simulate import simulate_stack
-from astro_deepcr.training.stacks import mask_scores, stack_cr_masks
-from astro_deepcr.training.trainer import TrainConfig, Trainer, tpr_at_fpr
+from astro_deepcr.evaluation.metrics import mask_scores, operating_point, tpr_at_fpr
+from astro_deepcr.training.stacks import stack_cr_masks
+from astro_deepcr.training.trainer import TrainConfig, Trainer
 
 FIELD_TYPES = ("extragalactic", "globular", "resolved")
 FPRS = (0.0005, 0.005)
 
 
 def lacosmic_tpr(image, truth, read_noise, fprs=FPRS):
-    """TPR of astroscrappy at each target FPR, interpolated in log FPR along a sigclip sweep."""
+    """TPR of astroscrappy at each target FPR: the best sweep point (sigclip x objlim) with FPR <= target.
+
+    The same rule as for the networks (`astro_deepcr.evaluation.metrics.tpr_at_fpr`: a real operating
+    point, no interpolation), so neither side gets the benefit of interpolating between points.
+    """
     import astroscrappy
 
     points = []
@@ -47,33 +53,16 @@ def lacosmic_tpr(image, truth, read_noise, fprs=FPRS):
         for sigclip in (2.0, 3.0, 4.0, 4.5, 5.0, 6.0, 8.0, 10.0, 15.0, 20.0, 30.0, 50.0, 100.0, 200.0):
             found, _ = astroscrappy.detect_cosmics(image, sigclip=sigclip, sigfrac=0.3, objlim=objlim, gain=1.0,
                                                    readnoise=read_noise, satlevel=1e9, niter=4)
-            recall, fpr = mask_scores(found, truth)
-            points.append((fpr, recall, objlim, sigclip))
-    out = {}
-    for target in fprs:
-        best = 0.0
-        for objlim in (2.0, 5.0):
-            curve = sorted((p for p in points if p[2] == objlim), key=lambda p: p[0])
-            fpr = np.array([p[0] for p in curve])
-            tpr = np.array([p[1] for p in curve])
-            below = fpr <= target
-            if not below.any():
-                continue
-            if below.all():
-                best = max(best, tpr[below].max())
-                continue
-            i = np.nonzero(below)[0].max()
-            j = np.nonzero(~below)[0].min()
-            lo, hi = np.log10(max(fpr[i], 1e-9)), np.log10(fpr[j])
-            weight = (np.log10(target) - lo) / (hi - lo) if hi > lo else 0.0
-            best = max(best, tpr[i] + weight * (tpr[j] - tpr[i]))
-        out[target] = float(best)
-    return out
+            points.append(mask_scores(found, truth))
+    fpr = np.array([point.fpr for point in points])
+    tpr = np.array([point.recall for point in points])
+    return {target: tpr_at_fpr(fpr, tpr, target) for target in fprs}
 
 
 def network_tpr(model, image, truth, fprs=FPRS):
+    """TPR of a network at each target FPR: the exact operating point (`operating_point`)."""
     probability = DeepCR(mask=model, device="cpu", progress=False).probability(image)
-    return {target: tpr_at_fpr(probability, truth, target)[0] for target in fprs}
+    return {target: operating_point(probability, truth, target).tpr for target in fprs}
 
 
 def build(workdir, n_fields, size, seed, label_grow=1):
@@ -90,7 +79,7 @@ def build(workdir, n_fields, size, seed, label_grow=1):
             stack = simulate_stack(3, (size, size), FIELD_TYPES[k % 3], exptime, seed=seed * 1000 + k, sky=sky)
             masks, _ = stack_cr_masks([e["image"] for e in stack], read_noise=stack[0]["read_noise"], grow=label_grow)
             for exposure, mask in zip(stack, masks, strict=True):
-                recall, fpr = mask_scores(mask, exposure["cr_mask"])
+                recall, fpr, _ = mask_scores(mask, exposure["cr_mask"])
                 builder["recall"].append(recall)
                 builder["fpr"].append(fpr)
             writer.add_field(field, splits[field], [dict(e, cr_mask=m) for e, m in zip(stack, masks, strict=True)])

@@ -2,7 +2,34 @@
 import numpy as np
 import pytest
 
-from astro_deepcr.evaluation import confusion_counts, dilated_tpr, inpaint_mse, roc_curve, tpr_at_fpr
+from astro_deepcr import DeepCR
+from astro_deepcr.evaluation import (
+    confusion_counts,
+    dilated_tpr,
+    inpaint_mse,
+    mask_scores,
+    operating_point,
+    roc_curve,
+    tpr_at_fpr,
+)
+
+
+def _brute_force_tpr_at_fpr(score, truth, target):
+    """Best TPR with FPR <= target, by direct counting at every candidate threshold (a negative's score).
+
+    Independent of `roc_curve`: a threshold admitting k negatives (score >= the k-th highest negative, in
+    the ">=" convention) is the best one at that k; try every k allowed by the target and count directly.
+    """
+    negatives = np.sort(score[~truth])[::-1]
+    positives = score[truth]
+    best = 0.0
+    for k in range(negatives.size + 1):
+        if k / negatives.size > target:
+            break
+        # every pixel above the (k+1)-th highest negative score: at most k negatives (fewer under ties)
+        bar = negatives[k] if k < negatives.size else -np.inf
+        best = max(best, (positives > bar).sum() / positives.size)
+    return best
 
 
 def test_confusion_counts_by_hand():
@@ -28,6 +55,78 @@ def test_roc_by_hand_with_ties():
     assert tpr_at_fpr(fpr, tpr, 0.5) == 0.5
     assert tpr_at_fpr(fpr, tpr, 0.7, thresholds) == (1.0, 0.5)
     assert tpr_at_fpr(fpr, tpr, 1.0) == 1.0
+
+
+def test_exact_tpr_at_fpr_on_2e5_distinct_scores_equals_brute_force():
+    # issue #16 must-show; the old thinning to 4001 quantiles gave 0.00325 here instead of the exact 0.00398
+    rng = np.random.default_rng(16)
+    score = rng.permutation(200_000) / 200_000.0  # 2e5 distinct scores
+    truth = rng.random(score.size) < 0.02 + 0.2 * score**8  # positives concentrate at high scores
+    fpr, tpr, thresholds = roc_curve(score, truth)
+    assert thresholds.size == score.size + 1  # every distinct score is a threshold, plus +inf
+    expected = _brute_force_tpr_at_fpr(score, truth, 5e-4)
+    value, threshold = tpr_at_fpr(fpr, tpr, 5e-4, thresholds)
+    assert value == expected
+    # the threshold is real: flagging score >= threshold achieves that TPR within the FPR
+    tp, fp, tn, fn = confusion_counts(score >= threshold, truth)
+    assert tp / (tp + fn) == expected and fp / (fp + tn) <= 5e-4
+    point = operating_point(score, truth, 5e-4)
+    assert point.tpr == expected and point.threshold == threshold and point.fpr == _fp_rate(score, truth, threshold)
+
+
+def _fp_rate(score, truth, threshold):
+    return ((score >= threshold) & ~truth).sum() / (~truth).sum()
+
+
+def test_exact_roc_under_ties_on_a_large_input():
+    # many ties (scores rounded to 1e-3, as float16 probabilities would be): every point equals a direct count
+    rng = np.random.default_rng(3)
+    score = np.round(rng.random((50, 100, 100)), 3)
+    truth = rng.random(score.shape) < 0.01 + 0.05 * score
+    fpr, tpr, thresholds = roc_curve(score, truth)
+    assert thresholds.size == np.unique(score).size + 1
+    for i in (1, 7, 500, 999, 1001):
+        predicted = score >= thresholds[i]
+        assert tpr[i] == (predicted & truth).sum() / truth.sum()
+        assert fpr[i] == (predicted & ~truth).sum() / (~truth).sum()
+    assert tpr_at_fpr(fpr, tpr, 0.01) == _brute_force_tpr_at_fpr(score.ravel(), truth.ravel(), 0.01)
+    # the order of the pixels (as threads or tiles would change it) does not matter
+    order = rng.permutation(score.size)
+    shuffled = roc_curve(score.ravel()[order], truth.ravel()[order])
+    for a, b in zip(shuffled, (fpr, tpr, thresholds), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_roc_refuses_nan_scores():
+    with pytest.raises(ValueError, match="NaN"):
+        roc_curve(np.array([0.1, np.nan]), np.array([True, False]))
+    # excluded NaNs are fine
+    fpr, tpr, _ = roc_curve(np.array([0.1, np.nan, 0.3]), np.array([True, False, False]),
+                            valid=np.array([True, False, True]))
+    np.testing.assert_array_equal(tpr, [0, 0, 1])
+
+
+def test_mask_scores_by_hand():
+    found = np.array([[1, 1, 1, 0, 0, 0]], bool)
+    truth = np.array([[1, 1, 0, 1, 0, 0]], bool)
+    # TP 2, FP 1, FN 1, TN 2
+    assert mask_scores(found, truth) == (2 / 3, 1 / 3, 2 / 3)
+    assert mask_scores(found, truth).precision == 2 / 3
+    valid = np.array([[1, 1, 0, 1, 1, 1]], bool)  # drop the false positive
+    assert mask_scores(found, truth, valid) == (2 / 3, 0.0, 1.0)
+    nothing = mask_scores(np.zeros((2, 2), bool), np.zeros((2, 2), bool))
+    assert np.isnan(nothing.recall) and nothing.fpr == 0.0 and np.isnan(nothing.precision)
+    with pytest.raises(TypeError, match="boolean"):
+        mask_scores(found.astype(int), truth)
+
+
+def test_dilated_tpr_of_a_stack_does_not_reach_across_images():
+    truth = np.zeros((2, 4, 4), bool)
+    truth[1, 0, 1] = True  # first row of the second image
+    predicted = np.zeros((2, 4, 4), bool)
+    predicted[0, 3, 1] = True  # last row of the first image: adjacent only if the stack is flattened
+    assert dilated_tpr(predicted, truth) == 0.0
+    assert dilated_tpr(predicted.reshape(8, 4), truth.reshape(8, 4)) == 1.0
 
 
 def test_roc_all_negative_and_all_positive():
@@ -82,7 +181,14 @@ def test_evaluate_writes_the_report(tmp_path):
     report = (tmp_path / "report.md").read_text()
     assert "LACosmic (objlim 2)" in report and "ACS-WFC-F606W-2-32" in report and "medmask" in report
     row = results["detection"]["globular"]["ACS-WFC-F606W-2-4"]
-    assert 0 <= row["tpr@0.005"] <= 1
+    # recomputed independently of the report's wiring: the same images, the model, a direct count
+    items = [item for item in test_set if item["field"] == "globular"]
+    model = DeepCR("ACS-WFC-F606W-2-4", device="cpu", progress=False)
+    score = np.concatenate([model.probability(item["image"]).ravel() for item in items])
+    truth = np.concatenate([item["cr_mask"].ravel() for item in items])
+    assert row["tpr@0.005"] == _brute_force_tpr_at_fpr(score, truth, 0.005)
+    assert row["tpr@default"] == ((score > 0.5) & truth).sum() / truth.sum()
+    assert row["fpr@default"] == ((score > 0.5) & ~truth).sum() / (~truth).sum()
     assert set(results["inpainting"]["extragalactic"]) == {"medmask", "biharmonic", "ACS-WFC-F606W-2-32"}
 
 

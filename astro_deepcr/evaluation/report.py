@@ -19,7 +19,7 @@ import numpy as np
 
 from ..deepcr import DeepCR
 from ..zoo import get_model
-from .metrics import dilated_tpr, inpaint_mse, roc_curve, tpr_at_fpr
+from .metrics import dilated_tpr, inpaint_mse, mask_scores, roc_curve, tpr_at_fpr
 
 __all__ = ["make_test_set", "evaluate", "add_subparser"]
 
@@ -89,17 +89,15 @@ def _detection(test_set, models, reference):
                 default = spec.threshold if spec.threshold is not None else 0.5
                 predicted = score > default
                 row["default_threshold"] = default
-                row["tpr@default"] = float((predicted & truth).sum() / truth.sum())
-                row["fpr@default"] = float((predicted & ~truth).sum() / (~truth).sum())
-                row["dilated_tpr@default"] = dilated_tpr(predicted.reshape(-1, truth.shape[-1]),
-                                                         truth.reshape(-1, truth.shape[-1]))
+                row["tpr@default"], row["fpr@default"], _ = mask_scores(predicted, truth)
+                row["dilated_tpr@default"] = dilated_tpr(predicted, truth)
             rows[name] = row
         points = []
         for sigclip in SIGCLIPS:
             found = np.stack([_lacosmic(item["image"], OBJLIM.get(field, 5.0), sigclip, item["read_noise"])
                               for item in items])
-            points.append(((found & ~truth).sum() / (~truth).sum(), (found & truth).sum() / truth.sum(),
-                           dilated_tpr(found.reshape(-1, truth.shape[-1]), truth.reshape(-1, truth.shape[-1]))))
+            recall, fpr, _ = mask_scores(found, truth)
+            points.append((fpr, recall, dilated_tpr(found, truth)))
         fpr, tpr, dtpr = (np.array(values) for values in zip(*points))
         row = {"roc": (fpr, tpr)}
         for target in FPR_TARGETS:

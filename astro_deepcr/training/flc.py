@@ -37,9 +37,10 @@ import numpy as np
 from astropy.io import fits
 
 from ..drizzle import astrodrizzle, flag_cosmic_rays
+from ..evaluation.metrics import mask_scores
 from .simulate import make_scene, simulate_exposure
 
-__all__ = ["FlcStack", "write_flc_stack", "flc_primary_header", "flc_sci_header", "DITHERS", "mask_scores",
+__all__ = ["FlcStack", "write_flc_stack", "flc_primary_header", "flc_sci_header", "DITHERS",
            "cr_positions_in_output", "compare_cr_rejection"]
 
 PIXEL_SCALE_ARCSEC = 0.05  # ACS/WFC
@@ -237,24 +238,6 @@ def write_flc_stack(directory, n_exposures=3, chip_shape=(128, 256), field="extr
 
 
 # -- scoring helpers shared by the tests and benchmarks/drizzle_compare.py ------------------------------------------
-
-
-def mask_scores(found, truth, valid=None):
-    """``(recall, false_positive_rate, precision)`` of a boolean mask against the truth.
-
-    ``valid`` restricts the pixels counted (e.g. not bad in DQ).
-    """
-    found, truth = np.asarray(found, bool), np.asarray(truth, bool)
-    if valid is not None:
-        found, truth = found & valid, truth & valid
-        negatives = (~truth & valid).sum()
-    else:
-        negatives = (~truth).sum()
-    hits = (found & truth).sum()
-    recall = hits / max(truth.sum(), 1)
-    fpr = (found & ~truth).sum() / max(negatives, 1)
-    precision = hits / max(found.sum(), 1)
-    return float(recall), float(fpr), float(precision)
 
 
 def cr_positions_in_output(flc_files, cr_masks, drizzled_header):

@@ -25,7 +25,7 @@ import warnings
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["stack_cr_masks", "astrodrizzle_cr_masks", "read_flc_chips", "mask_scores"]
+__all__ = ["stack_cr_masks", "astrodrizzle_cr_masks", "read_flc_chips"]
 
 
 def _deriv(image):
@@ -92,17 +92,6 @@ def stack_cr_masks(images, read_noise, gain=1.0, bad=None, snr=(5.0, 1.5), scale
             mask = ndimage.binary_dilation(mask, np.ones((2 * grow + 1,) * 2, bool))
         masks.append(mask & ~bad_pixels)
     return masks, median
-
-
-def mask_scores(found, truth, valid=None):
-    """``(recall, false_positive_rate)`` of a boolean mask against the truth on ``valid`` pixels."""
-    found, truth = np.asarray(found, bool), np.asarray(truth, bool)
-    valid = np.ones(truth.shape, bool) if valid is None else np.asarray(valid, bool)
-    positives = (truth & valid).sum()
-    negatives = (~truth & valid).sum()
-    recall = (found & truth & valid).sum() / max(positives, 1)
-    fpr = (found & ~truth & valid).sum() / max(negatives, 1)
-    return float(recall), float(fpr)
 
 
 @contextlib.contextmanager

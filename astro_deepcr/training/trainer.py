@@ -46,8 +46,7 @@ from ..nets import UNet
 from ..zoo import get_model, load_network, save_network
 from .dataset import StampDataset
 
-__all__ = ["TrainConfig", "Trainer", "TrainingCollapsedError", "mask_loss", "inpaint_loss", "set_batchnorm_frozen",
-           "tpr_at_fpr"]
+__all__ = ["TrainConfig", "Trainer", "TrainingCollapsedError", "mask_loss", "inpaint_loss", "set_batchnorm_frozen"]
 
 
 @dataclasses.dataclass
@@ -118,21 +117,6 @@ def set_batchnorm_frozen(net, frozen):
         for module in net.modules():
             if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
                 module.eval()
-
-
-def tpr_at_fpr(score, truth, fpr, valid=None):
-    """True-positive rate at the threshold on ``score`` that gives false-positive rate ``fpr``.
-
-    Returns ``(tpr, threshold)``; higher score means more CR-like.
-    """
-    score, truth = np.asarray(score, np.float64).ravel(), np.asarray(truth, bool).ravel()
-    if valid is not None:
-        valid = np.asarray(valid, bool).ravel()
-        score, truth = score[valid], truth[valid]
-    negatives = np.sort(score[~truth])[::-1]
-    allowed = int(np.floor(fpr * negatives.size))
-    threshold = negatives[allowed] if allowed < negatives.size else -np.inf
-    return float((score[truth] > threshold).mean()), float(threshold)
 
 
 def _batches(n_items, batch_size, steps, rng):
