@@ -94,7 +94,10 @@ def provenance_cards(step, **fields):
     for keyword, (field, comment) in PROVENANCE_KEYWORDS.items():
         if field not in values or (values[field] is None and field != "inpaint"):
             continue
-        cards.append((keyword, _card_value(field, values[field]), comment))
+        value = _card_value(field, values[field])
+        if isinstance(value, str) and len(value) + len(comment) > 65:  # one 80-character card, nothing truncated
+            comment = ""
+        cards.append((keyword, value, comment))
     return cards
 
 
