@@ -151,7 +151,7 @@ def _select(header, model, kind):
         return spec, f"card for {where} {shown}"
     if exact:
         spec = min(exact, key=_general_first)
-        note = f" (filter {filters[0]} not in any card)" if filters and spec.filters else ""
+        note = f", {filters[0]} in no card" if filters and spec.filters else ""
         return spec, f"card for {where}{note}"
     nearest = same_instrument or [spec for spec in cards
                                   if telescope and _telescope(spec.instrument.upper()) == telescope]
@@ -162,9 +162,9 @@ def _select(header, model, kind):
         trained = "/".join(filter(None, [spec.instrument, spec.detector]))
         warnings.warn(f"no deepCR {kind} model for {where}; using {spec.name} (same {scope}, trained on "
                       f"{trained}) outside its training domain: check its masks", AstropyUserWarning)
-        return spec, f"nearest card for {where} (same {scope}); outside training domain"
+        return spec, f"nearest card, same {scope}"
     if kind == "mask" and zoo.GENERIC_DEFAULT_MODEL in {spec.name for spec in cards}:
-        return zoo.get_model(zoo.GENERIC_DEFAULT_MODEL, kind), f"generic default (no card for {where})"
+        return zoo.get_model(zoo.GENERIC_DEFAULT_MODEL, kind), "generic default, no card matches"
     if not cards:
         raise ValueError(f"no {kind} model is registered")
-    return min(cards, key=_general_first), f"most general {kind} card (no card for {where})"
+    return min(cards, key=_general_first), "most general card, no card matches"
