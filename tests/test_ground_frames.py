@@ -1,0 +1,100 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""The generic default model on real ground-based CCD frames (``benchmarks/ground_frames.py``, docs/ground.rst).
+
+The frames are test files of installed packages (ccdproc, astroscrappy); each test skips where its package or
+the benchmarks/ folder is missing. The asserted figures are those of the docs table, measured with::
+
+    python benchmarks/ground_frames.py --threads 1
+"""
+
+import importlib.util
+import pathlib
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from astro_deepcr.zoo import GENERIC_DEFAULT_MODEL
+
+SCRIPT = pathlib.Path(__file__).parents[1] / "benchmarks" / "ground_frames.py"
+
+
+@pytest.fixture(scope="module")
+def ground():
+    if not SCRIPT.exists():
+        pytest.skip("benchmarks/ not available (installed package)")
+    spec = importlib.util.spec_from_file_location("ground_frames", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _frame(ground, name):
+    if ground.frame_path(name) is None:
+        pytest.skip(f"frame {name!r} needs the package {ground.FRAMES[name][0]!r} installed")
+    return ground.load_frame(name)
+
+
+def test_measure_counts_lacosmic_objects_hit(ground):
+    """One hit pixel finds its whole 8-connected object; diagonal neighbours are one object."""
+    la_mask = np.zeros((20, 20), bool)
+    la_mask[2, 2] = la_mask[3, 3] = True  # one object (diagonal)
+    la_mask[10, 10:13] = True  # a second one
+    labels, _ = ndimage.label(la_mask, structure=ground.EIGHT_CONNECTED)
+    bright = np.zeros_like(la_mask)
+    bright[15:18, 15:18] = True
+    mask = np.zeros_like(la_mask)
+    mask[3, 3] = True
+    mask[16, 16] = True  # a bright-source pixel, far from every CR
+    row = ground.measure(mask, bright, labels, np.array([2]))
+    assert row == dict(flagged=2, away=1, bright=1, la_found=1, la_total=2, la_significant_found=0,
+                       la_significant=1)
+
+
+def test_saao_frame_is_reduced_as_documented(ground):
+    frame = _frame(ground, "saao")
+    image = frame["electrons"]
+    # 512 trimmed rows less the unexposed ones (FITS rows 512-520 have median 3 ADU against 88) and one margin row
+    assert image.shape == (511, 512)
+    assert frame["gain"] == 1.9 and frame["readnoise"] == 5.0
+    row_median = np.median(image, axis=1)
+    assert row_median.min() > 0.9 * np.median(image)
+    # overscan subtracted: sky 86-88 ADU above the overscan, not ~2100 raw counts, in electrons
+    assert 150 < np.median(image) < 180  # measured 164 e-
+
+
+def test_gmos_read_noise_from_its_variance_plane(ground):
+    frame = _frame(ground, "gmos")
+    assert frame["readnoise"] == pytest.approx(4.24, abs=0.005)  # astroscrappy's own test uses 4.24 e-
+    assert frame["electrons"].shape == (150, 200)
+
+
+# frame -> (flagged, away, bright pixels in the set, LACosmic objects found/total, those >= 5 sigma found/total),
+# ACS-WFC at its card threshold 0.5 (python benchmarks/ground_frames.py --threads 1)
+MEASURED = {
+    "saao": dict(flagged=86, away=0, bright=0, la_found=18, la_total=24, la_significant_found=18,
+                 la_significant=18),
+    "gmos": dict(flagged=187, away=2, bright=0, la_found=2, la_total=2, la_significant_found=2, la_significant=2),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MEASURED))
+def test_generic_default_on_real_ground_frames(ground, name):
+    """The docs table's figures for the generic default; must-show: <= 10 bright pixels on every frame.
+
+    Must-show >= 80 % of LACosmic's objects holds on gmos (2/2) but not on saao: 18/24 = 75 % for every zoo model at
+    its card threshold. The 6 missed objects are all single pixels 3.5-4.8 sigma above the sky; every LACosmic
+    object >= 5 sigma (18/18) is found.
+    """
+    assert GENERIC_DEFAULT_MODEL == "ACS-WFC", "the figures below and docs/ground.rst are for ACS-WFC: remeasure"
+    frame = _frame(ground, name)
+    result = ground.run_frame(frame, [GENERIC_DEFAULT_MODEL], threads=1)
+    row = result["rows"][GENERIC_DEFAULT_MODEL]
+    expected = MEASURED[name]
+    assert row["bright"] <= 10  # must-show
+    assert row["bright"] == expected["bright"]
+    assert row["flagged"] == pytest.approx(expected["flagged"], rel=0.05)
+    assert row["away"] <= expected["away"] + 2
+    for key in ("la_total", "la_found", "la_significant", "la_significant_found"):
+        assert row[key] == expected[key], key
+    assert result["rows"]["LACosmic"]["flagged"] == {"saao": 77, "gmos": 157}[name]
