@@ -370,7 +370,7 @@ def _detector_exposure(shape, exptime, sky, read_noise, scene, rng, truth, cr_th
     dq[bad] |= DQ_BAD
     dq[saturated_clean | saturated_hit] |= DQ_SATURATED
     cr_mask = (cr_charge > (read_noise if cr_threshold is None else cr_threshold) if truth == "charge"
-               else truth_mask(cr_charge, expected, read_noise, truth))
+               else truth_mask(cr_charge, expected, read_noise, truth)) & ~bad  # a dead pixel shows no CR
     return {
         "image": (hit + noise).astype(np.float32),
         "clean": (clean + noise).astype(np.float32),
