@@ -9,8 +9,8 @@ complete on disk:
 
 1. `check_updatable` refuses what cannot be updated safely (missing, not a
    regular file, compressed, read-only, in a read-only directory);
-2. `FileLock` serialises concurrent updates of one file (an ``fcntl`` lock on
-   ``<file>.lock``, released by the kernel if the holder dies);
+2. `FileLock` serialises concurrent updates of one file (a `filelock` lock on
+   ``<file>.lock``, released by the operating system if the holder dies);
 3. `atomic_write` hands out a temporary file in the same directory; on
    success it is flushed, ``fsync``-ed, given the original's permission
    bits and moved over the original with `os.replace` (atomic on POSIX); on
@@ -29,7 +29,6 @@ Example
 
 import contextlib
 import errno
-import fcntl
 import os
 import stat
 import tempfile
@@ -104,8 +103,12 @@ def check_updatable(path):
     return path
 
 
+class _StaleLockFile(Exception):
+    """The lock file was unlinked by its previous holder between our open and our lock."""
+
+
 class FileLock:
-    """Exclusive advisory lock on ``<path>.lock`` (``fcntl.flock``).
+    """Exclusive advisory lock on ``<path>.lock`` (the `filelock` package).
 
     Parameters
     ----------
@@ -122,50 +125,55 @@ class FileLock:
 
     Notes
     -----
-    The kernel releases the lock when its holder exits, even by
-    ``SIGKILL``; a leftover ``.lock`` file is therefore harmless and reused.
-    The lock is advisory: it serialises cooperating processes (all users
-    of this module), not arbitrary writers.
+    `filelock` uses the platform's own locks (``flock`` on POSIX, ``msvcrt``
+    on Windows), so nothing here needs ``fcntl``. The operating system
+    releases the lock when its holder exits, even by ``SIGKILL``; a
+    leftover ``.lock`` file is therefore harmless and reused. The holder
+    removes the lock file before releasing it, and a process that locked a
+    file removed meanwhile tries again on the new one, so two processes
+    never both hold the lock. The lock is advisory: it serialises
+    cooperating processes (all users of this module), not arbitrary writers.
     """
 
     def __init__(self, path, timeout=0.0):
         self.path = os.fspath(path)
         self.lock_path = self.path + ".lock"
         self.timeout = float(timeout)
-        self._fd = None
+        self._lock = None
+
+    def _check_same_file(self, fd):
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(self.lock_path))
+        except FileNotFoundError:
+            same = False
+        if not same:
+            raise _StaleLockFile(self.lock_path)
 
     def acquire(self):
+        import filelock
+
         deadline = time.monotonic() + self.timeout
         while True:
-            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            lock = filelock.FileLock(self.lock_path, timeout=max(0.0, deadline - time.monotonic()),
+                                     thread_local=False, on_acquired=self._check_same_file)
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
-                if time.monotonic() >= deadline:
-                    raise FileLockError(
-                        f"{self.path} is being updated by another process (lock {self.lock_path} is held)"
-                    ) from None
-                time.sleep(0.05)
-                continue
-            # the holder we waited for may have unlinked the file: lock the one on disk
-            try:
-                same = os.path.samestat(os.fstat(fd), os.stat(self.lock_path))
-            except FileNotFoundError:
-                same = False
-            if same:
-                self._fd = fd
-                return self
-            os.close(fd)
+                lock.acquire()
+            except filelock.Timeout:
+                raise FileLockError(
+                    f"{self.path} is being updated by another process (lock {self.lock_path} is held)"
+                ) from None
+            except _StaleLockFile:
+                continue  # the holder we waited for removed the file: lock the one on disk now
+            self._lock = lock
+            return self
 
     def release(self):
-        if self._fd is None:
+        if self._lock is None:
             return
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.lock_path)
-        fcntl.flock(self._fd, fcntl.LOCK_UN)
-        os.close(self._fd)
-        self._fd = None
+        self._lock.release()
+        self._lock = None
 
     def __enter__(self):
         return self.acquire()

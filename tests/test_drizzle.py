@@ -14,9 +14,10 @@ from astropy.io import fits
 from astropy.utils.exceptions import AstropyUserWarning
 
 from astro_deepcr.drizzle import (
-    DEFAULT_BAD_BITS,
+    DEFAULT_BITS,
     astrodrizzle,
     flag_cosmic_rays,
+    grow_like_driz_cr,
     load_config,
     parse_inputs,
     save_config,
@@ -42,7 +43,7 @@ drizzlepac_warnings = pytest.mark.filterwarnings(
     "ignore:.*:UserWarning:drizzlepac",
     "ignore:.*:UserWarning:stwcs",
 )
-RECORD_KEYS = {"DCRMODEL", "DCRVERS", "DCRTHRSH", "DCRBIT", "DCRGROW"}
+RECORD_KEYS = {"DCRMODEL", "DCRVERS", "DCRTHRSH", "DCRBIT", "DCRGROW", "DCRSTEP", "DCRWHY", "DCRPREC", "DCRNCR"}
 NO_REJECTION = {"driz_cr": False, "median": False, "blot": False, "driz_separate": False}
 
 
@@ -65,7 +66,7 @@ def _bytes(path):
 def _original_cards(header):
     """Card images of a header without the cards flag_cosmic_rays adds."""
     return [card.image for card in header.cards if card.keyword not in RECORD_KEYS
-            and not str(card.value).startswith("astro_deepcr flag_cosmic_rays")]
+            and not (card.keyword == "HISTORY" and str(card.value).startswith("astro_deepcr"))]
 
 
 def _dq(path, extver):
@@ -76,15 +77,18 @@ def _dq(path, extver):
 
 
 def test_select_model_from_headers():
-    assert select_model(flc_primary_header("a", filter1="F606W")).name == "ACS-WFC-F606W"
-    assert select_model(flc_primary_header("a", filter1="CLEAR1L", filter2="F814W")).name == "ACS-WFC-F814W"
-    assert select_model(flc_primary_header("a", filter1="F555W")).name == "ACS-WFC"
-    assert select_model(flc_primary_header("a", instrument="WFC3", detector="UVIS")).name == "WFC3-UVIS"
+    # the drizzle step chooses through astro_deepcr.zoo.select_model (the model cards), with its reason
+    assert select_model(flc_primary_header("a", filter1="F606W"))[0].name == "ACS-WFC-F606W"
+    assert select_model(flc_primary_header("a", filter1="CLEAR1L", filter2="F814W"))[0].name == "ACS-WFC-F814W"
+    assert select_model(flc_primary_header("a", filter1="F555W"))[0].name == "ACS-WFC"
+    assert select_model(flc_primary_header("a", instrument="WFC3", detector="UVIS"))[0].name == "WFC3-UVIS"
+    assert select_model(flc_primary_header("a", filter1="F606W"))[1] == "card for ACS/WFC F606W"
     hrc = flc_primary_header("a", detector="HRC")
-    with pytest.raises(ValueError, match="no deepCR model for INSTRUME=ACS DETECTOR=HRC"):
-        select_model(hrc)
+    with pytest.warns(AstropyUserWarning, match="no deepCR mask model for ACS/HRC"):
+        assert select_model(hrc)[0].name == "ACS-WFC"
     with pytest.warns(AstropyUserWarning, match="trained on ACS/WFC"):
-        assert select_model(hrc, model="ACS-WFC").name == "ACS-WFC"
+        spec, reason = select_model(hrc, model="ACS-WFC")
+    assert (spec.name, reason) == ("ACS-WFC", "explicit")
 
 
 def test_parse_inputs_forms(stack, tmp_path, monkeypatch):
@@ -108,10 +112,14 @@ def test_bad_input_is_refused(stack, tmp_path):
         flag_cosmic_rays(path, crbit=4097)
     with pytest.raises(ValueError, match="grow"):
         flag_cosmic_rays(path, grow=-1)
+    with pytest.raises(ValueError, match="1 = no growth"):
+        flag_cosmic_rays(path, grow=0)  # 0.1.0's "no growth" is now a box side of 1
+    with pytest.raises(ValueError, match="bits='64,x' is not a DQ bit expression"):
+        flag_cosmic_rays(path, bits="64,x")
     with fits.open(path, mode="update") as hdul:
-        hdul["SCI", 1].header["BUNIT"] = "COUNTS"
+        hdul["SCI", 1].header["BUNIT"] = "JY"
     original = _bytes(path)
-    with pytest.raises(ValueError, match="unsupported BUNIT 'COUNTS'"):
+    with pytest.raises(ValueError, match="unsupported BUNIT 'JY'"):
         flag_cosmic_rays(path)
     assert _bytes(path) == original
     os.chmod(path, 0o444)
@@ -147,15 +155,18 @@ def test_flag_changes_only_crbit_and_finds_the_injected_crs(stack, tmp_path):
             primary = hdul[0].header
             assert primary["DCRMODEL"] == "ACS-WFC-F606W" and primary["DCRBIT"] == 4096
             assert primary["DCRTHRSH"] == 0.5 and "DCRVERS" in primary
-            assert "astro_deepcr flag_cosmic_rays" in str(primary["HISTORY"])
+            assert primary["DCRSTEP"] == "flag" and primary["DCRWHY"] == "card for ACS/WFC F606W"
+            assert primary["DCRNCR"] == sum(summary["n_cr"][2 * i:2 * i + 2]) and primary["DCRGROW"] == 1
+            assert "astro_deepcr CRs in DQ bit 4096" in str(primary["HISTORY"])
             assert _original_cards(primary) == [card.image for card in original[0].header.cards]
         original.close()
     recall, fpr, precision = mask_scores(np.concatenate([f.ravel() for f in found]),
                                          np.concatenate([t.ravel() for t in truth]),
                                          np.concatenate([v.ravel() for v in valid]))
     print(f"deepCR flag on 6 synthetic chips: recall {recall:.4f} FPR {fpr:.2e} precision {precision:.4f}")
-    # loose guards around the measured figures (0.856 / 4.2e-3 at 128x256, seed 1), not targets
-    assert recall > 0.7 and fpr < 0.01
+    # measured 0.8049 / 4.85e-4 / 0.9511 (float32, 128x256 chips, seed 1, 2026-11-25); the margins allow for the
+    # bfloat16 default where the CPU has it (< ~1.5 % of the CR pixels), not for a detector that got worse
+    assert recall > 0.78 and fpr < 7e-4 and precision > 0.93
 
 
 def test_flag_is_idempotent_and_reset(stack, tmp_path):
@@ -164,20 +175,20 @@ def test_flag_is_idempotent_and_reset(stack, tmp_path):
     first = _bytes(path)
     flag_cosmic_rays(path)
     assert _bytes(path) == first  # same DQ, same keywords, one HISTORY line
-    flag_cosmic_rays(path, reset=False)
+    flag_cosmic_rays(path, resetbits=0)
     assert _bytes(path) == first
     # stale flags: kept without reset, cleared with it
     with fits.open(path, mode="update") as hdul:
         stale = (hdul["DQ", 1].data & 4096) == 0
         stale[:, :200] = False
         hdul["DQ", 1].data[stale] |= 4096
-    flag_cosmic_rays(path, reset=False)
+    flag_cosmic_rays(path, resetbits=0)
     assert ((_dq(path, 1) & 4096) > 0)[stale].all()
     flag_cosmic_rays(path)
     assert _bytes(path) == first
 
 
-def test_grow_and_bad_bits(stack, tmp_path):
+def test_grow_and_bits(stack, tmp_path):
     path = _copy(stack, tmp_path, n=1)[0]
     cr = stack.cr_masks[0][0]
     y, x = np.argwhere(cr)[0]
@@ -185,10 +196,11 @@ def test_grow_and_bad_bits(stack, tmp_path):
         hdul["DQ", 1].data[y, x] |= 16  # a hot pixel under a CR: never flagged
     plain = flag_cosmic_rays(path)["n_cr"][0]
     assert not _dq(path, 1)[y, x] & 4096
-    grown = flag_cosmic_rays(path, grow=1)["n_cr"][0]
-    assert grown > plain
-    assert flag_cosmic_rays(path, bad_bits=0)["n_cr"][0] >= plain
-    assert fits.getheader(path)["DCRGROW"] == 0
+    grown = flag_cosmic_rays(path, grow=3)["n_cr"][0]  # driz_cr_grow's 3x3 box
+    assert grown > plain and fits.getheader(path)["DCRGROW"] == 3
+    assert not _dq(path, 1)[y, x] & 4096  # grown pixels that are bad are not flagged either
+    assert flag_cosmic_rays(path, bits=None)["n_cr"][0] >= plain  # every pixel good
+    assert fits.getheader(path)["DCRGROW"] == 1
 
 
 def test_electrons_per_second_input(stack, tmp_path):
@@ -235,15 +247,15 @@ def test_real_hst_hrc_file(tmp_path):
     if not os.path.isfile(source):
         pytest.skip("spherical_geometry's j8bt06nyq_flt.fits is not installed")
     path = shutil.copy(source, tmp_path / "j8bt06nyq_flt.fits")
-    with pytest.raises(ValueError, match="DETECTOR=HRC"):
-        flag_cosmic_rays(path)
     with fits.open(path) as hdul:
         before = [(hdu.header.copy(), None if hdu.data is None else hdu.data.copy()) for hdu in hdul]
     with pytest.warns(AstropyUserWarning, match="trained on ACS/WFC"):
         summary = flag_cosmic_rays(path, model="ACS-WFC")
     print(f"j8bt06nyq_flt (ACS/HRC F606W 60 s, ACS-WFC model): {summary['n_cr'][0]} CR pixels flagged, "
           f"{summary['n_bad'][0]} bad")
-    assert summary["n_cr"][0] > 0
+    # measured 3880 CR pixels (float32, 2026-11-25): 0.37 % of the 1024x1024 HRC chip in 60 s; within 3 % of
+    # it (bfloat16 moves < ~1.5 % of the CR pixels), so flagging nothing, or twice as much, fails
+    assert abs(summary["n_cr"][0] - 3880) < 0.03 * 3880
     with fits.open(path) as hdul:
         assert len(hdul) == len(before)
         for index, (hdu, (header, data)) in enumerate(zip(hdul, before, strict=True)):
@@ -261,10 +273,12 @@ def test_real_hst_hrc_file(tmp_path):
 
 def test_config_round_trip(tmp_path):
     defaults = load_config()
-    assert defaults["crbit"] == 4096 and defaults["bad_bits"] == DEFAULT_BAD_BITS and defaults["model"] is None
-    path = save_config(tmp_path / "my_flag.cfg", threshold=0.3, grow=1, model="ACS-WFC")
+    assert defaults["crbit"] == 4096 and defaults["bits"] == DEFAULT_BITS and defaults["model"] is None
+    assert defaults["grow"] == 1 and defaults["resetbits"] is None
+    path = save_config(tmp_path / "my_flag.cfg", threshold=0.3, grow=3, model="ACS-WFC", bits="64,32", resetbits=0)
     loaded = load_config(path)
-    assert (loaded["threshold"], loaded["grow"], loaded["model"]) == (0.3, 1, "ACS-WFC")
+    assert (loaded["threshold"], loaded["grow"], loaded["model"]) == (0.3, 3, "ACS-WFC")
+    assert (loaded["bits"], loaded["resetbits"]) == ("64,32", "0")
     with pytest.raises(ValueError, match="unknown astro_deepcr_flag parameter"):
         save_config(tmp_path / "x.cfg", thresold=0.3)
 
@@ -395,14 +409,12 @@ def test_astrodrizzle_in_memory_and_build(stack, tmp_path, monkeypatch):
     assert all((_dq(name, extver) & 4096).any() for name in names for extver in (1, 2))
 
 
-def test_grow_like_driz_cr():
-    from astro_deepcr.drizzle import _grow_like_driz_cr
-
+def testgrow_like_driz_cr():
     cr = np.zeros((9, 9), dtype=bool)
     cr[4, 4] = True
-    assert np.array_equal(_grow_like_driz_cr(cr, 1, 0, 1), cr)
-    grown = _grow_like_driz_cr(cr, 3, 0, 1)
+    assert np.array_equal(grow_like_driz_cr(cr, 1, 0, 1), cr)
+    grown = grow_like_driz_cr(cr, 3, 0, 1)
     assert grown.sum() == 9 and grown[3:6, 3:6].all()
-    tail_up, tail_down = _grow_like_driz_cr(cr, 1, 2, 1), _grow_like_driz_cr(cr, 1, 2, -1)
+    tail_up, tail_down = grow_like_driz_cr(cr, 1, 2, 1), grow_like_driz_cr(cr, 1, 2, -1)
     assert tail_up.sum() == tail_down.sum() == 3 and not np.array_equal(tail_up, tail_down)
     assert tail_up[:, 4].sum() == 3 and tail_down[:, 4].sum() == 3

@@ -3,6 +3,7 @@ import gzip
 import os
 import shutil
 import stat
+import time
 
 import numpy as np
 import pytest
@@ -96,3 +97,45 @@ def test_refuses_compressed_readonly_and_missing(tmp_path):
     os.chmod(path, 0o444)
     with pytest.raises(FitsUpdateError, match="read-only"):
         check_updatable(path)
+
+
+def test_import_and_lock_without_fcntl(tmp_path):
+    """#14 item 12: the package imports (and locks, through filelock) where fcntl does not exist."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys; sys.modules['fcntl'] = None\n"  # import fcntl now raises ImportError
+        "import astro_deepcr\n"
+        "from astro_deepcr.fitsutil import FileLock\n"
+        "print('imported', 'fcntl' in sys.modules and sys.modules['fcntl'] is None)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "imported True" in done.stdout
+
+
+def test_lock_removed_by_holder_is_not_shared(tmp_path):
+    """A waiter that locked the file its holder removed on release retries on the file now on disk."""
+    import threading
+
+    import filelock
+
+    path = tmp_path / "f.fits"
+    path.write_bytes(b"")
+    holder = filelock.FileLock(str(path) + ".lock", thread_local=False)
+    holder.acquire()
+    acquired = []
+    waiter = FileLock(path, timeout=5)
+    thread = threading.Thread(target=lambda: acquired.append(waiter.acquire()))
+    thread.start()
+    time.sleep(0.3)
+    os.unlink(str(path) + ".lock")  # what FileLock.release does before unlocking
+    holder.release()
+    thread.join(10)
+    assert acquired == [waiter]
+    assert os.path.samestat(os.stat(waiter.lock_path), os.fstat(waiter._lock._context.lock_file_fd))
+    with pytest.raises(FileLockError):
+        FileLock(path).acquire()  # the lock on the file on disk is really held
+    waiter.release()
+    assert not os.path.exists(waiter.lock_path)

@@ -1,0 +1,247 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+deepCR cosmic-ray flags in the DQ arrays of HST ``_flt``/``_flc`` files.
+
+`flag_cosmic_rays` ORs ``crbit`` (default 4096, AstroDrizzle's ``crbit``)
+into ``DQ,N`` at the cosmic rays deepCR finds in ``SCI,N``. Then drizzle
+with plain ``AstroDrizzle(..., resetbits=0, median=False, blot=False,
+driz_cr=False)``. ``resetbits=0`` matters: AstroDrizzle's default
+``resetbits="4096"`` clears bit 4096 in every input DQ array at start-up
+(``processInput.resetDQBits``), i.e. it erases the flags just written.
+"""
+
+import logging
+import os
+import warnings
+
+import numpy as np
+from astropy.table import Table
+from astropy.utils.exceptions import AstropyUserWarning
+
+from ..fitsutil import update_fits
+from ..units import electron_factor
+from ..provenance import record_run
+from .detect import (
+    DEFAULT_BITS,
+    DEFAULT_FILL_BITS,
+    bits_from_bad_bits,
+    check_crbit,
+    check_grow,
+    chip_cr_mask,
+    grow_like_driz_cr,
+    interpret_bits,
+    select_model,
+)
+from .inputs import parse_inputs
+
+__all__ = ["flag_cosmic_rays"]
+
+# drizzlepac's modules log through ``logging.getLogger(__name__)`` too; AstroDrizzle's trailer file is a
+# handler on the root logger, so these records reach it whenever the step runs inside AstroDrizzle
+log = logging.getLogger(__name__)
+_UNSET = object()
+
+
+def _deprecated(bits, resetbits, bad_bits, reset):
+    """Map the 0.1.0 keywords ``bad_bits`` and ``reset`` onto ``bits`` and ``resetbits``, with a warning."""
+    if bad_bits is not _UNSET:
+        if bits is not _UNSET:
+            raise TypeError("give bits (good DQ bits, drizzlepac's sense) or the deprecated bad_bits, not both")
+        bits = bits_from_bad_bits(bad_bits)
+        warnings.warn(f"bad_bits is deprecated: give bits, the DQ bits that count as good as in drizzlepac's "
+                      f"final_bits; bad_bits={bad_bits!r} is bits={bits!r}", AstropyUserWarning)
+    if reset is not _UNSET:
+        if resetbits is not None:
+            raise TypeError("give resetbits or the deprecated reset, not both")
+        resetbits = None if reset else 0
+        warnings.warn(f"reset is deprecated: give resetbits as for AstroDrizzle (reset={reset!r} is "
+                      f"resetbits={resetbits!r})", AstropyUserWarning)
+    return (DEFAULT_BITS if bits is _UNSET else bits), resetbits
+
+
+def _reset_value(resetbits, crbit):
+    if resetbits is None:
+        return crbit
+    value = interpret_bits(resetbits, "resetbits")
+    return 0 if value is None else int(value) & 0xFFFF
+
+
+def flag_cosmic_rays(input, model=None, threshold=None, crbit=4096, grow=1, resetbits=None,  # noqa: A002
+                     bits=_UNSET, fill_bits=DEFAULT_FILL_BITS, device=None, lock_timeout=0.0, progress=None,
+                     bad_bits=_UNSET, reset=_UNSET):
+    """Flag deepCR cosmic rays in the DQ arrays of HST ``_flt``/``_flc`` files, in place.
+
+    For every ``SCI,N`` of each file, deepCR-mask runs on the image in
+    electrons (``fill_bits`` pixels of ``DQ,N`` replaced by the median of
+    their good neighbours first), and ``crbit`` is OR-ed into ``DQ,N`` at
+    the detected cosmic rays. Nothing else changes: other DQ bits (except
+    ``resetbits``), SCI, ERR and all headers stay as they were, except the
+    primary header, which gets the provenance keywords of
+    `astro_deepcr.provenance.record_run` (``DCRSTEP = 'flag'``, ``DCRMODEL``,
+    ``DCRWHY``, ``DCRTHRSH``, ``DCRPREC``, ``DCRNCR``, ``DCRBIT``,
+    ``DCRGROW``, ``DCRVERS``) and one ``HISTORY`` card (replacing those of
+    an earlier run). Each file is rewritten atomically under a lock
+    (`astro_deepcr.fitsutil.update_fits`), so an interrupted run leaves it
+    unchanged.
+
+    Parameters
+    ----------
+    input : str, path-like or list
+        Every form ``AstroDrizzle`` takes: a name, a list, a comma-separated
+        string, a wildcard, an ``@file`` or an association table (see
+        `~astro_deepcr.drizzle.parse_inputs`).
+    model : str or `~astro_deepcr.zoo.ModelSpec`, optional
+        deepCR-mask model; default chosen per file from its primary header
+        by `astro_deepcr.zoo.select_model` (recorded as ``DCRWHY``).
+    threshold : float, optional
+        Probability threshold in [0, 1]; default the model's.
+    crbit : int
+        DQ bit for cosmic rays; 4096 is AstroDrizzle's ``crbit``. 8192
+        (calacs) is refused.
+    grow : int
+        Side of the box the cosmic-ray mask is grown by, with
+        ``driz_cr_grow``'s meaning: 1 (default) no growth, 3 a 3x3 box.
+        Grown pixels that are bad (see ``bits``) are not flagged.
+    resetbits : int, str or None
+        DQ bits cleared in every DQ array before flagging, as AstroDrizzle's
+        ``resetbits``; default (None) ``crbit``, so a rerun replaces the
+        flags of the previous one. 0 keeps existing flags.
+    bits : int, str or None
+        DQ bits that count as *good*, in drizzlepac's sense (as
+        ``final_bits``; parsed by `stsci.tools.bitmask.interpret_bit_flags`,
+        ``"64,32"``, ``"64+32"``, ``"~4096"`` syntax). Pixels with any other
+        DQ bit are never flagged (``crbit`` itself never counts). The
+        default ``"4096,8192"`` leaves every pixel already flagged for
+        another reason (hot, warm, saturated, bad column...) alone and keeps
+        cosmic rays found by driz_cr (4096) or calacs (8192) as candidates;
+        0: only pixels with DQ = 0 may be flagged; None: every pixel.
+    fill_bits : int, str or None
+        DQ bits of pixels whose values are not usable (default ``"1,2,4,8"``),
+        listed as bad bits like astroscrappy's ``inmask``: filled from good
+        neighbours before the network runs, never flagged, never used to
+        fill others. Saturation is not in the default (see
+        `~astro_deepcr.drizzle.detect.DEFAULT_FILL_BITS`).
+    device : str, optional
+        Torch device (default ``astro_deepcr.conf.device``).
+    lock_timeout : float
+        Seconds to wait when another process is updating the same file.
+    progress : bool or None
+        deepCR's tile progress bar (None: only for chips taking over a second).
+    bad_bits, reset
+        Deprecated (0.1.0 names): ``bad_bits`` listed the bits of pixels
+        never flagged (the complement of ``bits``); ``reset=False`` is
+        ``resetbits=0``. Each is translated with an `AstropyUserWarning`.
+
+    Returns
+    -------
+    summary : `~astropy.table.Table`
+        One row per chip: ``file``, ``extver``, ``model``, ``threshold``,
+        ``n_cr`` (pixels flagged now), ``n_bad`` (pixels excluded by
+        ``bits`` or ``fill_bits``), ``n_pixels``.
+
+    Raises
+    ------
+    ValueError
+        No input, unsupported BUNIT, missing DQ, bad ``crbit``/``grow``,
+        malformed bit expression.
+    astro_deepcr.fitsutil.FitsUpdateError
+        A file is compressed, read-only or locked by another process.
+
+    Examples
+    --------
+    >>> from astro_deepcr.drizzle import flag_cosmic_rays
+    >>> from drizzlepac.astrodrizzle import AstroDrizzle  # doctest: +SKIP
+    >>> flag_cosmic_rays("j8xi01010_asn.fits")  # doctest: +SKIP
+    >>> AstroDrizzle("j8xi01010_asn.fits", resetbits=0, median=False, blot=False,
+    ...              driz_cr=False)  # doctest: +SKIP
+    """
+    bits, resetbits = _deprecated(bits, resetbits, bad_bits, reset)
+    crbit = check_crbit(crbit)
+    grow = check_grow(grow)
+    for name, value in (("bits", bits), ("fill_bits", fill_bits)):
+        interpret_bits(value, name)  # fail early on malformed expressions
+    reset_value = _reset_value(resetbits, crbit)
+    names = parse_inputs(input)
+    settings = dict(model=model, threshold=threshold, crbit=crbit, grow=grow, reset_value=reset_value, bits=bits,
+                    fill_bits=fill_bits, device=device, progress=progress)
+    rows = []
+    for filename in names:
+        with update_fits(filename, lock_timeout=lock_timeout) as hdul:
+            rows.extend(_flag_file(filename, hdul, settings))
+    return Table(rows=rows, names=("file", "extver", "model", "threshold", "n_cr", "n_bad", "n_pixels"))
+
+
+def _flag_file(filename, hdul, settings):
+    """Flag every chip of one open file; record the run in its primary header. Returns the summary rows."""
+    from ..deepcr import DeepCR
+
+    primary = hdul[0].header
+    spec, reason = select_model(primary, settings["model"])
+    detector = DeepCR(mask=spec, device=settings["device"], progress=settings["progress"])
+    threshold = detector.threshold if settings["threshold"] is None else float(settings["threshold"])
+    crbit, grow = settings["crbit"], settings["grow"]
+    sci_hdus = [hdu for hdu in hdul if hdu.name == "SCI" and hdu.data is not None]
+    if not sci_hdus:
+        raise ValueError(f"{filename} has no SCI extension with data")
+    rows = []
+    for sci in sci_hdus:
+        dq = _dq_hdu(hdul, sci, filename)
+        try:
+            factor = electron_factor(sci.header, primary, "electron", gain=None)
+        except ValueError as exc:
+            raise ValueError(f"{filename}: {exc}") from None
+        dq_values = _dq_values(dq, filename)
+        cr_mask, bad = chip_cr_mask(detector, spec, _scaled(sci) * factor, dq_values, settings["bits"],
+                                    settings["fill_bits"], crbit, threshold)
+        cr_mask = grow_like_driz_cr(cr_mask, grow) & ~bad
+        raw = dq.data
+        if settings["reset_value"]:
+            np.bitwise_and(raw, np.array(~settings["reset_value"]).astype(raw.dtype), out=raw)
+        raw[cr_mask] |= np.array(crbit).astype(raw.dtype)
+        n_cr = int(cr_mask.sum())
+        rows.append((filename, sci.ver, spec.name, threshold, n_cr, int(bad.sum()), cr_mask.size))
+        log.info(f"{os.path.basename(filename)}[SCI,{sci.ver}]: {n_cr} cosmic-ray pixels flagged with DQ bit "
+                 f"{crbit} (deepCR model {spec.name}, threshold {threshold:g})")
+    record_run(primary, "flag", history=f"CRs in DQ bit {crbit} (DCR* keys)", model=spec.name, reason=reason,
+               threshold=threshold, precision=_precision(detector), crbit=crbit, grow=grow,
+               n_cr=sum(row[4] for row in rows))
+    return rows
+
+
+def _precision(detector):
+    """The precision the network ran in (DeepCR reports it; an ``"auto"`` request resolved if it can)."""
+    for attribute in ("used_precision", "precision_used", "effective_precision"):
+        value = getattr(detector, attribute, None)
+        if value:
+            return str(value)
+    return str(getattr(detector, "precision", "float32"))
+
+
+def _dq_hdu(hdul, sci, filename):
+    try:
+        dq = hdul["DQ", sci.ver]
+    except KeyError:
+        raise ValueError(f"{filename} has SCI,{sci.ver} but no DQ,{sci.ver}") from None
+    if dq.data is None or dq.data.shape != sci.data.shape:
+        raise ValueError(f"{filename}: DQ,{sci.ver} is missing or its shape differs from SCI,{sci.ver}")
+    return dq
+
+
+def _scaled(hdu):
+    """Physical values of an HDU read with ``do_not_scale_image_data=True``."""
+    data = hdu.data
+    bscale, bzero = hdu.header.get("BSCALE", 1), hdu.header.get("BZERO", 0)
+    if bscale != 1 or bzero != 0:
+        return data.astype(np.float64) * bscale + bzero
+    return data
+
+
+def _dq_values(hdu, filename):
+    """DQ values as integers from raw (``do_not_scale_image_data``) data; check bit ops are safe on raw."""
+    bscale = hdu.header.get("BSCALE", 1)
+    bzero = hdu.header.get("BZERO", 0)
+    raw = hdu.data
+    if raw.dtype.kind not in "iu" or bscale != 1 or bzero not in (0, 32768):
+        raise ValueError(f"{filename} {hdu.name},{hdu.ver}: DQ must be integer (optionally uint16 via "
+                         f"BZERO=32768), not {raw.dtype} with BSCALE={bscale} BZERO={bzero}")
+    return raw.astype(np.int64) + bzero

@@ -1,0 +1,122 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+Input file lists as drizzlepac reads them.
+
+`parse_inputs` expands every form ``AstroDrizzle`` accepts: a name, a list,
+a comma-separated string, a wildcard, an ``@file`` (first column; a second
+column names IVM files) and an association table (``*_asn.fits``: its
+``EXP`` members with ``MEMPRSNT`` true, found as ``<memname>_flt/_flc...``
+by `stsci.tools.fileutil.buildRootname`). All of it goes through
+`stsci.tools.parseinput.parseinput`, the function drizzlepac's own
+``processInput`` uses.
+"""
+
+import os
+import warnings
+
+from astropy.utils.exceptions import AstropyDeprecationWarning
+
+__all__ = ["parse_inputs"]
+
+
+def _first_column(line):
+    """drizzlepac's ``@file`` convention: the first word is the input (``#`` lines are comments)."""
+    words = line.split()
+    return "" if not words or words[0].startswith("#") else words[0]
+
+
+def _asn_problem(path):
+    """What is wrong with an association table stsci.tools could not read (its own message says nothing)."""
+    from astropy.io import fits
+    from stsci.tools import fileutil
+
+    try:
+        with fits.open(path) as hdul:
+            table = hdul[1].data
+            columns = set(table.names)
+            needed = {"MEMNAME", "MEMTYPE", "MEMPRSNT"} - columns
+            if needed:
+                return f"column(s) {', '.join(sorted(needed))} missing (drizzlepac's asn format)"
+            members = [str(name).strip().lower() for name, kind, present in
+                       zip(table["MEMNAME"], table["MEMTYPE"], table["MEMPRSNT"], strict=True)
+                       if str(kind).strip().upper().startswith("EXP") and present]
+    except (OSError, IndexError, AttributeError, TypeError) as exc:
+        return f"not a FITS table ({exc})"
+    directory = os.path.dirname(path) or os.curdir
+    missing = [name for name in members if fileutil.buildRootname(os.path.join(directory, name)) is None]
+    if missing:
+        return f"no _flt/_flc/... file for member(s) {', '.join(missing)}"
+    return "see the chained exception"
+
+
+def _parseinput(item):
+    from stsci.tools.parseinput import parseinput
+
+    if item.startswith("@") and "," not in item and not os.path.isfile(item[1:]):
+        raise ValueError(f"@file {item[1:]} not found")
+    with warnings.catch_warnings():
+        # stsci.tools' irafglob reads @files without closing them (a ResourceWarning at garbage collection),
+        # and its association-table reader uses astropy's deprecated chararray methods
+        warnings.simplefilter("ignore", ResourceWarning)
+        warnings.simplefilter("ignore", AstropyDeprecationWarning)
+        try:
+            found, _ = parseinput(item, atfile=_first_column)
+        except OSError as exc:
+            raise ValueError(f"cannot read the input list {item!r}: {exc}") from None
+        except ValueError as exc:
+            if "ASSOCIATION" not in str(exc):
+                raise
+            raise ValueError(f"cannot read association table {item!r}: {_asn_problem(item)}") from exc
+    # buildRootname returns None for an association member with no file on disk
+    missing = [name for name in found if name is None]
+    if missing:
+        raise ValueError(f"association table {item!r} names member(s) with no _flt/_flc file on disk")
+    return found
+
+
+def parse_inputs(input):  # noqa: A002  (drizzlepac's parameter name)
+    """Expand drizzlepac-style input into a list of existing file names.
+
+    Parameters
+    ----------
+    input : str, path-like or list of those
+        A file name, a comma-separated list (``"a_flc.fits,b_flc.fits"``), a
+        wildcard (``"*_flc.fits"``), an ``@file`` listing inputs one per line,
+        an association table (``"j8xi01010_asn.fits"``), or a list of any of
+        these, as ``AstroDrizzle`` takes them.
+
+    Returns
+    -------
+    names : list of str
+        In the order given (wildcards sorted as `glob` returns them).
+
+    Raises
+    ------
+    ValueError
+        Nothing matched, an ``@file`` or listed file does not exist, or an
+        association member has no file.
+
+    Examples
+    --------
+    >>> from astro_deepcr.drizzle import parse_inputs
+    >>> parse_inputs("@visit.lis")  # doctest: +SKIP
+    ['j8xi01abq_flc.fits', 'j8xi01acq_flc.fits']
+    """
+    if input is None:
+        raise ValueError("no input given")
+    items = [input] if isinstance(input, (str, bytes, os.PathLike)) else list(input)
+    names, missing = [], []
+    for item in items:
+        item = os.fsdecode(os.fspath(item)).strip()
+        if not item:
+            continue
+        found = _parseinput(item)
+        if not found and not any(char in item for char in "*?[,@"):
+            missing.append(item)  # a plain name that does not exist: an error, not an empty match
+        names.extend(found)
+    if not names:
+        raise ValueError(f"no input files found for {input!r}")
+    missing += [name for name in names if not os.path.isfile(name)]
+    if missing:
+        raise ValueError(f"input file(s) not found: {', '.join(missing)}")
+    return names
