@@ -491,7 +491,7 @@ def flag_files(files, *, jobs=1, client=None, progress=True, **options):
         As for `clean_files`.
     **options
         Keywords of `~astro_deepcr.drizzle.flag_cosmic_rays` (``model``,
-        ``threshold``, ``crbit``, ``grow``, ``reset``, ``bad_bits``,
+        ``threshold``, ``crbit``, ``grow``, ``resetbits``, ``bits``,
         ``fill_bits``, ``device``, ``lock_timeout``).
 
     Returns

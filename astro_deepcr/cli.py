@@ -116,10 +116,16 @@ def _cmd_flag(args):
             raise UsageError(exc) from None
     names, failures = _expand(args.files)
     options = dict(model=args.model, threshold=args.threshold, crbit=args.crbit, grow=args.grow,
-                   reset=not args.no_reset, device=args.device, lock_timeout=args.lock_timeout)
-    for key in ("bad_bits", "fill_bits"):
+                   device=args.device, lock_timeout=args.lock_timeout)
+    if args.no_reset and args.resetbits is not None:
+        raise UsageError("give --resetbits or --no-reset, not both")
+    if args.no_reset or args.resetbits is not None:
+        options["resetbits"] = 0 if args.no_reset else args.resetbits
+    if args.bits is not None and args.bad_bits is not None:
+        raise UsageError("give --bits (good DQ bits) or the deprecated --bad-bits, not both")
+    for key in ("bits", "bad_bits", "fill_bits"):
         if getattr(args, key) is not None:
-            options[key] = getattr(args, key)
+            options[key] = None if getattr(args, key).strip().lower() == "none" else getattr(args, key)
 
     def run(client):
         return batch.flag_files(names, jobs=args.jobs, client=client, progress=not args.quiet, **options)
@@ -151,6 +157,7 @@ def _parameter(text):
 
 def _cmd_drizzle(args):
     from .drizzle import astrodrizzle
+    from .drizzle.astrodrizzle import log_on_console
 
     params = dict(args.param or [])
     if args.output:
@@ -158,7 +165,8 @@ def _cmd_drizzle(args):
     options = {} if args.cr_method == "driz_cr" else {"model": args.model, "threshold": args.threshold,
                                                       "device": args.device}
     try:
-        astrodrizzle(list(args.files), cr_method=args.cr_method, configobj=args.config, **options, **params)
+        with log_on_console(not args.quiet, prefix=f"{PROG}: "):
+            astrodrizzle(list(args.files), cr_method=args.cr_method, configobj=args.config, **options, **params)
     except Exception as exc:
         print(f"{PROG}: FAILED drizzle of {', '.join(args.files)}: {' '.join(str(exc).split())}", file=sys.stderr)
         return 1
@@ -295,9 +303,13 @@ def _add_flag(subparsers, common):
     parser.add_argument("files", nargs="+", metavar="FILE", help="_flt/_flc files, wildcards or @lists")
     _model_options(parser, default=None)
     parser.add_argument("--crbit", type=int, default=4096, help="DQ bit for cosmic rays (default 4096)")
-    parser.add_argument("--grow", type=int, default=0, help="also flag pixels this close to a cosmic ray")
-    parser.add_argument("--no-reset", action="store_true", help="keep existing crbit flags")
-    parser.add_argument("--bad-bits", help="DQ bits never flagged (default '~4096,8192')")
+    parser.add_argument("--grow", type=int, default=1,
+                        help="side of the box CRs are grown by, as driz_cr_grow (default 1: no growth)")
+    parser.add_argument("--resetbits", help="DQ bits cleared first, as AstroDrizzle's resetbits (default: crbit)")
+    parser.add_argument("--no-reset", action="store_true", help="keep existing crbit flags (--resetbits 0)")
+    parser.add_argument("--bits", help="DQ bits that count as good, as final_bits; other pixels are never flagged "
+                                       "(default '4096,8192'; 'none': every pixel)")
+    parser.add_argument("--bad-bits", help=argparse.SUPPRESS)  # deprecated 0.1.0 spelling, translated with a warning
     parser.add_argument("--fill-bits", help="DQ bits filled before detection (default '1,2,4,8')")
     parser.add_argument("--lock-timeout", type=float, default=0.0,
                         help="seconds to wait for a file another process is updating")
@@ -314,9 +326,11 @@ def _add_drizzle(subparsers, common):
     parser.add_argument("--cr-method", choices=("deepcr", "driz_cr"), default="deepcr",
                         help="deepcr (default) or AstroDrizzle's own driz_cr")
     _model_options(parser, default=None)
-    parser.add_argument("--config", help="an AstroDrizzle .cfg file")
+    parser.add_argument("--config", help="an AstroDrizzle or astro_deepcr.drizzle.astrodrizzle .cfg file, "
+                                         "or 'defaults'")
     parser.add_argument("-p", "--param", action="append", type=_parameter, metavar="KEY=VALUE",
-                        help="any AstroDrizzle parameter, e.g. -p final_bits=64 -p num_cores=1; repeatable")
+                        help="any AstroDrizzle parameter or deepCR option (bits, fill_bits...), e.g. "
+                             "-p final_bits=64 -p num_cores=1; repeatable")
     parser.set_defaults(func=_cmd_drizzle)
 
 
