@@ -156,6 +156,7 @@ def test_flag_changes_only_crbit_and_finds_the_injected_crs(stack, tmp_path):
             assert primary["DCRMODEL"] == "ACS-WFC-F606W" and primary["DCRBIT"] == 4096
             assert primary["DCRTHRSH"] == 0.5 and "DCRVERS" in primary
             assert primary["DCRSTEP"] == "flag" and primary["DCRWHY"] == "card for ACS/WFC F606W"
+            assert primary["DCRPREC"] in ("float32", "bfloat16", "float16")
             assert primary["DCRNCR"] == sum(summary["n_cr"][2 * i:2 * i + 2]) and primary["DCRGROW"] == 1
             assert "astro_deepcr CRs in DQ bit 4096" in str(primary["HISTORY"])
             assert _original_cards(primary) == [card.image for card in original[0].header.cards]

@@ -176,3 +176,20 @@ def test_defaults_and_saved_cfg_run_real_drizzlepac(tmp_path, monkeypatch):
     # a higher threshold from the .cfg: never more, and in total fewer CR pixels than the default 0.5
     assert all(counts[key] <= default_counts[key] for key in counts)
     assert sum(counts.values()) < sum(default_counts.values())
+
+
+@drizzlepac_warnings
+def test_cli_drizzle_shows_per_chip_counts(tmp_path, monkeypatch, capsys):
+    """#14 item 11: the per-chip CR counts are visible by default on the CLI (and gone with -q)."""
+    from astro_deepcr import cli
+
+    stack = write_flc_stack(tmp_path, n_exposures=1, chip_shape=(64, 128), seed=5)
+    monkeypatch.chdir(tmp_path)
+    name = os.path.basename(stack.files[0])
+    assert cli.main(["drizzle", name, "--output", "one", "-p", "num_cores=1", "-p", "context=false"]) == 0
+    err = capsys.readouterr().err
+    counts = _crmask_counts([name.split("_")[0]])
+    for (root, k), n in counts.items():
+        assert f"astro-deepcr: deepCR (ACS-WFC-F606W): {n} cosmic-ray pixels in {root}_flc.fits[SCI,{k}]" in err
+    assert cli.main(["drizzle", name, "--output", "two", "-q", "-p", "num_cores=1", "-p", "context=false"]) == 0
+    assert "cosmic-ray pixels" not in capsys.readouterr().err

@@ -41,8 +41,17 @@ from .config import (
     astrodrizzle_parameter_names,
     load_astrodrizzle_config,
 )
-from .detect import DEFAULT_BITS, DEFAULT_FILL_BITS, bits_from_bad_bits, check_crbit, chip_cr_mask, grow_like_driz_cr
-from .detect import flagged_pixels, interpret_bits, select_model
+from .detect import (
+    DEFAULT_BITS,
+    DEFAULT_FILL_BITS,
+    bits_from_bad_bits,
+    check_crbit,
+    chip_cr_mask,
+    flagged_pixels,
+    grow_like_driz_cr,
+    interpret_bits,
+    select_model,
+)
 
 __all__ = ["SUPPORTED_DRIZZLEPAC", "astrodrizzle", "run", "check_drizzlepac_version", "log_on_console"]
 

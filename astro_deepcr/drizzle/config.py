@@ -56,7 +56,7 @@ def _drizzlepac_util():
 
 
 def astrodrizzle_parameter_names():
-    """Every parameter name ``AstroDrizzle`` accepts (from drizzlepac's own ``.cfg``), plus ``input`` and ``updatewcs``."""
+    """Every parameter name ``AstroDrizzle`` accepts (drizzlepac's own ``.cfg``, ``input``, ``updatewcs``)."""
     util = _drizzlepac_util()
     names = set(util.getFullParList(_teal().load("astrodrizzle", defaults=True)))
     return {name for name in names if not name.startswith("_")} | {"updatewcs", "input"}

@@ -19,8 +19,8 @@ from astropy.table import Table
 from astropy.utils.exceptions import AstropyUserWarning
 
 from ..fitsutil import update_fits
-from ..units import electron_factor
 from ..provenance import record_run
+from ..units import electron_factor
 from .detect import (
     DEFAULT_BITS,
     DEFAULT_FILL_BITS,
