@@ -122,12 +122,13 @@ def select_model(header, model=None, kind="mask"):
     --------
     >>> from astro_deepcr.selection import select_model
     >>> header = {"INSTRUME": "ACS", "DETECTOR": "WFC", "FILTER1": "CLEAR1L", "FILTER2": "F814W"}
-    >>> spec, reason = select_model(header)  # doctest: +IGNORE_OUTPUT
+    >>> spec, reason = select_model(header)
     >>> spec.name, reason
     ('ACS-WFC-F814W', 'card for ACS/WFC F814W')
     """
     spec, reason = _select(header, model, kind)
-    log.info(f"deepCR {kind} model {spec.name}: {reason}")
+    # debug, not info: a pipeline calls this once per frame; the steps report the choice (verbose, headers)
+    log.debug(f"deepCR {kind} model {spec.name}: {reason}")
     return spec, reason
 
 
