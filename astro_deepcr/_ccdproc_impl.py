@@ -126,7 +126,7 @@ def _gain(gain, family, meta):
         return gain
     value, keyword = units.header_gain(meta)
     if value is not None:
-        log.info(f"cosmicray_deepcr: gain {value:g} electron / adu from {keyword}")
+        log.debug(f"cosmicray_deepcr: gain {value:g} electron / adu from {keyword}")
         return _as_gain(value)
     warnings.warn("cosmicray_deepcr: data in ADU, no gain given and none in the header (GAIN, EGAIN, ATODGAIN, "
                   "ATODGN*, CCDGAIN): using 1.0 electron / adu", AstropyUserWarning)
