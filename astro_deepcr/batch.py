@@ -15,46 +15,26 @@ so a failure never leaves a partial output.
 
 Workers (``jobs > 1`` local processes, or the workers of a
 `dask.distributed.Client`) build their `~astro_deepcr.DeepCR` once per
-process and settings (`worker_deepcr`) and reuse it for every file they get.
+process and settings (`astro_deepcr.fitsclean.worker_deepcr`) and reuse it
+for every file they get. What is done to one file is
+`astro_deepcr.fitsclean.clean_file`.
 """
 
 import concurrent.futures
 import contextlib
 import dataclasses
-import functools
 import multiprocessing
 import os
-import re
 import warnings
 
-import numpy as np
-from astropy.io import fits
 from astropy.utils.exceptions import AstropyUserWarning
 
-from .fitsutil import atomic_write, electron_factor
+# the one-file step, importable from here as in 0.1.0
+from .drizzle.detect import DEFAULT_BITS, DEFAULT_FILL_BITS
+from .fitsclean import AUXILIARY_EXTNAMES, CleanSettings, _parse_ext, clean_file, dq_masks, output_path, worker_deepcr  # noqa: F401
+from .units import electron_factor  # noqa: F401
 
-__all__ = [
-    "FileResult",
-    "CleanSettings",
-    "clean_files",
-    "clean_file",
-    "flag_files",
-    "output_path",
-    "electron_factor",
-    "worker_deepcr",
-    "AUXILIARY_EXTNAMES",
-    "dask_client",
-    "strict_truncation",
-    "run_demo",
-    "benchmark",
-]
-
-#: Extensions never cleaned unless named with ``ext``: HST error, data-quality
-#: and exposure arrays, drizzle weights/contexts, and our own outputs.
-AUXILIARY_EXTNAMES = frozenset({"ERR", "DQ", "SAMP", "TIME", "WHT", "CTX", "CRMASK", "CRPROB", "MASK"})
-_OUTPUT_EXTNAMES = ("CRMASK", "CRPROB")
-_COMPRESSION_SUFFIXES = (".gz", ".bz2", ".xz", ".fz")
-_UNSAFE_CHARACTERS = re.compile(r"[^A-Za-z0-9._+-]")
+__all__ = ["FileResult", "clean_files", "flag_files", "dask_client", "strict_truncation"]
 
 
 @dataclasses.dataclass
@@ -73,6 +53,8 @@ class FileResult:
         The written file (`clean_files`), or the updated input (`flag_files`).
     n_cr : dict
         Cosmic-ray pixels found per extension, keyed ``"EXTNAME,EXTVER"``.
+    products : list of str
+        Quick-look PNGs and DS9 region files written for this file.
     """
 
     path: str
@@ -80,46 +62,7 @@ class FileResult:
     message: str = ""
     output: str | None = None
     n_cr: dict = dataclasses.field(default_factory=dict)
-
-
-@dataclasses.dataclass(frozen=True)
-class CleanSettings:
-    """Settings of `clean_file` (see `clean_files` for their meaning)."""
-
-    model: str = "ACS-WFC"
-    threshold: float | None = None
-    inpaint: str | None = "medmask"
-    ext: tuple = ()
-    device: str | None = None
-    tile_size: int | None = None
-    threads: int | None = None
-    gain: float | None = None
-    write_probability: bool = False
-    overwrite: bool = False
-    progress: bool | None = False
-
-
-# -- per-worker model cache ---------------------------------------------------------------------------------------
-
-
-@functools.lru_cache(maxsize=4)
-def worker_deepcr(model, inpaint, device, tile_size, threads, progress):
-    """The `~astro_deepcr.DeepCR` of this process for these settings, built once.
-
-    Every process (a ``jobs`` worker, a Dask worker or the caller itself)
-    keeps up to four of them, so a worker loads its network once and reuses it
-    for all the files it is given.
-    """
-    from .deepcr import DeepCR
-
-    classic = inpaint in (None, "none", "medmask", "biharmonic")
-    return DeepCR(mask=model, inpaint=None if classic else inpaint, device=device, tile_size=tile_size,
-                  threads=threads, progress=progress)
-
-
-def _models_built():
-    """How many `DeepCR` objects this process has built (for tests: one per worker and settings)."""
-    return worker_deepcr.cache_info().misses
+    products: list = dataclasses.field(default_factory=list)
 
 
 def _init_worker(threads):
@@ -130,144 +73,7 @@ def _init_worker(threads):
         torch.set_num_threads(threads)
 
 
-# -- units ------------------------------------------------------------------------------------------------------
-
-
-# -- one file -----------------------------------------------------------------------------------------------------
-
-
-def output_path(path, outdir):
-    """Where `clean_files` writes the result of ``path``: a safe file name inside ``outdir``.
-
-    The name is the input's base name (compression suffix removed, unusual
-    characters replaced by ``_``, no leading dot), so an output can never land
-    outside ``outdir``.
-    """
-    name = os.path.basename(os.fspath(path))
-    for suffix in _COMPRESSION_SUFFIXES:
-        if name.lower().endswith(suffix):
-            name = name[: -len(suffix)]
-    name = _UNSAFE_CHARACTERS.sub("_", name).lstrip(".") or "image"
-    if not name.lower().endswith((".fits", ".fit", ".fts")):
-        name += ".fits"
-    return os.path.join(os.path.abspath(os.fspath(outdir)), name)
-
-
-def _parse_ext(ext):
-    """``"SCI"`` -> ("SCI", None); ``"SCI,2"`` -> ("SCI", 2); ``"0"`` -> (0, None)."""
-    text = str(ext).strip()
-    if text.isdigit():
-        return int(text), None
-    name, _, version = text.partition(",")
-    if version and not version.strip().isdigit():
-        raise ValueError(f"extension {ext!r} must be NAME, NAME,VER or an index")
-    return name.strip().upper(), int(version) if version else None
-
-
-def _selected(index, hdu, ext):
-    if not isinstance(hdu, (fits.PrimaryHDU, fits.ImageHDU, fits.CompImageHDU)) or hdu.data is None:
-        return False
-    if hdu.data.ndim != 2:
-        return False
-    name = hdu.name.upper()
-    if not ext:
-        return name not in AUXILIARY_EXTNAMES
-    for wanted in ext:
-        key, version = _parse_ext(wanted)
-        if key == index or (key == name and version in (None, hdu.ver)):
-            return True
-    return False
-
-
-def _label(hdu):
-    return f"{hdu.name or 'PRIMARY'},{hdu.ver}"
-
-
-def _wcs_cards(header):
-    """The celestial WCS of ``header`` as cards for the mask extensions (empty when unreadable)."""
-    from astropy.wcs import WCS
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return WCS(header).to_header(relax=True)
-    except Exception:  # distortion tables referenced by HST headers need the whole file
-        return fits.Header()
-
-
-def _record(header, spec, threshold, inpaint, n_cr):
-    from . import __version__
-
-    header["DCRMODEL"] = (spec.name, "astro_deepcr mask model")
-    header["DCRVERS"] = (__version__, "astro_deepcr version")
-    header["DCRTHRSH"] = (threshold, "astro_deepcr probability threshold")
-    header["DCRINPT"] = (inpaint or "none", "astro_deepcr inpainting")
-    header["DCRNCR"] = (n_cr, "astro_deepcr cosmic-ray pixels")
-    header["HISTORY"] = f"astro_deepcr {__version__} clean: model {spec.name}, threshold {threshold:g},"
-    header["HISTORY"] = f"  inpaint {inpaint or 'none'}, {n_cr} cosmic-ray pixels (EXTNAME CRMASK)"
-
-
-def _clean_hdu(hdu, primary_header, settings):
-    """Clean one image HDU in place; return (mask HDU, probability HDU or None, n_cr)."""
-    deepcr = worker_deepcr(settings.model, settings.inpaint, settings.device, settings.tile_size,
-                           settings.threads, settings.progress)
-    spec = deepcr.mask_spec
-    factor = electron_factor(hdu.header, primary_header, spec.units, settings.gain)
-    data = np.asarray(hdu.data)
-    wide = data.dtype.kind == "f" and data.dtype.itemsize == 8
-    electrons = data.astype(np.float64 if wide else np.float32) * factor
-    threshold = deepcr.threshold if settings.threshold is None else float(settings.threshold)
-    probability = deepcr.probability(electrons)
-    cr_mask = probability > threshold
-    if settings.inpaint not in (None, "none"):
-        hdu.data = (deepcr.inpaint(electrons, cr_mask, method=settings.inpaint) / factor).astype(electrons.dtype)
-    n_cr = int(cr_mask.sum())
-    _record(hdu.header, spec, threshold, settings.inpaint, n_cr)
-    wcs = _wcs_cards(hdu.header)
-    mask_hdu = fits.ImageHDU(cr_mask.astype(np.uint8), header=wcs.copy(), name="CRMASK", ver=hdu.ver)
-    mask_hdu.header["DCRSRC"] = (_label(hdu), "image of this mask (1 = cosmic ray)")
-    prob_hdu = None
-    if settings.write_probability:
-        prob_hdu = fits.ImageHDU(probability.astype(np.float32), header=wcs.copy(), name="CRPROB", ver=hdu.ver)
-        prob_hdu.header["DCRSRC"] = (_label(hdu), "extension this probability belongs to")
-    return mask_hdu, prob_hdu, n_cr
-
-
-def clean_file(path, output, settings=CleanSettings()):
-    """Clean one FITS file into ``output`` (written atomically); return the CR count per extension.
-
-    Raises on any problem (unreadable file, no image extension, units, an
-    existing ``output`` without ``overwrite``); `clean_files` turns that into
-    a failed `FileResult`.
-    """
-    if os.path.exists(output) and not settings.overwrite:
-        raise FileExistsError(f"output {output} exists (use overwrite / --overwrite)")
-    if os.path.abspath(output) == os.path.abspath(path):
-        raise ValueError("the output would replace the input; choose another output folder")
-    # our own handle: astropy leaks it when opening fails (e.g. on a truncation warning turned error)
-    with open(path, "rb") as stream:
-        try:
-            hdul = fits.open(stream, memmap=False, lazy_load_hdus=False)
-            for hdu in hdul:
-                _ = hdu.data  # read everything now: a truncated file fails here, not half-way
-        except Exception as exc:
-            raise OSError(f"cannot read FITS file: {_one_line(exc)}") from None
-        selected = [hdu for index, hdu in enumerate(hdul) if _selected(index, hdu, settings.ext)]
-        if not selected:
-            wanted = f" named {', '.join(settings.ext)}" if settings.ext else ""
-            raise ValueError(f"no 2-D image extension{wanted}")
-        kept = [hdu for hdu in hdul if hdu.name.upper() not in _OUTPUT_EXTNAMES or hdu is hdul[0]]
-        added, n_cr = [], {}
-        for hdu in selected:
-            mask_hdu, prob_hdu, count = _clean_hdu(hdu, hdul[0].header, settings)
-            added += [mask_hdu] + ([prob_hdu] if prob_hdu is not None else [])
-            n_cr[_label(hdu)] = count
-            if isinstance(hdu, fits.CompImageHDU):  # re-compressing would quantise the cleaned floats (lossy)
-                kept[kept.index(hdu)] = fits.ImageHDU(hdu.data, header=hdu.header, name=hdu.name, ver=hdu.ver)
-        result = fits.HDUList(kept + added)
-        with atomic_write(output) as tmp_path:
-            result.writeto(tmp_path, overwrite=True, output_verify="silentfix")
-    return n_cr
+# -- tasks run by the workers ------------------------------------------------------------------------------------
 
 
 def strict_truncation():
@@ -288,13 +94,13 @@ def _one_line(exc):
 def _clean_task(path, output, settings):
     """`clean_file` that reports instead of raising (what workers run)."""
     try:
-        n_cr = clean_file(path, output, settings)
+        n_cr, products = clean_file(path, output, settings)
     except Exception as exc:
         return FileResult(path, False, _one_line(exc))
-    return FileResult(path, True, output=output, n_cr=n_cr)
+    return FileResult(path, True, output=output, n_cr=n_cr, products=products)
 
 
-def _flag_task(path, options):
+def _flag_task(path, options, plot=False, regions=False):
     from .drizzle import flag_cosmic_rays
 
     try:
@@ -305,7 +111,16 @@ def _flag_task(path, options):
         return FileResult(path, False, _one_line(exc))
     n_cr = {f"SCI,{row['extver']}": int(row["n_cr"]) for row in summary}
     message = "; ".join(sorted({_one_line(w.message) for w in caught}))
-    return FileResult(path, True, message, output=path, n_cr=n_cr)
+    products = []
+    if plot or regions:
+        from .visualization import flagged_file_products
+
+        try:
+            products = flagged_file_products(path, crbit=options.get("crbit", 4096), plot=plot, regions=regions)
+        except Exception as exc:  # the flags are written; only the quick look failed
+            return FileResult(path, False, f"flagged, but no plot/regions: {_one_line(exc)}", output=path,
+                              n_cr=n_cr)
+    return FileResult(path, True, message, output=path, n_cr=n_cr, products=products)
 
 
 # -- many files ---------------------------------------------------------------------------------------------------
@@ -368,9 +183,10 @@ def _threads_per_job(jobs, threads):
     return max(1, (os.cpu_count() or 1) // jobs)
 
 
-def clean_files(files, outdir, *, model="ACS-WFC", threshold=None, inpaint="medmask", ext=(), device=None,
+def clean_files(files, outdir, *, model=None, threshold=None, inpaint="medmask", ext=(), device=None,
                 tile_size=None, write_probability=False, overwrite=False, gain=None, threads=None, jobs=1,
-                client=None, progress=True):
+                client=None, progress=True, bits=DEFAULT_BITS, fill_bits=DEFAULT_FILL_BITS, crbit=4096,
+                use_dq=True, plot=False, regions=False):
     """Clean cosmic rays in many FITS files, writing the results to ``outdir``.
 
     For each 2-D image extension (all but `AUXILIARY_EXTNAMES`, or those of
@@ -379,7 +195,10 @@ def clean_files(files, outdir, *, model="ACS-WFC", threshold=None, inpaint="medm
     and an extension ``CRMASK`` (uint8, 1 = cosmic ray, same ``EXTVER``) is
     appended, plus ``CRPROB`` (float32 probability) with
     ``write_probability``. Data are converted to the model's units from
-    ``BUNIT`` (see `electron_factor`) and back.
+    ``BUNIT``, ``EXPTIME`` and the header's gain
+    (`astro_deepcr.units.electron_factor`) and back. HST ``SCI,N``
+    extensions with a ``DQ,N`` respect it and get ``crbit`` set on their
+    cosmic rays (see `astro_deepcr.fitsclean`).
 
     Parameters
     ----------
@@ -388,9 +207,10 @@ def clean_files(files, outdir, *, model="ACS-WFC", threshold=None, inpaint="medm
     outdir : str or path-like
         Output folder, created if needed. Each output is named by
         `output_path`; nothing is ever written elsewhere.
-    model : str
+    model : str, optional
         deepCR-mask model name (see `astro_deepcr.list_models`) or a
-        ``.safetensors`` file with its card.
+        ``.safetensors`` file with its card; default: chosen per extension
+        from the header (`astro_deepcr.zoo.select_model`).
     threshold : float, optional
         Probability threshold; default the model's.
     inpaint : str or None
@@ -408,7 +228,8 @@ def clean_files(files, outdir, *, model="ACS-WFC", threshold=None, inpaint="medm
         Replace existing outputs (otherwise such a file fails).
     gain : float, optional
         Electrons per data unit for data in ADU (``BUNIT`` ADU, DN, COUNTS or
-        missing).
+        missing); default the header's (``GAIN``, ``EGAIN``, ``CCDGAIN``,
+        ``ATODGAIN``...).
     jobs : int
         Local worker processes (each loads the model once).
     client : `dask.distributed.Client`, optional
@@ -418,6 +239,18 @@ def clean_files(files, outdir, *, model="ACS-WFC", threshold=None, inpaint="medm
     progress : bool
         Progress bar over files (and, run serially, over the tiles of large
         images).
+    bits, fill_bits, crbit :
+        DQ semantics of `astro_deepcr.drizzle.flag_cosmic_rays`: ``bits``
+        are the good DQ bits (drizzlepac's sense; other pixels are never
+        flagged nor replaced), ``fill_bits`` pixels are filled before
+        detection, ``crbit`` is set in the output ``DQ,N`` on the cosmic
+        rays found (and cleared elsewhere).
+    use_dq : bool
+        False: ignore DQ arrays (and leave them unchanged).
+    plot, regions : bool
+        Also write a quick-look PNG / a DS9 region file per cleaned
+        extension next to each output
+        (`astro_deepcr.fitsclean.product_path`).
 
     Returns
     -------
@@ -438,11 +271,20 @@ def clean_files(files, outdir, *, model="ACS-WFC", threshold=None, inpaint="medm
     []
     """
     from .deepcr import _check_threshold
+    from .drizzle.detect import check_crbit, interpret_bits
     from .zoo import get_model
 
     jobs = _check_parallel(jobs, client)
     files = [files] if isinstance(files, (str, os.PathLike)) else list(files)
-    get_model(model, kind="mask")
+    if model is not None:
+        get_model(model, kind="mask")
+    crbit = check_crbit(crbit)
+    interpret_bits(bits, "bits")
+    interpret_bits(fill_bits, "fill_bits")
+    if plot:
+        from .visualization import _matplotlib
+
+        _matplotlib()
     if inpaint not in (None, "none", "medmask", "biharmonic"):
         get_model(inpaint, kind="inpaint")
     if threshold is not None:
@@ -454,10 +296,12 @@ def clean_files(files, outdir, *, model="ACS-WFC", threshold=None, inpaint="medm
     os.makedirs(outdir, exist_ok=True)
     parallel = jobs > 1 or client is not None
     settings = CleanSettings(
-        model=os.fspath(model), threshold=threshold, inpaint=inpaint, ext=tuple(str(e) for e in ext),
+        model=None if model is None else os.fspath(model), threshold=threshold, inpaint=inpaint,
+        ext=tuple(str(e) for e in ext),
         device=device, tile_size=tile_size, threads=_threads_per_job(jobs, threads),
         gain=None if gain is None else float(gain), write_probability=write_probability, overwrite=overwrite,
-        progress=None if progress and not parallel else False,
+        progress=None if progress and not parallel else False, bits=bits, fill_bits=fill_bits, crbit=crbit,
+        use_dq=bool(use_dq), plot=bool(plot), regions=bool(regions),
     )
     paths = [os.path.abspath(os.fspath(path)) for path in files]
     outputs = [output_path(path, outdir) for path in paths]
@@ -480,7 +324,7 @@ def clean_files(files, outdir, *, model="ACS-WFC", threshold=None, inpaint="medm
     return results
 
 
-def flag_files(files, *, jobs=1, client=None, progress=True, **options):
+def flag_files(files, *, jobs=1, client=None, progress=True, plot=False, regions=False, **options):
     """`astro_deepcr.drizzle.flag_cosmic_rays` file by file: one bad file never stops the others.
 
     Parameters
@@ -489,6 +333,9 @@ def flag_files(files, *, jobs=1, client=None, progress=True, **options):
         HST ``_flt``/``_flc`` files (updated in place, atomically).
     jobs, client, progress :
         As for `clean_files`.
+    plot, regions : bool
+        Also write a quick-look PNG / a DS9 region file per ``SCI,N`` next to
+        each file (`astro_deepcr.visualization.flagged_file_products`).
     **options
         Keywords of `~astro_deepcr.drizzle.flag_cosmic_rays` (``model``,
         ``threshold``, ``crbit``, ``grow``, ``resetbits``, ``bits``,
@@ -504,8 +351,9 @@ def flag_files(files, *, jobs=1, client=None, progress=True, **options):
     options.setdefault("progress", None if progress and not parallel else False)
     files = [files] if isinstance(files, (str, os.PathLike)) else list(files)
     paths = [os.path.abspath(os.fspath(path)) for path in files]
-    results = _run(_flag_task, [(path, options) for path in paths], jobs=jobs, client=client, progress=progress,
-                   desc="flag", threads=_threads_per_job(jobs, None))
+    arguments = [(path, options, bool(plot), bool(regions)) for path in paths]
+    results = _run(_flag_task, arguments, jobs=jobs, client=client, progress=progress, desc="flag",
+                   threads=_threads_per_job(jobs, None))
     return [dataclasses.replace(result, path=os.fspath(name)) for result, name in zip(results, files, strict=True)]
 
 
@@ -518,140 +366,3 @@ def dask_client(address):
         raise ImportError("--dask needs dask.distributed: pip install 'dask[distributed]'") from None
     with Client(address) as client:
         yield client
-
-
-# -- demo and quick benchmark ---------------------------------------------------------------------------------------
-
-
-def _rates(cr_mask, truth):
-    """Pixel true- and false-positive rates of ``cr_mask`` against ``truth``."""
-    true_positive = np.count_nonzero(cr_mask & truth)
-    false_positive = np.count_nonzero(cr_mask & ~truth)
-    return true_positive / max(1, np.count_nonzero(truth)), false_positive / max(1, np.count_nonzero(~truth))
-
-
-def _overlay_png(path, image, cr_mask, truth, title):
-    """Image in an asinh stretch, detections in red, true cosmic rays outlined in cyan."""
-    from astropy.visualization import AsinhStretch, ImageNormalize, ZScaleInterval
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.colors import ListedColormap
-    from matplotlib.figure import Figure
-    from matplotlib.patches import Rectangle
-
-    norm = ImageNormalize(image, interval=ZScaleInterval(), stretch=AsinhStretch(0.1))
-    # zoom on the 128x128 box holding most true cosmic-ray pixels
-    size = min(128, *image.shape)
-    counts = np.add.reduceat(np.add.reduceat(truth.astype(int), np.arange(0, truth.shape[0], size), axis=0),
-                             np.arange(0, truth.shape[1], size), axis=1)
-    by, bx = np.unravel_index(np.argmax(counts), counts.shape)
-    box = (slice(by * size, by * size + size), slice(bx * size, bx * size + size))
-    figure = Figure(figsize=(11, 5.5), layout="constrained")
-    FigureCanvasAgg(figure)
-    red = ListedColormap([(1.0, 0.1, 0.1, 0.75)])
-    views = [(slice(None), slice(None)), box]
-    for axes, view, label in zip(figure.subplots(1, 2), views, ["", " (zoom)"], strict=True):
-        y0, x0 = view[0].start or 0, view[1].start or 0
-        extent = (x0 - 0.5, x0 + image[view].shape[1] - 0.5, y0 - 0.5, y0 + image[view].shape[0] - 0.5)
-        axes.imshow(image[view], origin="lower", cmap="gray", norm=norm, extent=extent)
-        axes.imshow(np.ma.masked_where(~cr_mask[view], cr_mask[view]), origin="lower", cmap=red, extent=extent,
-                    interpolation="nearest")
-        axes.contour(np.arange(x0, x0 + image[view].shape[1]), np.arange(y0, y0 + image[view].shape[0]),
-                     truth[view].astype(float), levels=[0.5], colors="cyan", linewidths=0.6)
-        if not label:
-            axes.add_patch(Rectangle((box[1].start - 0.5, box[0].start - 0.5), size, size, fill=False,
-                                     edgecolor="yellow", linewidth=1.0))
-        axes.set_title(title + label, fontsize=10)
-        axes.set_xlabel("x (pixel)")
-        axes.set_ylabel("y (pixel)")
-    figure.savefig(path, dpi=100, format="png")
-
-
-def run_demo(outdir="demo_out", model="ACS-WFC", shape=(512, 512), seed=0, threshold=None, device=None,
-             field="extragalactic", exptime=1000.0):
-    """Simulate an exposure with known cosmic rays, detect them, write ``demo.fits`` and ``demo.png``.
-
-    The exposure comes from `astro_deepcr.training.simulate.simulate_exposure`
-    (electrons, fixed ``seed``). ``demo.fits`` holds the image (primary),
-    ``CRMASK`` (detections), ``CRPROB`` (probability) and ``CRTRUE`` (the
-    simulated cosmic rays); ``demo.png`` shows the detections in red over the
-    image with the true cosmic rays outlined in cyan.
-
-    Returns
-    -------
-    summary : dict
-        ``model``, ``threshold``, ``n_true``, ``n_detected``, ``tpr``,
-        ``fpr`` (pixel rates), ``fits`` and ``png`` (paths).
-    """
-    from .deepcr import DeepCR, _check_threshold
-    from .training.simulate import simulate_exposure
-
-    simulation = simulate_exposure(shape=tuple(shape), field=field, exptime=exptime, seed=seed)
-    deepcr = DeepCR(mask=model, device=device, progress=False)
-    threshold = deepcr.threshold if threshold is None else _check_threshold(threshold)
-    probability = deepcr.probability(simulation["image"])
-    cr_mask, truth = probability > threshold, simulation["cr_mask"]
-    tpr, fpr = _rates(cr_mask, truth)
-    os.makedirs(outdir, exist_ok=True)
-    fits_path, png_path = os.path.join(outdir, "demo.fits"), os.path.join(outdir, "demo.png")
-    primary = fits.PrimaryHDU(simulation["image"])
-    primary.header["BUNIT"] = "ELECTRONS"
-    primary.header["EXPTIME"] = (float(exptime), "s")
-    primary.header["HISTORY"] = f"astro_deepcr demo: simulate_exposure({tuple(shape)}, {field!r}, seed={seed})"
-    hdul = fits.HDUList([primary,
-                         fits.ImageHDU(cr_mask.astype(np.uint8), name="CRMASK"),
-                         fits.ImageHDU(probability.astype(np.float32), name="CRPROB"),
-                         fits.ImageHDU(truth.astype(np.uint8), name="CRTRUE")])
-    hdul[1].header["DCRMODEL"] = deepcr.mask_spec.name
-    hdul[1].header["DCRTHRSH"] = threshold
-    with atomic_write(fits_path) as tmp_path:
-        hdul.writeto(tmp_path, overwrite=True)
-    title = f"deepCR {deepcr.mask_spec.name}, threshold {threshold:g}: TPR {tpr:.2f}, FPR {fpr:.4f}"
-    with atomic_write(png_path) as tmp_path:
-        _overlay_png(tmp_path, simulation["image"], cr_mask, truth, title)
-    return {"model": deepcr.mask_spec.name, "threshold": threshold, "n_true": int(truth.sum()),
-            "n_detected": int(cr_mask.sum()), "tpr": tpr, "fpr": fpr, "fits": fits_path, "png": png_path}
-
-
-def _peak_rss_mib():
-    try:
-        import resource
-    except ImportError:  # not on Windows
-        return float("nan")
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-
-
-def benchmark(shape=(1024, 1024), model="ACS-WFC", device=None, tile_size=None, threads=None, repeat=3):
-    """Time `~astro_deepcr.DeepCR.mask` on a simulated image (a quick check; see ``benchmarks/``).
-
-    Returns
-    -------
-    timing : dict
-        ``model``, ``device``, ``seconds`` (best of ``repeat`` runs after a
-        warm-up), ``megapixels_per_s``, ``peak_rss_mib`` (the process's peak
-        resident memory) and, on CUDA, ``peak_gpu_mib``.
-    """
-    import time
-
-    import torch
-
-    from .deepcr import DeepCR
-    from .training.simulate import simulate_exposure
-
-    image = simulate_exposure(shape=tuple(shape), seed=0)["image"]
-    deepcr = DeepCR(mask=model, device=device, tile_size=tile_size, threads=threads, progress=False)
-    deepcr.mask(image[:64, :64])  # warm-up: load the network, first-call allocations
-    timings = []
-    for _ in range(max(1, int(repeat))):
-        if deepcr.device.type == "cuda":
-            torch.cuda.synchronize(deepcr.device)
-        start = time.perf_counter()
-        deepcr.mask(image)
-        if deepcr.device.type == "cuda":
-            torch.cuda.synchronize(deepcr.device)
-        timings.append(time.perf_counter() - start)
-    seconds = min(timings)
-    timing = {"model": deepcr.mask_spec.name, "device": str(deepcr.device), "seconds": seconds,
-              "megapixels_per_s": image.size / 1e6 / seconds, "peak_rss_mib": _peak_rss_mib()}
-    if deepcr.device.type == "cuda":
-        timing["peak_gpu_mib"] = torch.cuda.max_memory_allocated(deepcr.device) / 2**20
-    return timing

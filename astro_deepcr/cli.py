@@ -19,7 +19,7 @@ __all__ = ["main", "build_parser", "PLUGINS"]
 
 PROG = "astro-deepcr"
 #: Modules that add sub-commands with ``add_subparser(subparsers)``; skipped when absent.
-PLUGINS = ("astro_deepcr.evaluation.report", "astro_deepcr.training.cli")
+PLUGINS = ("astro_deepcr.evaluation.report", "astro_deepcr.training.cli", "astro_deepcr.training.demo")
 
 
 class UsageError(Exception):
@@ -48,6 +48,8 @@ def _report(args, results, verb):
             _info(args, f"{result.path}{target} (cosmic-ray pixels {counts or 'none'})")
             if result.message:
                 _info(args, f"  warning: {result.message}")
+            for product in result.products:
+                _info(args, f"  wrote {product}")
         else:
             print(f"{PROG}: FAILED {result.path}: {result.message}", file=sys.stderr)
     summary = f"{len(results) - len(failed)} of {len(results)} files {verb}"
@@ -70,6 +72,11 @@ def _parallel(args, run):
     return run(None)
 
 
+def _none(text):
+    """A DQ bit expression from the command line: ``none`` means None (every pixel good / none filled)."""
+    return None if text is None or str(text).strip().lower() == "none" else text
+
+
 def _cmd_clean(args):
     from . import batch
 
@@ -78,7 +85,8 @@ def _cmd_clean(args):
             args.files, args.outdir, model=args.model, threshold=args.threshold, inpaint=args.inpaint,
             ext=args.ext or (), device=args.device, tile_size=args.tile, write_probability=args.probability,
             overwrite=args.overwrite, gain=args.gain, threads=args.threads, jobs=args.jobs, client=client,
-            progress=not args.quiet)
+            progress=not args.quiet, bits=_none(args.bits), fill_bits=_none(args.fill_bits), crbit=args.crbit,
+            use_dq=not args.no_dq, plot=args.plot, regions=args.regions)
 
     try:
         results = _parallel(args, run)
@@ -128,7 +136,8 @@ def _cmd_flag(args):
             options[key] = None if getattr(args, key).strip().lower() == "none" else getattr(args, key)
 
     def run(client):
-        return batch.flag_files(names, jobs=args.jobs, client=client, progress=not args.quiet, **options)
+        return batch.flag_files(names, jobs=args.jobs, client=client, progress=not args.quiet, plot=args.plot,
+                                regions=args.regions, **options)
 
     try:
         results = _parallel(args, run) if names else []
@@ -211,7 +220,7 @@ def _check_model_and_device(model, device):
 
 
 def _cmd_bench(args):
-    from .batch import benchmark
+    from .bench import benchmark
 
     _check_model_and_device(args.model, args.device)
     timing = benchmark(shape=tuple(args.shape), model=args.model, device=args.device, tile_size=args.tile,
@@ -224,16 +233,31 @@ def _cmd_bench(args):
 
 
 def _cmd_demo(args):
-    from .batch import run_demo
+    if args.simulated:
+        run_simulated = getattr(args, "simulated_demo", None)
+        if run_simulated is None:
+            raise UsageError("--simulated needs the plug-in astro_deepcr.training.demo, which could not be "
+                             "loaded (is astro_deepcr.training importable?)")
+        _check_model_and_device(args.model or "ACS-WFC", args.device)
+        summary = run_simulated(args)
+        _info(args, f"simulated {args.shape[0]}x{args.shape[1]} {args.field} exposure (seed {args.seed}): "
+                    f"{summary['n_true']} cosmic-ray pixels")
+        _info(args, f"{summary['model']} at threshold {summary['threshold']:g}: {summary['n_detected']} pixels "
+                    f"flagged, TPR {summary['tpr']:.3f}, FPR {summary['fpr']:.5f}")
+        _info(args, f"wrote {summary['fits']} and {summary['png']}")
+        return 0
+    from .demo import run_demo, summary_lines
 
-    _check_model_and_device(args.model, args.device)
-    summary = run_demo(args.outdir, model=args.model, shape=tuple(args.shape), seed=args.seed,
-                       threshold=args.threshold, device=args.device, field=args.field, exptime=args.exptime)
-    _info(args, f"simulated {args.shape[0]}x{args.shape[1]} {args.field} exposure (seed {args.seed}): "
-                f"{summary['n_true']} cosmic-ray pixels")
-    _info(args, f"{summary['model']} at threshold {summary['threshold']:g}: {summary['n_detected']} pixels "
-                f"flagged, TPR {summary['tpr']:.3f}, FPR {summary['fpr']:.5f}")
-    _info(args, f"wrote {summary['fits']} and {summary['png']}")
+    if args.model is not None:
+        _check_model_and_device(args.model, args.device)
+    try:
+        summary = run_demo(args.outdir, model=args.model, threshold=args.threshold, device=args.device)
+    except FileNotFoundError as exc:
+        _error(exc)
+        return 1
+    for line in summary_lines(summary):
+        _info(args, line)
+    _info(args, f"wrote {', '.join(filter(None, (summary['fits'], summary['png'], summary['regions'])))}")
     return 0
 
 
@@ -260,9 +284,11 @@ def _common():
     return common
 
 
-def _model_options(parser, default="ACS-WFC"):
+def _model_options(parser, default=None):
     parser.add_argument("--model", default=default,
-                        help=f"deepCR-mask model name or .safetensors file (default {default or 'per file'})")
+                        help="deepCR-mask model name or .safetensors file (default: from each file's header: "
+                             "INSTRUME, DETECTOR, FILTER*)" if default is None else
+                             f"deepCR-mask model name or .safetensors file (default {default})")
     parser.add_argument("--threshold", type=_probability, help="probability threshold (default: the model's)")
     parser.add_argument("--device", help="torch device: auto, cpu, cuda, cuda:N (default: conf.device)")
 
@@ -291,8 +317,27 @@ def _add_clean(subparsers, common):
     parser.add_argument("--gain", type=float, help="electrons per data unit, for data in ADU or without BUNIT")
     parser.add_argument("--probability", action="store_true", help="also write CRPROB probability extensions")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    from .drizzle.detect import DEFAULT_BITS, DEFAULT_FILL_BITS
+
+    dq = parser.add_argument_group("HST DQ arrays (SCI,N with DQ,N)")
+    dq.add_argument("--bits", default=DEFAULT_BITS,
+                    help=f"good DQ bits, drizzlepac's sense (default '{DEFAULT_BITS}'; 'none': every pixel); "
+                         "pixels with other bits (saturated, hot, bad...) are never flagged nor replaced")
+    dq.add_argument("--fill-bits", default=DEFAULT_FILL_BITS,
+                    help=f"DQ bits filled before detection (default '{DEFAULT_FILL_BITS}')")
+    dq.add_argument("--crbit", type=int, default=4096, help="DQ bit set on the cosmic rays found (default 4096)")
+    dq.add_argument("--no-dq", action="store_true", help="ignore DQ arrays")
+    _look_options(parser)
     _parallel_options(parser)
     parser.set_defaults(func=_cmd_clean)
+
+
+def _look_options(parser):
+    parser.add_argument("--plot", action="store_true",
+                        help="write a quick-look PNG per image (mask over the image, largest CRs, brightest "
+                             "sources)")
+    parser.add_argument("--regions", action="store_true",
+                        help="write a DS9 region file per image (one polygon per cosmic ray)")
 
 
 def _add_flag(subparsers, common):
@@ -313,6 +358,7 @@ def _add_flag(subparsers, common):
     parser.add_argument("--fill-bits", help="DQ bits filled before detection (default '1,2,4,8')")
     parser.add_argument("--lock-timeout", type=float, default=0.0,
                         help="seconds to wait for a file another process is updating")
+    _look_options(parser)
     _parallel_options(parser)
     parser.set_defaults(func=_cmd_flag)
 
@@ -360,20 +406,18 @@ def _add_bench(subparsers, common):
 
 def _add_demo(subparsers, common):
     parser = subparsers.add_parser(
-        "demo", parents=[common], help="simulate an exposure, detect its cosmic rays, write FITS + PNG overlay",
-        description="Simulate an HST ACS/WFC-like exposure with known cosmic rays (fixed seed), run deepCR, "
-                    "write demo.fits and demo.png (detections over the image, truth outlined) to OUTDIR and "
-                    "print the true- and false-positive rates.")
+        "demo", parents=[common], help="deepCR on a real HST exposure: numbers, FITS, quick-look PNG, DS9 regions",
+        description="Run deepCR on the ACS/HRC exposure of 47 Tuc that spherical_geometry ships "
+                    "(j8bt06nyq_flt.fits; model from its header, DQ respected), print the counts and write "
+                    "demo.fits, demo.png and demo.reg to OUTDIR. --simulated: a simulated exposure with known "
+                    "cosmic rays instead, with true- and false-positive rates.")
     parser.add_argument("-o", "--outdir", default="demo_out", help="output folder (default demo_out)")
-    parser.add_argument("--model", default="ACS-WFC", help="deepCR-mask model (default ACS-WFC)")
+    parser.add_argument("--model", help="deepCR-mask model (default: from the header; ACS-WFC when simulated)")
     parser.add_argument("--threshold", type=_probability, help="probability threshold (default: the model's)")
     parser.add_argument("--device", help="torch device (default: conf.device)")
-    parser.add_argument("--shape", type=_positive_int, nargs=2, default=(512, 512), metavar=("NY", "NX"),
-                        help="image shape (default 512 512)")
-    parser.add_argument("--field", choices=("extragalactic", "globular", "resolved"), default="extragalactic",
-                        help="simulated field (default extragalactic)")
-    parser.add_argument("--exptime", type=float, default=1000.0, help="exposure time in s (default 1000)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--simulated", action="store_true",
+                        help="simulated exposure with known cosmic rays (options below; needs the training "
+                             "plug-in)")
     parser.set_defaults(func=_cmd_demo)
 
 
@@ -417,6 +461,11 @@ def main(argv=None):
     from .batch import strict_truncation
 
     strict_truncation()
+    from astropy import log
+
+    level = log.level
+    if getattr(args, "quiet", False):  # --quiet: the model choice and other INFO lines too
+        log.setLevel("WARNING")
     try:
         return int(args.func(args) or 0)
     except UsageError as exc:
@@ -432,6 +481,8 @@ def main(argv=None):
     except Exception as exc:
         _error(f"{type(exc).__name__}: {exc}")
         return 1
+    finally:
+        log.setLevel(level)
 
 
 if __name__ == "__main__":

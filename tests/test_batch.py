@@ -8,7 +8,7 @@ import pytest
 from astropy.io import fits
 from astropy.wcs import WCS
 
-from astro_deepcr import DeepCR, batch
+from astro_deepcr import DeepCR, batch, fitsclean
 from astro_deepcr.training.simulate import simulate_exposure
 
 SHAPE = (64, 96)
@@ -235,7 +235,7 @@ def test_parallel_runs_match_serial(images, tmp_path):
         on_dask_again = batch.clean_files(names, tmp_path / "dask", threads=1, client=client, overwrite=True,
                                           progress=False)
         # each worker process built its DeepCR once, however many files it got
-        built = client.run(batch._models_built)
+        built = client.run(fitsclean._models_built)
     assert len(names) >= 4
     reference = read_masks(serial)
     assert sum(mask.sum() for mask in reference) > 100
@@ -264,22 +264,10 @@ def test_flag_files_bad_file(tmp_path):
         assert sum(result.n_cr.values()) > 0
 
 
-def test_run_demo(tmp_path):
-    summary = batch.run_demo(tmp_path, shape=(128, 128), seed=1)
-    assert summary["n_true"] > 50 and summary["tpr"] > 0.6 and summary["fpr"] < 0.01
-    with open(summary["png"], "rb") as stream:
-        assert stream.read(8) == b"\x89PNG\r\n\x1a\n"
-    with fits.open(summary["fits"]) as hdul:
-        assert [hdu.name for hdu in hdul] == ["PRIMARY", "CRMASK", "CRPROB", "CRTRUE"]
-        assert hdul["CRMASK"].data.sum() == summary["n_detected"]
-        assert hdul["CRTRUE"].data.sum() == summary["n_true"]
-    # fixed seed: the same image and rates again
-    assert batch.run_demo(tmp_path / "again", shape=(128, 128), seed=1) == {
-        **summary, "fits": str(tmp_path / "again" / "demo.fits"), "png": str(tmp_path / "again" / "demo.png")}
-
-
 def test_benchmark():
-    timing = batch.benchmark(shape=(64, 64), repeat=1, device="cpu")
+    from astro_deepcr.bench import benchmark
+
+    timing = benchmark(shape=(64, 64), repeat=1, device="cpu")
     assert timing["model"] == "ACS-WFC" and timing["device"] == "cpu"
     assert timing["seconds"] > 0 and timing["megapixels_per_s"] > 0
     assert timing["peak_rss_mib"] > 50
@@ -296,3 +284,104 @@ def test_compressed_input_written_uncompressed(tmp_path):
         assert type(hdul["SCI"]) is fits.ImageHDU and hdul["SCI"].header["BUNIT"] == "ELECTRONS"
         good = hdul["CRMASK", 1].data == 0
         np.testing.assert_array_equal(hdul["SCI"].data[good], original["SCI"].data[good])
+
+
+# -- instrument-aware defaults, DQ, quick looks (#17) ----------------------------------------------------------------
+
+
+def test_clean_respects_dq_and_sets_crbit_as_flag_does(tmp_path):
+    """_flc input: DQ-bad (saturated, hot, bad column) pixels never flagged nor changed; crbit set like flag."""
+    import shutil
+
+    from astro_deepcr.drizzle import flag_cosmic_rays
+    from astro_deepcr.training.flc import write_flc_stack
+
+    stack = write_flc_stack(tmp_path / "in", n_exposures=1, chip_shape=(96, 128), seed=3)
+    source = stack.files[0]
+    flagged = shutil.copy(source, tmp_path / "flagged_flc.fits")
+    flag_cosmic_rays(flagged)
+    result = batch.clean_files([source], tmp_path / "out", progress=False)[0]
+    assert result.ok, result.message
+    saturated = 0
+    with fits.open(result.output) as hdul, fits.open(source) as original, fits.open(flagged) as by_flag:
+        for extver in (1, 2):
+            dq, cr_mask = original["DQ", extver].data, hdul["CRMASK", extver].data.astype(bool)
+            bad = (dq & ~(4096 | 8192)) != 0
+            saturated += int((dq & 256).sum())
+            assert bad.sum() > 100  # hot and warm pixels, a bad column (and the saturated star on one chip)
+            assert cr_mask.sum() > 20 and not (cr_mask & bad).any()
+            # bad pixels keep their values; only cosmic-ray pixels change
+            changed = hdul["SCI", extver].data != original["SCI", extver].data
+            assert not (changed & ~cr_mask).any() and changed.sum() > 0.5 * cr_mask.sum()
+            # the output DQ has crbit exactly on the cosmic rays and every other bit as it was
+            np.testing.assert_array_equal((hdul["DQ", extver].data & 4096) != 0, cr_mask)
+            np.testing.assert_array_equal(hdul["DQ", extver].data & ~4096, dq & ~4096)
+            # the same pixels as `flag` with its defaults (same model, bits, fill_bits)
+            np.testing.assert_array_equal((by_flag["DQ", extver].data & 4096) != 0, cr_mask)
+            header = hdul["SCI", extver].header
+            assert header["DCRMODEL"] == by_flag[0].header["DCRMODEL"] == "ACS-WFC-F606W"
+            assert header["DCRBIT"] == 4096 and header["DCRNCR"] == cr_mask.sum()
+    assert saturated > 10
+    # use_dq=False (--no-dq): the DQ array is left alone, and DQ-flagged pixels (hot ones) get flagged:
+    # the exclusion above is not vacuous
+    ignored = batch.clean_files([source], tmp_path / "no_dq", use_dq=False, progress=False)[0]
+    with fits.open(ignored.output) as hdul, fits.open(source) as original:
+        np.testing.assert_array_equal(hdul["DQ", 1].data, original["DQ", 1].data)
+        assert "DCRBIT" not in hdul["SCI", 1].header
+        flagged_bad = sum(int((hdul["CRMASK", v].data.astype(bool) & ((original["DQ", v].data & ~12288) != 0)).sum())
+                          for v in (1, 2))
+        assert flagged_bad > 0, flagged_bad
+
+
+def test_gain_from_header(tmp_path):
+    """An ADU file with GAIN in its header needs no gain= and gives the mask of gain=<that value>."""
+    electrons, _ = write_images(tmp_path / "e", count=1)
+    reference = read_masks(batch.clean_files(electrons, tmp_path / "o_e", inpaint=None, progress=False))[0]
+    with fits.open(electrons[0]) as hdul:
+        hdul["SCI"].data = hdul["SCI"].data / 2.0
+        hdul["SCI"].header["BUNIT"] = "ADU"
+        hdul.writeto(tmp_path / "adu_nogain.fits")
+        hdul["SCI"].header["GAIN"] = 2.0
+        hdul.writeto(tmp_path / "adu_gain.fits")
+    from_header = batch.clean_files([tmp_path / "adu_gain.fits"], tmp_path / "o1", inpaint=None, progress=False)
+    given = batch.clean_files([tmp_path / "adu_nogain.fits"], tmp_path / "o2", inpaint=None, gain=2.0,
+                              progress=False)
+    np.testing.assert_array_equal(read_masks(from_header)[0], read_masks(given)[0])
+    np.testing.assert_array_equal(read_masks(from_header)[0], reference)
+    assert reference.sum() > 20
+    # an explicit gain wins over the header's: gain 1 reads the data as half the electrons -> another mask
+    other = batch.clean_files([tmp_path / "adu_gain.fits"], tmp_path / "o3", inpaint=None, gain=1.0, progress=False)
+    assert (read_masks(other)[0] != reference).any()
+
+
+def test_model_from_header_and_explicit_model(tmp_path):
+    names, _ = write_images(tmp_path / "in", count=1)
+    with fits.open(names[0]) as hdul:
+        hdul[0].header.update({"TELESCOP": "HST", "INSTRUME": "WFC3", "DETECTOR": "UVIS", "FILTER": "F606W"})
+        hdul.writeto(tmp_path / "uvis.fits")
+    chosen = batch.clean_files([tmp_path / "uvis.fits"], tmp_path / "o1", inpaint=None, progress=False)[0]
+    explicit = batch.clean_files([tmp_path / "uvis.fits"], tmp_path / "o2", inpaint=None, model="ACS-WFC",
+                                 progress=False)[0]
+    with fits.open(chosen.output) as hdul:
+        assert hdul["SCI"].header["DCRMODEL"] == "WFC3-UVIS" and hdul["SCI"].header["DCRWHY"] != "explicit"
+        wfc3_mask = hdul["CRMASK", 1].data
+    with fits.open(explicit.output) as hdul:
+        assert hdul["SCI"].header["DCRMODEL"] == "ACS-WFC" and hdul["SCI"].header["DCRWHY"] == "explicit"
+        expected = DeepCR("WFC3-UVIS", device="cpu").mask(fits.getdata(tmp_path / "uvis.fits", "SCI"))
+        np.testing.assert_array_equal(wfc3_mask.astype(bool), expected)
+
+
+def test_plot_and_regions(images, tmp_path):
+    pytest.importorskip("matplotlib")
+    from scipy import ndimage
+
+    from astro_deepcr.visualization import read_regions
+
+    names, _ = images
+    result = batch.clean_files(names[:1], tmp_path, plot=True, regions=True, progress=False)[0]
+    assert result.ok, result.message
+    assert result.products == [str(tmp_path / "img0_sci1.png"), str(tmp_path / "img0_sci1.reg")]
+    assert (tmp_path / "img0_sci1.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    cr_mask = read_masks([result])[0]
+    n_objects = ndimage.label(cr_mask, structure=np.ones((3, 3)))[1]
+    assert n_objects > 5 and len(read_regions(tmp_path / "img0_sci1.reg")) == n_objects

@@ -9,8 +9,16 @@ from scipy import ndimage
 
 from astro_deepcr import DeepCR
 from astro_deepcr.datasets import load_hst_example
-from astro_deepcr.visualization import (cr_objects, cr_outline, flagged_file_products, mask_statistics, plot_mask,
-                                        read_regions, write_quicklook, write_regions)
+from astro_deepcr.visualization import (
+    cr_objects,
+    cr_outline,
+    flagged_file_products,
+    mask_statistics,
+    plot_mask,
+    read_regions,
+    write_quicklook,
+    write_regions,
+)
 
 pytest.importorskip("matplotlib")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -1,0 +1,321 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+Cleaning one FITS file: what `astro_deepcr.batch.clean_files` does per file.
+
+For each selected 2-D image extension the data are converted to the model's
+units (`astro_deepcr.units.electron_factor`: ``BUNIT``, ``EXPTIME`` and the
+header's gain), the model is the one given or the one the header calls for
+(`astro_deepcr.zoo.select_model`), the cosmic rays are replaced, and a
+``CRMASK`` extension (and optionally ``CRPROB``) is added. The run is
+recorded with `astro_deepcr.provenance.record_run`.
+
+HST ``_flt``/``_flc`` files: a ``SCI,N`` extension with a ``DQ,N`` next to it
+is cleaned with the DQ semantics of ``astro-deepcr flag``
+(`astro_deepcr.drizzle.detect`): pixels with a DQ bit outside ``bits`` (the
+good bits, drizzlepac's sense; saturation is not among them by default) are
+never flagged nor replaced nor used to replace others, pixels with a
+``fill_bits`` bit are filled before the network sees the image, and the
+output ``DQ,N`` carries ``crbit`` exactly on the cosmic rays found.
+"""
+
+import dataclasses
+import functools
+import os
+import re
+import warnings
+
+import numpy as np
+from astropy.io import fits
+
+from .drizzle.detect import DEFAULT_BITS, DEFAULT_FILL_BITS, flagged_pixels, good_pixels
+from .fitsutil import atomic_write
+from .provenance import record_run
+from .units import electron_factor
+
+__all__ = [
+    "AUXILIARY_EXTNAMES",
+    "CleanSettings",
+    "clean_file",
+    "output_path",
+    "product_path",
+    "dq_masks",
+    "worker_deepcr",
+]
+
+#: Extensions never cleaned unless named with ``ext``: HST error, data-quality
+#: and exposure arrays, drizzle weights/contexts, and our own outputs.
+AUXILIARY_EXTNAMES = frozenset({"ERR", "DQ", "SAMP", "TIME", "WHT", "CTX", "CRMASK", "CRPROB", "MASK"})
+_OUTPUT_EXTNAMES = ("CRMASK", "CRPROB")
+_COMPRESSION_SUFFIXES = (".gz", ".bz2", ".xz", ".fz")
+_UNSAFE_CHARACTERS = re.compile(r"[^A-Za-z0-9._+-]")
+_CLASSIC = (None, "none", "medmask", "biharmonic")
+
+
+@dataclasses.dataclass(frozen=True)
+class CleanSettings:
+    """Settings of `clean_file` (see `astro_deepcr.batch.clean_files` for their meaning)."""
+
+    model: str | None = None
+    threshold: float | None = None
+    inpaint: str | None = "medmask"
+    ext: tuple = ()
+    device: str | None = None
+    tile_size: int | None = None
+    threads: int | None = None
+    gain: float | None = None
+    write_probability: bool = False
+    overwrite: bool = False
+    progress: bool | None = False
+    bits: object = DEFAULT_BITS
+    fill_bits: object = DEFAULT_FILL_BITS
+    crbit: int = 4096
+    use_dq: bool = True
+    plot: bool = False
+    regions: bool = False
+
+
+@functools.lru_cache(maxsize=4)
+def worker_deepcr(model, inpaint, device, tile_size, threads, progress):
+    """The `~astro_deepcr.DeepCR` of this process for these settings, built once.
+
+    Every process (a ``jobs`` worker, a Dask worker or the caller itself)
+    keeps up to four of them, so a worker loads its network once and reuses it
+    for all the files it is given.
+    """
+    from .deepcr import DeepCR
+
+    return DeepCR(mask=model, inpaint=None if inpaint in _CLASSIC else inpaint, device=device,
+                  tile_size=tile_size, threads=threads, progress=progress)
+
+
+def _models_built():
+    """How many `DeepCR` objects this process has built (for tests: one per worker and settings)."""
+    return worker_deepcr.cache_info().misses
+
+
+def output_path(path, outdir):
+    """Where `clean_files` writes the result of ``path``: a safe file name inside ``outdir``.
+
+    The name is the input's base name (compression suffix removed, unusual
+    characters replaced by ``_``, no leading dot), so an output can never land
+    outside ``outdir``.
+    """
+    name = os.path.basename(os.fspath(path))
+    for suffix in _COMPRESSION_SUFFIXES:
+        if name.lower().endswith(suffix):
+            name = name[: -len(suffix)]
+    name = _UNSAFE_CHARACTERS.sub("_", name).lstrip(".") or "image"
+    if not name.lower().endswith((".fits", ".fit", ".fts")):
+        name += ".fits"
+    return os.path.join(os.path.abspath(os.fspath(outdir)), name)
+
+
+def _parse_ext(ext):
+    """``"SCI"`` -> ("SCI", None); ``"SCI,2"`` -> ("SCI", 2); ``"0"`` -> (0, None)."""
+    text = str(ext).strip()
+    if text.isdigit():
+        return int(text), None
+    name, _, version = text.partition(",")
+    if version and not version.strip().isdigit():
+        raise ValueError(f"extension {ext!r} must be NAME, NAME,VER or an index")
+    return name.strip().upper(), int(version) if version else None
+
+
+def _selected(index, hdu, ext):
+    if not isinstance(hdu, (fits.PrimaryHDU, fits.ImageHDU, fits.CompImageHDU)) or hdu.data is None:
+        return False
+    if hdu.data.ndim != 2:
+        return False
+    name = hdu.name.upper()
+    if not ext:
+        return name not in AUXILIARY_EXTNAMES
+    for wanted in ext:
+        key, version = _parse_ext(wanted)
+        if key == index or (key == name and version in (None, hdu.ver)):
+            return True
+    return False
+
+
+def _label(hdu):
+    return f"{hdu.name or 'PRIMARY'},{hdu.ver}"
+
+
+def _wcs_cards(header):
+    """The celestial WCS of ``header`` as cards for the mask extensions (empty when unreadable)."""
+    from astropy.wcs import WCS
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return WCS(header).to_header(relax=True)
+    except Exception:  # distortion tables referenced by HST headers need the whole file
+        return fits.Header()
+
+
+def product_path(output, hdu_label, suffix):
+    """Where the quick-look PNG or region file of one extension of ``output`` goes.
+
+    ``product_path("out/img.fits", "SCI,2", ".png")`` is ``out/img_sci2.png``.
+    """
+    stem = os.path.splitext(os.fspath(output))[0]
+    name, _, version = hdu_label.partition(",")
+    return f"{stem}_{name.lower()}{version}{suffix}"
+
+
+def dq_masks(dq, bits=None, fill_bits=None, crbit=4096):
+    """Bad and filled pixels of a DQ array, with the semantics of ``astro-deepcr flag``.
+
+    Parameters
+    ----------
+    dq : array-like of int
+    bits : int or str, optional
+        DQ bits that count as good, in drizzlepac's sense (default
+        `astro_deepcr.drizzle.detect.DEFAULT_BITS`); a pixel with any other
+        bit is never flagged nor changed.
+    fill_bits : int or str, optional
+        DQ bits of pixels whose values are not sky, filled from good
+        neighbours before the network sees the image (default
+        `astro_deepcr.drizzle.detect.DEFAULT_FILL_BITS`).
+    crbit : int
+        The cosmic-ray bit, never a reason to exclude a pixel.
+
+    Returns
+    -------
+    bad, fill : ndarray of bool
+        ``fill`` is included in ``bad``.
+    """
+    dq = np.asarray(dq)
+    if dq.dtype.kind not in "iu":
+        raise TypeError(f"DQ must be an integer array, not {dq.dtype}")
+    fill = flagged_pixels(dq, DEFAULT_FILL_BITS if fill_bits is None else fill_bits, crbit)
+    bad = ~good_pixels(dq, DEFAULT_BITS if bits is None else bits, crbit) | fill
+    return bad, fill
+
+
+def _model_header(header, primary_header):
+    """What `~astro_deepcr.zoo.select_model` reads: the primary header, the extension's cards on top."""
+    merged = {key: value for key, value in primary_header.items() if key not in ("COMMENT", "HISTORY", "")}
+    merged.update({key: value for key, value in header.items() if key not in ("COMMENT", "HISTORY", "")})
+    return merged
+
+
+def _dq_of(hdul, hdu, settings):
+    """The ``DQ`` extension belonging to ``SCI,N`` ``hdu`` (None when there is none or DQ is off)."""
+    if not settings.use_dq or hdu.name.upper() != "SCI" or ("DQ", hdu.ver) not in hdul:
+        return None
+    dq = hdul["DQ", hdu.ver]
+    if dq.data is None or dq.data.shape != hdu.data.shape:
+        raise ValueError(f"DQ,{hdu.ver} is missing or its shape differs from SCI,{hdu.ver}")
+    if np.asarray(dq.data).dtype.kind not in "iu":
+        raise ValueError(f"DQ,{hdu.ver} must be integer, not {np.asarray(dq.data).dtype}")
+    return dq
+
+
+def _clean_hdu(hdu, hdul, settings):
+    """Clean one image HDU in place; return (mask HDU, probability HDU or None, cr_mask, bad)."""
+    from .zoo import select_model
+
+    primary_header = hdul[0].header
+    spec, reason = select_model(_model_header(hdu.header, primary_header), model=settings.model)
+    deepcr = worker_deepcr(spec.name if settings.model is None else settings.model, settings.inpaint,
+                           settings.device, settings.tile_size, settings.threads, settings.progress)
+    factor = electron_factor(hdu.header, primary_header, spec.units, settings.gain)
+    data = np.asarray(hdu.data)
+    wide = data.dtype.kind == "f" and data.dtype.itemsize == 8
+    electrons = data.astype(np.float64 if wide else np.float32) * factor
+    threshold = deepcr.threshold if settings.threshold is None else float(settings.threshold)
+    dq = _dq_of(hdul, hdu, settings)
+    bad = fill = None
+    if dq is not None:
+        bad, fill = dq_masks(dq.data, settings.bits, settings.fill_bits, settings.crbit)
+    probability = deepcr.probability(electrons, inmask=fill)
+    if bad is not None:
+        probability[bad] = 0.0
+    cr_mask = probability > threshold
+    if settings.inpaint not in (None, "none"):
+        cleaned = deepcr.inpaint(electrons, cr_mask, method=settings.inpaint, inmask=bad)
+        hdu.data = (cleaned / factor).astype(electrons.dtype)
+    if dq is not None:
+        crbit = np.array(settings.crbit).astype(dq.data.dtype)
+        dq.data = np.where(cr_mask, dq.data | crbit, dq.data & ~crbit).astype(dq.data.dtype)
+    n_cr = int(cr_mask.sum())
+    record_run(hdu.header, "clean", history=f"clean: {n_cr} CR px in CRMASK,{hdu.ver} (DCR* keys)",
+               model=spec.name, reason=reason, threshold=threshold, precision=deepcr.precision,
+               inpaint=settings.inpaint, n_cr=n_cr, crbit=None if dq is None else settings.crbit)
+    wcs = _wcs_cards(hdu.header)
+    mask_hdu = fits.ImageHDU(cr_mask.astype(np.uint8), header=wcs.copy(), name="CRMASK", ver=hdu.ver)
+    mask_hdu.header["DCRSRC"] = (_label(hdu), "image of this mask (1 = cosmic ray)")
+    prob_hdu = None
+    if settings.write_probability:
+        prob_hdu = fits.ImageHDU(probability.astype(np.float32), header=wcs.copy(), name="CRPROB", ver=hdu.ver)
+        prob_hdu.header["DCRSRC"] = (_label(hdu), "extension this probability belongs to")
+    return mask_hdu, prob_hdu, cr_mask, bad
+
+
+def _write_products(output, looks, settings):
+    """Quick-look PNGs and DS9 region files of the cleaned extensions; return their paths."""
+    from .visualization import write_quicklook, write_regions
+
+    written = []
+    for label, image, cr_mask, bad in looks:
+        if settings.plot:
+            written.append(product_path(output, label, ".png"))
+            write_quicklook(written[-1], image, cr_mask, bad=bad, title=f"{os.path.basename(output)} [{label}]")
+        if settings.regions:
+            written.append(product_path(output, label, ".reg"))
+            write_regions(written[-1], cr_mask)
+    return written
+
+
+def clean_file(path, output, settings=CleanSettings()):
+    """Clean one FITS file into ``output`` (written atomically).
+
+    With ``settings.plot`` / ``settings.regions``, a quick-look PNG and a DS9
+    region file per cleaned extension are written next to ``output``
+    (`product_path`).
+
+    Returns
+    -------
+    n_cr : dict
+        Cosmic-ray pixels per extension, keyed ``"EXTNAME,EXTVER"``.
+    products : list of str
+        The PNG and region files written.
+
+    Raises
+    ------
+    Exception
+        Any problem (unreadable file, no image extension, units, an existing
+        ``output`` without ``overwrite``); `~astro_deepcr.batch.clean_files`
+        turns it into a failed `~astro_deepcr.batch.FileResult`.
+    """
+    if os.path.exists(output) and not settings.overwrite:
+        raise FileExistsError(f"output {output} exists (use overwrite / --overwrite)")
+    if os.path.abspath(output) == os.path.abspath(path):
+        raise ValueError("the output would replace the input; choose another output folder")
+    # our own handle: astropy leaks it when opening fails (e.g. on a truncation warning turned error)
+    with open(path, "rb") as stream:
+        try:
+            hdul = fits.open(stream, memmap=False, lazy_load_hdus=False)
+            for hdu in hdul:
+                _ = hdu.data  # read everything now: a truncated file fails here, not half-way
+        except Exception as exc:
+            raise OSError(f"cannot read FITS file: {' '.join(str(exc).split()) or type(exc).__name__}") from None
+        selected = [hdu for index, hdu in enumerate(hdul) if _selected(index, hdu, settings.ext)]
+        if not selected:
+            wanted = f" named {', '.join(settings.ext)}" if settings.ext else ""
+            raise ValueError(f"no 2-D image extension{wanted}")
+        kept = [hdu for hdu in hdul if hdu.name.upper() not in _OUTPUT_EXTNAMES or hdu is hdul[0]]
+        added, n_cr, looks = [], {}, []
+        for hdu in selected:
+            original = np.array(hdu.data, dtype=np.float32) if settings.plot else None
+            mask_hdu, prob_hdu, cr_mask, bad = _clean_hdu(hdu, hdul, settings)
+            added += [mask_hdu] + ([prob_hdu] if prob_hdu is not None else [])
+            n_cr[_label(hdu)] = int(cr_mask.sum())
+            if settings.plot or settings.regions:
+                looks.append((_label(hdu), original, cr_mask, bad))
+            if isinstance(hdu, fits.CompImageHDU):  # re-compressing would quantise the cleaned floats (lossy)
+                kept[kept.index(hdu)] = fits.ImageHDU(hdu.data, header=hdu.header, name=hdu.name, ver=hdu.ver)
+        result = fits.HDUList(kept + added)
+        with atomic_write(output) as tmp_path:
+            result.writeto(tmp_path, overwrite=True, output_verify="silentfix")
+    return n_cr, _write_products(output, looks, settings)

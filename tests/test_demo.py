@@ -1,0 +1,82 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""Tests of the demos: the real-frame one (astro_deepcr.demo) and the simulated one (astro_deepcr.training.demo)."""
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from astro_deepcr.datasets import hst_example_path
+from astro_deepcr.demo import run_demo
+from astro_deepcr.training.demo import run_simulated_demo
+
+pytest.importorskip("matplotlib")
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def test_run_simulated_demo(tmp_path):
+    summary = run_simulated_demo(tmp_path, shape=(128, 128), seed=1)
+    assert summary["n_true"] > 50 and summary["tpr"] > 0.6 and summary["fpr"] < 0.01
+    with open(summary["png"], "rb") as stream:
+        assert stream.read(8) == PNG_SIGNATURE
+    with fits.open(summary["fits"]) as hdul:
+        assert [hdu.name for hdu in hdul] == ["PRIMARY", "CRMASK", "CRPROB", "CRTRUE"]
+        assert hdul["CRMASK"].data.sum() == summary["n_detected"]
+        assert hdul["CRTRUE"].data.sum() == summary["n_true"]
+        # the rates are those of the written masks
+        found, truth = hdul["CRMASK"].data.astype(bool), hdul["CRTRUE"].data.astype(bool)
+        assert summary["tpr"] == (found & truth).sum() / truth.sum()
+        assert summary["fpr"] == (found & ~truth).sum() / (~truth).sum()
+    # fixed seed: the same image and rates again
+    assert run_simulated_demo(tmp_path / "again", shape=(128, 128), seed=1) == {
+        **summary, "fits": str(tmp_path / "again" / "demo.fits"), "png": str(tmp_path / "again" / "demo.png")}
+
+
+@pytest.fixture(scope="module")
+def small_hrc(tmp_path_factory):
+    """The real HRC frame cut to 256 x 256 (the same layout and headers), to keep the test fast."""
+    try:
+        path = hst_example_path()
+    except FileNotFoundError as exc:
+        pytest.skip(str(exc))
+    out = tmp_path_factory.mktemp("hrc") / "j8bt06nyq_cut_flt.fits"
+    with fits.open(path) as hdul:
+        cut = fits.HDUList([hdul[0].copy()] + [fits.ImageHDU(hdul[index].data[384:640, 384:640],
+                                                             header=hdul[index].header, name=hdul[index].name,
+                                                             ver=hdul[index].ver) for index in (1, 2, 3)])
+        cut.writeto(out)
+    return out
+
+
+def test_run_demo_on_real_frame(tmp_path, small_hrc):
+    with pytest.warns(Warning, match="no deepCR mask model for ACS/HRC"):
+        summary = run_demo(tmp_path, path=small_hrc, device="cpu")
+    # ACS/HRC has no card: the nearest (same instrument), recorded with its reason
+    assert summary["model"] == "ACS-WFC" and summary["reason"] not in ("", "explicit")
+    assert summary["description"] == "ACS HRC F606W NGC104, 60 s"
+    with fits.open(summary["fits"]) as hdul, fits.open(small_hrc) as original:
+        cr_mask = hdul["CRMASK"].data.astype(bool)
+        dq = original["DQ"].data
+        bad = (dq & ~(4096 | 8192)) != 0
+        # DQ respected: no DQ-flagged (saturated, hot...) pixel is called a cosmic ray
+        assert bad.sum() > 100 and not (cr_mask & bad).any()
+        assert hdul[0].header["DCRMODEL"] == "ACS-WFC" and hdul[0].header["DCRNCR"] == cr_mask.sum()
+        assert hdul[0].header["DCRWHY"] == summary["reason"] and hdul[0].header["DCRBIT"] == 4096
+        np.testing.assert_array_equal((hdul["DQ"].data & 4096) != 0, cr_mask)
+        np.testing.assert_array_equal(hdul["DQ"].data & ~4096, dq & ~4096)
+        np.testing.assert_array_equal(hdul["SCI"].data, original["SCI"].data)
+    assert summary["n_cr_pixels"] == cr_mask.sum() and summary["n_bad"] == bad.sum()
+    # measured on this cutout: 276 CR pixels in 92 objects (ACS-WFC, float32, CPU)
+    assert 235 < summary["n_cr_pixels"] < 320 and 78 < summary["n_cr_objects"] < 106
+    assert (tmp_path / "demo.png").read_bytes()[:8] == PNG_SIGNATURE
+    assert (tmp_path / "demo.reg").read_text().count("polygon(") == summary["n_cr_objects"]
+
+
+def test_run_demo_missing_example(monkeypatch, tmp_path):
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *args: None if name == "spherical_geometry" else real_find_spec(name, *args))
+    with pytest.raises(FileNotFoundError, match="spherical-geometry"):
+        run_demo(tmp_path)
+    assert not (tmp_path / "demo.fits").exists()
