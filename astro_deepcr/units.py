@@ -80,7 +80,7 @@ def parse_unit(text):
     parts = re.split(r"(/)", clean)
     if all(part == "/" or part in _WORDS for part in parts) and parts[0] != "/":
         unit = _WORDS[parts[0]]
-        for operator, word in zip(parts[1::2], parts[2::2]):
+        for word in parts[2::2]:  # the odd parts are the "/" separators
             unit = unit / _WORDS[word]
         return unit
     try:

@@ -313,7 +313,7 @@ def test_bad_satlevel_and_uncertainty_class(ccd):
         cosmicray_deepcr(ccd, gain=GAIN, device="cpu")
 
 
-# -- drop-in for cosmicray_lacosmic (#14 items 1-5, #17) ----------------------------------------------------------------
+# -- drop-in for cosmicray_lacosmic (#14 items 1-5, #17) ---------------------------------------------------------------
 
 
 def test_every_lacosmic_keyword_with_the_same_position_and_default():

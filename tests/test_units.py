@@ -6,8 +6,15 @@ from astropy import units as u
 from astropy.io import fits
 
 from astro_deepcr import fitsutil, units
-from astro_deepcr.units import (conversion_factor, electron_factor, header_exptime, header_gain, header_readnoise,
-                                header_unit, parse_unit)
+from astro_deepcr.units import (
+    conversion_factor,
+    electron_factor,
+    header_exptime,
+    header_gain,
+    header_readnoise,
+    header_unit,
+    parse_unit,
+)
 
 
 @pytest.mark.parametrize("text, expected", [
