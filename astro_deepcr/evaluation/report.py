@@ -3,7 +3,8 @@
 `evaluate`: the paper's evaluation on a simulated (or your own) test set, in
 one run, written as a Markdown report with PNG plots.
 
-Detection: ROC curves, TPR at FPR 0.05 % and 0.5 % and dilated TPR for each
+Detection: on synthetic CR tracks and on real CR shapes harvested from an
+ACS/HRC exposure (``cr_sources``), ROC curves, TPR at FPR 0.05 % and 0.5 % and dilated TPR for each
 deepCR model, against LACosmic (astroscrappy, the paper's objlim per field
 and a sweep of sigclip) and, when installed, the reference ``deepCR``
 package. Inpainting: MSE over the true CR pixels for medmask, biharmonic and
@@ -21,22 +22,34 @@ from ..deepcr import DeepCR
 from ..zoo import get_model
 from .metrics import dilated_tpr, inpaint_mse, mask_scores, roc_curve, tpr_at_fpr
 
-__all__ = ["make_test_set", "evaluate", "add_subparser"]
+__all__ = ["make_test_set", "evaluate", "add_subparser", "CR_SOURCES"]
 
 #: FPR values of the paper's TPR table.
 FPR_TARGETS = (0.0005, 0.005)
 #: LACosmic objlim per field, as in Zhang & Bloom 2020.
 OBJLIM = {"extragalactic": 2.0, "globular": 3.5, "resolved": 5.0}
+#: CR sources of the simulated test sets: synthetic tracks and real shapes harvested from an ACS/HRC exposure.
+CR_SOURCES = ("synthetic", "harvested")
 SIGCLIPS = (2.5, 3.0, 3.5, 4.0, 4.5, 5.0, 6.0, 7.0, 8.0, 10.0, 13.0, 16.0, 20.0, 30.0, 50.0)
 
 
-def make_test_set(fields=tuple(OBJLIM), n_images=2, size=512, exptime=500.0, sky=60.0, read_noise=4.0, seed=100):
-    """Simulated exposures (`astro_deepcr.training.simulate.simulate_exposure`) per field."""
-    from ..training.simulate import simulate_exposure
+def make_test_set(fields=tuple(OBJLIM), n_images=2, size=512, exptime=500.0, sky=60.0, read_noise=4.0, seed=100,
+                  cr_source="synthetic"):
+    """Simulated exposures (`astro_deepcr.training.simulate.simulate_exposure`) per field.
 
+    ``cr_source``: ``"synthetic"`` tracks, or ``"harvested"`` real CR shapes
+    (`astro_deepcr.training.crlibrary.harvest_cosmic_rays` on the ACS/HRC
+    example exposure). The same seed gives the same scenes for both sources.
+    """
+    from ..training.simulate import harvest_cosmic_rays, simulate_exposure
+
+    if cr_source not in CR_SOURCES:
+        raise ValueError(f"cr_source must be one of {CR_SOURCES}, not {cr_source!r}")
+    library = harvest_cosmic_rays() if cr_source == "harvested" else None
     rng = np.random.default_rng(seed)
     return [dict(simulate_exposure((size, size), field, exptime=exptime, sky=sky, read_noise=read_noise,
-                                   seed=int(rng.integers(2**31))), field=field)
+                                   seed=int(rng.integers(2**31)), library=library),
+                 field=field, cr_source=cr_source)
             for field in fields for _ in range(n_images)]
 
 
@@ -159,7 +172,8 @@ def _runtime(models, inpaint_models, reference, size=1024, repeat=1):
 
 def evaluate(out, models=("ACS-WFC", "ACS-WFC-F606W", "ACS-WFC-F606W-2-4"),
              inpaint_models=("ACS-WFC-F606W-2-32", "ACS-WFC-F606W-3-32"), fields=tuple(OBJLIM), n_images=2,
-             size=512, exptime=500.0, seed=100, reference=None, test_set=None, runtime_size=1024):
+             size=512, exptime=500.0, seed=100, reference=None, test_set=None, runtime_size=1024,
+             cr_sources=CR_SOURCES):
     """Run the evaluation and write ``report.md``, ``results.json`` and PNG plots to ``out``.
 
     Parameters
@@ -177,6 +191,11 @@ def evaluate(out, models=("ACS-WFC", "ACS-WFC-F606W", "ACS-WFC-F606W-2-4"),
     test_set : list of dict, optional
         Your own data instead of the simulation: dicts with ``image``,
         ``clean`` (CR-free), ``cr_mask`` (bool), ``field`` and ``read_noise``.
+    cr_sources : sequence of str
+        CR sources of the simulated test set (`CR_SOURCES`): the first one
+        makes the full report (detection, inpainting, plots); every other
+        one adds a detection table on the same scenes (``results
+        ["detection_by_cr_source"]``). Ignored with ``test_set``.
 
     Returns
     -------
@@ -186,9 +205,17 @@ def evaluate(out, models=("ACS-WFC", "ACS-WFC-F606W", "ACS-WFC-F606W-2-4"),
     out.mkdir(parents=True, exist_ok=True)
     reference = _have_reference() if reference is None else reference
     start = time.perf_counter()
+    by_source = {}
     if test_set is None:
-        test_set = make_test_set(fields, n_images, size, exptime, seed=seed)
+        if not cr_sources:
+            raise ValueError("cr_sources is empty")
+        test_set = make_test_set(fields, n_images, size, exptime, seed=seed, cr_source=cr_sources[0])
+        for source in cr_sources[1:]:
+            by_source[source] = _detection(make_test_set(fields, n_images, size, exptime, seed=seed,
+                                                         cr_source=source), list(models), reference)
     detection = _detection(test_set, list(models), reference)
+    if by_source:
+        by_source = {cr_sources[0]: detection, **by_source}
     inpainting = _inpainting(test_set, list(inpaint_models))
     runtime = _runtime(list(models), list(inpaint_models), reference, size=runtime_size)
     from . import plots
@@ -196,10 +223,12 @@ def evaluate(out, models=("ACS-WFC", "ACS-WFC-F606W", "ACS-WFC-F606W-2-4"),
     plots.roc(detection, out / "roc.png")
     plots.gallery(test_set, models[0], inpaint_models[0] if inpaint_models else "medmask", out / "gallery.png")
     plots.runtime(runtime, out / "runtime.png")
-    results = {"detection": detection, "inpainting": inpainting, "runtime_s_per_megapixel": runtime,
+    results = {"detection": detection, "detection_by_cr_source": by_source, "inpainting": inpainting,
+               "runtime_s_per_megapixel": runtime,
                "test_set": {"fields": list(dict.fromkeys(item["field"] for item in test_set)),
                             "n_images": len(test_set), "shape": list(test_set[0]["image"].shape),
-                            "exptime": exptime, "seed": seed},
+                            "exptime": exptime, "seed": seed,
+                            "cr_source": test_set[0].get("cr_source", "your own")},
                "elapsed_s": time.perf_counter() - start}
     (out / "report.md").write_text(_markdown(results))
     (out / "results.json").write_text(json.dumps(_jsonable(results), indent=2))
@@ -227,6 +256,7 @@ def _markdown(results):
     lines = ["# astro_deepcr evaluation", "",
              f"Test set: {test['n_images']} simulated exposures of {test['shape'][0]}x{test['shape'][1]} px "
              f"({', '.join(test['fields'])}; exptime {test['exptime']:g} s, seed {test['seed']}; "
+             f"CRs: {test.get('cr_source', 'synthetic')}; "
              "astro_deepcr.training.simulate). Run time {:.0f} s.".format(results["elapsed_s"]), "",
              "## Detection: TPR at fixed FPR", "",
              "Threshold / sigclip chosen per method so that FPR <= the target (no interpolation). "
@@ -245,6 +275,7 @@ def _markdown(results):
             if "tpr@default" in row:
                 lines.append(f"| {field} | {name} | {row['default_threshold']:g} | {_fmt(row['tpr@default'])} | "
                              f"{_fmt(row['fpr@default'], '.2e')} | {_fmt(row['dilated_tpr@default'])} |")
+    lines += _by_source_markdown(results.get("detection_by_cr_source") or {})
     methods = list(next(iter(results["inpainting"].values())))
     lines += ["", "![ROC](roc.png)", "", "## Inpainting: MSE over the true CR pixels (e-^2)", "",
               "| field | " + " | ".join(methods) + " |", "|---" * (len(methods) + 1) + "|"]
@@ -255,6 +286,25 @@ def _markdown(results):
     lines += [f"| {name} | {value:.3f} |" for name, value in results["runtime_s_per_megapixel"].items()]
     lines += ["", "![runtime](runtime.png)", ""]
     return "\n".join(lines)
+
+
+def _by_source_markdown(by_source):
+    """TPR at both FPRs for every CR source side by side (synthetic tracks, harvested real shapes)."""
+    if not by_source:
+        return []
+    sources = list(by_source)
+    header = " | ".join(f"TPR@{label} {source}" for label in ("0.05%", "0.5%") for source in sources)
+    lines = ["", "## Detection by CR source", "",
+             "The same scenes with synthetic CR tracks and with real CR shapes harvested from the ACS/HRC "
+             "exposure j8bt06nyq_flt.fits (astro_deepcr.training.crlibrary).", "",
+             f"| field | method | {header} |", "|---|---|" + "---|" * (2 * len(sources))]
+    first = by_source[sources[0]]
+    for field, rows in first.items():
+        for name in rows:
+            values = [_fmt(by_source[source].get(field, {}).get(name, {}).get(f"tpr@{target:g}", np.nan))
+                      for target in FPR_TARGETS for source in sources]
+            lines.append(f"| {field} | {name} | " + " | ".join(values) + " |")
+    return lines
 
 
 def add_subparser(subparsers):
@@ -271,6 +321,9 @@ def add_subparser(subparsers):
     parser.add_argument("--seed", type=int, default=100)
     parser.add_argument("--no-reference", action="store_true", help="skip the reference deepCR package")
     parser.add_argument("--quick", action="store_true", help="1 image of 256x256 per field, small runtime image")
+    parser.add_argument("--cr-sources", nargs="+", default=list(CR_SOURCES), choices=list(CR_SOURCES),
+                        help="CR sources: the first makes the full report, the others add a detection table "
+                             "(default: %(default)s)")
     parser.set_defaults(func=_run)
     return parser
 
@@ -280,6 +333,6 @@ def _run(args):
     settings = {"n_images": args.n_images, "size": args.size} | quick
     results = evaluate(args.out, models=args.models, inpaint_models=args.inpaint_models, fields=args.fields,
                        exptime=args.exptime, seed=args.seed, reference=False if args.no_reference else None,
-                       **settings)
+                       cr_sources=args.cr_sources, **settings)
     print(f"report written to {Path(args.out) / 'report.md'} ({results['elapsed_s']:.0f} s)")
     return 0
