@@ -272,3 +272,46 @@ def test_psf_harvest_is_not_biased_to_compact_crs():
     assert sizes.max() > 3 * lacosmic_sizes.max()
     # and it does not need bright CRs either: median charge 1687 e- against LACosmic's 2009 e-
     assert np.median([stamp.sum() for stamp in psf_library]) < np.median([s.sum() for s in lacosmic_library])
+
+
+def _one_track_library(monkeypatch):
+    stamp = np.zeros((3, 5), np.float32)
+    stamp[1, :] = 1000.0  # a short straight track: every injected CR is a copy of it, rotated or flipped
+    monkeypatch.setattr(simulate, "harvest_cosmic_rays", lambda *args, **kwargs: [stamp])
+
+
+def test_evaluation_test_sets_for_both_cr_sources(monkeypatch):
+    from astro_deepcr.evaluation import report
+
+    _one_track_library(monkeypatch)
+    synthetic = report.make_test_set(("globular",), n_images=1, size=64, seed=5)
+    harvested = report.make_test_set(("globular",), n_images=1, size=64, seed=5, cr_source="harvested")
+    np.testing.assert_array_equal(synthetic[0]["scene"], harvested[0]["scene"])  # the same scenes
+    assert harvested[0]["cr_source"] == "harvested" and harvested[0]["cr_charge"].max() >= 1000.0
+    assert np.isin(harvested[0]["cr_charge"], [0.0, 1000.0, 2000.0, 3000.0]).all()
+    assert not np.isin(synthetic[0]["cr_charge"], [0.0, 1000.0, 2000.0, 3000.0]).all()
+    with pytest.raises(ValueError, match="cr_source"):
+        report.make_test_set(("globular",), n_images=1, size=64, cr_source="lacosmic")
+    table = report._by_source_markdown({"synthetic": {"globular": {"m": {"tpr@0.0005": 0.5, "tpr@0.005": 0.75}}},
+                                        "harvested": {"globular": {"m": {"tpr@0.0005": 0.25, "tpr@0.005": 1.0}}}})
+    assert "| globular | m | 0.5000 | 0.2500 | 0.7500 | 1.0000 |" in table
+
+
+@pytest.mark.slow
+def test_evaluation_report_runs_both_cr_sources(tmp_path, monkeypatch):
+    from astro_deepcr import DeepCR
+    from astro_deepcr.evaluation import report
+    from astro_deepcr.evaluation.metrics import roc_curve, tpr_at_fpr
+
+    _one_track_library(monkeypatch)
+    results = report.evaluate(tmp_path, models=["ACS-WFC-F606W-2-4"], inpaint_models=[], fields=("globular",),
+                              n_images=1, size=64, seed=5, reference=False, runtime_size=64)
+    by_source = results["detection_by_cr_source"]
+    assert list(by_source) == ["synthetic", "harvested"] and by_source["synthetic"] is results["detection"]
+    # the harvested row is the harvested set's own figure, recomputed here
+    harvested = report.make_test_set(("globular",), n_images=1, size=64, seed=5, cr_source="harvested")
+    fpr, tpr, _ = roc_curve(DeepCR("ACS-WFC-F606W-2-4", device="cpu", progress=False).probability(
+        harvested[0]["image"]), harvested[0]["cr_mask"])
+    assert by_source["harvested"]["globular"]["ACS-WFC-F606W-2-4"]["tpr@0.005"] == tpr_at_fpr(fpr, tpr, 0.005)
+    text = (tmp_path / "report.md").read_text()
+    assert "## Detection by CR source" in text and "TPR@0.5% harvested" in text
