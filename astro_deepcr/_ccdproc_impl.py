@@ -49,7 +49,7 @@ def _as_gain(value):
     if not np.isfinite(quantity.value) or quantity.value <= 0:
         raise ValueError(f"gain must be positive and finite, not {quantity}")
     if not (u.adu * quantity.unit).is_equivalent(u.electron):
-        raise u.UnitsError(f"gain must be in electron / adu, not {quantity.unit}")
+        raise u.UnitsError(f"cannot convert data in adu with gain {quantity}: gain must be in electron / adu")
     return quantity
 
 

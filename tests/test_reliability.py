@@ -199,7 +199,9 @@ CCD_CASES = [
     ("gain negative", CCDData(SKY, unit="adu"), {"gain": -1.0}, ValueError, "gain must be positive"),
     ("gain NaN", CCDData(SKY, unit="adu"), {"gain": np.nan}, ValueError, "gain must be positive"),
     ("gain wrong unit", CCDData(SKY, unit="adu"), {"gain": 2 * u.m}, u.UnitsError, "cannot convert data in adu"),
-    ("readnoise missing", CCDData(SKY, unit="adu"), {"build_uncertainty": True}, ValueError, "needs readnoise"),
+    # a missing readnoise is ccdproc's default 6.5 e- (with a warning; #17), no longer an error
+    ("readnoise negative", CCDData(SKY, unit="adu"), {"gain": 2.0, "readnoise": -1.0, "build_uncertainty": True},
+     ValueError, "readnoise must be non-negative"),
     ("inmask shape", CCDData(SKY, unit="adu"), {"inmask": np.zeros((2, 2))}, ValueError, "inmask shape"),
     ("not CCDData", [[1.0]], {}, TypeError, "ccd is not a CCDData or ndarray"),
 ]
