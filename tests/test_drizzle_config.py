@@ -193,3 +193,34 @@ def test_cli_drizzle_shows_per_chip_counts(tmp_path, monkeypatch, capsys):
         assert f"astro-deepcr: deepCR (ACS-WFC-F606W): {n} cosmic-ray pixels in {root}_flc.fits[SCI,{k}]" in err
     assert cli.main(["drizzle", name, "--output", "two", "-q", "-p", "num_cores=1", "-p", "context=false"]) == 0
     assert "cosmic-ray pixels" not in capsys.readouterr().err
+
+
+@drizzlepac_warnings
+def test_mdriztab_is_read_and_cr_steps_stay_replaced(tmp_path, monkeypatch):
+    """mdriztab=True reads the exposure's MDRIZTAB as AstroDrizzle does; its driz_cr/median/blot=True rows
+    do not switch drizzlepac's CR steps back on (deepCR replaces them)."""
+    from astropy.table import Table
+
+    stack = write_flc_stack(tmp_path, n_exposures=1, chip_shape=(64, 128), seed=5)
+    monkeypatch.chdir(tmp_path)
+    name = os.path.basename(stack.files[0])
+    table = Table({"filter": ["ANY"], "numimages": np.array([1], dtype=np.int32), "final_bits": ["64"],
+                   "driz_cr": [True], "median": [True], "blot": [True],
+                   "final_pixfrac": np.array([0.5], dtype=np.float32)})
+    fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU(table)]).writeto("test_mdz.fits")
+    fits.setval(name, "MDRIZTAB", value=str(tmp_path / "test_mdz.fits"))
+    astrodrizzle(name, mdriztab=True, output="mdz", num_cores=1, context=False)
+    assert fits.getheader("mdz_drc_sci.fits")["D001PIXF"] == 0.5  # the table's final_pixfrac (default 1.0)
+    assert not [f for f in os.listdir() if f.endswith(("_blt.fits", "_med.fits", "_single_sci.fits"))]
+    logged, _ = _trailer_counts()
+    assert logged == _crmask_counts([name.split("_")[0]])
+    # TEAL's entry point: run(configobj) with no user overrides after the MDRIZTAB values
+    from astro_deepcr.drizzle.astrodrizzle import run
+
+    config = load_astrodrizzle_config("defaults")
+    config.update({"input": name, "output": "teal", "num_cores": 1, "context": False, "mdriztab": True})
+    run(config)
+    assert fits.getheader("teal_drc_sci.fits")["D001PIXF"] == 0.5
+    # the MDRIZTAB row's median/blot/driz_cr=True stay off (median would even abort on one image);
+    # driz_separate keeps the .cfg's value here (True, drizzlepac's default)
+    assert not [f for f in os.listdir() if f.endswith(("_blt.fits", "_med.fits"))]

@@ -249,6 +249,7 @@ def run(configobj, wcsmap=None, input_dict=None):
         As for ``drizzlepac.astrodrizzle.run``.
     """
     options = _options(configobj)
+    input_dict = {} if input_dict is None else input_dict  # drizzlepac's setCommonInput iterates over it
     if options["cr_method"] == "driz_cr":
         if {key: options[key] for key in ("model", "threshold", "bits", "fill_bits", "device")} != {
                 "model": None, "threshold": None, "bits": DEFAULT_BITS, "fill_bits": DEFAULT_FILL_BITS, "device": None}:
