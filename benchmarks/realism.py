@@ -12,8 +12,9 @@ and 0.5 % (exact, no interpolation: the best operating point with FPR <= the
 target) is measured against three truth masks: the paper-style labels
 (``truth="paper"``: S/N 5 / 1.5, grown by one pixel), the same without the
 growth (``"paper-grow0"``: drizzlepac applies ``driz_cr_grow = 1`` as no
-growth) and CR charge above one sigma of the read noise (``"charge"``), over the pixels with DQ = 0 (hot, bad-column and saturated
-pixels are excluded from the counts, as DQ-flagged pixels are in real data).
+growth) and CR charge above one sigma of the read noise (``"charge"``), over
+the pixels with DQ = 0 (hot, bad-column and saturated pixels are excluded
+from the counts, as DQ-flagged pixels are in real data).
 LACosmic is astroscrappy with the paper's objlim per field and a sweep of
 sigclip. Nothing here is tuned to the result.
 

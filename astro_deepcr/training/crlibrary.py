@@ -133,7 +133,8 @@ def _harvest_psf(image, dq, filter_name, nsigma, grow_sigma, read_noise, min_cha
         member = low[pad] == k
         if flagged[pad][member].any():
             continue
-        ring = ndimage.binary_dilation(member, np.ones((7, 7), bool)) & ~ndimage.binary_dilation(member, np.ones((3, 3)))
+        ring = (ndimage.binary_dilation(member, np.ones((7, 7), bool))
+                & ~ndimage.binary_dilation(member, np.ones((3, 3), bool)))
         local = float(np.median(image[pad][ring])) if ring.any() else float(np.median(background[pad][member]))
         excess = image[pad] - local
         variance = np.clip(image[pad], 0, None) + read_noise**2

@@ -79,6 +79,7 @@ class Detector:
 
     @classmethod
     def none(cls):
+        """A detector with every feature off (the simulator without ``detector=``)."""
         return cls(hot_fraction=0.0, bad_columns=0.0, cte_loss=0.0, saturation=np.inf, sky_gradient=0.0)
 
     def __post_init__(self):

@@ -30,7 +30,8 @@ Cosmic rays follow published HST CCD statistics:
   in the real ACS/HRC exposure ``j8bt06nyq_flt.fits`` (47 Tuc, F606W, 60 s).
 
 Realism options (all off by default, so that the figures measured on this
-simulator do not move; ``realism=True`` turns the first three on):
+simulator do not move; ``realism=True`` turns on all three below: the full
+PSF at a random chip position, ``Detector()`` and ``truth="paper"``):
 
 - the full TinyTim PSF with its wings (``psf_size=None``) for ``filter_name``
   F435W, F606W or F814W, varying across the chip (``chip_origin``, see
@@ -50,8 +51,17 @@ import numpy as np
 from scipy import ndimage, signal, stats
 
 from .crlibrary import harvest_cosmic_rays
-from .detector import (DQ_BAD, DQ_HOT, DQ_SATURATED, Detector, add_bad_columns, add_cte_trails, add_hot_pixels,
-                       bleed_saturation, sky_gradient)
+from .detector import (
+    DQ_BAD,
+    DQ_HOT,
+    DQ_SATURATED,
+    Detector,
+    add_bad_columns,
+    add_cte_trails,
+    add_hot_pixels,
+    bleed_saturation,
+    sky_gradient,
+)
 from .psf import WFC_CHIP_SHAPE, psf_at, psf_image
 
 __all__ = ["psf_image", "make_scene", "add_cosmic_rays", "simulate_exposure", "simulate_stack",
