@@ -12,18 +12,58 @@ Prints, for one simulated field (3 dithered exposures, 2 chips each):
   against a drizzle of the CR-free truth with the same settings, for
   deepCR on 1 and 3 exposures, driz_cr on 3 and no CR rejection.
 
+With ``--fill-bits``, it instead compares two ``fill_bits`` choices of
+`flag_cosmic_rays` on the same stack: the default ``"1,2,4,8"`` (only
+corrupted / fill / bad-detector / aperture-masked pixels are the network's
+``inmask``) and ``"~4096,8192"`` (every pixel that ``bits`` calls bad,
+saturation and hot pixels included, is filled before detection).
+
 Usage::
 
-    python benchmarks/drizzle_compare.py [--shape 256 512] [--seed 1] [--workdir DIR]
+    python benchmarks/drizzle_compare.py [--shape 256 512] [--seed 1] [--workdir DIR] [--fill-bits]
 
 Everything runs offline on generated files; nothing is tuned (simulator and
 AstroDrizzle defaults, deepCR model and threshold from the headers).
 """
 
 import argparse
+import os
+import shutil
 import tempfile
+import warnings
 
-from astro_deepcr.training.flc import compare_cr_rejection
+import numpy as np
+from astropy.io import fits
+
+from astro_deepcr.drizzle import flag_cosmic_rays
+from astro_deepcr.evaluation.metrics import mask_scores
+from astro_deepcr.training.flc import compare_cr_rejection, write_flc_stack
+
+FILL_CHOICES = (("1,2,4,8", "default fill_bits"), ("~4096,8192", "fill every pixel bits calls bad"))
+
+
+def compare_fill_bits(workdir, shape, seed):
+    """Recall / FPR / precision on the injected CRs (pixels good in DQ) for each of `FILL_CHOICES`."""
+    stack = write_flc_stack(os.path.join(workdir, "data"), 3, chip_shape=shape, seed=seed)
+    lines = [f"{'fill_bits':<44} recall    FPR        precision  flagged px"]
+    for index, (fill_bits, label) in enumerate(FILL_CHOICES):
+        directory = os.path.join(workdir, f"fill{index}")
+        os.makedirs(directory)
+        files = [shutil.copy(path, directory) for path in stack.files]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            flag_cosmic_rays(files, fill_bits=fill_bits, progress=False)
+        found, truth, valid = [], [], []
+        for i, path in enumerate(files):
+            for k in (1, 2):
+                found.append((fits.getdata(path, ("DQ", k)).astype(np.int64) & 4096).ravel() > 0)
+                truth.append(stack.cr_masks[i][k - 1].ravel())
+                valid.append((stack.dq[i][k - 1].astype(np.int64) & ~(4096 | 8192)).ravel() == 0)
+        found = np.concatenate(found)
+        recall, fpr, precision = mask_scores(found, np.concatenate(truth), np.concatenate(valid))
+        lines.append(f"{fill_bits:<11} {label:<32} {recall:7.4f}  {fpr:9.2e}  {precision:7.4f}  "
+                     f"{int(found.sum()):8d}")
+    return "\n".join(lines)
 
 
 def report(results):
@@ -56,12 +96,19 @@ def main(argv=None):
     parser.add_argument("--shape", type=int, nargs=2, default=(256, 512), help="chip shape (ny nx)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--workdir", default=None, help="keep the files here (default: a temporary folder)")
+    parser.add_argument("--fill-bits", action="store_true", help="compare fill_bits choices instead")
     args = parser.parse_args(argv)
+
+    def run(workdir):
+        if args.fill_bits:
+            return compare_fill_bits(workdir, tuple(args.shape), args.seed)
+        return report(compare_cr_rejection(workdir, tuple(args.shape), args.seed))
+
     if args.workdir:
-        print(report(compare_cr_rejection(args.workdir, tuple(args.shape), args.seed)))
+        print(run(args.workdir))
     else:
         with tempfile.TemporaryDirectory() as workdir:
-            print(report(compare_cr_rejection(workdir, tuple(args.shape), args.seed)))
+            print(run(workdir))
 
 
 if __name__ == "__main__":

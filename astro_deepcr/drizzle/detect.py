@@ -50,7 +50,8 @@ DEFAULT_BITS = "4096,8192"
 #: Saturation is deliberately not here: filling a saturated star core with the median of its ring
 #: leaves a steep artificial edge that the network flags as cosmic rays (measured in 0.1.0: 41 px
 #: around the synthetic saturated star of `astro_deepcr.training.flc`), while the saturated plateau
-#: itself is not flagged.
+#: itself is not flagged. Filling every pixel ``bits`` calls bad instead raised the false-positive rate
+#: from 4.8e-4 to 6.5e-4 at the same recall (``benchmarks/drizzle_compare.py --fill-bits``, docs/drizzle.rst).
 DEFAULT_FILL_BITS = "1,2,4,8"
 #: DQ bit calacs' ``acsrej`` sets on CR-SPLIT cosmic rays; never ours to write.
 CALACS_CRBIT = 8192
