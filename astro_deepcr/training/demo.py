@@ -15,7 +15,7 @@ import os
 import numpy as np
 from astropy.io import fits
 
-from ..evaluation.metrics import confusion_counts
+from ..evaluation.metrics import mask_scores
 from ..fitsutil import atomic_write
 from .simulate import simulate_exposure
 
@@ -69,7 +69,7 @@ def run_simulated_demo(outdir="demo_out", model="ACS-WFC", shape=(512, 512), see
     ``CRMASK`` (detections), ``CRPROB`` (probability) and ``CRTRUE`` (the
     simulated cosmic rays); ``demo.png`` shows the detections in red over the
     image with the true cosmic rays outlined in cyan. The rates come from
-    `astro_deepcr.evaluation.metrics.confusion_counts`.
+    `astro_deepcr.evaluation.metrics.mask_scores`.
 
     Returns
     -------
@@ -84,9 +84,7 @@ def run_simulated_demo(outdir="demo_out", model="ACS-WFC", shape=(512, 512), see
     threshold = deepcr.threshold if threshold is None else _check_threshold(threshold)
     probability = deepcr.probability(simulation["image"])
     cr_mask, truth = probability > threshold, simulation["cr_mask"].astype(bool)
-    true_positive, false_positive, true_negative, false_negative = confusion_counts(cr_mask, truth)
-    tpr = true_positive / max(1, true_positive + false_negative)
-    fpr = false_positive / max(1, false_positive + true_negative)
+    tpr, fpr, _ = mask_scores(cr_mask, truth)
     os.makedirs(outdir, exist_ok=True)
     fits_path, png_path = os.path.join(outdir, "demo.fits"), os.path.join(outdir, "demo.png")
     primary = fits.PrimaryHDU(simulation["image"])
