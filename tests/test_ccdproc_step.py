@@ -381,6 +381,15 @@ def test_gain_from_the_header_when_not_given(ccd):
         cosmicray_deepcr(ccd.data, device="cpu")  # a bare array is ADU without a header
 
 
+def test_header_gain_is_not_applied_to_electron_data(ccd, caplog):
+    # HST _flt/_flc: electrons, yet CCDGAIN / ATODGN* in the header; no gain is applied and nothing is warned
+    electrons = CCDData(ccd.data * 2.0, unit="electron", meta={"CCDGAIN": 2.0, "ATODGNA": 2.0})
+    out = cosmicray_deepcr(electrons, device="cpu", verbose=True)
+    assert out.unit == u.electron
+    np.testing.assert_array_equal(out.data[~out.mask], electrons.data[~out.mask])
+    assert f"{out.meta['DCRNCR']} cosmic-ray pixels (model ACS-WFC: generic default" in caplog.text
+
+
 @pytest.mark.parametrize("unit, out_unit", [("adu/s", "electron/s"), ("electron/s", "electron/s")])
 def test_count_rates_with_exptime(ccd, unit, out_unit):
     counts = ccd.copy() if unit.startswith("adu") else CCDData(ccd.data * 2.0, unit="electron", mask=ccd.mask,
