@@ -30,9 +30,9 @@ import time
 import numpy as np
 
 from astro_deepcr import DeepCR
+from astro_deepcr.evaluation.metrics import mask_scores, operating_point, tpr_at_fpr
 from astro_deepcr.training.dataset import DatasetWriter, split_fields
 from astro_deepcr.training.simulate import simulate_stack
-from astro_deepcr.evaluation.metrics import mask_scores, operating_point, tpr_at_fpr
 from astro_deepcr.training.stacks import stack_cr_masks
 from astro_deepcr.training.trainer import TrainConfig, Trainer
 
