@@ -154,10 +154,12 @@ def test_defaults_and_saved_cfg_run_real_drizzlepac(tmp_path, monkeypatch):
     logged, text = _trailer_counts()
     assert logged == default_counts and min(default_counts.values()) > 0
     assert "deepCR model ACS-WFC-F606W for jsyn0001q_flc.fits (card for ACS/WFC F606W)" in text
-    for root in roots:  # the final drizzle put the masks into the inputs' DQ as crbit
+    for i, root in enumerate(roots):  # the final drizzle put the masks into the inputs' DQ as crbit
         for k in (1, 2):
             dq = fits.getdata(f"{root}_flc.fits", ("DQ", k)).astype(np.int64)
             assert int(((dq & 4096) > 0).sum()) == default_counts[(root, k)]
+            bad = (stack.dq[i][k - 1].astype(np.int64) & ~(4096 | 8192)) != 0  # outside the default bits
+            assert bad.any() and not (fits.getdata(f"{root}_sci{k}_crmask.fits") == 0)[bad].any()
 
     monkeypatch.chdir(tmp_path / "cfg")
     config = load_astrodrizzle_config("defaults")

@@ -361,8 +361,9 @@ def _deepcr_step(image_list, configobj, options, proc_steps):
             sci_chip = image._image[image.scienceExt, chip]
             if not sci_chip.group_member:
                 continue
-            cr_mask, electrons, fill = _chip_mask(image, chip, sci_chip, detector, spec, threshold, options, crbit)
-            cr_mask = grow_like_driz_cr(cr_mask, grow, ctegrow, sci_chip.cte_dir)
+            cr_mask, bad, electrons, fill = _chip_mask(image, chip, sci_chip, detector, threshold, options, crbit)
+            # grown like driz_cr's masks, but pixels outside ``bits`` are never flagged (as by flag_cosmic_rays)
+            cr_mask = grow_like_driz_cr(cr_mask, grow, ctegrow, sci_chip.cte_dir) & ~bad
             log.info(f"deepCR ({spec.name}): {int(cr_mask.sum())} cosmic-ray pixels in "
                      f"{image._filename}[{image.scienceExt},{chip}]")
             _write_crmask(image, sci_chip, (~cr_mask).astype(np.uint8))
@@ -373,13 +374,14 @@ def _deepcr_step(image_list, configobj, options, proc_steps):
     proc_steps.endStep(_DEEPCR_STEP)
 
 
-def _chip_mask(image, chip, sci_chip, detector, spec, threshold, options, crbit):
+def _chip_mask(image, chip, sci_chip, detector, threshold, options, crbit):
+    """deepCR mask of one chip of a drizzlepac image object: ``(cr_mask, bad, electrons, fill)``."""
     electrons = np.asarray(image.getData(f"{image.scienceExt},{chip}"), dtype=np.float64)
     electrons = electrons * sci_chip._conversionFactor
     dq = np.asarray(image.getData(f"{image.maskExt},{chip}")).astype(np.int64)
-    cr_mask, _ = chip_cr_mask(detector, spec, electrons, dq, options["bits"], options["fill_bits"], crbit,
-                              threshold)
-    return cr_mask, electrons, flagged_pixels(dq, options["fill_bits"], crbit)
+    cr_mask, bad = chip_cr_mask(detector, detector.mask_spec, electrons, dq, options["bits"], options["fill_bits"],
+                                crbit, threshold)
+    return cr_mask, bad, electrons, flagged_pixels(dq, options["fill_bits"], crbit)
 
 
 def _correction(image, chip, sci_chip, detector, electrons, cr_mask, fill, crbit):
