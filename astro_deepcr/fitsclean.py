@@ -162,20 +162,21 @@ def product_path(output, hdu_label, suffix):
     return f"{stem}_{name.lower()}{version}{suffix}"
 
 
-def dq_masks(dq, bits=None, fill_bits=None, crbit=4096):
+def dq_masks(dq, bits=DEFAULT_BITS, fill_bits=DEFAULT_FILL_BITS, crbit=4096):
     """Bad and filled pixels of a DQ array, with the semantics of ``astro-deepcr flag``.
 
     Parameters
     ----------
     dq : array-like of int
-    bits : int or str, optional
+    bits : int, str or None
         DQ bits that count as good, in drizzlepac's sense (default
-        `astro_deepcr.drizzle.detect.DEFAULT_BITS`); a pixel with any other
-        bit is never flagged nor changed.
-    fill_bits : int or str, optional
+        ``"4096,8192"``, `astro_deepcr.drizzle.detect.DEFAULT_BITS`); a pixel
+        with any other bit is never flagged nor changed. None: every pixel
+        is good.
+    fill_bits : int, str or None
         DQ bits of pixels whose values are not sky, filled from good
         neighbours before the network sees the image (default
-        `astro_deepcr.drizzle.detect.DEFAULT_FILL_BITS`).
+        ``"1,2,4,8"``); None or 0: none.
     crbit : int
         The cosmic-ray bit, never a reason to exclude a pixel.
 
@@ -183,12 +184,22 @@ def dq_masks(dq, bits=None, fill_bits=None, crbit=4096):
     -------
     bad, fill : ndarray of bool
         ``fill`` is included in ``bad``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from astro_deepcr.fitsclean import dq_masks
+    >>> bad, fill = dq_masks(np.array([0, 4096, 256, 4, 8192]))
+    >>> bad.tolist(), fill.tolist()
+    ([False, False, True, True, False], [False, False, False, True, False])
+    >>> dq_masks(np.array([0, 4096, 256, 4]), bits=None, fill_bits=None)[0].tolist()
+    [False, False, False, False]
     """
     dq = np.asarray(dq)
     if dq.dtype.kind not in "iu":
         raise TypeError(f"DQ must be an integer array, not {dq.dtype}")
-    fill = flagged_pixels(dq, DEFAULT_FILL_BITS if fill_bits is None else fill_bits, crbit)
-    bad = ~good_pixels(dq, DEFAULT_BITS if bits is None else bits, crbit) | fill
+    fill = flagged_pixels(dq, fill_bits, crbit)
+    bad = ~good_pixels(dq, bits, crbit) | fill
     return bad, fill
 
 

@@ -331,6 +331,16 @@ def test_clean_respects_dq_and_sets_crbit_as_flag_does(tmp_path):
         flagged_bad = sum(int((hdul["CRMASK", v].data.astype(bool) & ((original["DQ", v].data & ~12288) != 0)).sum())
                           for v in (1, 2))
         assert flagged_bad > 0, flagged_bad
+    # bits=None (drizzlepac's "every pixel is good", CLI --bits none): the same pixels may be flagged, and the
+    # DQ array still gets crbit on them
+    every = batch.clean_files([source], tmp_path / "every", bits=None, fill_bits=None, progress=False)[0]
+    with fits.open(every.output) as hdul, fits.open(source) as original:
+        flagged_bad = 0
+        for extver in (1, 2):
+            cr_mask = hdul["CRMASK", extver].data.astype(bool)
+            flagged_bad += int((cr_mask & ((original["DQ", extver].data & ~12288) != 0)).sum())
+            np.testing.assert_array_equal((hdul["DQ", extver].data & 4096) != 0, cr_mask)
+        assert flagged_bad > 0
 
 
 def test_gain_from_header(tmp_path):
