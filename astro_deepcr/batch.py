@@ -14,10 +14,9 @@ temporary file in the output folder and moved into place only when complete,
 so a failure never leaves a partial output.
 
 Workers (``jobs > 1`` local processes, or the workers of a
-`dask.distributed.Client`) build their `~astro_deepcr.DeepCR` once per
-process and settings (`astro_deepcr.fitsclean.worker_deepcr`) and reuse it
-for every file they get. What is done to one file is
-`astro_deepcr.fitsclean.clean_file`.
+`dask.distributed.Client`) load a network once per process (the zoo's
+network cache, `astro_deepcr.zoo.load_network`) and reuse it for every file
+they get. What is done to one file is `astro_deepcr.fitsclean.clean_file`.
 """
 
 import concurrent.futures
@@ -31,7 +30,7 @@ from astropy.utils.exceptions import AstropyUserWarning
 
 # the one-file step, importable from here as in 0.1.0
 from .drizzle.detect import DEFAULT_BITS, DEFAULT_FILL_BITS
-from .fitsclean import AUXILIARY_EXTNAMES, CleanSettings, _parse_ext, clean_file, dq_masks, output_path, worker_deepcr  # noqa: F401
+from .fitsclean import AUXILIARY_EXTNAMES, CleanSettings, _parse_ext, clean_file, dq_masks, output_path  # noqa: F401
 from .units import electron_factor  # noqa: F401
 
 __all__ = ["FileResult", "clean_files", "flag_files", "dask_client", "strict_truncation"]

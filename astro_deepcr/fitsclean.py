@@ -19,7 +19,6 @@ output ``DQ,N`` carries ``crbit`` exactly on the cosmic rays found.
 """
 
 import dataclasses
-import functools
 import os
 import re
 import warnings
@@ -39,7 +38,6 @@ __all__ = [
     "output_path",
     "product_path",
     "dq_masks",
-    "worker_deepcr",
 ]
 
 #: Extensions never cleaned unless named with ``ext``: HST error, data-quality
@@ -74,23 +72,14 @@ class CleanSettings:
     regions: bool = False
 
 
-@functools.lru_cache(maxsize=4)
-def worker_deepcr(model, inpaint, device, tile_size, threads, progress):
-    """The `~astro_deepcr.DeepCR` of this process for these settings, built once.
-
-    Every process (a ``jobs`` worker, a Dask worker or the caller itself)
-    keeps up to four of them, so a worker loads its network once and reuses it
-    for all the files it is given.
-    """
+def _deepcr(model, settings):
+    """A `~astro_deepcr.DeepCR` for ``settings``: cheap, the network itself comes from the zoo's
+    per-process cache (`astro_deepcr.zoo.load_network`), so a worker loads it once for all its files."""
     from .deepcr import DeepCR
 
-    return DeepCR(mask=model, inpaint=None if inpaint in _CLASSIC else inpaint, device=device,
-                  tile_size=tile_size, threads=threads, progress=progress)
-
-
-def _models_built():
-    """How many `DeepCR` objects this process has built (for tests: one per worker and settings)."""
-    return worker_deepcr.cache_info().misses
+    inpaint = None if settings.inpaint in _CLASSIC else settings.inpaint
+    return DeepCR(mask=model, inpaint=inpaint, device=settings.device, tile_size=settings.tile_size,
+                  threads=settings.threads, progress=settings.progress)
 
 
 def output_path(path, outdir):
@@ -228,8 +217,7 @@ def _clean_hdu(hdu, hdul, settings):
 
     primary_header = hdul[0].header
     spec, reason = select_model(_model_header(hdu.header, primary_header), model=settings.model)
-    deepcr = worker_deepcr(spec.name if settings.model is None else settings.model, settings.inpaint,
-                           settings.device, settings.tile_size, settings.threads, settings.progress)
+    deepcr = _deepcr(spec.name if settings.model is None else settings.model, settings)
     factor = electron_factor(hdu.header, primary_header, spec.units, settings.gain)
     data = np.asarray(hdu.data)
     wide = data.dtype.kind == "f" and data.dtype.itemsize == 8

@@ -8,7 +8,7 @@ import pytest
 from astropy.io import fits
 from astropy.wcs import WCS
 
-from astro_deepcr import DeepCR, batch, fitsclean
+from astro_deepcr import DeepCR, batch, zoo
 from astro_deepcr.training.simulate import simulate_exposure
 
 SHAPE = (64, 96)
@@ -234,8 +234,9 @@ def test_parallel_runs_match_serial(images, tmp_path):
         on_dask = batch.clean_files(names, tmp_path / "dask", threads=1, client=client, progress=False)
         on_dask_again = batch.clean_files(names, tmp_path / "dask", threads=1, client=client, overwrite=True,
                                           progress=False)
-        # each worker process built its DeepCR once, however many files it got
-        built = client.run(fitsclean._models_built)
+        # each worker process loaded its network once (the zoo's cache: the trained network and, where the
+        # zoo caches it too, its inference copy), however many files it got
+        built = client.run(zoo.clear_network_cache)
     assert len(names) >= 4
     reference = read_masks(serial)
     assert sum(mask.sum() for mask in reference) > 100
@@ -243,7 +244,21 @@ def test_parallel_runs_match_serial(images, tmp_path):
         assert [result.path for result in results] == names
         for mask, expected in zip(read_masks(results), reference, strict=True):
             np.testing.assert_array_equal(mask, expected)
-    assert len(built) == 2 and all(count <= 1 for count in built.values()) and sum(built.values()) >= 1
+    assert len(built) == 2 and all(count <= 2 for count in built.values()) and sum(built.values()) >= 1
+
+
+def test_network_loaded_once_for_many_files(images, tmp_path, monkeypatch):
+    """A DeepCR per file is cheap: the weights are read once per process, not once per file."""
+    from astro_deepcr import zoo
+
+    reads = []
+    original = zoo._read_weights
+    monkeypatch.setattr(zoo, "_read_weights", lambda spec: reads.append(spec.name) or original(spec))
+    zoo.clear_network_cache()
+    names, _ = images
+    results = batch.clean_files(names, tmp_path, inpaint=None, progress=False)
+    assert all(result.ok for result in results) and len(results) == 4
+    assert reads == ["ACS-WFC"]
 
 
 def test_flag_files_bad_file(tmp_path):
