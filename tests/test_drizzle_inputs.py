@@ -118,7 +118,8 @@ def test_dq_box_bits(small_stack, tmp_path):
     recall_in_box = flagged_good[cr_in_box].mean()
     print(f"bits=32: {int(flagged_good[box].sum())} px flagged in the DQ=32 box, "
           f"recall {recall_in_box:.3f} of {int(cr_in_box.sum())} injected CR px there")
-    assert recall_in_box > 0.5  # the pixels are good: deepCR's cosmic rays there are flagged
+    # the pixels are good: deepCR's cosmic rays there are flagged (measured: 31 of 41 injected CR px, 0.756)
+    assert recall_in_box > 0.6
     assert np.array_equal(dq[box] & ~4096, np.full(int(box.sum()), 32))  # DQ=32 itself untouched
     flag_cosmic_rays(path, bits=0)
     dq = fits.getdata(path, ("DQ", 1)).astype(np.int64)
