@@ -153,7 +153,7 @@ def _write_flc(path, primary, chips, read_noise):
 
 
 def write_flc_stack(directory, n_exposures=3, chip_shape=(128, 256), field="extragalactic", exptime=500.0,
-                    sky=60.0, read_noise=4.0, filter1="F606W", seed=1, saturate=True, prefix="jsyn"):
+                    sky=60.0, read_noise=4.0, filter1="F606W", seed=1, saturate=True, prefix="jsyn", detector=None):
     """Write ``n_exposures`` dithered 2-chip ACS/WFC-like ``_flc`` files of one field.
 
     Parameters
@@ -174,6 +174,9 @@ def write_flc_stack(directory, n_exposures=3, chip_shape=(128, 256), field="extr
         Add one bright star whose core is saturated (DQ 256) in every exposure.
     prefix : str
         Four-character rootname prefix; rootnames are ``<prefix>NNNNq``.
+    detector : `~astro_deepcr.training.detector.Detector`, optional
+        Simulate detector features per chip; their hot, bad-column and
+        saturation flags are OR-ed into DQ (default none: unchanged files).
 
     Returns
     -------
@@ -208,14 +211,14 @@ def write_flc_stack(directory, n_exposures=3, chip_shape=(128, 256), field="extr
             x0 = _MARGIN + dx - 8
             cut = scene[y0:y0 + ny, x0:x0 + nx]
             exposure = simulate_exposure(chip_shape, exptime=exptime, sky=sky, read_noise=read_noise,
-                                         scene=cut, seed=rng)
+                                         scene=cut, seed=rng, detector=detector)
             saturated = np.zeros(chip_shape, dtype=bool)
             image, clean = exposure["image"], exposure["clean"]
             if saturate:
                 saturated = (cut + sky) > full_well
                 image = np.where(saturated, full_well, image).astype(np.float32)
                 clean = np.where(saturated, full_well, clean).astype(np.float32)
-            dq = _dq_flags(chip_shape, rng, saturated)
+            dq = _dq_flags(chip_shape, rng, saturated) | exposure["dq"]
             header = flc_sci_header(rootname, chip, (crpix_scene[0] - x0, crpix_scene[1] - y0), extver,
                                     chip_shape)
             chips.append((image, dq, header))
