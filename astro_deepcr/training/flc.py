@@ -240,7 +240,7 @@ def write_flc_stack(directory, n_exposures=3, chip_shape=(128, 256), field="extr
     return stack
 
 
-# -- scoring helpers shared by the tests and benchmarks/drizzle_compare.py ------------------------------------------
+# -- CR positions on drizzled products and the CR-rejection comparison (benchmarks/drizzle_compare.py) -----------
 
 
 def cr_positions_in_output(flc_files, cr_masks, drizzled_header):
