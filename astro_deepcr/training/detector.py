@@ -65,7 +65,10 @@ class Detector:
     """Which detector features to simulate, with their parameters (see the module docstring).
 
     ``Detector()`` turns every feature on at its documented default;
-    ``Detector.none()`` turns them all off.
+    ``Detector.none()`` turns them all off. Hot pixels and bad columns are
+    properties of the chip: they are drawn from ``defects_seed`` and the
+    image's chip position, so every exposure of a stack shares them
+    (``defects_seed=None``: new ones in every exposure).
     """
 
     hot_fraction: float = 0.005
@@ -75,7 +78,7 @@ class Detector:
     saturation: float = 77400.0
     sky_gradient: float = 0.1
     readout: str = "bottom"
-    chip_row0: int = 0
+    defects_seed: object = 0
 
     @classmethod
     def none(cls):

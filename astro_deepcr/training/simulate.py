@@ -355,12 +355,15 @@ def _detector_exposure(shape, exptime, sky, read_noise, scene, rng, truth, cr_th
                        cr_kwargs):
     """`simulate_exposure` with detector features: the CR-free and the CR-hit readouts share every draw."""
     sky_map = sky_gradient(shape, sky, detector.sky_gradient, rng)
-    dark, hot = add_hot_pixels(shape, exptime, detector.hot_fraction, rng)
+    # hot pixels and bad columns belong to the chip, not to the exposure
+    origin = (0, 0) if chip_origin is None else tuple(int(v) for v in chip_origin)
+    defects = rng if detector.defects_seed is None else np.random.default_rng([int(detector.defects_seed), *origin])
+    dark, hot = add_hot_pixels(shape, exptime, detector.hot_fraction, defects)
     expected = scene + sky_map + dark
     photons = rng.poisson(np.clip(expected, 0, None)).astype(np.float64)
     noise = rng.normal(0, read_noise, shape)
     charge, events = add_cosmic_rays(shape, exptime, seed=rng, **cr_kwargs)
-    bad = add_bad_columns(shape, detector.bad_columns, detector.readout, rng)
+    bad = add_bad_columns(shape, detector.bad_columns, detector.readout, defects)
     row0 = 0 if chip_origin is None else chip_origin[0]
     if detector.readout == "top":
         row0 = 0 if chip_origin is None else 2048 - chip_origin[0] - shape[0]
