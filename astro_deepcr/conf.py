@@ -28,6 +28,11 @@ class Conf(_config.ConfigNamespace):
         "Side of the square tile (without halo) the engine feeds to the network; bounds peak memory.",
         cfgtype="integer",
     )
+    precision = _config.ConfigItem(
+        ["auto", "float32", "bfloat16", "float16"],
+        "Network precision: 'auto' (bfloat16 where the device computes it natively and the model passed its "
+        "bfloat16 validation, else float32), or 'float32' for bit-reproducible runs, 'bfloat16', 'float16'.",
+    )
     batch_size = _config.ConfigItem(
         0, "Tiles per network call; 0 picks 1 on CPU and 8 on GPU.", cfgtype="integer"
     )

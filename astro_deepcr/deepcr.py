@@ -3,15 +3,15 @@
 `DeepCR`: cosmic-ray probability, mask and cleaning on numpy arrays.
 """
 
-import threading
 import warnings
 
 import numpy as np
+from astropy import log
 from astropy.utils.exceptions import AstropyUserWarning
 
 from . import inpaint as _inpaint
 from .conf import conf
-from .engine import prepare_network, resolve_device, run_tiled
+from .engine import resolve_device, resolve_precision, run_tiled
 from .zoo import get_model, load_network
 
 __all__ = ["DeepCR", "as_image"]
@@ -90,11 +90,16 @@ class DeepCR:
         unmasked pixels), ``"biharmonic"`` or the name of a deepCR-inpaint
         model. None means ``"medmask"``.
     device : str, optional
-        ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``; default ``conf.device``.
+        ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` (also deepCR's
+        ``"CPU"``/``"GPU"``); default ``conf.device``.
     tile_size, batch_size, threads : int, optional
         Engine settings (defaults from `astro_deepcr.conf`).
-    precision : {"float32", "float16", "bfloat16"}
-        Autocast precision of the networks.
+    precision : {"auto", "float32", "bfloat16", "float16"}, optional
+        Network precision; default ``conf.precision`` (``"auto"``: bfloat16
+        where the device computes it natively and the model's card says its
+        bfloat16 masks were validated against float32, else float32). Use
+        ``"float32"`` for bit-reproducible runs. `precision_used` says what
+        a model actually runs at.
     progress : bool or None
         Tile progress bar; None shows it only for runs longer than a second.
 
@@ -119,20 +124,17 @@ class DeepCR:
     """
 
     def __init__(self, mask="ACS-WFC", inpaint=None, device=None, tile_size=None, batch_size=None, threads=None,
-                 precision="float32", progress=None):
+                 precision=None, progress=None):
         self.mask_spec = get_model(mask, kind="mask")
         self.inpaint_method = "medmask" if inpaint is None else inpaint
         self._check_inpaint(self.inpaint_method)
         self.device = resolve_device(device)
-        if precision not in ("float32", "float16", "bfloat16"):
-            raise ValueError(f"precision must be 'float32', 'float16' or 'bfloat16', not {precision!r}")
+        self.precision = conf.precision if precision is None else precision
+        resolve_precision(self.precision, self.device)  # refuse an unknown precision now
         self.tile_size = tile_size
         self.batch_size = batch_size
         self.threads = threads
-        self.precision = precision
         self.progress = progress
-        self._nets = {}
-        self._lock = threading.Lock()
 
     def __repr__(self):
         return f"DeepCR(mask={self.mask_spec.name!r}, inpaint={self.inpaint_method!r}, device='{self.device}')"
@@ -142,18 +144,31 @@ class DeepCR:
         """The mask model's default threshold (0.5 where the card gives none)."""
         return 0.5 if self.mask_spec.threshold is None else self.mask_spec.threshold
 
+    @property
+    def precision_used(self):
+        """The precision the mask network runs at (``"auto"`` resolved); record this."""
+        return self.precision_for(self.mask_spec)
+
+    def precision_for(self, model):
+        """The precision ``model`` (a name or `~astro_deepcr.zoo.ModelSpec`) runs at on this instance."""
+        spec = get_model(model)
+        return resolve_precision(self.precision, self.device, spec.auto_precision == "bfloat16")
+
     # -- networks -------------------------------------------------------------------------------------------------
 
-    def _net(self, spec):
-        with self._lock:
-            if spec.name not in self._nets:
-                self._nets[spec.name] = prepare_network(load_network(spec), self.device)
-            return self._nets[spec.name]
-
     def _run(self, spec, inputs, desc):
-        return run_tiled(self._net(spec), inputs, tile_size=self.tile_size or conf.tile_size,
-                         batch_size=self.batch_size, device=self.device, precision=self.precision,
-                         threads=self.threads, progress=self.progress, desc=desc)
+        precision = self.precision_for(spec)
+        # the one network cache (zoo): constructing DeepCR loads nothing, the first call loads once per process
+        net = load_network(spec, device=self.device, precision=precision)
+        if not getattr(net, "_precision_logged", False):
+            # DEBUG, not INFO: astropy prints INFO on stdout, which would change doctest output per machine;
+            # the writers record the precision in the output header (DCRPREC)
+            log.debug(f"deepCR {spec.kind} model {spec.name}: {precision} on {self.device} "
+                      f"(precision {self.precision!r} requested)")
+            net._precision_logged = True
+        return run_tiled(net, inputs, tile_size=self.tile_size or conf.tile_size, batch_size=self.batch_size,
+                         device=self.device, precision=precision, threads=self.threads, progress=self.progress,
+                         desc=desc)
 
     @staticmethod
     def _check_inpaint(method):

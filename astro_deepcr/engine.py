@@ -18,15 +18,31 @@ import numpy as np
 import torch
 
 from .conf import conf
-from .nets import fold_batchnorm, receptive_radius
+from .nets import FLOAT32_LAYERS, inference_copy, receptive_radius
 
-__all__ = ["resolve_device", "prepare_network", "run_tiled", "tile_layout", "halo_for"]
+__all__ = [
+    "resolve_device",
+    "resolve_precision",
+    "native_bfloat16",
+    "prepare_network",
+    "run_tiled",
+    "tile_layout",
+    "halo_for",
+    "PRECISIONS",
+]
 
 _PRECISIONS = {"float32": None, "float16": torch.float16, "bfloat16": torch.bfloat16}
+#: Accepted ``precision`` values; ``"auto"`` resolves to one of the others.
+PRECISIONS = ("auto", *_PRECISIONS)
+#: deepCR spells devices "CPU" and "GPU".
+_DEVICE_ALIASES = {"gpu": "cuda"}
 
 
 def resolve_device(device=None):
     """Turn ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or a `torch.device` into a `torch.device`.
+
+    Case does not matter, and deepCR's spellings ``"CPU"`` and ``"GPU"``
+    (``"GPU:N"``) are accepted (``"GPU"`` is ``"cuda"``).
 
     Raises
     ------
@@ -41,12 +57,16 @@ def resolve_device(device=None):
         if not isinstance(device, str):
             raise TypeError(f"device must be a string or torch.device, not {type(device).__name__}")
         name = device.strip().lower()
+        kind, colon, index = name.partition(":")
+        name = _DEVICE_ALIASES.get(kind, kind) + colon + index
         if name == "auto":
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")
         try:
             spec = torch.device(name)
         except RuntimeError:
-            raise ValueError(f"unknown device {device!r}; use 'auto', 'cpu', 'cuda' or 'cuda:N'") from None
+            raise ValueError(
+                f"unknown device {device!r}; use 'auto', 'cpu', 'cuda' (or 'gpu') or 'cuda:N'"
+            ) from None
     if spec.type == "cuda":
         if not torch.cuda.is_available():
             raise ValueError(f"device {device!r} was requested but CUDA is not available; use 'cpu' or 'auto'")
@@ -57,13 +77,59 @@ def resolve_device(device=None):
     return spec
 
 
-def prepare_network(net, device):
-    """An inference copy of ``net``: BatchNorm folded, on ``device``, channels-last."""
-    fast = fold_batchnorm(net).to(device)
-    fast = fast.to(memory_format=torch.channels_last)
-    for parameter in fast.parameters():
-        parameter.requires_grad_(False)
-    return fast
+def native_bfloat16(device):
+    """Whether ``device`` computes bfloat16 natively (not by emulation).
+
+    CPU: torch's own CPU feature detection (AVX512-BF16 or AMX tiles; the CPU
+    model name is never consulted). CUDA: `torch.cuda.is_bf16_supported`
+    without emulation (compute capability 8.0 and later).
+    """
+    device = resolve_device(device)
+    if device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported(including_emulation=False))
+    return _cpu_native_bfloat16()
+
+
+def _cpu_native_bfloat16():
+    checks = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    return any(bool(check()) for check in checks if check is not None)
+
+
+def resolve_precision(precision=None, device=None, validated=False):
+    """The precision a run actually uses.
+
+    Parameters
+    ----------
+    precision : {"auto", "float32", "bfloat16", "float16"}, optional
+        Requested precision; default ``conf.precision``. ``"auto"`` is
+        ``"bfloat16"`` where the device computes it natively *and* the
+        model passed its bfloat16 validation (``validated``), else
+        ``"float32"``.
+    device : str or `torch.device`, optional
+    validated : bool
+        The model's card says bfloat16 agrees with float32 (``auto_precision``).
+
+    Returns
+    -------
+    precision : {"float32", "bfloat16", "float16"}
+    """
+    precision = conf.precision if precision is None else precision
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {list(PRECISIONS)}, not {precision!r}")
+    if precision != "auto":
+        return precision
+    return "bfloat16" if validated and native_bfloat16(device) else "float32"
+
+
+def prepare_network(net, device, precision="float32"):
+    """An inference copy of ``net`` on ``device`` (see `astro_deepcr.nets.inference_copy`).
+
+    Under a reduced ``precision`` the `~astro_deepcr.nets.FLOAT32_LAYERS` stay
+    in float32. Networks of registered models come ready from
+    `astro_deepcr.zoo.load_network` (cached); this is for networks of your own.
+    """
+    reduced = precision not in ("float32", None)
+    return inference_copy(net, FLOAT32_LAYERS if reduced else ()).to(device)
 
 
 def halo_for(depth):
@@ -127,7 +193,7 @@ def _progress(total, enabled, desc):
 
 
 @torch.inference_mode()
-def run_tiled(net, inputs, *, tile_size=None, batch_size=None, device=None, precision="float32", threads=None,
+def run_tiled(net, inputs, *, tile_size=None, batch_size=None, device=None, precision=None, threads=None,
               progress=None, desc="deepCR"):
     """Run ``net`` over a (C, H, W) float32 array in seam-free tiles.
 
@@ -143,8 +209,10 @@ def run_tiled(net, inputs, *, tile_size=None, batch_size=None, device=None, prec
     batch_size : int, optional
         Tiles per forward call; defaults to ``conf.batch_size`` (0: 1 on CPU, 8 on GPU).
     device : str or `torch.device`, optional
-    precision : {"float32", "float16", "bfloat16"}
-        Autocast precision; float32 disables autocast.
+    precision : {"auto", "float32", "float16", "bfloat16"}, optional
+        Autocast precision (default ``conf.precision``); float32 disables
+        autocast. ``"auto"`` gives bfloat16 only to a network marked
+        ``bf16_validated`` (see `resolve_precision`).
     threads : int, optional
         CPU threads for this call; defaults to ``conf.threads`` (0: unchanged).
     progress : bool or None
@@ -154,9 +222,8 @@ def run_tiled(net, inputs, *, tile_size=None, batch_size=None, device=None, prec
     -------
     output : ndarray, shape (H, W), float32
     """
-    if precision not in _PRECISIONS:
-        raise ValueError(f"precision must be one of {sorted(_PRECISIONS)}, not {precision!r}")
     device = resolve_device(device)
+    precision = resolve_precision(precision, device, getattr(net, "bf16_validated", False))
     tile_size = int(tile_size or conf.tile_size)
     if tile_size < 1:
         raise ValueError(f"tile_size must be a positive integer, not {tile_size}")

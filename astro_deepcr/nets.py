@@ -17,10 +17,24 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrizations
 
-__all__ = ["UNet", "DoubleConv", "mask_net", "inpaint_net", "fold_batchnorm", "receptive_radius"]
+__all__ = [
+    "UNet",
+    "DoubleConv",
+    "KeepFloat32",
+    "mask_net",
+    "inpaint_net",
+    "fold_batchnorm",
+    "keep_float32",
+    "inference_copy",
+    "FLOAT32_LAYERS",
+    "receptive_radius",
+]
 
 #: BatchNorm momentum used by deepCR for training (the paper's recipe).
 BN_MOMENTUM = 0.005
+#: Layers kept in float32 under a bfloat16/float16 autocast, chosen by measurement
+#: (``benchmarks/validate_precision.py --layers``; see docs/performance.rst).
+FLOAT32_LAYERS = ("inc.0", "head")
 
 
 class DoubleConv(nn.Sequential):
@@ -56,6 +70,22 @@ class DoubleConv(nn.Sequential):
         else:
             raise ValueError(f"norm must be 'batch' or 'weight', not {norm!r}")
         super().__init__(*layers)
+
+
+class KeepFloat32(nn.Module):
+    """Run ``module`` in float32 even inside a lower-precision autocast region.
+
+    The input is cast to float32 and autocast is switched off for the
+    wrapped module only; outside autocast the wrapper changes nothing.
+    """
+
+    def __init__(self, module):
+        super().__init__()
+        self.module = module
+
+    def forward(self, x, *args):
+        with torch.autocast(x.device.type, enabled=False):
+            return self.module(x.float(), *(a.float() for a in args))
 
 
 class Up(nn.Module):
@@ -141,6 +171,38 @@ def receptive_radius(depth):
     for level in reversed(range(depth - 1)):
         radius += 2**level + 2 * 2**level  # transposed conv, then two convs
     return radius
+
+
+def keep_float32(net, names):
+    """Wrap the submodules of ``net`` named in ``names`` (dotted paths such as
+    ``"inc.0"`` or ``"head"``) in `KeepFloat32`, in place; return ``net``.
+
+    Raises
+    ------
+    ValueError
+        A name that is not a submodule of ``net``.
+    """
+    for name in names:
+        parent_name, _, child = name.rpartition(".")
+        try:
+            parent = net.get_submodule(parent_name) if parent_name else net
+            module = parent.get_submodule(child)
+        except AttributeError:
+            raise ValueError(f"network has no submodule {name!r}") from None
+        if not isinstance(module, KeepFloat32):
+            setattr(parent, child, KeepFloat32(module))  # also right for nn.Sequential's "0", "1"...
+    return net
+
+
+def inference_copy(net, float32_layers=()):
+    """A frozen inference copy of ``net``: BatchNorm folded (`fold_batchnorm`),
+    ``float32_layers`` wrapped by `keep_float32`, channels-last memory format.
+    ``net`` is not modified."""
+    fast = keep_float32(fold_batchnorm(net), float32_layers)
+    fast = fast.to(memory_format=torch.channels_last)
+    for parameter in fast.parameters():
+        parameter.requires_grad_(False)
+    return fast
 
 
 @torch.no_grad()

@@ -29,6 +29,7 @@ __all__ = [
     "select_model",
     "GENERIC_DEFAULT_MODEL",
     "load_network",
+    "clear_network_cache",
     "save_network",
     "file_sha256",
 ]
@@ -77,6 +78,13 @@ class ModelSpec:
     description, training_data, provenance, citation, license : str
     metrics : dict
         Measured figures (see the model card).
+    auto_precision : {"float32", "bfloat16"}
+        Precision ``precision="auto"`` may use where the device computes
+        bfloat16 natively: ``"bfloat16"`` only for a model whose bfloat16
+        masks passed validation against its float32 ones
+        (``benchmarks/validate_precision.py``; numbers in ``bf16_validation``).
+    bf16_validation : dict
+        The figures of that validation.
     """
 
     name: str
@@ -99,6 +107,8 @@ class ModelSpec:
     citation: str = ""
     license: str = ""
     metrics: dict = dataclasses.field(default_factory=dict)
+    auto_precision: str = "float32"
+    bf16_validation: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         if self.kind not in _KINDS:
@@ -115,6 +125,10 @@ class ModelSpec:
             raise ValueError(f"model {self.name!r}: scale must be positive, not {self.scale!r}")
         if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
             raise ValueError(f"model {self.name!r}: threshold must lie in [0, 1], not {self.threshold!r}")
+        if self.auto_precision not in ("float32", "bfloat16"):
+            raise ValueError(
+                f"model {self.name!r}: auto_precision must be 'float32' or 'bfloat16', not {self.auto_precision!r}"
+            )
         object.__setattr__(self, "filters", tuple(self.filters))
 
     @property
@@ -164,6 +178,8 @@ _registry = {}
 _lock = threading.Lock()
 _builtins_loaded = False
 _network_cache = {}
+# one lock for loading: concurrent first uses of a model build it once
+_network_lock = threading.RLock()
 
 
 def _builtin_dir():
@@ -324,8 +340,8 @@ def unregister_model(name):
 
 
 #: Mask model used for data no card matches (ground-based frames, unknown
-#: instruments). Provisional: to be set by measurement on real ground-based
-#: frames (issue #17 item 3).
+#: instruments). Chosen by measurement on two real ground-based frames:
+#: docs/ground.rst (benchmarks/ground_frames.py).
 GENERIC_DEFAULT_MODEL = "ACS-WFC"
 
 
@@ -390,19 +406,65 @@ def build_network(spec):
     )
 
 
-def load_network(model, kind=None):
-    """Build the network of ``model`` and load its verified weights.
+def load_network(model, kind=None, *, device=None, precision="float32"):
+    """The network of ``model`` with its verified weights, from the one network cache.
 
-    Returns a network in eval mode on the CPU. Loaded networks are cached
-    per (name, checksum); each call returns the cached object, so do not
-    modify it (copy it to train).
+    Parameters
+    ----------
+    model : str or `ModelSpec`
+    kind : {"mask", "inpaint"}, optional
+        Refuse a model of the other kind.
+    device : str or `torch.device`, optional
+        None: the trained network itself, in eval mode on the CPU (copy it
+        to train). Otherwise an inference copy for ``device`` (BatchNorm
+        folded, channels-last, see `astro_deepcr.nets.inference_copy`).
+    precision : {"float32", "bfloat16", "float16"}
+        The *resolved* precision the inference copy will run at; under a
+        reduced one its precision-sensitive layers stay float32.
+
+    Returns
+    -------
+    net : `astro_deepcr.nets.UNet`
+        Shared, cached per (name, checksum, file, device, precision): do not
+        modify it. `build_network` runs once per model until
+        `clear_network_cache`.
     """
     spec = get_model(model, kind)
     key = (spec.name, spec.sha256, os.fspath(spec.file))
-    with _lock:
-        cached = _network_cache.get(key)
-    if cached is not None:
-        return cached
+    if device is None:
+        return _cached(key, lambda: _load_trained(spec))
+    import torch
+
+    from .nets import FLOAT32_LAYERS, inference_copy
+
+    device = torch.device(device)
+    reduced = precision not in ("float32", None)
+
+    def prepare():
+        fast = inference_copy(load_network(spec), FLOAT32_LAYERS if reduced else ()).to(device)
+        fast.bf16_validated = spec.auto_precision == "bfloat16"
+        return fast
+
+    return _cached(key + (str(device), "reduced" if reduced else "float32"), prepare)
+
+
+def _cached(key, factory):
+    with _network_lock:
+        net = _network_cache.get(key)
+        if net is None:
+            net = _network_cache[key] = factory()
+        return net
+
+
+def clear_network_cache():
+    """Forget every cached network (tests; freeing memory). Returns how many were cached."""
+    with _network_lock:
+        count = len(_network_cache)
+        _network_cache.clear()
+    return count
+
+
+def _load_trained(spec):
     net = build_network(spec)
     state = _read_weights(spec)
     try:
@@ -416,8 +478,6 @@ def load_network(model, kind=None):
     net.eval()
     for parameter in net.parameters():
         parameter.requires_grad_(False)
-    with _lock:
-        _network_cache[key] = net
     return net
 
 

@@ -28,17 +28,19 @@ def main(argv=None):
     parser.add_argument("--tile", type=int, default=512)
     parser.add_argument("--model", default="ACS-WFC")
     parser.add_argument("--method", choices=["mask", "clean"], default="mask")
+    parser.add_argument("--precision", default="auto", help="DeepCR precision (default: auto, the default)")
     args = parser.parse_args(argv)
 
     from astro_deepcr import DeepCR
 
-    model = DeepCR(args.model, device="cpu", tile_size=args.tile, progress=False)
+    model = DeepCR(args.model, device="cpu", tile_size=args.tile, precision=args.precision, progress=False)
     model.mask(np.zeros((8, 8), np.float32))  # load the network, warm the allocator
     image = np.random.default_rng(0).normal(60, 8, args.shape).astype(np.float32)
     image[:: 97, :: 89] += 3000.0
     before = peak_mib()
     result = getattr(model, args.method)(image)
     print(json.dumps({"shape": list(args.shape), "tile": args.tile, "method": args.method,
+                      "precision": model.precision_used,
                       "image_mib": image.nbytes / 2**20, "startup_peak_mib": before, "peak_mib": peak_mib(),
                       "cr_pixels": int(np.sum(result[0] if args.method == "clean" else result))}))
     return 0

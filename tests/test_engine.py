@@ -77,6 +77,23 @@ def test_resolve_device():
         resolve_device(3)
 
 
+@pytest.mark.parametrize("spelling", ["CPU", "cpu", "Cpu", " CPU "])
+def test_resolve_device_accepts_deepcr_spellings(spelling):
+    assert resolve_device(spelling) == torch.device("cpu")
+
+
+def test_resolve_device_gpu_means_cuda():
+    if torch.cuda.is_available():
+        assert resolve_device("GPU") == torch.device("cuda")
+        assert resolve_device("gpu:0") == torch.device("cuda:0")
+    else:
+        with pytest.raises(ValueError, match="'GPU' was requested but CUDA is not available"):
+            resolve_device("GPU")
+    for unknown in ("tpu", "GPU0", "mps", ""):
+        with pytest.raises(ValueError, match="unknown device|unsupported device"):
+            resolve_device(unknown)
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU error")
 def test_cuda_without_gpu_is_a_clear_error():
     with pytest.raises(ValueError, match="CUDA is not available"):
