@@ -31,7 +31,6 @@ from astropy.utils.exceptions import AstropyUserWarning
 # the one-file step, importable from here as in 0.1.0
 from .drizzle.detect import DEFAULT_BITS, DEFAULT_FILL_BITS
 from .fitsclean import AUXILIARY_EXTNAMES, CleanSettings, _parse_ext, clean_file, dq_masks, output_path  # noqa: F401
-from .units import electron_factor  # noqa: F401
 
 __all__ = ["FileResult", "clean_files", "flag_files", "dask_client", "strict_truncation"]
 

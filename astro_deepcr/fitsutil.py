@@ -36,10 +36,7 @@ import time
 
 from astropy.io import fits
 
-from .units import electron_factor  # re-exported until every caller imports it from .units
-
 __all__ = [
-    "electron_factor",
     "FitsUpdateError",
     "FileLockError",
     "check_updatable",

@@ -184,18 +184,6 @@ def test_units(tmp_path):
     np.testing.assert_array_equal(read_masks([result])[0], reference)
 
 
-def test_electron_factor():
-    primary = fits.Header({"EXPTIME": 400.0})
-    assert batch.electron_factor(fits.Header({"BUNIT": "electrons"}), primary) == 1.0
-    assert batch.electron_factor(fits.Header({"BUNIT": "ELECTRONS/S"}), primary) == 400.0
-    assert batch.electron_factor(fits.Header(), primary, gain=2.5) == 2.5
-    assert batch.electron_factor(fits.Header({"BUNIT": "ADU"}), primary, model_units="adu") == 1.0
-    with pytest.raises(ValueError, match="EXPTIME"):
-        batch.electron_factor(fits.Header({"BUNIT": "ELECTRONS/S"}), fits.Header())
-    with pytest.raises(ValueError, match="expects ADU"):
-        batch.electron_factor(fits.Header({"BUNIT": "ELECTRONS"}), primary, model_units="adu")
-
-
 def test_extension_selection(tmp_path):
     simulation = simulate_exposure(SHAPE, exptime=1000.0, seed=3)
     header = image_header()
