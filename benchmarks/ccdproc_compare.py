@@ -20,8 +20,6 @@ ccdproc's default objlim=5 too; read noise as simulated (4 e-) or 4.7 e- (HRC).
 """
 
 import argparse
-import importlib.util
-import pathlib
 import time
 import warnings
 
@@ -31,6 +29,8 @@ from astropy.nddata import CCDData
 from scipy import ndimage
 
 from astro_deepcr import cosmicray_deepcr
+from astro_deepcr.datasets import hst_example_path
+from astro_deepcr.evaluation.metrics import mask_scores
 from astro_deepcr.training.simulate import simulate_exposure
 
 OBJLIM = {"extragalactic": 2.0, "globular": 3.5, "resolved": 5.0}  # the paper's per-field choice
@@ -51,7 +51,7 @@ def synthetic(shape, seed):
         sim = simulate_exposure(shape, field, exptime=500.0, sky=60.0, read_noise=4.0, seed=seed)
         ccd = CCDData(sim["image"].astype(np.float64), unit="electron")
         truth = sim["cr_mask"]
-        methods = [("deepCR ACS-WFC", lambda c: cosmicray_deepcr(c, satlevel=SATLEVEL, device="cpu")),
+        methods = [("deepCR ACS-WFC", lambda c: cosmicray_deepcr(c, satlevel=SATLEVEL, device="cpu", model="ACS-WFC")),
                    (f"LACosmic ol={objlim:g}", lambda c, o=objlim: lacosmic(c, o, 4.0))]
         if objlim != DEFAULT_OBJLIM:
             methods.append((f"LACosmic ol={DEFAULT_OBJLIM:g}", lambda c: lacosmic(c, DEFAULT_OBJLIM, 4.0)))
@@ -60,8 +60,7 @@ def synthetic(shape, seed):
             out = run(ccd)
             seconds = time.perf_counter() - start
             found = out.mask
-            tpr = (found & truth).sum() / truth.sum()
-            fpr = (found & ~truth).sum() / (~truth).sum()
+            tpr, fpr, _ = mask_scores(found, truth)
             rms = np.sqrt(np.mean((out.data[truth] - sim["clean"][truth]) ** 2))
             both = truth & found  # how well the pixels a method did find were replaced
             error_found = out.data[both] - sim["clean"][both]
@@ -79,8 +78,7 @@ def synthetic(shape, seed):
 
 
 def real_frame():
-    spec = importlib.util.find_spec("spherical_geometry")
-    path = pathlib.Path(spec.submodule_search_locations[0]) / "tests" / "data" / "j8bt06nyq_flt.fits"
+    path = hst_example_path()
     ccd = CCDData.read(path, hdu="SCI", unit="electron")
     from astropy.io import fits
 
@@ -91,7 +89,7 @@ def real_frame():
 
 def real(gallery=None):
     ccd = real_frame()
-    ours = cosmicray_deepcr(ccd, satlevel=SATLEVEL, device="cpu")
+    ours = cosmicray_deepcr(ccd, satlevel=SATLEVEL, device="cpu", model="ACS-WFC")
     classic = lacosmic(ccd, 3.5, 4.7)
     default = lacosmic(ccd, DEFAULT_OBJLIM, 4.7)
     data = ccd.data
