@@ -11,7 +11,11 @@ def test_exposure_keys_and_truth():
     assert set(exposure) >= {"image", "clean", "cr_mask", "cr_charge", "scene", "sky", "read_noise", "events"}
     assert exposure["image"].dtype == np.float32 and exposure["cr_mask"].dtype == bool
     np.testing.assert_allclose(exposure["image"], exposure["clean"] + exposure["cr_charge"], rtol=1e-5, atol=1e-2)
-    np.testing.assert_array_equal(exposure["cr_mask"], exposure["cr_charge"] > exposure["read_noise"])
+    # what any truth mask must do, whatever its exact threshold: every pixel with a CR excess far above the
+    # noise (10 sigma of the read noise) is a CR, and no pixel without CR charge is one
+    charge, cr_mask = exposure["cr_charge"], exposure["cr_mask"]
+    assert (charge > 40).sum() > 50 and cr_mask[charge > 40].all()
+    assert not cr_mask[charge == 0].any() and not cr_mask[charge < 1.0].any()
     # the sky sets the level of the clean image
     assert abs(np.median(exposure["clean"] - exposure["scene"]) - 60.0) < 1.0
 
@@ -22,12 +26,19 @@ def test_seeded():
     assert not np.array_equal(first["image"], simulate_exposure((64, 64), seed=4)["image"])
 
 
-def test_cr_rate_matches_handbook():
-    # 1.2 CR / cm^2 / s on 15 micron pixels: 2.7e-6 events / px / s
-    shape, exptime = (1000, 1000), 1000.0
-    counts = [add_cosmic_rays(shape, exptime, seed=seed, diffusion_sigma=0)[1] for seed in range(3)]
-    expected = 1.2 * (15e-4) ** 2 * 1e6 * exptime
-    assert abs(np.mean(counts) - expected) < 4 * np.sqrt(expected / 3)
+def test_cr_affected_pixel_fraction_matches_the_published_one():
+    # independent of the simulator's constants (event rate, pixel size, track model, charge diffusion): on
+    # ACS/WFC "the fraction of pixels affected by cosmic rays varies from 1.5% to 3% during a 1000 second
+    # exposure" (Riess 2002, ACS ISR 2002-07; ACS Instrument Handbook, "Cosmic Rays"). Measured here: 2.48 and
+    # 2.46 % of the pixels carry more CR charge than the read noise (the default truth mask), seeds 0 and 1;
+    # 500 s / 1000 s ratio 0.504 (2026-11-25)
+    dark = np.zeros((1024, 1024))  # the scene does not matter here; skipping it keeps the test fast
+    fractions = [simulate_exposure(dark.shape, exptime=1000.0, scene=dark, seed=seed)["cr_mask"].mean()
+                 for seed in range(2)]
+    assert all(0.015 < fraction < 0.03 for fraction in fractions)
+    # and it scales with the exposure time: half as many in 500 s (to within the Poisson scatter and overlaps)
+    half = simulate_exposure(dark.shape, exptime=500.0, scene=dark, seed=0)["cr_mask"].mean()
+    assert 0.45 < half / fractions[0] < 0.55
 
 
 def test_tracks_leaving_the_detector_do_not_pile_up_on_its_edge():
@@ -96,7 +107,9 @@ def test_real_cosmic_rays_from_the_hrc_exposure():
     assert 300 < np.median([stamp.sum() for stamp in library]) < 10000
     exposure = simulate_exposure((256, 256), seed=0, library=library)
     assert exposure["events"] > 0 and exposure["cr_mask"].sum() > exposure["events"]
-    np.testing.assert_array_equal(exposure["cr_mask"], exposure["cr_charge"] > exposure["read_noise"])
+    # the injected real CRs are labelled: every strong CR pixel, nothing without CR charge
+    charge, cr_mask = exposure["cr_charge"], exposure["cr_mask"]
+    assert cr_mask[charge > 40].all() and not cr_mask[charge < 1.0].any()
 
 
 # ---- simulator realism (#16 item 4): PSF wings, detector features, CR library, paper-style truth ----
