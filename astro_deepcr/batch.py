@@ -184,7 +184,7 @@ def _threads_per_job(jobs, threads):
 def clean_files(files, outdir, *, model=None, threshold=None, inpaint="medmask", ext=(), device=None,
                 tile_size=None, write_probability=False, overwrite=False, gain=None, threads=None, jobs=1,
                 client=None, progress=True, bits=DEFAULT_BITS, fill_bits=DEFAULT_FILL_BITS, crbit=4096,
-                use_dq=True, plot=False, regions=False):
+                use_dq=True, plot=False, regions=False, precision=None):
     """Clean cosmic rays in many FITS files, writing the results to ``outdir``.
 
     For each 2-D image extension (all but `AUXILIARY_EXTNAMES`, or those of
@@ -217,7 +217,7 @@ def clean_files(files, outdir, *, model=None, threshold=None, inpaint="medmask",
     ext : sequence of str
         Restrict to these extensions: ``"SCI"`` (by ``EXTNAME``),
         ``"SCI,2"`` (name and version) or ``"0"`` (index).
-    device, tile_size, threads :
+    device, tile_size, threads, precision :
         As for `~astro_deepcr.DeepCR`. With ``jobs > 1`` the CPU threads
         default to the cores divided among the jobs.
     write_probability : bool
@@ -299,7 +299,7 @@ def clean_files(files, outdir, *, model=None, threshold=None, inpaint="medmask",
         device=device, tile_size=tile_size, threads=_threads_per_job(jobs, threads),
         gain=None if gain is None else float(gain), write_probability=write_probability, overwrite=overwrite,
         progress=None if progress and not parallel else False, bits=bits, fill_bits=fill_bits, crbit=crbit,
-        use_dq=bool(use_dq), plot=bool(plot), regions=bool(regions),
+        use_dq=bool(use_dq), plot=bool(plot), regions=bool(regions), precision=precision,
     )
     paths = [os.path.abspath(os.fspath(path)) for path in files]
     outputs = [output_path(path, outdir) for path in paths]

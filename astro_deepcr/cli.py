@@ -83,7 +83,8 @@ def _cmd_clean(args):
     def run(client):
         return batch.clean_files(
             args.files, args.outdir, model=args.model, threshold=args.threshold, inpaint=args.inpaint,
-            ext=args.ext or (), device=args.device, tile_size=args.tile, write_probability=args.probability,
+            ext=args.ext or (), device=args.device, precision=args.precision, tile_size=args.tile,
+            write_probability=args.probability,
             overwrite=args.overwrite, gain=args.gain, threads=args.threads, jobs=args.jobs, client=client,
             progress=not args.quiet, bits=_none(args.bits), fill_bits=_none(args.fill_bits), crbit=args.crbit,
             use_dq=not args.no_dq, plot=args.plot, regions=args.regions)
@@ -124,7 +125,7 @@ def _cmd_flag(args):
             raise UsageError(exc) from None
     names, failures = _expand(args.files)
     options = dict(model=args.model, threshold=args.threshold, crbit=args.crbit, grow=args.grow,
-                   device=args.device, lock_timeout=args.lock_timeout)
+                   device=args.device, precision=args.precision, lock_timeout=args.lock_timeout)
     if args.no_reset and args.resetbits is not None:
         raise UsageError("give --resetbits or --no-reset, not both")
     if args.no_reset or args.resetbits is not None:
@@ -172,7 +173,7 @@ def _cmd_drizzle(args):
     if args.output:
         params["output"] = args.output
     options = {} if args.cr_method == "driz_cr" else {"model": args.model, "threshold": args.threshold,
-                                                      "device": args.device}
+                                                      "device": args.device, "precision": args.precision}
     try:
         with log_on_console(not args.quiet, prefix=f"{PROG}: "):
             astrodrizzle(list(args.files), cr_method=args.cr_method, configobj=args.config, **options, **params)
@@ -291,6 +292,9 @@ def _model_options(parser, default=None):
                              f"deepCR-mask model name or .safetensors file (default {default})")
     parser.add_argument("--threshold", type=_probability, help="probability threshold (default: the model's)")
     parser.add_argument("--device", help="torch device: auto, cpu, cuda, cuda:N (default: conf.device)")
+    parser.add_argument("--precision", choices=("auto", "float32", "bfloat16", "float16"),
+                        help="network precision (default: conf.precision, 'auto': bfloat16 where the hardware has "
+                             "it natively and the model passed its bf16 validation, else float32)")
 
 
 def _parallel_options(parser):

@@ -86,7 +86,7 @@ def run_demo(outdir="demo_out", model=None, threshold=None, device=None, path=No
     fits_path, png_path, reg_path = (os.path.join(outdir, name) for name in DEMO_FILES)
     primary = fits.PrimaryHDU(header=example.primary_header)
     record_run(primary.header, "demo", history=f"demo: {numbers['n_cr_pixels']} CR px (DCR* keys)",
-               model=spec.name, reason=reason, threshold=threshold, precision=deepcr.precision, inpaint=None,
+               model=spec.name, reason=reason, threshold=threshold, precision=deepcr.precision_used, inpaint=None,
                n_cr=numbers["n_cr_pixels"], crbit=4096)
     dq = example.dq.copy()
     dq[cr_mask] |= np.int16(4096)

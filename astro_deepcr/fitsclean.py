@@ -58,6 +58,7 @@ class CleanSettings:
     inpaint: str | None = "medmask"
     ext: tuple = ()
     device: str | None = None
+    precision: str | None = None
     tile_size: int | None = None
     threads: int | None = None
     gain: float | None = None
@@ -79,7 +80,7 @@ def _deepcr(model, settings):
 
     inpaint = None if settings.inpaint in _CLASSIC else settings.inpaint
     return DeepCR(mask=model, inpaint=inpaint, device=settings.device, tile_size=settings.tile_size,
-                  threads=settings.threads, progress=settings.progress)
+                  threads=settings.threads, progress=settings.progress, precision=settings.precision)
 
 
 def output_path(path, outdir):
@@ -239,7 +240,7 @@ def _clean_hdu(hdu, hdul, settings):
         dq.data = np.where(cr_mask, dq.data | crbit, dq.data & ~crbit).astype(dq.data.dtype)
     n_cr = int(cr_mask.sum())
     record_run(hdu.header, "clean", history=f"clean: {n_cr} CR px in CRMASK,{hdu.ver} (DCR* keys)",
-               model=spec.name, reason=reason, threshold=threshold, precision=deepcr.precision,
+               model=spec.name, reason=reason, threshold=threshold, precision=deepcr.precision_used,
                inpaint=settings.inpaint, n_cr=n_cr, crbit=None if dq is None else settings.crbit)
     wcs = _wcs_cards(hdu.header)
     mask_hdu = fits.ImageHDU(cr_mask.astype(np.uint8), header=wcs.copy(), name="CRMASK", ver=hdu.ver)

@@ -153,11 +153,13 @@ def test_drizzle_wiring(monkeypatch, capsys):
     calls = []
     monkeypatch.setattr("astro_deepcr.drizzle.astrodrizzle", lambda files, **kwargs: calls.append((files, kwargs)))
     assert cli.main(["drizzle", "a_flc.fits", "b_flc.fits", "--output", "final", "--threshold", "0.3",
-                     "-p", "final_bits=64", "-p", "build=true", "-p", "final_wcs=yes", "-p", "final_scale=0.05"]) == 0
+                     "--precision", "float32", "-p", "final_bits=64", "-p", "build=true", "-p", "final_wcs=yes",
+                     "-p", "final_scale=0.05"]) == 0
     files, kwargs = calls[0]
     assert files == ["a_flc.fits", "b_flc.fits"]
     assert kwargs == {"cr_method": "deepcr", "configobj": None, "model": None, "threshold": 0.3, "device": None,
-                      "final_bits": 64, "build": True, "final_wcs": True, "final_scale": 0.05, "output": "final"}
+                      "precision": "float32", "final_bits": 64, "build": True, "final_wcs": True, "final_scale": 0.05,
+                      "output": "final"}
 
     def fail(files, **kwargs):
         raise ValueError("cannot find AstroDrizzle .cfg file\nmissing.cfg")

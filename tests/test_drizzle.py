@@ -13,6 +13,7 @@ import pytest
 from astropy.io import fits
 from astropy.utils.exceptions import AstropyUserWarning
 
+from astro_deepcr import DeepCR
 from astro_deepcr.drizzle import (
     DEFAULT_BITS,
     astrodrizzle,
@@ -130,6 +131,19 @@ def test_bad_input_is_refused(stack, tmp_path):
 # -- flag_cosmic_rays --------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(("native", "precision", "recorded"), [(True, None, "bfloat16"), (True, "float32", "float32"),
+                                                               (False, None, "float32")])
+def test_flag_records_the_precision_used(stack, tmp_path, monkeypatch, native, precision, recorded):
+    """``precision`` reaches the network and DCRPREC records what ran: ``auto`` (the default) resolved per model
+    card and hardware (ACS-WFC-F606W passed its bf16 validation), never the word "auto"."""
+    from astro_deepcr import engine
+
+    monkeypatch.setattr(engine, "_cpu_native_bfloat16", lambda: native)
+    path = _copy(stack, tmp_path)[0]
+    flag_cosmic_rays(path, precision=precision, device="cpu")
+    assert fits.getheader(path)["DCRPREC"] == recorded
+
+
 def test_flag_changes_only_crbit_and_finds_the_injected_crs(stack, tmp_path):
     files = _copy(stack, tmp_path)
     before = [fits.open(path, memmap=False) for path in files]
@@ -156,7 +170,7 @@ def test_flag_changes_only_crbit_and_finds_the_injected_crs(stack, tmp_path):
             assert primary["DCRMODEL"] == "ACS-WFC-F606W" and primary["DCRBIT"] == 4096
             assert primary["DCRTHRSH"] == 0.5 and "DCRVERS" in primary
             assert primary["DCRSTEP"] == "flag" and primary["DCRWHY"] == "card for ACS/WFC F606W"
-            assert primary["DCRPREC"] in ("float32", "bfloat16", "float16")
+            assert primary["DCRPREC"] == DeepCR("ACS-WFC-F606W").precision_used  # "auto" resolved, not "auto"
             assert primary["DCRNCR"] == sum(summary["n_cr"][2 * i:2 * i + 2]) and primary["DCRGROW"] == 1
             assert "astro_deepcr CRs in DQ bit 4096" in str(primary["HISTORY"])
             assert _original_cards(primary) == [card.image for card in original[0].header.cards]

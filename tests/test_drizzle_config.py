@@ -74,7 +74,8 @@ def test_teal_task():
     config = teal.load(ASTRODRIZZLE_TASK, defaults=True)
     assert config["_task_name_"] == ASTRODRIZZLE_TASK
     assert dict(config[DEEPCR_SECTION]) == {"cr_method": "deepcr", "model": "", "threshold": None,
-                                            "bits": "4096,8192", "fill_bits": "1,2,4,8", "device": ""}
+                                            "bits": "4096,8192", "fill_bits": "1,2,4,8", "device": "",
+                                            "precision": ""}
     assert config[FINAL]["final_bits"] == "0" and config["resetbits"] == "4096"  # drizzlepac's defaults
 
 

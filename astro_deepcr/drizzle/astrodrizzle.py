@@ -155,7 +155,7 @@ def astrodrizzle(input=None, mdriztab=False, editpars=False, configobj=None, wcs
 
         ``cr_method`` : {"deepcr", "driz_cr"}
             ``"driz_cr"`` runs drizzlepac's ``astrodrizzle.run`` unchanged.
-        ``model``, ``threshold``, ``bits``, ``fill_bits``, ``device``
+        ``model``, ``threshold``, ``bits``, ``fill_bits``, ``device``, ``precision``
             As in `~astro_deepcr.drizzle.flag_cosmic_rays`; ``bits`` are the
             DQ bits that count as good (default ``"4096,8192"``).
 
@@ -228,7 +228,7 @@ def _drizzlepac_util():
 def _options(config):
     """The deepCR section of a configuration, with empty strings read as None."""
     section = dict(config[DEEPCR_SECTION])
-    for key in ("model", "device"):
+    for key in ("model", "device", "precision"):
         if isinstance(section.get(key), str) and not section[key].strip():
             section[key] = None
     for key in ("bits", "fill_bits"):
@@ -251,9 +251,10 @@ def run(configobj, wcsmap=None, input_dict=None):
     options = _options(configobj)
     input_dict = {} if input_dict is None else input_dict  # drizzlepac's setCommonInput iterates over it
     if options["cr_method"] == "driz_cr":
-        if {key: options[key] for key in ("model", "threshold", "bits", "fill_bits", "device")} != {
-                "model": None, "threshold": None, "bits": DEFAULT_BITS, "fill_bits": DEFAULT_FILL_BITS, "device": None}:
-            warnings.warn("model/threshold/bits/fill_bits/device are deepCR settings; ignored with "
+        if {key: options[key] for key in ("model", "threshold", "bits", "fill_bits", "device", "precision")} != {
+                "model": None, "threshold": None, "bits": DEFAULT_BITS, "fill_bits": DEFAULT_FILL_BITS, "device": None,
+                "precision": None}:
+            warnings.warn("model/threshold/bits/fill_bits/device/precision are deepCR settings; ignored with "
                           "cr_method='driz_cr'", AstropyUserWarning)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
@@ -353,9 +354,10 @@ def _deepcr_step(image_list, configobj, options, proc_steps):
         log.info(f"    {key:<15}: {value}")
     for image in image_list:
         spec, reason = select_model(image._image[0].header, options["model"])
-        detector = DeepCR(mask=spec, device=options["device"], progress=False)
+        detector = DeepCR(mask=spec, device=options["device"], precision=options["precision"], progress=False)
         threshold = detector.threshold if options["threshold"] is None else float(options["threshold"])
-        log.info(f"deepCR model {spec.name} for {image._filename} ({reason}), threshold {threshold:g}")
+        log.info(f"deepCR model {spec.name} for {image._filename} ({reason}), threshold {threshold:g}, "
+                 f"precision {detector.precision_used}")
         corrections = []
         for chip in range(1, image._numchips + 1):
             sci_chip = image._image[image.scienceExt, chip]

@@ -9,7 +9,7 @@ keeps its own (a ``<task>.cfg`` and a ``<task>.cfgspc``):
     Every parameter of drizzlepac's ``astrodrizzle`` task (its sections and
     defaults, unchanged) plus a ``[DEEPCR: COSMIC-RAY MASKS]`` section with
     ``cr_method``, ``model``, ``threshold``, ``bits``, ``fill_bits`` and
-    ``device``. ``teal.load("astro_deepcr.drizzle.astrodrizzle")`` loads it;
+    ``device``, ``precision``. ``teal.load("astro_deepcr.drizzle.astrodrizzle")`` loads it;
     a ``.cfg`` saved from it names this task and loads back with the deepCR
     options (`load_astrodrizzle_config`).
 ``astro_deepcr_flag``
@@ -36,7 +36,7 @@ FLAG_TASK = "astro_deepcr_flag"
 #: The section of the astrodrizzle task's .cfg with the deepCR options (no "STEP N:" in its name, so
 #: drizzlepac's ``util.getSectionName`` never confuses it with one of its steps).
 DEEPCR_SECTION = "DEEPCR: COSMIC-RAY MASKS"
-DEEPCR_OPTIONS = ("cr_method", "model", "threshold", "bits", "fill_bits", "device")
+DEEPCR_OPTIONS = ("cr_method", "model", "threshold", "bits", "fill_bits", "device", "precision")
 _PARS = os.path.join(os.path.dirname(__file__), "pars")
 
 
@@ -151,7 +151,8 @@ def load_config(path=None):
     params : dict
         ``input`` plus the keyword arguments of `flag_cosmic_rays`, e.g.
         ``flag_cosmic_rays(params.pop("input"), **params)``. Empty
-        ``model``, ``device``, ``resetbits`` and ``bits`` strings are None.
+        ``model``, ``device``, ``precision``, ``resetbits`` and ``bits`` strings
+        are None.
     """
     path = _flag_cfg() if path is None else os.fspath(path)
     if not os.path.isfile(path):
@@ -160,7 +161,7 @@ def load_config(path=None):
     if pars.get("_task_name_", FLAG_TASK) != FLAG_TASK:
         raise ValueError(f"{path} is not an {FLAG_TASK} configuration")
     params = {key: value for key, value in dict(pars).items() if not key.startswith("_")}
-    for key in ("model", "device", "resetbits", "bits", "fill_bits"):
+    for key in ("model", "device", "precision", "resetbits", "bits", "fill_bits"):
         if isinstance(params.get(key), str) and not params[key].strip():
             params[key] = None
     return params

@@ -68,7 +68,7 @@ def _reset_value(resetbits, crbit):
 
 def flag_cosmic_rays(input, model=None, threshold=None, crbit=4096, grow=1, resetbits=None,  # noqa: A002
                      bits=_UNSET, fill_bits=DEFAULT_FILL_BITS, device=None, lock_timeout=0.0, progress=None,
-                     bad_bits=_UNSET, reset=_UNSET):
+                     bad_bits=_UNSET, reset=_UNSET, precision=None):
     """Flag deepCR cosmic rays in the DQ arrays of HST ``_flt``/``_flc`` files, in place.
 
     For every ``SCI,N`` of each file, deepCR-mask runs on the image in
@@ -123,6 +123,11 @@ def flag_cosmic_rays(input, model=None, threshold=None, crbit=4096, grow=1, rese
         `~astro_deepcr.drizzle.detect.DEFAULT_FILL_BITS`).
     device : str, optional
         Torch device (default ``astro_deepcr.conf.device``).
+    precision : {"auto", "float32", "bfloat16", "float16"}, optional
+        Network precision (default ``astro_deepcr.conf.precision``, ``"auto"``:
+        bfloat16 where the hardware has it natively and the model passed its
+        bf16 validation, else float32). The precision used is recorded in
+        ``DCRPREC``.
     lock_timeout : float
         Seconds to wait when another process is updating the same file.
     progress : bool or None
@@ -163,7 +168,7 @@ def flag_cosmic_rays(input, model=None, threshold=None, crbit=4096, grow=1, rese
     reset_value = _reset_value(resetbits, crbit)
     names = parse_inputs(input)
     settings = dict(model=model, threshold=threshold, crbit=crbit, grow=grow, reset_value=reset_value, bits=bits,
-                    fill_bits=fill_bits, device=device, progress=progress)
+                    fill_bits=fill_bits, device=device, progress=progress, precision=precision)
     rows = []
     for filename in names:
         with update_fits(filename, lock_timeout=lock_timeout) as hdul:
@@ -177,7 +182,8 @@ def _flag_file(filename, hdul, settings):
 
     primary = hdul[0].header
     spec, reason = select_model(primary, settings["model"])
-    detector = DeepCR(mask=spec, device=settings["device"], progress=settings["progress"])
+    detector = DeepCR(mask=spec, device=settings["device"], progress=settings["progress"],
+                      precision=settings["precision"])
     threshold = detector.threshold if settings["threshold"] is None else float(settings["threshold"])
     crbit, grow = settings["crbit"], settings["grow"]
     sci_hdus = [hdu for hdu in hdul if hdu.name == "SCI" and hdu.data is not None]
@@ -203,18 +209,9 @@ def _flag_file(filename, hdul, settings):
         log.info(f"{os.path.basename(filename)}[SCI,{sci.ver}]: {n_cr} cosmic-ray pixels flagged with DQ bit "
                  f"{crbit} (deepCR model {spec.name}, threshold {threshold:g})")
     record_run(primary, "flag", history=f"CRs in DQ bit {crbit} (DCR* keys)", model=spec.name, reason=reason,
-               threshold=threshold, precision=_precision(detector), crbit=crbit, grow=grow,
+               threshold=threshold, precision=detector.precision_used, crbit=crbit, grow=grow,
                n_cr=sum(row[4] for row in rows))
     return rows
-
-
-def _precision(detector):
-    """The precision the network ran in (DeepCR reports it; an ``"auto"`` request resolved if it can)."""
-    for attribute in ("used_precision", "precision_used", "effective_precision"):
-        value = getattr(detector, attribute, None)
-        if value:
-            return str(value)
-    return str(getattr(detector, "precision", "float32"))
 
 
 def _dq_hdu(hdul, sci, filename):
