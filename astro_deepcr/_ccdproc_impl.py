@@ -196,7 +196,7 @@ def _detect(data, unit, exptime, gain, options, bad):
     return _Result(cleaned=cleaned, cr_mask=cr_mask, probability=probability, scatter=scatter, to_electron=to_electron,
                    offset=offset, threshold=threshold, unusable=exclude & ~cr_mask, spec=spec, reason=reason,
                    replacement=options["cleantype"] if inpaint is None else inpaint,
-                   precision=getattr(detector, "precision_used", "float32"))
+                   precision=detector.precision_used)
 
 
 def _check_inmask(inmask, shape):
