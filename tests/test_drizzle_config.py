@@ -20,16 +20,8 @@ from astro_deepcr.drizzle import astrodrizzle as _function  # noqa: F401  (the p
 from astro_deepcr.drizzle.config import ASTRODRIZZLE_TASK, DEEPCR_SECTION
 from astro_deepcr.training.flc import write_flc_stack
 
-drizzlepac_warnings = pytest.mark.filterwarnings(
-    "ignore::astropy.io.fits.verify.VerifyWarning",
-    "ignore::astropy.wcs.FITSFixedWarning",
-    "ignore::DeprecationWarning",
-    "ignore::PendingDeprecationWarning",
-    "ignore::ResourceWarning",
-    "ignore::RuntimeWarning",
-    "ignore:.*:UserWarning:drizzlepac",
-    "ignore:.*:UserWarning:stwcs",
-)
+from .test_drizzle import drizzlepac_warnings
+
 PARS = os.path.join(os.path.dirname(__import__("astro_deepcr.drizzle").drizzle.__file__), "pars")
 FINAL = "STEP 7: DRIZZLE FINAL COMBINED IMAGE"
 
