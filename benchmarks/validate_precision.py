@@ -28,7 +28,6 @@ has no native bfloat16 torch emulates it (slowly) with the same rounding.
 """
 
 import argparse
-import importlib.util
 import json
 import os
 import platform
@@ -37,6 +36,8 @@ import time
 
 import numpy as np
 import torch
+
+from astro_deepcr.datasets import hst_example_path
 
 FLIP_LIMIT = 0.015
 TPR_LIMIT = 0.005
@@ -56,11 +57,9 @@ def real_frame():
     """The ACS/HRC frame (electrons) and its bad-pixel mask, or None where not installed."""
     from astropy.io import fits
 
-    package = importlib.util.find_spec("spherical_geometry")
-    if package is None:
-        return None
-    path = os.path.join(package.submodule_search_locations[0], "tests", "data", "j8bt06nyq_flt.fits")
-    if not os.path.exists(path):
+    try:
+        path = hst_example_path()
+    except FileNotFoundError:
         return None
     with fits.open(path) as hdul:
         return np.asarray(hdul["SCI", 1].data, np.float32), np.asarray(hdul["DQ", 1].data) != 0

@@ -1,7 +1,5 @@
 # Licensed under a 3-clause BSD style license - see LICENSE.rst
 import copy
-import importlib.util
-import pathlib
 import warnings
 
 import ccdproc
@@ -13,6 +11,7 @@ from astropy.nddata import CCDData, InverseVariance, StdDevUncertainty, Variance
 from astropy.utils.exceptions import AstropyUserWarning
 
 from astro_deepcr import cosmicray_deepcr, zoo
+from astro_deepcr.datasets import hst_example_path
 from astro_deepcr.provenance import PROVENANCE_KEYWORDS
 
 GAIN = 2.0 * u.electron / u.adu
@@ -230,16 +229,11 @@ def test_probability_is_returned_on_request(ccd):
     np.testing.assert_array_equal(out.mask & ~ccd.mask, (probability > 0.5) & ~ccd.mask)
 
 
-REAL = "spherical_geometry/tests/data/j8bt06nyq_flt.fits"
-
-
 def _real_frame():
-    spec = importlib.util.find_spec("spherical_geometry")
-    if spec is None:
-        pytest.skip("spherical-geometry is not installed")
-    path = pathlib.Path(spec.submodule_search_locations[0]).parent / REAL
-    if not path.exists():
-        pytest.skip(f"{REAL} not found")
+    try:
+        path = hst_example_path()
+    except FileNotFoundError as exc:
+        pytest.skip(str(exc))
     with fits.open(path) as hdul:
         data = hdul["SCI"].data.astype(np.float64)
         dq = hdul["DQ"].data.copy()

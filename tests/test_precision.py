@@ -1,14 +1,13 @@
 # Licensed under a 3-clause BSD style license - see LICENSE.rst
 """precision="auto", the float32 layers of the bfloat16 path, per-model validation, the one network cache."""
 
-import importlib.util
-import os
 
 import numpy as np
 import pytest
 import torch
 
 from astro_deepcr import DeepCR, conf, engine, get_model, list_models, nets, zoo
+from astro_deepcr.datasets import hst_example_path
 from astro_deepcr.engine import native_bfloat16, resolve_precision, run_tiled
 
 
@@ -162,10 +161,10 @@ def test_auto_precision_agrees_with_float32_on_a_small_simulated_frame(native, n
 
 
 def _hrc_frame():
-    spec = importlib.util.find_spec("spherical_geometry")
-    path = spec and os.path.join(spec.submodule_search_locations[0], "tests", "data", "j8bt06nyq_flt.fits")
-    if not path or not os.path.exists(path):
-        pytest.skip("spherical_geometry's j8bt06nyq_flt.fits is not installed")
+    try:
+        path = hst_example_path()
+    except FileNotFoundError as exc:
+        pytest.skip(str(exc))
     from astropy.io import fits
 
     with fits.open(path) as hdul:

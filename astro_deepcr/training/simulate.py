@@ -50,6 +50,7 @@ detection result.
 import numpy as np
 from scipy import ndimage, signal, stats
 
+from ..datasets import HST_EXAMPLE
 from .crlibrary import harvest_cosmic_rays
 from .detector import (
     DQ_BAD,
@@ -68,7 +69,7 @@ __all__ = ["psf_image", "make_scene", "add_cosmic_rays", "simulate_exposure", "s
            "harvest_cosmic_rays", "truth_mask", "Detector", "HRC_FLT"]
 
 #: A real ACS/HRC single exposure with its cosmic rays intact, shipped by spherical_geometry's tests.
-HRC_FLT = ("spherical_geometry", "tests/data/j8bt06nyq_flt.fits")
+HRC_FLT = HST_EXAMPLE  # (package, path inside it) of the real ACS/HRC frame
 
 PIXEL_MICRON = 15.0
 CR_RATE_PER_CM2_S = 1.2
