@@ -13,6 +13,8 @@ float rounding, and peak memory is set by the tile size, not the image size.
 
 import contextlib
 import math
+import os
+import sys
 
 import numpy as np
 import torch
@@ -26,6 +28,8 @@ __all__ = [
     "native_bfloat16",
     "prepare_network",
     "run_tiled",
+    "check_precision",
+    "show_progress",
     "tile_layout",
     "halo_for",
     "PRECISIONS",
@@ -81,7 +85,10 @@ def native_bfloat16(device):
     """Whether ``device`` computes bfloat16 natively (not by emulation).
 
     CPU: torch's own CPU feature detection (AVX512-BF16 or AMX tiles; the CPU
-    model name is never consulted). CUDA: `torch.cuda.is_bf16_supported`
+    model name is never consulted), unless the environment variable
+    ``ASTRO_DEEPCR_NATIVE_BF16`` is ``1`` (pretend yes) or ``0`` (pretend
+    no): a testing knob that lets any machine run the ``auto`` paths of the
+    other CPU kind. CUDA: `torch.cuda.is_bf16_supported`
     without emulation (compute capability 8.0 and later).
     """
     device = resolve_device(device)
@@ -90,7 +97,17 @@ def native_bfloat16(device):
     return _cpu_native_bfloat16()
 
 
+#: Testing knob: ``ASTRO_DEEPCR_NATIVE_BF16=1`` makes `native_bfloat16` say yes (``0``: no) on any CPU, so
+#: ``precision="auto"`` behaves as on a CPU with native bfloat16 (CI runs the precision tests once so).
+NATIVE_BF16_ENV = "ASTRO_DEEPCR_NATIVE_BF16"
+
+
 def _cpu_native_bfloat16():
+    forced = os.environ.get(NATIVE_BF16_ENV, "").strip()
+    if forced:
+        if forced not in ("0", "1"):
+            raise ValueError(f"{NATIVE_BF16_ENV} must be '0' or '1', not {forced!r}")
+        return forced == "1"
     checks = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
     return any(bool(check()) for check in checks if check is not None)
 
@@ -184,16 +201,42 @@ def _threads(count):
         torch.set_num_threads(previous)
 
 
+def show_progress(progress=None, stream=None):
+    """Whether a progress bar is drawn: ``True`` always, ``False`` never, ``None`` only where a person
+    watches (``stream``, default `sys.stderr`, is an interactive terminal), so logs never get a bar."""
+    if progress is not None:
+        return bool(progress)
+    stream = sys.stderr if stream is None else stream
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # closed or replaced streams
+        return False
+
+
 def _progress(total, enabled, desc):
     from tqdm.auto import tqdm
 
-    if enabled is None:  # appear only for runs longer than a second
-        return tqdm(total=total, desc=desc, unit="tile", delay=1.0, leave=False)
-    return tqdm(total=total, desc=desc, unit="tile", disable=not enabled, leave=False)
+    if not show_progress(enabled):
+        return contextlib.nullcontext(_NoBar())
+    # an interactive run: appear only when it lasts longer than a second
+    return tqdm(total=total, desc=desc, unit="tile", delay=1.0 if enabled is None else 0.0, leave=False)
+
+
+class _NoBar:
+    def update(self, count):
+        pass
+
+
+def check_precision(precision):
+    """``precision`` if it is a resolved one (``"float32"``, ``"bfloat16"``, ``"float16"``), else ValueError."""
+    if precision not in _PRECISIONS:
+        hint = " (resolve 'auto' first with astro_deepcr.engine.resolve_precision)" if precision == "auto" else ""
+        raise ValueError(f"precision must be one of {list(_PRECISIONS)}, not {precision!r}{hint}")
+    return precision
 
 
 @torch.inference_mode()
-def run_tiled(net, inputs, *, tile_size=None, batch_size=None, device=None, precision=None, threads=None,
+def run_tiled(net, inputs, *, tile_size=None, batch_size=None, device=None, precision="float32", threads=None,
               progress=None, desc="deepCR"):
     """Run ``net`` over a (C, H, W) float32 array in seam-free tiles.
 
@@ -209,21 +252,28 @@ def run_tiled(net, inputs, *, tile_size=None, batch_size=None, device=None, prec
     batch_size : int, optional
         Tiles per forward call; defaults to ``conf.batch_size`` (0: 1 on CPU, 8 on GPU).
     device : str or `torch.device`, optional
-    precision : {"auto", "float32", "float16", "bfloat16"}, optional
-        Autocast precision (default ``conf.precision``); float32 disables
-        autocast. ``"auto"`` gives bfloat16 only to a network marked
-        ``bf16_validated`` (see `resolve_precision`).
+    precision : {"float32", "float16", "bfloat16"}
+        The resolved precision (`resolve_precision` decides ``"auto"``, in
+        one place, from the model's card): autocast precision, float32
+        disables autocast.
     threads : int, optional
         CPU threads for this call; defaults to ``conf.threads`` (0: unchanged).
     progress : bool or None
-        Tile progress bar; None shows it only for runs longer than a second.
+        Tile progress bar: True always, False never, None only where
+        `sys.stderr` is an interactive terminal (and the run lasts over a
+        second); never in logs.
 
     Returns
     -------
     output : ndarray, shape (H, W), float32
+
+    Raises
+    ------
+    ValueError
+        ``precision`` not resolved (``"auto"``) or unknown; bad ``tile_size``.
     """
     device = resolve_device(device)
-    precision = resolve_precision(precision, device, getattr(net, "bf16_validated", False))
+    precision = check_precision(precision)
     tile_size = int(tile_size or conf.tile_size)
     if tile_size < 1:
         raise ValueError(f"tile_size must be a positive integer, not {tile_size}")

@@ -441,9 +441,7 @@ def load_network(model, kind=None, *, device=None, precision="float32"):
     reduced = precision not in ("float32", None)
 
     def prepare():
-        fast = inference_copy(load_network(spec), FLOAT32_LAYERS if reduced else ()).to(device)
-        fast.bf16_validated = spec.auto_precision == "bfloat16"
-        return fast
+        return inference_copy(load_network(spec), FLOAT32_LAYERS if reduced else ()).to(device)
 
     return _cached(key + (str(device), "reduced" if reduced else "float32"), prepare)
 

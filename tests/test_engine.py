@@ -136,3 +136,25 @@ def test_bfloat16_autocast_on_cpu_is_close(mask_fast):
     assert half.dtype == np.float32
     assert np.abs(full - half).max() < 0.1
     np.testing.assert_array_equal(full[30, 10:20] > 0.5, half[30, 10:20] > 0.5)
+
+
+class _Stream:
+    def __init__(self, tty):
+        self.tty = tty
+
+    def isatty(self):
+        return self.tty
+
+
+@pytest.mark.parametrize("progress, tty, shown", [
+    (None, True, True), (None, False, False), (True, False, True), (False, True, False)])
+def test_progress_bar_only_where_a_person_watches(progress, tty, shown):
+    from astro_deepcr.engine import show_progress
+
+    assert show_progress(progress, _Stream(tty)) is shown
+
+
+def test_no_progress_bar_in_a_log(mask_fast, capsys):
+    """progress=None under a non-interactive stderr (pytest's capture, a batch log): nothing is drawn."""
+    run_tiled(mask_fast, np.zeros((1, 64, 64), "f4"), tile_size=16)
+    assert capsys.readouterr().err == ""

@@ -54,10 +54,15 @@ def test_auto_keeps_an_unvalidated_model_in_float32(native, tmp_path):
     assert DeepCR(validated, device="cpu").precision_used == "bfloat16"
 
 
-def test_auto_in_the_engine_needs_a_validated_network(native):
+def test_the_engine_takes_only_a_resolved_precision(native):
+    """Precision is decided in one place (resolve_precision); the engine refuses "auto" and never guesses."""
     native(True)
     net = engine.prepare_network(zoo.load_network("ACS-WFC"), "cpu")
     image = np.random.default_rng(0).normal(60, 8, (1, 32, 32)).astype("f4")
+    with pytest.raises(ValueError, match="resolve 'auto' first"):
+        run_tiled(net, image, precision="auto", progress=False)
+    with pytest.raises(ValueError, match="precision must be one of"):
+        run_tiled(net, image, precision=None, progress=False)
     calls = []
     original = torch.autocast
 
@@ -67,11 +72,23 @@ def test_auto_in_the_engine_needs_a_validated_network(native):
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(torch, "autocast", spy)
-        run_tiled(net, image, precision="auto", progress=False)  # a bare network: never validated
+        run_tiled(net, image, progress=False)  # default: float32, no autocast
         assert calls == []
-        net.bf16_validated = True
-        run_tiled(net, image, precision="auto", progress=False)
-    assert torch.bfloat16 in calls
+        net.bf16_validated = True  # an attribute on the module no longer means anything
+        run_tiled(net, image, precision="float32", progress=False)
+        assert calls == []
+        run_tiled(net, image, precision="bfloat16", progress=False)
+    assert calls == [torch.bfloat16]
+
+
+@pytest.mark.parametrize("value, expected", [("1", True), ("0", False)])
+def test_native_bf16_environment_knob(monkeypatch, value, expected):
+    monkeypatch.setenv(engine.NATIVE_BF16_ENV, value)
+    assert native_bfloat16("cpu") is expected
+    assert resolve_precision("auto", "cpu", validated=True) == ("bfloat16" if expected else "float32")
+    monkeypatch.setenv(engine.NATIVE_BF16_ENV, "yes")
+    with pytest.raises(ValueError, match="ASTRO_DEEPCR_NATIVE_BF16 must be '0' or '1'"):
+        native_bfloat16("cpu")
 
 
 def test_conf_precision_float32_wins(native):
@@ -81,6 +98,7 @@ def test_conf_precision_float32_wins(native):
 
 
 def test_native_bfloat16_reads_torch_cpu_capability(monkeypatch):
+    monkeypatch.delenv(engine.NATIVE_BF16_ENV, raising=False)  # the CI run with bf16 forced sets it
     for avx512_bf16, amx, expected in [(True, False, True), (False, True, True), (False, False, False)]:
         monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda value=avx512_bf16: value)
         monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda value=amx: value)
