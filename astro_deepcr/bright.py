@@ -1,0 +1,148 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+Saturated stars and bleed trails: which pixels are saturated, and no cosmic rays on their rims.
+
+A deepCR network sees the rim of a saturated star (a plateau at full well,
+its bleed trail a saturated column) as a sharp edge and flags it: on the
+real ACS/HRC frame ``j8bt06nyq_flt.fits`` (47 Tuc, F606W, 60 s, the example
+of `astro_deepcr.datasets`) the ACS-WFC model at its threshold 0.5 flags
+1419 of its 3880 pixels within 3 px of a DQ-saturated pixel -- a third of
+all flags on 1.5 % of the good pixels, where 33 % of the pixels touching a
+saturated pixel are flagged against 0.3 % elsewhere.
+
+`saturated_pixels` finds the saturated pixels (DQ bits 256 | 2048 of
+calacs/calwf3, or a level in image units); `protect` removes the flags of a
+cosmic-ray mask within `PROTECTION` ``["radius"]`` px (chessboard distance)
+of them, as astroscrappy never flags its dilated saturated stars. The
+radius was chosen by injecting real cosmic rays into that frame
+(`astro_deepcr.evaluation.injection`); the figures are in
+``docs/bright.rst``. A cosmic ray that lands on a saturated pixel cannot
+be told from the star and is never flagged, with or without protection.
+"""
+
+import numpy as np
+from scipy import ndimage
+
+__all__ = ["PROTECTION", "SATURATION_BITS", "saturated_pixels", "protection_zone", "protect", "rim_flags"]
+
+try:  # the one DQ module, once it exists
+    from .dq import SATURATION_BITS
+except ImportError:  # pragma: no cover - until astro_deepcr.dq lands
+    #: DQ bits of saturated pixels: 256 (full well) | 2048 (A-to-D saturation), calacs and calwf3.
+    SATURATION_BITS = 256 | 2048
+
+#: The measured saturation protection: no cosmic-ray flag within ``radius`` px (chessboard
+#: distance: a (2 radius + 1)-square around every saturated pixel, bleed trails included).
+#: See ``docs/bright.rst`` for the measurement that chose it.
+PROTECTION = {"radius": 2}
+#: Distance (px, chessboard) of a "rim" flag from a saturated pixel, as issue #22 counts them.
+RIM_RADIUS = 3
+
+
+def saturated_pixels(image, *, dq=None, satlevel=None):
+    """Saturated pixels, bleed trails included.
+
+    Parameters
+    ----------
+    image : array-like, 2-D
+        The science image (only its shape is used without ``satlevel``).
+    dq : array-like of int, optional
+        Data-quality array: pixels with any of `SATURATION_BITS` (256 | 2048)
+        set are saturated.
+    satlevel : float, optional
+        Pixels at or above this level (image units) are saturated
+        (astroscrappy's ``satlevel``); non-finite or None: no level.
+
+    Returns
+    -------
+    saturated : ndarray of bool
+        All False when neither ``dq`` nor ``satlevel`` is given.
+
+    Raises
+    ------
+    ValueError
+        Shapes differ or the image is not 2-D.
+    TypeError
+        ``dq`` is not an integer array.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from astro_deepcr.bright import saturated_pixels
+    >>> saturated_pixels(np.array([[1.0, 9.0]]), dq=np.array([[256, 0]]), satlevel=5).tolist()
+    [[True, True]]
+    """
+    image = np.asarray(image)
+    if image.ndim != 2:
+        raise ValueError(f"image must be 2-D, not {image.ndim}-D")
+    saturated = np.zeros(image.shape, bool)
+    if dq is not None:
+        dq = np.asarray(dq)
+        if dq.dtype.kind not in "iu":
+            raise TypeError(f"DQ must be an integer array, not {dq.dtype}")
+        if dq.shape != image.shape:
+            raise ValueError(f"DQ shape {dq.shape} does not match image shape {image.shape}")
+        saturated |= (dq.astype(np.int64) & SATURATION_BITS) != 0
+    if satlevel is not None and np.isfinite(satlevel):
+        with np.errstate(invalid="ignore"):
+            saturated |= image >= float(satlevel)
+    return saturated
+
+
+def protection_zone(saturated, radius=None):
+    """Pixels within ``radius`` px (chessboard) of a saturated pixel, the saturated ones included.
+
+    ``radius`` defaults to ``PROTECTION["radius"]``; 0 gives the saturated pixels themselves.
+    """
+    saturated = np.asarray(saturated, dtype=bool)
+    radius = PROTECTION["radius"] if radius is None else int(radius)
+    if radius < 0:
+        raise ValueError(f"radius must be >= 0, not {radius}")
+    if radius == 0 or not saturated.any():
+        return saturated.copy()
+    return ndimage.binary_dilation(saturated, np.ones((2 * radius + 1,) * 2, bool))
+
+
+def protect(cr_mask, probability, saturated, threshold, image=None, radius=None):
+    """The cosmic-ray mask with the saturation protection applied.
+
+    Parameters
+    ----------
+    cr_mask : array-like of bool
+        ``probability > threshold`` (before growth).
+    probability : array-like
+        The network's probability (not used by the chosen protection, kept
+        so that a probability-based rule can replace it without changing
+        the callers).
+    saturated : array-like of bool
+        `saturated_pixels`.
+    threshold : float
+        The threshold that made ``cr_mask`` (not used by the chosen protection).
+    image : array-like, optional
+        Not used by the chosen protection.
+    radius : int, optional
+        Zone radius in px; default ``PROTECTION["radius"]``.
+
+    Returns
+    -------
+    cr_mask : ndarray of bool
+        A new array: ``cr_mask`` without the pixels of `protection_zone`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from astro_deepcr.bright import protect
+    >>> saturated = np.zeros((1, 7), bool); saturated[0, 0] = True
+    >>> protect(np.ones((1, 7), bool), None, saturated, 0.5).astype(int).tolist()
+    [[0, 0, 0, 1, 1, 1, 1]]
+    """
+    cr_mask = np.asarray(cr_mask, dtype=bool)
+    saturated = np.asarray(saturated, dtype=bool)
+    if saturated.shape != cr_mask.shape:
+        raise ValueError(f"saturated shape {saturated.shape} does not match mask shape {cr_mask.shape}")
+    return cr_mask & ~protection_zone(saturated, radius)
+
+
+def rim_flags(cr_mask, saturated, radius=RIM_RADIUS):
+    """Number of flagged pixels within ``radius`` px (chessboard) of a saturated pixel (issue #22's count)."""
+    return int((np.asarray(cr_mask, dtype=bool) & protection_zone(saturated, radius)).sum())
