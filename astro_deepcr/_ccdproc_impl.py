@@ -11,10 +11,10 @@ from astropy.utils.exceptions import AstropyUserWarning
 
 from . import units
 from .cleantype import clean_cosmic_rays, lacosmic_mask
-from .deepcr import DeepCR, _check_threshold, as_image
+from .deepcr import DeepCR, as_image
+from .detection import choose_model, detect
 from .inpaint import fill_median, local_scatter
 from .provenance import record_run
-from .zoo import select_model
 
 __all__ = ["clean_ccddata", "clean_ndarray", "GAIN_NOT_GIVEN", "READNOISE_NOT_GIVEN"]
 
@@ -159,44 +159,42 @@ class _Result:
         self.__dict__.update(fields)
 
 
-def _detect(data, unit, exptime, gain, options, bad):
-    spec, reason = options["spec"], options["reason"]
+def _detect(data, unit, exptime, gain, bad, *, spec, reason, meta, satlevel, pssl, inbkg, sepmed, cleantype,
+            inpaint, threshold, device, tile_size, precision):
+    """Detection through the core and replacement; everything in the units of the input data."""
     to_model = units.conversion_factor(unit, spec.units, gain=gain, exptime=exptime)
     to_electron = units.conversion_factor(unit, "electron", gain=gain, exptime=exptime)
-    saturation = _satlevel_electrons(options["satlevel"], gain)
-    values, nonfinite = as_image(data)
-    bad = bad | nonfinite
+    saturation = _satlevel_electrons(satlevel, gain)
+    as_image(data)  # dimension and dtype errors first
     data = np.asarray(data, dtype=np.float64)  # full precision for the pixels we keep
-    shape = data.shape
-    offset = float(options["pssl"])
-    background = _optional_array(options["inbkg"], shape, "inbkg")
-    total = data + offset  # what the detector recorded: saturation is judged on this, as astroscrappy does
+    offset = float(pssl)
+    background = _optional_array(inbkg, data.shape, "inbkg")
+    total = data + offset  # what the detector recorded
     work = total if background is None else total - background
-    with np.errstate(invalid="ignore", over="ignore"):
-        saturated = total * to_electron >= saturation
-    inpaint = options["inpaint"]
+    # saturation is judged on the recorded values, as astroscrappy does: the level of the image the core sees
+    sat_model = saturation * to_model / to_electron
+    if background is not None:
+        sat_model = sat_model - background * to_model
+    found = detect(work * to_model, spec=spec, reason=reason, threshold=threshold, mask=bad, satlevel=sat_model,
+                   device=device, precision=precision, tile_size=tile_size)
+    cr_mask = found.cr_mask
+    exclude = found.bad | lacosmic_mask(total * to_electron, found.bad, saturation, sepmed)
     if inpaint is not None and str(inpaint).lower() == "deepcr":
-        inpaint = select_model(options["meta"], kind="inpaint")[0].name
-    extra = {} if options["precision"] is None else {"precision": options["precision"]}
-    detector = DeepCR(spec, inpaint=inpaint, device=options["device"], tile_size=options["tile_size"], **extra)
-    threshold = detector.threshold if options["threshold"] is None else _check_threshold(options["threshold"])
-    probability = detector.probability(work * to_model, inmask=bad)
-    probability[saturated] = 0.0  # saturated pixels are never cosmic rays
-    cr_mask = probability > threshold
-    exclude = bad | saturated | lacosmic_mask(total * to_electron, bad, saturation, options["sepmed"])
+        inpaint = choose_model(meta, kind="inpaint")[0].name
     if inpaint is None:
-        replaced = clean_cosmic_rays(work, cr_mask, exclude, options["cleantype"])
+        replaced = clean_cosmic_rays(work, cr_mask, exclude, cleantype)
     else:
-        replaced = detector.inpaint(work * to_model, cr_mask, inmask=exclude & ~cr_mask) / to_model
+        inpainter = DeepCR(spec, inpaint=inpaint, device=device, tile_size=tile_size, precision=precision)
+        replaced = inpainter.inpaint(work * to_model, cr_mask, inmask=exclude & ~cr_mask) / to_model
     if background is not None:
         replaced = replaced + background
     cleaned = data.copy()
     cleaned[cr_mask] = replaced[cr_mask] - offset
     scatter = local_scatter(work, cr_mask, exclude & ~cr_mask)
-    return _Result(cleaned=cleaned, cr_mask=cr_mask, probability=probability, scatter=scatter, to_electron=to_electron,
-                   offset=offset, threshold=threshold, unusable=exclude & ~cr_mask, spec=spec, reason=reason,
-                   replacement=options["cleantype"] if inpaint is None else inpaint,
-                   precision=detector.precision_used)
+    return _Result(cleaned=cleaned, cr_mask=cr_mask, probability=found.probability, scatter=scatter,
+                   to_electron=to_electron, offset=offset, threshold=found.threshold, unusable=exclude & ~cr_mask,
+                   spec=spec, reason=reason, replacement=cleantype if inpaint is None else inpaint,
+                   precision=found.precision)
 
 
 def _check_inmask(inmask, shape):
@@ -212,15 +210,18 @@ def _report(result, verbose):
                  f"{result.reason})")
 
 
-def clean_ndarray(ccd, gain, readnoise, gain_apply, inmask, return_probability, verbose, **options):
-    """`cosmicray_deepcr` on a bare array (ADU, as in ccdproc); returns ``(cleaned, mask[, probability])``."""
+def clean_ndarray(ccd, *, gain, readnoise, gain_apply, inmask, return_probability, verbose, model, **detection):
+    """`cosmicray_deepcr` on a bare array (ADU, as in ccdproc); returns ``(cleaned, mask[, probability])``.
+
+    ``detection``: the keywords of `_detect` after ``reason`` (satlevel ... precision).
+    """
     as_image(ccd)  # dimension and dtype errors first
-    spec, reason = select_model(None, options["model"])
+    spec, reason = choose_model(None, model)
     gain = _gain(gain, "adu", None)
     if not _not_given(readnoise):
         _readnoise_electrons(readnoise, gain)  # unused for arrays, but a wrong value is still an error
     bad = np.zeros(ccd.shape, bool) if inmask is None else _check_inmask(inmask, ccd.shape)
-    result = _detect(ccd, u.adu, None, gain, dict(options, meta=None, spec=spec, reason=reason), bad)
+    result = _detect(ccd, u.adu, None, gain, bad, spec=spec, reason=reason, meta=None, **detection)
     out_factor = gain.to_value(u.electron / u.adu) if gain_apply else 1.0
     cleaned = result.cleaned * out_factor
     _report(result, verbose)
@@ -229,13 +230,16 @@ def clean_ndarray(ccd, gain, readnoise, gain_apply, inmask, return_probability, 
     return cleaned, result.cr_mask
 
 
-def clean_ccddata(ccd, gain, readnoise, gain_apply, inmask, exptime, invar, build_uncertainty, return_probability,
-                  verbose, add_keyword, **options):
-    """`cosmicray_deepcr` on a CCDData; returns a new CCDData (and the probability on request)."""
+def clean_ccddata(ccd, *, gain, readnoise, gain_apply, inmask, exptime, invar, build_uncertainty, return_probability,
+                  verbose, add_keyword, model, **detection):
+    """`cosmicray_deepcr` on a CCDData; returns a new CCDData (and the probability on request).
+
+    ``detection``: the keywords of `_detect` after ``meta`` (satlevel ... precision).
+    """
     if ccd.unit is None:
         raise u.UnitsError("CCDData has no unit; set ccd.unit (e.g. 'adu' or 'electron')")
     family, rate = _family(ccd.unit)
-    spec, reason = select_model(ccd.meta, options["model"])
+    spec, reason = choose_model(ccd.meta, model)
     exptime = _exptime(exptime, ccd.meta, ccd.unit) if rate else None
     shape = np.shape(ccd.data)
     bad = np.zeros(shape, bool) if ccd.mask is None else np.asarray(ccd.mask, bool).copy()
@@ -247,7 +251,7 @@ def clean_ccddata(ccd, gain, readnoise, gain_apply, inmask, exptime, invar, buil
     gain = _gain(gain, family, ccd.meta)
     readnoise, default_readnoise = _readnoise(readnoise, ccd.meta, gain)
     variance = _optional_array(invar, shape, "invar")
-    result = _detect(ccd.data, ccd.unit, exptime, gain, dict(options, meta=ccd.meta, spec=spec, reason=reason), bad)
+    result = _detect(ccd.data, ccd.unit, exptime, gain, bad, spec=spec, reason=reason, meta=ccd.meta, **detection)
     out_unit = ccd.unit
     out_factor = 1.0
     if gain_apply and family == "adu":

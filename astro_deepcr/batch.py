@@ -29,8 +29,8 @@ import warnings
 from astropy.utils.exceptions import AstropyUserWarning
 
 # the one-file step, importable from here as in 0.1.0
-from .drizzle.detect import DEFAULT_BITS, DEFAULT_FILL_BITS
-from .fitsclean import AUXILIARY_EXTNAMES, CleanSettings, _parse_ext, clean_file, dq_masks, output_path  # noqa: F401
+from .dq import CR_BIT, DEFAULT_BITS, DEFAULT_FILL_BITS
+from .fitsclean import AUXILIARY_EXTNAMES, CleanSettings, _parse_ext, clean_file, output_path  # noqa: F401
 
 __all__ = ["FileResult", "clean_files", "flag_files", "dask_client", "strict_truncation"]
 
@@ -114,7 +114,7 @@ def _flag_task(path, options, plot=False, regions=False):
         from .visualization import flagged_file_products
 
         try:
-            products = flagged_file_products(path, crbit=options.get("crbit", 4096), plot=plot, regions=regions)
+            products = flagged_file_products(path, crbit=options.get("crbit", CR_BIT), plot=plot, regions=regions)
         except Exception as exc:  # the flags are written; only the quick look failed
             return FileResult(path, False, f"flagged, but no plot/regions: {_one_line(exc)}", output=path,
                               n_cr=n_cr)
@@ -183,7 +183,7 @@ def _threads_per_job(jobs, threads):
 
 def clean_files(files, outdir, *, model=None, threshold=None, inpaint="medmask", ext=(), device=None,
                 tile_size=None, write_probability=False, overwrite=False, gain=None, threads=None, jobs=1,
-                client=None, progress=True, bits=DEFAULT_BITS, fill_bits=DEFAULT_FILL_BITS, crbit=4096,
+                client=None, progress=True, bits=DEFAULT_BITS, fill_bits=DEFAULT_FILL_BITS, crbit=CR_BIT,
                 use_dq=True, plot=False, regions=False, precision=None):
     """Clean cosmic rays in many FITS files, writing the results to ``outdir``.
 
@@ -268,8 +268,8 @@ def clean_files(files, outdir, *, model=None, threshold=None, inpaint="medmask",
     >>> [result.path for result in results if not result.ok]  # doctest: +SKIP
     []
     """
-    from .deepcr import _check_threshold
-    from .drizzle.detect import check_crbit, interpret_bits
+    from .detection import check_threshold
+    from .dq import check_crbit, interpret_bits
     from .zoo import get_model
 
     jobs = _check_parallel(jobs, client)
@@ -286,7 +286,7 @@ def clean_files(files, outdir, *, model=None, threshold=None, inpaint="medmask",
     if inpaint not in (None, "none", "medmask", "biharmonic"):
         get_model(inpaint, kind="inpaint")
     if threshold is not None:
-        threshold = _check_threshold(threshold)
+        threshold = check_threshold(threshold)
     if gain is not None and not float(gain) > 0:
         raise ValueError(f"gain must be positive, not {gain!r}")
     for wanted in ext:

@@ -208,25 +208,31 @@ def cosmicray_deepcr(ccd, sigclip=4.5, sigfrac=0.3, objlim=5.0, gain=GAIN_NOT_GI
     >>> nccd.unit, bool(nccd.mask[20, 12]), nccd.meta["DCRMODEL"]
     (Unit("electron"), True, 'ACS-WFC')
     """
-    options = dict(locals())
-    _warn_ignored(options)
+    _warn_ignored(sigclip=sigclip, sigfrac=sigfrac, objlim=objlim, niter=niter, fsmode=fsmode, psfmodel=psfmodel,
+                  psffwhm=psffwhm, psfsize=psfsize, psfk=psfk, psfbeta=psfbeta)
     if pssl != 0 and (inbkg is not None or invar is not None):
         raise ValueError("Cannot set both pssl and inbkg")
     if inpaint is not None and cleantype != "meanmask":
         raise ValueError(f"give cleantype ({cleantype!r}) or inpaint ({inpaint!r}), not both")
     if inpaint is None and cleantype not in CLEANTYPES:
         raise ValueError(f"cleantype must be one of {', '.join(CLEANTYPES)}, not {cleantype!r}")
+    detection = dict(satlevel=satlevel, pssl=pssl, inbkg=inbkg, sepmed=sepmed, cleantype=cleantype, inpaint=inpaint,
+                     threshold=threshold, device=device, tile_size=tile_size, precision=precision)
     if isinstance(ccd, CCDData):
-        return clean_ccddata(**options)
+        return clean_ccddata(ccd, gain=gain, readnoise=readnoise, gain_apply=gain_apply, inmask=inmask,
+                             exptime=exptime, invar=invar, build_uncertainty=build_uncertainty,
+                             return_probability=return_probability, verbose=verbose, add_keyword=add_keyword,
+                             model=model, **detection)
     if isinstance(ccd, np.ndarray):
-        return clean_ndarray(**options)
+        return clean_ndarray(ccd, gain=gain, readnoise=readnoise, gain_apply=gain_apply, inmask=inmask,
+                             return_probability=return_probability, verbose=verbose, model=model, **detection)
     raise TypeError(f"ccd is not a CCDData or ndarray object (got {type(ccd).__name__})")
 
 
-def _warn_ignored(options):
+def _warn_ignored(**given):
     changed = []
     for name, default in IGNORED_LACOSMIC_KEYWORDS.items():
-        value = options[name]
+        value = given[name]
         same = value is None if default is None else (not isinstance(value, np.ndarray) and value == default)
         if not same:
             changed.append(f"{name}={_placeholder(value)!r}" if isinstance(value, str) else

@@ -321,7 +321,7 @@ def _add_clean(subparsers, common):
     parser.add_argument("--gain", type=float, help="electrons per data unit, for data in ADU or without BUNIT")
     parser.add_argument("--probability", action="store_true", help="also write CRPROB probability extensions")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
-    from .drizzle.detect import DEFAULT_BITS, DEFAULT_FILL_BITS
+    from .dq import CR_BIT, DEFAULT_BITS, DEFAULT_FILL_BITS
 
     dq = parser.add_argument_group("HST DQ arrays (SCI,N with DQ,N)")
     dq.add_argument("--bits", default=DEFAULT_BITS,
@@ -329,7 +329,8 @@ def _add_clean(subparsers, common):
                          "pixels with other bits (saturated, hot, bad...) are never flagged nor replaced")
     dq.add_argument("--fill-bits", default=DEFAULT_FILL_BITS,
                     help=f"DQ bits filled before detection (default '{DEFAULT_FILL_BITS}')")
-    dq.add_argument("--crbit", type=int, default=4096, help="DQ bit set on the cosmic rays found (default 4096)")
+    dq.add_argument("--crbit", type=int, default=CR_BIT,
+                    help=f"DQ bit set on the cosmic rays found (default {CR_BIT})")
     dq.add_argument("--no-dq", action="store_true", help="ignore DQ arrays")
     _look_options(parser)
     _parallel_options(parser)
@@ -351,15 +352,17 @@ def _add_flag(subparsers, common):
                     "rewritten atomically. Then drizzle with resetbits=0, median/blot/driz_cr off.")
     parser.add_argument("files", nargs="+", metavar="FILE", help="_flt/_flc files, wildcards or @lists")
     _model_options(parser, default=None)
-    parser.add_argument("--crbit", type=int, default=4096, help="DQ bit for cosmic rays (default 4096)")
+    from .dq import CR_BIT, DEFAULT_BITS, DEFAULT_FILL_BITS
+
+    parser.add_argument("--crbit", type=int, default=CR_BIT, help=f"DQ bit for cosmic rays (default {CR_BIT})")
     parser.add_argument("--grow", type=int, default=1,
                         help="side of the box CRs are grown by, as driz_cr_grow (default 1: no growth)")
     parser.add_argument("--resetbits", help="DQ bits cleared first, as AstroDrizzle's resetbits (default: crbit)")
     parser.add_argument("--no-reset", action="store_true", help="keep existing crbit flags (--resetbits 0)")
     parser.add_argument("--bits", help="DQ bits that count as good, as final_bits; other pixels are never flagged "
-                                       "(default '4096,8192'; 'none': every pixel)")
+                                       f"(default '{DEFAULT_BITS}'; 'none': every pixel)")
     parser.add_argument("--bad-bits", help=argparse.SUPPRESS)  # deprecated 0.1.0 spelling, translated with a warning
-    parser.add_argument("--fill-bits", help="DQ bits filled before detection (default '1,2,4,8')")
+    parser.add_argument("--fill-bits", help=f"DQ bits filled before detection (default '{DEFAULT_FILL_BITS}')")
     parser.add_argument("--lock-timeout", type=float, default=0.0,
                         help="seconds to wait for a file another process is updating")
     _look_options(parser)

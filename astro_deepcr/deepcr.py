@@ -3,16 +3,13 @@
 `DeepCR`: cosmic-ray probability, mask and cleaning on numpy arrays.
 """
 
-import warnings
-
 import numpy as np
-from astropy import log
-from astropy.utils.exceptions import AstropyUserWarning
 
 from . import inpaint as _inpaint
 from .conf import conf
-from .engine import resolve_device, resolve_precision, run_tiled
-from .zoo import get_model, load_network
+from .detection import choose_precision, default_threshold, detect, run_network
+from .engine import resolve_device, resolve_precision
+from .zoo import get_model
 
 __all__ = ["DeepCR", "as_image"]
 
@@ -68,16 +65,6 @@ def _float_copy(image):
     return raw.astype(np.float64 if wide else np.float32, copy=True)
 
 
-def _check_threshold(threshold):
-    try:
-        value = float(threshold)
-    except (TypeError, ValueError):
-        raise TypeError(f"threshold must be a number in [0, 1], not {threshold!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"threshold must lie in [0, 1], not {threshold!r}")
-    return value
-
-
 class DeepCR:
     """Cosmic-ray detection and inpainting with deepCR networks.
 
@@ -101,16 +88,18 @@ class DeepCR:
         ``"float32"`` for bit-reproducible runs. `precision_used` says what
         a model actually runs at.
     progress : bool or None
-        Tile progress bar; None shows it only for runs longer than a second.
+        Tile progress bar; None shows it only on an interactive terminal.
 
     Notes
     -----
     Images are in the units of the model (`astro_deepcr.model_info` says
-    which; electrons for the HST models). Non-finite pixels, masked-array
-    pixels and ``inmask`` pixels are *bad*: before the network sees the
-    image they are filled with the median of their good neighbours, they are
-    never flagged as cosmic rays, never used to fill other pixels, and keep
-    their original values in a cleaned image.
+    which; electrons for the HST models). Detection goes through
+    `astro_deepcr.detection.detect`, as every other entry point does.
+    Masked-array pixels and ``inmask`` pixels are *bad*: never flagged as
+    cosmic rays, never used to fill other pixels, and they keep their
+    original values in a cleaned image; the network sees their values.
+    Non-finite pixels are bad too, and are filled with the median of their
+    good neighbours before the network sees the image.
 
     Examples
     --------
@@ -141,8 +130,8 @@ class DeepCR:
 
     @property
     def threshold(self):
-        """The mask model's default threshold (0.5 where the card gives none)."""
-        return 0.5 if self.mask_spec.threshold is None else self.mask_spec.threshold
+        """The mask model's default threshold (`astro_deepcr.detection.default_threshold`)."""
+        return default_threshold(self.mask_spec)
 
     @property
     def precision_used(self):
@@ -151,24 +140,11 @@ class DeepCR:
 
     def precision_for(self, model):
         """The precision ``model`` (a name or `~astro_deepcr.zoo.ModelSpec`) runs at on this instance."""
-        spec = get_model(model)
-        return resolve_precision(self.precision, self.device, spec.auto_precision == "bfloat16")
+        return choose_precision(get_model(model), self.precision, self.device)
 
-    # -- networks -------------------------------------------------------------------------------------------------
-
-    def _run(self, spec, inputs, desc):
-        precision = self.precision_for(spec)
-        # the one network cache (zoo): constructing DeepCR loads nothing, the first call loads once per process
-        net = load_network(spec, device=self.device, precision=precision)
-        if not getattr(net, "_precision_logged", False):
-            # DEBUG, not INFO: astropy prints INFO on stdout, which would change doctest output per machine;
-            # the writers record the precision in the output header (DCRPREC)
-            log.debug(f"deepCR {spec.kind} model {spec.name}: {precision} on {self.device} "
-                      f"(precision {self.precision!r} requested)")
-            net._precision_logged = True
-        return run_tiled(net, inputs, tile_size=self.tile_size or conf.tile_size, batch_size=self.batch_size,
-                         device=self.device, precision=precision, threads=self.threads, progress=self.progress,
-                         desc=desc)
+    def _engine(self):
+        return dict(device=self.device, tile_size=self.tile_size, batch_size=self.batch_size, threads=self.threads,
+                    progress=self.progress)
 
     @staticmethod
     def _check_inpaint(method):
@@ -177,6 +153,16 @@ class DeepCR:
         return get_model(method, kind="inpaint")
 
     # -- public API -----------------------------------------------------------------------------------------------
+
+    def detect(self, image, threshold=None, inmask=None, **options):
+        """The full `~astro_deepcr.detection.Detection` of ``image`` (probability, mask, masks used).
+
+        ``options`` are those of `astro_deepcr.detection.detect` (``dq``,
+        ``bits``, ``fill_bits``, ``satlevel``, ``grow``...).
+        """
+        data, bad = as_image(image, inmask)
+        return detect(data, spec=self.mask_spec, threshold=threshold, mask=bad, precision=self.precision,
+                      **self._engine(), **options)
 
     def probability(self, image, inmask=None):
         """Per-pixel cosmic-ray probability.
@@ -192,40 +178,14 @@ class DeepCR:
         -------
         probability : ndarray of float32, same shape as ``image``
         """
-        data, bad = as_image(image, inmask)
-        return self._probability(data, bad)
-
-    def _probability(self, data, bad):
-        if bad.all():
-            warnings.warn("image has no good (finite, unmasked) pixel; no cosmic ray can be found",
-                          AstropyUserWarning)
-            return np.zeros(data.shape, dtype=np.float32)
-        if bad.any():
-            data = _inpaint.fill_median(data, bad, bad).astype(np.float32)
-        spec = self.mask_spec
-        if spec.normalisation == "meanstd":
-            good = data[~bad].astype(np.float64)
-            std = good.std()
-            data = (data - good.mean()) / (std if std > 0 else 1.0)
-        else:
-            data = data / spec.scale
-        with np.errstate(over="ignore", invalid="ignore"):
-            data = data.astype(np.float32)
-        probability = self._run(spec, data[None], desc=f"deepCR-mask {spec.name}")
-        if not np.isfinite(probability).all():
-            warnings.warn("network output was not finite for some pixels (values near the float32 limit?); "
-                          "they are given probability 0", AstropyUserWarning)
-            probability = np.nan_to_num(probability, nan=0.0, posinf=0.0, neginf=0.0)
-        probability[bad] = 0.0
-        return probability
+        return self.detect(image, inmask=inmask).probability
 
     def mask(self, image, threshold=None, inmask=None):
         """Boolean cosmic-ray mask: ``probability > threshold``.
 
         ``threshold`` defaults to the model's (see `threshold`).
         """
-        threshold = self.threshold if threshold is None else _check_threshold(threshold)
-        return self.probability(image, inmask) > threshold
+        return self.detect(image, threshold=threshold, inmask=inmask).cr_mask
 
     def inpaint(self, image, mask, method=None, inmask=None):
         """Replace the pixels of ``mask`` by ``method`` (default: the instance's).
@@ -249,7 +209,7 @@ class DeepCR:
         holes = mask | bad
         scaled = np.where(holes, 0.0, image / spec.scale).astype(np.float32)
         inputs = np.stack([scaled, holes.astype(np.float32)])
-        predicted = self._run(spec, inputs, desc=f"deepCR-inpaint {spec.name}")
+        predicted = run_network(spec, inputs, precision=self.precision_for(spec), **self._engine())
         cleaned[mask] = predicted[mask] * spec.scale
         return cleaned
 
@@ -274,9 +234,7 @@ class DeepCR:
         cleaned : ndarray of float
             Copy of ``image`` with the cosmic-ray pixels replaced.
         """
-        threshold = self.threshold if threshold is None else _check_threshold(threshold)
         method = inpaint or self.inpaint_method
         self._check_inpaint(method)
-        data, bad = as_image(image, inmask)
-        cr_mask = self._probability(data, bad) > threshold
-        return cr_mask, self._inpaint(_float_copy(image), cr_mask, bad, method)
+        found = self.detect(image, threshold=threshold, inmask=inmask)
+        return found.cr_mask, self._inpaint(_float_copy(image), found.cr_mask, found.bad, method)

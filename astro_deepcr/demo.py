@@ -66,30 +66,25 @@ def run_demo(outdir="demo_out", model=None, threshold=None, device=None, path=No
     FileNotFoundError
         The example exposure is not installed (spherical_geometry).
     """
-    from .batch import dq_masks
     from .datasets import load_hst_example
-    from .deepcr import DeepCR, _check_threshold
+    from .detection import choose_model, detect
+    from .dq import CR_BIT, set_crbit
     from .provenance import record_run
     from .visualization import mask_statistics, write_quicklook, write_regions
-    from .zoo import select_model
 
     example = load_hst_example(path)
-    spec, reason = select_model(example.primary_header, model=model)
-    deepcr = DeepCR(mask=spec, device=device, progress=False)
-    threshold = deepcr.threshold if threshold is None else _check_threshold(threshold)
-    bad, fill = dq_masks(example.dq)
-    probability = deepcr.probability(example.science, inmask=fill)
-    probability[bad] = 0.0
-    cr_mask = probability > threshold
+    spec, reason = choose_model(example.primary_header, model=model)
+    found = detect(example.science, spec=spec, reason=reason, threshold=threshold, dq=example.dq, device=device,
+                   progress=False)
+    cr_mask, probability, bad, threshold = found.cr_mask, found.probability, found.bad, found.threshold
     numbers = mask_statistics(example.science, cr_mask, bad)
     os.makedirs(outdir, exist_ok=True)
     fits_path, png_path, reg_path = (os.path.join(outdir, name) for name in DEMO_FILES)
     primary = fits.PrimaryHDU(header=example.primary_header)
     record_run(primary.header, "demo", history=f"demo: {numbers['n_cr_pixels']} CR px (DCR* keys)",
-               model=spec.name, reason=reason, threshold=threshold, precision=deepcr.precision_used, inpaint=None,
-               n_cr=numbers["n_cr_pixels"], crbit=4096)
-    dq = example.dq.copy()
-    dq[cr_mask] |= np.int16(4096)
+               model=spec.name, reason=reason, threshold=threshold, precision=found.precision, inpaint=None,
+               n_cr=numbers["n_cr_pixels"], crbit=CR_BIT)
+    dq = set_crbit(example.dq.copy(), cr_mask, CR_BIT)
     hdul = fits.HDUList([primary, fits.ImageHDU(example.science, header=example.sci_header, name="SCI"),
                          fits.ImageHDU(dq, name="DQ"), fits.ImageHDU(cr_mask.astype(np.uint8), name="CRMASK"),
                          fits.ImageHDU(probability.astype(np.float32), name="CRPROB")])

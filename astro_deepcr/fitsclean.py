@@ -11,7 +11,7 @@ recorded with `astro_deepcr.provenance.record_run`.
 
 HST ``_flt``/``_flc`` files: a ``SCI,N`` extension with a ``DQ,N`` next to it
 is cleaned with the DQ semantics of ``astro-deepcr flag``
-(`astro_deepcr.drizzle.detect`): pixels with a DQ bit outside ``bits`` (the
+(`astro_deepcr.dq`, `astro_deepcr.detection`): pixels with a DQ bit outside ``bits`` (the
 good bits, drizzlepac's sense; saturation is not among them by default) are
 never flagged nor replaced nor used to replace others, pixels with a
 ``fill_bits`` bit are filled before the network sees the image, and the
@@ -26,7 +26,8 @@ import warnings
 import numpy as np
 from astropy.io import fits
 
-from .drizzle.detect import DEFAULT_BITS, DEFAULT_FILL_BITS, flagged_pixels, good_pixels
+from .detection import choose_model, detect
+from .dq import CR_BIT, DEFAULT_BITS, DEFAULT_FILL_BITS
 from .fitsutil import atomic_write
 from .provenance import record_run
 from .units import electron_factor
@@ -37,7 +38,6 @@ __all__ = [
     "clean_file",
     "output_path",
     "product_path",
-    "dq_masks",
 ]
 
 #: Extensions never cleaned unless named with ``ext``: HST error, data-quality
@@ -46,7 +46,6 @@ AUXILIARY_EXTNAMES = frozenset({"ERR", "DQ", "SAMP", "TIME", "WHT", "CTX", "CRMA
 _OUTPUT_EXTNAMES = ("CRMASK", "CRPROB")
 _COMPRESSION_SUFFIXES = (".gz", ".bz2", ".xz", ".fz")
 _UNSAFE_CHARACTERS = re.compile(r"[^A-Za-z0-9._+-]")
-_CLASSIC = (None, "none", "medmask", "biharmonic")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,20 +66,10 @@ class CleanSettings:
     progress: bool | None = False
     bits: object = DEFAULT_BITS
     fill_bits: object = DEFAULT_FILL_BITS
-    crbit: int = 4096
+    crbit: int = CR_BIT
     use_dq: bool = True
     plot: bool = False
     regions: bool = False
-
-
-def _deepcr(model, settings):
-    """A `~astro_deepcr.DeepCR` for ``settings``: cheap, the network itself comes from the zoo's
-    per-process cache (`astro_deepcr.zoo.load_network`), so a worker loads it once for all its files."""
-    from .deepcr import DeepCR
-
-    inpaint = None if settings.inpaint in _CLASSIC else settings.inpaint
-    return DeepCR(mask=model, inpaint=inpaint, device=settings.device, tile_size=settings.tile_size,
-                  threads=settings.threads, progress=settings.progress, precision=settings.precision)
 
 
 def output_path(path, outdir):
@@ -152,47 +141,6 @@ def product_path(output, hdu_label, suffix):
     return f"{stem}_{name.lower()}{version}{suffix}"
 
 
-def dq_masks(dq, bits=DEFAULT_BITS, fill_bits=DEFAULT_FILL_BITS, crbit=4096):
-    """Bad and filled pixels of a DQ array, with the semantics of ``astro-deepcr flag``.
-
-    Parameters
-    ----------
-    dq : array-like of int
-    bits : int, str or None
-        DQ bits that count as good, in drizzlepac's sense (default
-        ``"4096,8192"``, `astro_deepcr.drizzle.detect.DEFAULT_BITS`); a pixel
-        with any other bit is never flagged nor changed. None: every pixel
-        is good.
-    fill_bits : int, str or None
-        DQ bits of pixels whose values are not sky, filled from good
-        neighbours before the network sees the image (default
-        ``"1,2,4,8"``); None or 0: none.
-    crbit : int
-        The cosmic-ray bit, never a reason to exclude a pixel.
-
-    Returns
-    -------
-    bad, fill : ndarray of bool
-        ``fill`` is included in ``bad``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from astro_deepcr.fitsclean import dq_masks
-    >>> bad, fill = dq_masks(np.array([0, 4096, 256, 4, 8192]))
-    >>> bad.tolist(), fill.tolist()
-    ([False, False, True, True, False], [False, False, False, True, False])
-    >>> dq_masks(np.array([0, 4096, 256, 4]), bits=None, fill_bits=None)[0].tolist()
-    [False, False, False, False]
-    """
-    dq = np.asarray(dq)
-    if dq.dtype.kind not in "iu":
-        raise TypeError(f"DQ must be an integer array, not {dq.dtype}")
-    fill = flagged_pixels(dq, fill_bits, crbit)
-    bad = ~good_pixels(dq, bits, crbit) | fill
-    return bad, fill
-
-
 def _model_header(header, primary_header):
     """What `~astro_deepcr.zoo.select_model` reads: the primary header, the extension's cards on top."""
     merged = {key: value for key, value in primary_header.items() if key not in ("COMMENT", "HISTORY", "")}
@@ -213,43 +161,39 @@ def _dq_of(hdul, hdu, settings):
 
 
 def _clean_hdu(hdu, hdul, settings):
-    """Clean one image HDU in place; return (mask HDU, probability HDU or None, cr_mask, bad)."""
-    from .zoo import select_model
-
+    """Clean one image HDU in place; return (mask HDU, probability HDU or None, detection)."""
     primary_header = hdul[0].header
-    spec, reason = select_model(_model_header(hdu.header, primary_header), model=settings.model)
-    deepcr = _deepcr(spec.name if settings.model is None else settings.model, settings)
+    spec, reason = choose_model(_model_header(hdu.header, primary_header), model=settings.model)
     factor = electron_factor(hdu.header, primary_header, spec.units, settings.gain)
     data = np.asarray(hdu.data)
     wide = data.dtype.kind == "f" and data.dtype.itemsize == 8
-    electrons = data.astype(np.float64 if wide else np.float32) * factor
-    threshold = deepcr.threshold if settings.threshold is None else float(settings.threshold)
+    image = data.astype(np.float64 if wide else np.float32) * factor
     dq = _dq_of(hdul, hdu, settings)
-    bad = fill = None
-    if dq is not None:
-        bad, fill = dq_masks(dq.data, settings.bits, settings.fill_bits, settings.crbit)
-    probability = deepcr.probability(electrons, inmask=fill)
-    if bad is not None:
-        probability[bad] = 0.0
-    cr_mask = probability > threshold
+    found = detect(image, spec=spec, reason=reason, threshold=settings.threshold,
+                   dq=None if dq is None else dq.data, bits=settings.bits, fill_bits=settings.fill_bits,
+                   crbit=settings.crbit, device=settings.device, precision=settings.precision,
+                   tile_size=settings.tile_size, threads=settings.threads, progress=settings.progress)
     if settings.inpaint not in (None, "none"):
-        cleaned = deepcr.inpaint(electrons, cr_mask, method=settings.inpaint, inmask=bad)
-        hdu.data = (cleaned / factor).astype(electrons.dtype)
+        from .deepcr import DeepCR
+
+        inpainter = DeepCR(mask=spec, device=settings.device, tile_size=settings.tile_size, threads=settings.threads,
+                           progress=settings.progress, precision=settings.precision)
+        cleaned = inpainter.inpaint(image, found.cr_mask, method=settings.inpaint, inmask=found.bad)
+        hdu.data = (cleaned / factor).astype(image.dtype)
     if dq is not None:
         crbit = np.array(settings.crbit).astype(dq.data.dtype)
-        dq.data = np.where(cr_mask, dq.data | crbit, dq.data & ~crbit).astype(dq.data.dtype)
-    n_cr = int(cr_mask.sum())
-    record_run(hdu.header, "clean", history=f"clean: {n_cr} CR px in CRMASK,{hdu.ver} (DCR* keys)",
-               model=spec.name, reason=reason, threshold=threshold, precision=deepcr.precision_used,
-               inpaint=settings.inpaint, n_cr=n_cr, crbit=None if dq is None else settings.crbit)
+        dq.data = np.where(found.cr_mask, dq.data | crbit, dq.data & ~crbit).astype(dq.data.dtype)
+    record_run(hdu.header, "clean", history=f"clean: {found.n_cr} CR px in CRMASK,{hdu.ver} (DCR* keys)",
+               model=spec.name, reason=reason, threshold=found.threshold, precision=found.precision,
+               inpaint=settings.inpaint, n_cr=found.n_cr, crbit=None if dq is None else settings.crbit)
     wcs = _wcs_cards(hdu.header)
-    mask_hdu = fits.ImageHDU(cr_mask.astype(np.uint8), header=wcs.copy(), name="CRMASK", ver=hdu.ver)
+    mask_hdu = fits.ImageHDU(found.cr_mask.astype(np.uint8), header=wcs.copy(), name="CRMASK", ver=hdu.ver)
     mask_hdu.header["DCRSRC"] = (_label(hdu), "image of this mask (1 = cosmic ray)")
     prob_hdu = None
     if settings.write_probability:
-        prob_hdu = fits.ImageHDU(probability.astype(np.float32), header=wcs.copy(), name="CRPROB", ver=hdu.ver)
+        prob_hdu = fits.ImageHDU(found.probability, header=wcs.copy(), name="CRPROB", ver=hdu.ver)
         prob_hdu.header["DCRSRC"] = (_label(hdu), "extension this probability belongs to")
-    return mask_hdu, prob_hdu, cr_mask, bad
+    return mask_hdu, prob_hdu, found
 
 
 def _write_products(output, looks, settings):
@@ -308,11 +252,11 @@ def clean_file(path, output, settings=CleanSettings()):
         added, n_cr, looks = [], {}, []
         for hdu in selected:
             original = np.array(hdu.data, dtype=np.float32) if settings.plot else None
-            mask_hdu, prob_hdu, cr_mask, bad = _clean_hdu(hdu, hdul, settings)
+            mask_hdu, prob_hdu, found = _clean_hdu(hdu, hdul, settings)
             added += [mask_hdu] + ([prob_hdu] if prob_hdu is not None else [])
-            n_cr[_label(hdu)] = int(cr_mask.sum())
+            n_cr[_label(hdu)] = found.n_cr
             if settings.plot or settings.regions:
-                looks.append((_label(hdu), original, cr_mask, bad))
+                looks.append((_label(hdu), original, found.cr_mask, found.bad))
             if isinstance(hdu, fits.CompImageHDU):  # re-compressing would quantise the cleaned floats (lossy)
                 kept[kept.index(hdu)] = fits.ImageHDU(hdu.data, header=hdu.header, name=hdu.name, ver=hdu.ver)
         result = fits.HDUList(kept + added)

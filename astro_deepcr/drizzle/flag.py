@@ -18,23 +18,23 @@ import numpy as np
 from astropy.table import Table
 from astropy.utils.exceptions import AstropyUserWarning
 
-from ..fitsutil import update_fits
-from ..provenance import record_run
-from ..units import electron_factor
-from .detect import (
+from ..detection import choose_model, detect
+from ..dq import (
+    CR_BIT,
     DEFAULT_BITS,
     DEFAULT_FILL_BITS,
     bits_from_bad_bits,
     check_crbit,
     check_grow,
-    chip_cr_mask,
-    grow_like_driz_cr,
     interpret_bits,
-    select_model,
+    set_crbit,
 )
+from ..fitsutil import update_fits
+from ..provenance import record_run
+from ..units import electron_factor
 from .inputs import parse_inputs
 
-__all__ = ["flag_cosmic_rays"]
+__all__ = ["flag_cosmic_rays", "readout_direction"]
 
 # drizzlepac's modules log through ``logging.getLogger(__name__)`` too; AstroDrizzle's trailer file is a
 # handler on the root logger, so these records reach it whenever the step runs inside AstroDrizzle
@@ -66,21 +66,41 @@ def _reset_value(resetbits, crbit):
     return 0 if value is None else int(value) & 0xFFFF
 
 
-def flag_cosmic_rays(input, model=None, threshold=None, crbit=4096, grow=1, resetbits=None,  # noqa: A002
+def readout_direction(primary_header, extver):
+    """The CTE trail direction along the columns of ``SCI,extver``: +1, -1 or 0 (unknown).
+
+    The readout geometry of the HST CCDs, as AstroDrizzle uses it for
+    ``driz_cr_ctegrow``: ACS/WFC and WFC3/UVIS read ``SCI,1`` towards
+    smaller rows (-1) and ``SCI,2`` towards larger rows (+1); ACS/HRC reads
+    through amplifier A or B (+1) or C or D (-1).
+    """
+    instrument = str(primary_header.get("INSTRUME", "")).strip().upper()
+    detector = str(primary_header.get("DETECTOR", "")).strip().upper()
+    if (instrument, detector) in (("ACS", "WFC"), ("WFC3", "UVIS")):
+        return {1: -1, 2: 1}.get(int(extver), 0)
+    if (instrument, detector) == ("ACS", "HRC"):
+        amp = str(primary_header.get("CCDAMP", "")).strip().upper()[:1]
+        return 1 if amp in ("A", "B") else -1 if amp in ("C", "D") else 0
+    return 0
+
+
+def flag_cosmic_rays(input, model=None, threshold=None, crbit=CR_BIT, grow=1, resetbits=None,  # noqa: A002
                      bits=_UNSET, fill_bits=DEFAULT_FILL_BITS, device=None, lock_timeout=0.0, progress=None,
-                     bad_bits=_UNSET, reset=_UNSET, precision=None):
+                     bad_bits=_UNSET, reset=_UNSET, precision=None, ctegrow=0, protect_saturated=True):
     """Flag deepCR cosmic rays in the DQ arrays of HST ``_flt``/``_flc`` files, in place.
 
     For every ``SCI,N`` of each file, deepCR-mask runs on the image in
-    electrons (``fill_bits`` pixels of ``DQ,N`` replaced by the median of
-    their good neighbours first), and ``crbit`` is OR-ed into ``DQ,N`` at
-    the detected cosmic rays. Nothing else changes: other DQ bits (except
-    ``resetbits``), SCI, ERR and all headers stay as they were, except the
-    primary header, which gets the provenance keywords of
-    `astro_deepcr.provenance.record_run` (``DCRSTEP = 'flag'``, ``DCRMODEL``,
-    ``DCRWHY``, ``DCRTHRSH``, ``DCRPREC``, ``DCRNCR``, ``DCRBIT``,
-    ``DCRGROW``, ``DCRVERS``) and one ``HISTORY`` card (replacing those of
-    an earlier run). Each file is rewritten atomically under a lock
+    the model's units (electrons for the HST models) through the detection
+    core (`astro_deepcr.detection.detect`: ``fill_bits`` pixels of ``DQ,N``
+    filled first, saturated pixels protected), and ``crbit`` is OR-ed into
+    ``DQ,N`` at the detected cosmic rays. Nothing else changes: other DQ
+    bits (except ``resetbits``), SCI, ERR and the data of every extension
+    stay as they were; the primary header and each flagged ``SCI,N`` header
+    get the provenance keywords of `astro_deepcr.provenance.record_run`
+    (``DCRSTEP = 'flag'``, ``DCRMODEL``, ``DCRWHY``, ``DCRTHRSH``,
+    ``DCRPREC``, ``DCRNCR``, ``DCRBIT``, ``DCRGROW``, ``DCRVERS``; ``DCRNCR``
+    counts the file in the primary header, the chip in ``SCI,N``) and one
+    ``HISTORY`` card each (replacing those of an earlier run). Each file is rewritten atomically under a lock
     (`astro_deepcr.fitsutil.update_fits`), so an interrupted run leaves it
     unchanged.
 
@@ -102,6 +122,12 @@ def flag_cosmic_rays(input, model=None, threshold=None, crbit=4096, grow=1, rese
         Side of the box the cosmic-ray mask is grown by, with
         ``driz_cr_grow``'s meaning: 1 (default) no growth, 3 a 3x3 box.
         Grown pixels that are bad (see ``bits``) are not flagged.
+    ctegrow : int
+        Length of the CTE tail each cosmic ray is grown by along the
+        readout direction (`readout_direction`), as AstroDrizzle's
+        ``driz_cr_ctegrow``; default 0.
+    protect_saturated : bool
+        The saturation protection of `astro_deepcr.bright` (default True).
     resetbits : int, str or None
         DQ bits cleared in every DQ array before flagging, as AstroDrizzle's
         ``resetbits``; default (None) ``crbit``, so a rerun replaces the
@@ -120,7 +146,7 @@ def flag_cosmic_rays(input, model=None, threshold=None, crbit=4096, grow=1, rese
         listed as bad bits like astroscrappy's ``inmask``: filled from good
         neighbours before the network runs, never flagged, never used to
         fill others. Saturation is not in the default (see
-        `~astro_deepcr.drizzle.detect.DEFAULT_FILL_BITS`).
+        `~astro_deepcr.dq.DEFAULT_FILL_BITS`).
     device : str, optional
         Torch device (default ``astro_deepcr.conf.device``).
     precision : {"auto", "float32", "bfloat16", "float16"}, optional
@@ -166,9 +192,13 @@ def flag_cosmic_rays(input, model=None, threshold=None, crbit=4096, grow=1, rese
     for name, value in (("bits", bits), ("fill_bits", fill_bits)):
         interpret_bits(value, name)  # fail early on malformed expressions
     reset_value = _reset_value(resetbits, crbit)
+    ctegrow = int(ctegrow)
+    if ctegrow < 0:
+        raise ValueError(f"ctegrow must be a non-negative number of pixels, not {ctegrow}")
     names = parse_inputs(input)
-    settings = dict(model=model, threshold=threshold, crbit=crbit, grow=grow, reset_value=reset_value, bits=bits,
-                    fill_bits=fill_bits, device=device, progress=progress, precision=precision)
+    settings = dict(model=model, threshold=threshold, crbit=crbit, grow=grow, ctegrow=ctegrow,
+                    reset_value=reset_value, bits=bits, fill_bits=fill_bits, device=device, progress=progress,
+                    precision=precision, protect_saturated=protect_saturated)
     rows = []
     for filename in names:
         with update_fits(filename, lock_timeout=lock_timeout) as hdul:
@@ -177,41 +207,40 @@ def flag_cosmic_rays(input, model=None, threshold=None, crbit=4096, grow=1, rese
 
 
 def _flag_file(filename, hdul, settings):
-    """Flag every chip of one open file; record the run in its primary header. Returns the summary rows."""
-    from ..deepcr import DeepCR
-
+    """Flag every chip of one open file; record the run in its headers. Returns the summary rows."""
     primary = hdul[0].header
-    spec, reason = select_model(primary, settings["model"])
-    detector = DeepCR(mask=spec, device=settings["device"], progress=settings["progress"],
-                      precision=settings["precision"])
-    threshold = detector.threshold if settings["threshold"] is None else float(settings["threshold"])
+    spec, reason = choose_model(primary, settings["model"])
     crbit, grow = settings["crbit"], settings["grow"]
     sci_hdus = [hdu for hdu in hdul if hdu.name == "SCI" and hdu.data is not None]
     if not sci_hdus:
         raise ValueError(f"{filename} has no SCI extension with data")
-    rows = []
+    rows, found = [], None
     for sci in sci_hdus:
         dq = _dq_hdu(hdul, sci, filename)
         try:
-            factor = electron_factor(sci.header, primary, "electron", gain=None)
+            factor = electron_factor(sci.header, primary, spec.units, gain=None)
         except ValueError as exc:
             raise ValueError(f"{filename}: {exc}") from None
-        dq_values = _dq_values(dq, filename)
-        cr_mask, bad = chip_cr_mask(detector, spec, _scaled(sci) * factor, dq_values, settings["bits"],
-                                    settings["fill_bits"], crbit, threshold)
-        cr_mask = grow_like_driz_cr(cr_mask, grow) & ~bad
-        raw = dq.data
-        if settings["reset_value"]:
-            np.bitwise_and(raw, np.array(~settings["reset_value"]).astype(raw.dtype), out=raw)
-        raw[cr_mask] |= np.array(crbit).astype(raw.dtype)
-        n_cr = int(cr_mask.sum())
-        rows.append((filename, sci.ver, spec.name, threshold, n_cr, int(bad.sum()), cr_mask.size))
-        log.info(f"{os.path.basename(filename)}[SCI,{sci.ver}]: {n_cr} cosmic-ray pixels flagged with DQ bit "
-                 f"{crbit} (deepCR model {spec.name}, threshold {threshold:g})")
-    record_run(primary, "flag", history=f"CRs in DQ bit {crbit} (DCR* keys)", model=spec.name, reason=reason,
-               threshold=threshold, precision=detector.precision_used, crbit=crbit, grow=grow,
-               n_cr=sum(row[4] for row in rows))
+        found = detect(_scaled(sci) * factor, spec=spec, reason=reason, threshold=settings["threshold"],
+                       dq=_dq_values(dq, filename), bits=settings["bits"], fill_bits=settings["fill_bits"],
+                       crbit=crbit, grow=grow, ctegrow=settings["ctegrow"],
+                       cte_dir=readout_direction(primary, sci.ver), protect_saturated=settings["protect_saturated"],
+                       device=settings["device"], precision=settings["precision"], progress=settings["progress"])
+        set_crbit(dq.data, found.cr_mask, crbit, settings["reset_value"])
+        rows.append((filename, sci.ver, spec.name, found.threshold, found.n_cr, int(found.bad.sum()),
+                     found.cr_mask.size))
+        record_run(sci.header, "flag", history=f"CRs in DQ,{sci.ver} bit {crbit} (DCR* keys)",
+                   **_provenance(found, crbit, grow))
+        log.info(f"{os.path.basename(filename)}[SCI,{sci.ver}]: {found.n_cr} cosmic-ray pixels flagged with DQ bit "
+                 f"{crbit} (deepCR model {spec.name}, threshold {found.threshold:g})")
+    record_run(primary, "flag", history=f"CRs in DQ bit {crbit} (DCR* keys)",
+               **dict(_provenance(found, crbit, grow), n_cr=sum(row[4] for row in rows)))
     return rows
+
+
+def _provenance(found, crbit, grow):
+    return dict(model=found.spec.name, reason=found.reason, threshold=found.threshold, precision=found.precision,
+                crbit=crbit, grow=grow, n_cr=found.n_cr)
 
 
 def _dq_hdu(hdul, sci, filename):

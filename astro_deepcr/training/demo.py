@@ -77,13 +77,13 @@ def run_simulated_demo(outdir="demo_out", model="ACS-WFC", shape=(512, 512), see
         ``model``, ``threshold``, ``n_true``, ``n_detected``, ``tpr``,
         ``fpr`` (pixel rates), ``fits`` and ``png`` (paths).
     """
-    from ..deepcr import DeepCR, _check_threshold
+    from ..detection import choose_model, detect
 
     simulation = simulate_exposure(shape=tuple(shape), field=field, exptime=exptime, seed=seed)
-    deepcr = DeepCR(mask=model, device=device, progress=False)
-    threshold = deepcr.threshold if threshold is None else _check_threshold(threshold)
-    probability = deepcr.probability(simulation["image"])
-    cr_mask, truth = probability > threshold, simulation["cr_mask"].astype(bool)
+    spec, reason = choose_model(None, model)
+    found = detect(simulation["image"], spec=spec, reason=reason, threshold=threshold, device=device, progress=False)
+    threshold, probability = found.threshold, found.probability
+    cr_mask, truth = found.cr_mask, simulation["cr_mask"].astype(bool)
     tpr, fpr, _ = mask_scores(cr_mask, truth)
     os.makedirs(outdir, exist_ok=True)
     fits_path, png_path = os.path.join(outdir, "demo.fits"), os.path.join(outdir, "demo.png")
@@ -95,14 +95,14 @@ def run_simulated_demo(outdir="demo_out", model="ACS-WFC", shape=(512, 512), see
                          fits.ImageHDU(cr_mask.astype(np.uint8), name="CRMASK"),
                          fits.ImageHDU(probability.astype(np.float32), name="CRPROB"),
                          fits.ImageHDU(truth.astype(np.uint8), name="CRTRUE")])
-    hdul[1].header["DCRMODEL"] = deepcr.mask_spec.name
+    hdul[1].header["DCRMODEL"] = spec.name
     hdul[1].header["DCRTHRSH"] = threshold
     with atomic_write(fits_path) as tmp_path:
         hdul.writeto(tmp_path, overwrite=True)
-    title = f"deepCR {deepcr.mask_spec.name}, threshold {threshold:g}: TPR {tpr:.2f}, FPR {fpr:.4f}"
+    title = f"deepCR {spec.name}, threshold {threshold:g}: TPR {tpr:.2f}, FPR {fpr:.4f}"
     with atomic_write(png_path) as tmp_path:
         _overlay_png(tmp_path, simulation["image"], cr_mask, truth, title)
-    return {"model": deepcr.mask_spec.name, "threshold": threshold, "n_true": int(truth.sum()),
+    return {"model": spec.name, "threshold": threshold, "n_true": int(truth.sum()),
             "n_detected": int(cr_mask.sum()), "tpr": tpr, "fpr": fpr, "fits": fits_path, "png": png_path}
 
 

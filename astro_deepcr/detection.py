@@ -1,0 +1,301 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+The one detection core: how a frame becomes a cosmic-ray mask.
+
+Every door -- `astro_deepcr.cosmicray_deepcr` (ccdproc), ``astro-deepcr
+clean``, `astro_deepcr.drizzle.flag_cosmic_rays` (and so ``astrodrizzle``),
+the demos, `astro_deepcr.DeepCR` and the evaluation -- calls `detect`. The
+doors do I/O, units and provenance; each decision is taken here, once:
+
+- the model: `choose_model` (header-driven, explicit wins, out-of-domain
+  warning), resolved once and passed down as a `~astro_deepcr.zoo.ModelSpec`;
+- the default threshold: `default_threshold`;
+- the precision: `choose_precision`;
+- the bad-pixel policy (`pixel_masks`): which pixels are filled before the
+  network sees the image and which are never flagged;
+- saturation and its protection (`astro_deepcr.bright`);
+- growth (`astro_deepcr.dq.grow_like_driz_cr`) and the flagged-fraction alarm.
+"""
+
+import dataclasses
+import warnings
+
+import numpy as np
+from astropy.utils.exceptions import AstropyUserWarning
+
+from . import bright
+from .conf import conf
+from .dq import CR_BIT, DEFAULT_BITS, DEFAULT_FILL_BITS, check_grow, dq_masks, grow_like_driz_cr
+from .engine import resolve_device, resolve_precision, run_tiled
+from .inpaint import fill_median
+from .selection import select_model
+from .zoo import get_model, load_network
+
+__all__ = [
+    "Detection",
+    "choose_model",
+    "default_threshold",
+    "check_threshold",
+    "choose_precision",
+    "pixel_masks",
+    "run_network",
+    "network_probability",
+    "detect",
+    "MAX_FLAGGED_FRACTION",
+]
+
+#: Fraction of the good pixels flagged above which `detect` warns that the frame is probably outside the
+#: model's domain (wrong units or gain, or the wrong model).
+MAX_FLAGGED_FRACTION = 0.02
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Detection:
+    """What `detect` found in one frame.
+
+    Attributes
+    ----------
+    probability : ndarray of float32
+        Cosmic-ray probability (0 at bad pixels).
+    cr_mask : ndarray of bool
+        The cosmic rays: thresholded, protected, grown, never on a bad pixel.
+    spec : `~astro_deepcr.zoo.ModelSpec`
+    reason : str
+        Why the model was chosen (recorded as ``DCRWHY``).
+    threshold : float
+    precision : str
+        The precision the network ran at (never ``"auto"``).
+    bad, fill, saturated : ndarray of bool
+        Pixels never flagged; pixels filled before the network (a subset of
+        ``bad``); saturated pixels (a subset of ``bad``).
+    """
+
+    probability: np.ndarray
+    cr_mask: np.ndarray
+    spec: object
+    reason: str
+    threshold: float
+    precision: str
+    bad: np.ndarray
+    fill: np.ndarray
+    saturated: np.ndarray
+
+    @property
+    def n_cr(self):
+        """Number of cosmic-ray pixels."""
+        return int(self.cr_mask.sum())
+
+
+def choose_model(header=None, model=None, kind="mask"):
+    """The model for a frame and why: ``(spec, reason)``.
+
+    `astro_deepcr.selection.select_model` (the model cards matched against
+    ``INSTRUME``, ``DETECTOR`` and the filters; an explicit ``model`` wins),
+    plus a warning when an explicit ``model`` was trained on another
+    instrument or detector than the header names.
+    """
+    spec, reason = select_model(header, model=model, kind=kind)
+    if model is not None and header is not None:
+        instrument = _header_word(header, "INSTRUME")
+        detector = _header_word(header, "DETECTOR")
+        if instrument and (spec.instrument.upper(), spec.detector.upper()) != (instrument, detector):
+            warnings.warn(
+                f"model {spec.name!r} was trained on {spec.instrument}/{spec.detector or '?'} data, "
+                f"not {instrument}/{detector or '?'}; check its masks", AstropyUserWarning)
+    return spec, reason
+
+
+def _header_word(header, key):
+    try:
+        value = header.get(key, "") if hasattr(header, "get") else ""
+    except Exception:
+        return ""
+    if isinstance(value, tuple):
+        value = value[0]
+    return str(value or "").strip().upper()
+
+
+def check_threshold(threshold):
+    """``threshold`` as a float in [0, 1]."""
+    try:
+        value = float(threshold)
+    except (TypeError, ValueError):
+        raise TypeError(f"threshold must be a number in [0, 1], not {threshold!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"threshold must lie in [0, 1], not {threshold!r}")
+    return value
+
+
+def default_threshold(spec, threshold=None):
+    """``threshold`` checked, or the model's default (0.5 where its card gives none)."""
+    if threshold is not None:
+        return check_threshold(threshold)
+    return 0.5 if spec.threshold is None else float(spec.threshold)
+
+
+def choose_precision(spec, precision=None, device=None):
+    """The precision ``spec``'s network runs at: ``precision`` with ``"auto"`` resolved.
+
+    ``"auto"`` (the default, ``conf.precision``) is bfloat16 only where the
+    device computes it natively and the model's card records a passed
+    bfloat16 validation (``auto_precision``), else float32.
+    """
+    return resolve_precision(precision, resolve_device(device), spec.auto_precision == "bfloat16")
+
+
+def pixel_masks(shape, mask=None, dq=None, bits=DEFAULT_BITS, fill_bits=DEFAULT_FILL_BITS, crbit=CR_BIT,
+                nonfinite=None):
+    """The bad-pixel policy: ``(bad, fill)`` for a frame.
+
+    - DQ pixels with a bit outside ``bits`` are bad; those with a
+      ``fill_bits`` bit are also filled (`astro_deepcr.dq.dq_masks`).
+    - A boolean ``mask`` (``CCDData.mask``, ``inmask``) carries no bit
+      meaning: its pixels are bad, never flagged, but *not* filled -- the
+      network sees their values. Filling them flattens saturated stars
+      into plateaus with sharp rims that the network flags; not filling
+      them gives an HST frame opened with ccdproc (``hdu_mask="DQ"``) the
+      cosmic rays of ``astro-deepcr flag`` (docs/architecture.rst).
+    - Non-finite pixels are bad and filled (the network cannot take them).
+    """
+    bad = np.zeros(shape, dtype=bool)
+    fill = np.zeros(shape, dtype=bool)
+    if dq is not None:
+        dq = np.asarray(dq)
+        if dq.shape != tuple(shape):
+            raise ValueError(f"DQ shape {dq.shape} does not match the image shape {tuple(shape)}")
+        bad, fill = dq_masks(dq, bits, fill_bits, crbit)
+    if mask is not None:
+        mask = np.asarray(mask)
+        if mask.shape != tuple(shape):
+            raise ValueError(f"mask shape {mask.shape} does not match the image shape {tuple(shape)}")
+        bad = bad | mask.astype(bool)
+    if nonfinite is not None:
+        bad = bad | nonfinite
+        fill = fill | nonfinite
+    return bad, fill
+
+
+def run_network(spec, inputs, *, device=None, precision="float32", tile_size=None, batch_size=None, threads=None,
+                progress=None):
+    """``spec``'s network over normalised ``inputs`` (C, H, W), tiled; ``precision`` already resolved."""
+    device = resolve_device(device)
+    net = load_network(spec, device=device, precision=precision)
+    return run_tiled(net, inputs, tile_size=tile_size or conf.tile_size, batch_size=batch_size, device=device,
+                     precision=precision, threads=threads, progress=progress, desc=f"deepCR-{spec.kind} {spec.name}")
+
+
+def network_probability(image, fill, spec, *, good=None, device=None, precision="float32", tile_size=None,
+                        batch_size=None, threads=None, progress=None):
+    """Cosmic-ray probability of a float32 image: ``fill`` pixels filled, normalised, the network run.
+
+    ``good`` (default ``~fill``) are the pixels whose statistics normalise
+    a ``meanstd`` model.
+    """
+    good = ~fill if good is None else good
+    data = fill_median(image, fill, fill).astype(np.float32) if fill.any() else image
+    if spec.normalisation == "meanstd":
+        values = data[good].astype(np.float64)
+        std = values.std() if values.size else 0.0
+        data = (data - (values.mean() if values.size else 0.0)) / (std if std > 0 else 1.0)
+    else:
+        data = data / spec.scale
+    with np.errstate(over="ignore", invalid="ignore"):
+        data = np.asarray(data, dtype=np.float32)
+    probability = run_network(spec, data[None], device=device, precision=precision, tile_size=tile_size,
+                              batch_size=batch_size, threads=threads, progress=progress)
+    if not np.isfinite(probability).all():
+        warnings.warn("network output was not finite for some pixels (values near the float32 limit?); "
+                      "they are given probability 0", AstropyUserWarning)
+        probability = np.nan_to_num(probability, nan=0.0, posinf=0.0, neginf=0.0)
+    return probability
+
+
+def _as_float32(image):
+    array = np.asarray(image)
+    if array.ndim != 2:
+        raise ValueError(f"image must be 2-D, got a {array.ndim}-D array of shape {array.shape}")
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.array(array, dtype=np.float32, copy=True, order="C")
+
+
+def detect(image, *, spec, reason="explicit", threshold=None, mask=None, dq=None, bits=DEFAULT_BITS,
+           fill_bits=DEFAULT_FILL_BITS, crbit=CR_BIT, satlevel=None, protect_saturated=True, grow=1, ctegrow=0,
+           cte_dir=0, device=None, precision=None, tile_size=None, batch_size=None, threads=None, progress=None):
+    """Find the cosmic rays of one frame.
+
+    Parameters
+    ----------
+    image : array-like, 2-D
+        The frame in the units of ``spec`` (``spec.units``; electrons for
+        the HST models). The door converts.
+    spec : `~astro_deepcr.zoo.ModelSpec` or str
+        The mask model, from `choose_model`.
+    reason : str
+        Why ``spec`` was chosen (returned for provenance).
+    threshold : float, optional
+        Probability threshold; default `default_threshold`.
+    mask : array-like of bool, optional
+        Bad pixels without bit meaning: never flagged, not filled (see
+        `pixel_masks`).
+    dq : array-like of int, optional
+        A DQ array; ``bits``, ``fill_bits`` and ``crbit`` as in
+        `astro_deepcr.dq.dq_masks`.
+    satlevel : float or array, optional
+        Saturation level in the image's units: pixels at or above it are
+        saturated (as are DQ `~astro_deepcr.dq.SATURATION_BITS` pixels).
+    protect_saturated : bool
+        Apply the saturation protection of `astro_deepcr.bright.protect`
+        (default True); saturated pixels are never flagged either way.
+    grow, ctegrow, cte_dir : int
+        Growth as AstroDrizzle's ``driz_cr_grow`` / ``driz_cr_ctegrow``
+        (`astro_deepcr.dq.grow_like_driz_cr`); grown pixels that are bad
+        are not flagged.
+    device, precision, tile_size, batch_size, threads, progress
+        Engine settings (defaults from `astro_deepcr.conf`).
+
+    Returns
+    -------
+    detection : `Detection`
+    """
+    spec = get_model(spec, kind="mask")
+    grow = check_grow(grow)
+    ctegrow = int(ctegrow)
+    threshold = default_threshold(spec, threshold)
+    precision = choose_precision(spec, precision, device)
+    data = _as_float32(image)
+    nonfinite = ~np.isfinite(data)
+    bad, fill = pixel_masks(data.shape, mask=mask, dq=dq, bits=bits, fill_bits=fill_bits, crbit=crbit,
+                            nonfinite=nonfinite)
+    with np.errstate(invalid="ignore"):
+        saturated = bright.saturated_pixels(data, dq=dq, satlevel=satlevel)
+    bad = bad | saturated
+    fill = fill & ~saturated  # saturated plateaus are never flattened
+    if bad.all():
+        warnings.warn("image has no good (finite, unmasked) pixel; no cosmic ray can be found", AstropyUserWarning)
+        probability = np.zeros(data.shape, dtype=np.float32)
+    else:
+        probability = network_probability(data, fill | nonfinite, spec, good=~bad, device=device,
+                                          precision=precision, tile_size=tile_size, batch_size=batch_size,
+                                          threads=threads, progress=progress)
+        probability[bad] = 0.0
+    cr_mask = probability > threshold
+    if protect_saturated and saturated.any():
+        cr_mask = bright.protect(cr_mask, probability, saturated, threshold, image=data)
+    cr_mask = grow_like_driz_cr(cr_mask, grow, ctegrow, cte_dir) & ~bad
+    _check_fraction(cr_mask, bad, spec)
+    return Detection(probability=probability, cr_mask=cr_mask, spec=spec, reason=reason, threshold=threshold,
+                     precision=precision, bad=bad, fill=fill | nonfinite, saturated=saturated)
+
+
+def _check_fraction(cr_mask, bad, spec):
+    n_good = int(bad.size - bad.sum())
+    if n_good == 0:
+        return
+    fraction = cr_mask.sum() / n_good
+    if fraction > MAX_FLAGGED_FRACTION:
+        warnings.warn(
+            f"deepCR model {spec.name} flagged {100 * fraction:.1f} % of the good pixels "
+            f"({int(cr_mask.sum())} px), more than the {100 * MAX_FLAGGED_FRACTION:g} % seen on real frames: "
+            f"the frame is probably outside the model's domain. Check the units ({spec.name} expects "
+            f"{spec.units}), the gain, and the model choice (instrument {spec.instrument or '?'}).",
+            AstropyUserWarning)
