@@ -208,7 +208,7 @@ def clean_files(files, outdir, *, model=None, threshold=None, inpaint="medmask",
     model : str, optional
         deepCR-mask model name (see `astro_deepcr.list_models`) or a
         ``.safetensors`` file with its card; default: chosen per extension
-        from the header (`astro_deepcr.zoo.select_model`).
+        from the header (`astro_deepcr.detection.choose_model`).
     threshold : float, optional
         Probability threshold; default the model's.
     inpaint : str or None

@@ -147,7 +147,7 @@ def cosmicray_deepcr(ccd, sigclip=4.5, sigfrac=0.3, objlim=5.0, gain=GAIN_NOT_GI
         is the variance used instead of Poisson noise and read noise.
     model : str or `~astro_deepcr.zoo.ModelSpec`, optional
         deepCR-mask model; default chosen from ``ccd.meta`` by
-        `astro_deepcr.zoo.select_model`.
+        `astro_deepcr.detection.choose_model`.
     threshold : float, optional
         Probability threshold in [0, 1]; default the model's.
     inpaint : str, optional

@@ -5,7 +5,7 @@
 `run_demo` runs on the ACS/HRC 47 Tuc exposure of `astro_deepcr.datasets`
 (a crowded field with saturated stars: where a cosmic-ray detector's false
 positives show), chooses the model from its header as the other commands do
-(`astro_deepcr.zoo.select_model`), respects its ``DQ`` array as
+(`astro_deepcr.detection.choose_model`), respects its ``DQ`` array as
 ``astro-deepcr flag`` does, and writes the mask, a quick-look PNG and a DS9
 region file. A real frame has no ground truth, so the numbers are counts:
 cosmic-ray pixels and objects, the fraction flagged, and how many of the

@@ -5,7 +5,7 @@ Cleaning one FITS file: what `astro_deepcr.batch.clean_files` does per file.
 For each selected 2-D image extension the data are converted to the model's
 units (`astro_deepcr.units.electron_factor`: ``BUNIT``, ``EXPTIME`` and the
 header's gain), the model is the one given or the one the header calls for
-(`astro_deepcr.zoo.select_model`), the cosmic rays are replaced, and a
+(`astro_deepcr.detection.choose_model`), the cosmic rays are replaced, and a
 ``CRMASK`` extension (and optionally ``CRPROB``) is added. The run is
 recorded with `astro_deepcr.provenance.record_run`.
 
@@ -142,7 +142,7 @@ def product_path(output, hdu_label, suffix):
 
 
 def _model_header(header, primary_header):
-    """What `~astro_deepcr.zoo.select_model` reads: the primary header, the extension's cards on top."""
+    """What `~astro_deepcr.detection.choose_model` reads: the primary header, the extension's cards on top."""
     merged = {key: value for key, value in primary_header.items() if key not in ("COMMENT", "HISTORY", "")}
     merged.update({key: value for key, value in header.items() if key not in ("COMMENT", "HISTORY", "")})
     return merged

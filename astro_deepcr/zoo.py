@@ -26,7 +26,6 @@ __all__ = [
     "register_model",
     "register_models_from",
     "unregister_model",
-    "select_model",
     "GENERIC_DEFAULT_MODEL",
     "load_network",
     "clear_network_cache",
@@ -178,6 +177,7 @@ _registry = {}
 _lock = threading.Lock()
 _builtins_loaded = False
 _network_cache = {}
+_registered_files = {}  # _file_key -> ModelSpec of a .safetensors path given as a model name
 # one lock for loading: concurrent first uses of a model build it once
 _network_lock = threading.RLock()
 
@@ -291,11 +291,33 @@ def get_model(name, kind=None):
     return spec
 
 
+def _file_key(path):
+    """What identifies a weights file and its card on disk: path, sizes and modification times."""
+    stats = [(os.fspath(p), p.stat().st_size, p.stat().st_mtime_ns) for p in (path, path.with_suffix(".json"))
+             if p.is_file()]
+    return tuple(stats)
+
+
 def _register_file(path):
-    """Register a ``.safetensors`` file described by its sidecar card ``<stem>.json``."""
-    card = path.with_suffix(".json")
+    """Register a ``.safetensors`` file described by its sidecar card ``<stem>.json``.
+
+    Registered once per file version: a file whose path, size and
+    modification time (and its card's) are unchanged is not hashed again.
+    """
+    path = path.resolve()
     if not path.is_file():
         raise ModelFileError(f"weights file {path} not found")
+    key = _file_key(path)
+    spec = _registered_files.get(key)
+    if spec is not None and _registry.get(spec.name) is spec:
+        return spec
+    spec = _register_new_file(path)
+    _registered_files[key] = spec
+    return spec
+
+
+def _register_new_file(path):
+    card = path.with_suffix(".json")
     try:
         fields = json.loads(card.read_text())
     except FileNotFoundError:
@@ -343,19 +365,6 @@ def unregister_model(name):
 #: instruments). Chosen by measurement on two real ground-based frames:
 #: docs/ground.rst (benchmarks/ground_frames.py).
 GENERIC_DEFAULT_MODEL = "ACS-WFC"
-
-
-def select_model(header, model=None, kind="mask"):
-    """The model for the data described by ``header``, and why: ``(spec, reason)``.
-
-    Matches ``INSTRUME``, ``DETECTOR`` and the filter keywords against the
-    registered cards (user-registered ones included); an explicit ``model``
-    always wins (reason ``"explicit"``). The rules are documented in
-    `astro_deepcr.selection.select_model`, which this calls.
-    """
-    from .selection import select_model as _select_model
-
-    return _select_model(header, model=model, kind=kind)
 
 
 def file_sha256(path):
@@ -406,7 +415,7 @@ def build_network(spec):
     )
 
 
-def load_network(model, kind=None, *, device=None, precision="float32"):
+def load_network(model, kind=None, *, device=None, precision="float32", backend=None):
     """The network of ``model`` with its verified weights, from the one network cache.
 
     Parameters
@@ -416,42 +425,70 @@ def load_network(model, kind=None, *, device=None, precision="float32"):
         Refuse a model of the other kind.
     device : str or `torch.device`, optional
         None: the trained network itself, in eval mode on the CPU (copy it
-        to train). Otherwise an inference copy for ``device`` (BatchNorm
-        folded, channels-last, see `astro_deepcr.nets.inference_copy`).
+        to train). Otherwise an inference network for ``device``, run by
+        `astro_deepcr.engine.run_tiled`.
     precision : {"float32", "bfloat16", "float16"}
-        The *resolved* precision the inference copy will run at; under a
+        The *resolved* precision the inference network will run at; under a
         reduced one its precision-sensitive layers stay float32.
+    backend : {"auto", "torch", "openvino"}, optional
+        Inference runtime (default ``conf.backend``, see
+        `astro_deepcr.engine.resolve_backend`). ``"auto"`` uses OpenVINO on
+        the CPU only for precisions it computes natively there, torch else.
 
     Returns
     -------
-    net : `astro_deepcr.nets.UNet`
-        Shared, cached per (name, checksum, file, device, precision): do not
-        modify it. `build_network` runs once per model until
-        `clear_network_cache`.
+    net : `astro_deepcr.nets.UNet` or `astro_deepcr.openvino_backend.OpenVINONetwork`
+        Shared, cached per (name, checksum, file, device, precision,
+        backend): do not modify it. torch: an inference copy (BatchNorm
+        folded, channels-last, see `astro_deepcr.nets.inference_copy`).
+        OpenVINO: compiled per tile shape, each compiled model held in this
+        cache too. `build_network` runs once per model until
+        `clear_network_cache`. `astro_deepcr.engine.backend_label` names the
+        runtime for headers.
     """
     spec = get_model(model, kind)
     key = (spec.name, spec.sha256, os.fspath(spec.file))
     if device is None:
         return _cached(key, lambda: _load_trained(spec))
-    import torch
+    from . import engine
 
-    from .nets import FLOAT32_LAYERS, inference_copy
-
-    device = torch.device(device)
+    device = engine.resolve_device(device)
+    chosen = _network_backend(backend, device, precision)
+    if chosen == "openvino":
+        return _cached(key + (str(device), precision, "openvino"), lambda: _openvino_network(spec, key, precision))
     reduced = precision not in ("float32", None)
 
     def prepare():
+        from .nets import FLOAT32_LAYERS, inference_copy
+
         return inference_copy(load_network(spec), FLOAT32_LAYERS if reduced else ()).to(device)
 
     return _cached(key + (str(device), "reduced" if reduced else "float32"), prepare)
 
 
-def _cached(key, factory):
-    with _network_lock:
-        net = _network_cache.get(key)
-        if net is None:
-            net = _network_cache[key] = factory()
-        return net
+def _network_backend(backend, device, precision):
+    """The backend that runs ``precision`` on ``device``: "auto" keeps OpenVINO to what it computes natively
+    (it would silently compute float32 instead of bfloat16 on a CPU without it)."""
+    from . import engine, openvino_backend
+
+    requested = conf.backend if backend is None else backend
+    chosen = engine.resolve_backend(requested, device)
+    if chosen == "openvino" and precision not in openvino_backend.native_precisions():
+        if requested == "openvino":
+            raise ValueError(f"OpenVINO does not compute {precision} on this CPU; use backend='torch'")
+        return "torch"
+    return chosen
+
+
+def _openvino_network(spec, key, precision):
+    from . import openvino_backend
+    from .nets import FLOAT32_LAYERS, fold_batchnorm
+
+    model = openvino_backend.convert(fold_batchnorm(load_network(spec)),
+                                     FLOAT32_LAYERS if precision != "float32" else ())
+    compiled_key = key + ("openvino", precision)
+    return openvino_backend.OpenVINONetwork(
+        model, spec.depth, precision, lambda shape_key, factory: _cached(compiled_key + shape_key, factory))
 
 
 def clear_network_cache():

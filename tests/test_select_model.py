@@ -1,5 +1,5 @@
 # Licensed under a 3-clause BSD style license - see LICENSE.rst
-"""Model choice from a header (issue #17 item 1): `astro_deepcr.zoo.select_model`."""
+"""Model choice from a header (issue #17 item 1): `astro_deepcr.detection.choose_model`, the one model choice."""
 
 import dataclasses
 
@@ -8,6 +8,7 @@ from astropy.io import fits
 from astropy.utils.exceptions import AstropyUserWarning
 
 from astro_deepcr import zoo
+from astro_deepcr.detection import choose_model
 
 
 def acs_wfc(filter1="CLEAR1L", filter2="CLEAR2L"):
@@ -29,7 +30,7 @@ def invented_camera():
 
 def test_wfc3_uvis_header_gets_wfc3_uvis():
     header = fits.Header({"TELESCOP": "HST", "INSTRUME": "WFC3", "DETECTOR": "UVIS", "FILTER": "F606W"})
-    spec, reason = zoo.select_model(header)
+    spec, reason = choose_model(header)
     assert spec.name == "WFC3-UVIS"
     assert reason == "card for WFC3/UVIS"
 
@@ -45,7 +46,7 @@ def test_wfc3_uvis_header_gets_wfc3_uvis():
     (("CLEAR1L", "CLEAR2L"), "ACS-WFC"),
 ])
 def test_acs_wfc_filters(filters, expected):
-    spec, reason = zoo.select_model(acs_wfc(*filters))
+    spec, reason = choose_model(acs_wfc(*filters))
     assert spec.name == expected
     assert reason.startswith("card for ACS/WFC")
 
@@ -55,60 +56,61 @@ def test_f606w_choice_does_not_depend_on_registration_order():
     for name in ("ACS-WFC-F606W", "ACS-WFC-F606W-2-4"):
         spec = zoo.unregister_model(name)
         zoo.register_model(spec)
-    assert zoo.select_model(acs_wfc("F606W"))[0].name == "ACS-WFC-F606W"
+    assert choose_model(acs_wfc("F606W"))[0].name == "ACS-WFC-F606W"
 
 
 def test_explicit_model_overrides_the_header():
-    spec, reason = zoo.select_model(acs_wfc("F814W"), model="WFC3-UVIS")
+    with pytest.warns(AstropyUserWarning, match="trained on WFC3/UVIS data, not ACS/WFC"):
+        spec, reason = choose_model(acs_wfc("F814W"), model="WFC3-UVIS")
     assert (spec.name, reason) == ("WFC3-UVIS", "explicit")
     with pytest.raises(ValueError, match="is a mask model, not a inpaint model"):
-        zoo.select_model(acs_wfc("F814W"), model="ACS-WFC", kind="inpaint")
+        choose_model(acs_wfc("F814W"), model="ACS-WFC", kind="inpaint")
 
 
 def test_meta_dict_with_lower_case_keys():
     meta = {"instrume": "acs", "detector": "wfc", "filter1": ("F435W", "comment"), "filter2": "CLEAR2L"}
-    assert zoo.select_model(meta)[0].name == "ACS-WFC-F435W"
+    assert choose_model(meta)[0].name == "ACS-WFC-F435W"
 
 
 def test_other_hst_detector_gets_nearest_with_warning():
     header = acs_wfc("F814W")
     header["DETECTOR"] = "HRC"
     with pytest.warns(AstropyUserWarning, match="no deepCR mask model for ACS/HRC; using ACS-WFC .*training domain"):
-        spec, reason = zoo.select_model(header)
+        spec, reason = choose_model(header)
     assert (spec.name, reason) == ("ACS-WFC", "nearest card, same instrument")
     wfpc2 = fits.Header({"INSTRUME": "WFPC2", "DETECTOR": 1})  # no TELESCOP: HST known from INSTRUME
     with pytest.warns(AstropyUserWarning, match="same telescope"):
-        assert zoo.select_model(wfpc2)[0].name == zoo.GENERIC_DEFAULT_MODEL
+        assert choose_model(wfpc2)[0].name == zoo.GENERIC_DEFAULT_MODEL
 
 
 def test_ground_based_header_gets_generic_default(monkeypatch):
     header = fits.Header({"TELESCOP": "INT", "INSTRUME": "WFC", "FILTER": "r"})
-    spec, reason = zoo.select_model(header)
+    spec, reason = choose_model(header)
     assert (spec.name, reason) == (zoo.GENERIC_DEFAULT_MODEL, "generic default, no card matches")
     # the constant is read at call time, so setting it by measurement changes the choice
     monkeypatch.setattr(zoo, "GENERIC_DEFAULT_MODEL", "ACS-WFC-F814W")
-    assert zoo.select_model(header)[0].name == "ACS-WFC-F814W"
-    assert zoo.select_model(None)[0].name == "ACS-WFC-F814W"
+    assert choose_model(header)[0].name == "ACS-WFC-F814W"
+    assert choose_model(None)[0].name == "ACS-WFC-F814W"
 
 
 def test_decam_header_gets_the_decam_card():
     header = fits.Header({"TELESCOP": "CTIO 4.0-m telescope", "INSTRUME": "DECam",
                           "FILTER": "g DECam SDSS c0001 4720.0 1520.0", "DETECTOR": "S7"})
-    spec, reason = zoo.select_model(header)
+    spec, reason = choose_model(header)
     assert spec.name == "decam" and reason == "card for DECAM/S7 G"
 
 
 def test_user_registered_card_is_chosen_from_its_header(invented_camera):
     header = fits.Header({"INSTRUME": "TestCam", "DETECTOR": "CCD3", "FILTER": "R"})
-    spec, reason = zoo.select_model(header)
+    spec, reason = choose_model(header)
     assert spec.name == invented_camera.name and reason == "card for TESTCAM/CCD3 R"
     # another filter of the same camera: still the camera's only card
     header["FILTER"] = "B"
-    assert zoo.select_model(header)[0].name == invented_camera.name
+    assert choose_model(header)[0].name == invented_camera.name
 
 
 def test_inpaint_kind():
-    spec, _ = zoo.select_model(acs_wfc("F606W"), kind="inpaint")
+    spec, _ = choose_model(acs_wfc("F606W"), kind="inpaint")
     assert spec.kind == "inpaint" and spec.name == "ACS-WFC-F606W-2-32"
     with pytest.raises(ValueError, match="kind must be one of"):
-        zoo.select_model(acs_wfc("F606W"), kind="both")
+        choose_model(acs_wfc("F606W"), kind="both")

@@ -112,7 +112,7 @@ def flag_cosmic_rays(input, model=None, threshold=None, crbit=CR_BIT, grow=1, re
         `~astro_deepcr.drizzle.parse_inputs`).
     model : str or `~astro_deepcr.zoo.ModelSpec`, optional
         deepCR-mask model; default chosen per file from its primary header
-        by `astro_deepcr.zoo.select_model` (recorded as ``DCRWHY``).
+        by `astro_deepcr.detection.choose_model` (recorded as ``DCRWHY``).
     threshold : float, optional
         Probability threshold in [0, 1]; default the model's.
     crbit : int

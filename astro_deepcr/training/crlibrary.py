@@ -34,9 +34,11 @@ larger than WFC's (15 micron): tracks come out about 30 % short for WFC.
 import numpy as np
 from scipy import ndimage
 
+from ..dq import CALACS_CRBIT, CR_BIT
+
 __all__ = ["harvest_cosmic_rays", "psf_sharpness", "not_psf_like"]
 
-_IGNORED_DQ = 4096 | 8192  # CR bits set by calacs / AstroDrizzle: not a reason to drop a candidate
+_IGNORED_DQ = CR_BIT | CALACS_CRBIT  # CR bits set by calacs / AstroDrizzle: not a reason to drop a candidate
 
 
 def _read(path):

@@ -25,6 +25,8 @@ import warnings
 import numpy as np
 from scipy import ndimage
 
+from ..dq import DEFAULT_BITS, good_pixels
+
 __all__ = ["stack_cr_masks", "astrodrizzle_cr_masks", "read_flc_chips"]
 
 
@@ -180,7 +182,7 @@ def read_flc_chips(path, bad_bits=None):
         while ("SCI", extver) in hdul:
             sci = np.asarray(hdul["SCI", extver].data, dtype=np.float32)
             dq = np.asarray(hdul["DQ", extver].data, dtype=np.int64) if ("DQ", extver) in hdul else 0 * sci
-            bad = (dq & bad_bits) != 0 if bad_bits is not None else (dq & ~(4096 | 8192)) != 0
+            bad = (dq & bad_bits) != 0 if bad_bits is not None else ~good_pixels(dq, DEFAULT_BITS)
             chips.append((sci, bad, read_noise))
             extver += 1
     return chips
