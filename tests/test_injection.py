@@ -1,0 +1,123 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""Injection-recovery of real cosmic rays (astro_deepcr.evaluation.injection, issue #22)."""
+
+import numpy as np
+import pytest
+
+from astro_deepcr.evaluation.injection import (
+    ENVIRONMENTS,
+    environment,
+    inject_cosmic_rays,
+    injection_recovery,
+    score_mask,
+)
+
+LIBRARY = [np.array([[0.0, 300.0], [800.0, 50.0]], np.float32), np.array([[4000.0, 2500.0, 900.0]], np.float32),
+           np.array([[0.001]], np.float32)]
+
+
+def frame(shape=(200, 300), seed=5):
+    rng = np.random.default_rng(seed)
+    image = rng.normal(100.0, 5.0, shape).astype(np.float32)
+    image[50:60, 50:60] = 150000.0  # a bright plateau: +0.001 e- does not change a float32 there
+    image[150:155, 200:205] += 3000.0  # a bright, unsaturated source
+    return image
+
+
+def test_truth_footprint_is_exact():
+    image = frame()
+    saturated = image > 1e5
+    injected, truth, table = inject_cosmic_rays(image, LIBRARY, n_cr=400, seed=1, avoid=saturated)
+    assert injected.dtype == np.float32 and image[0, 0] == frame()[0, 0]  # input unchanged
+    assert np.array_equal(truth > 0, injected - image > 0)
+    assert np.array_equal(injected[truth == 0], image[truth == 0])
+    assert not (truth > 0)[saturated].any()
+    used = table[table["n_pixels"] > 0]
+    assert sorted(np.unique(truth[truth > 0])) == list(used["label"])
+    for row in used:
+        member = truth == row["label"]
+        assert member.sum() == row["n_pixels"]
+        assert np.isclose((injected - image)[member].sum(dtype=np.float64), row["charge"], rtol=1e-6)
+        assert truth[row["y"], row["x"]] == row["label"]
+    # the injected cosmic rays never touch each other
+    from scipy import ndimage
+
+    assert ndimage.label(truth > 0, np.ones((3, 3), int))[1] >= len(used) - (table["stamp"] == 0).sum()
+
+
+def test_footprint_exact_for_integer_images_and_gain():
+    image = np.full((64, 64), 1000, np.int32)
+    injected, truth, table = inject_cosmic_rays(image, LIBRARY, n_cr=30, seed=2, gain=2.0)
+    assert injected.dtype == np.float32
+    assert np.array_equal(truth > 0, injected - image.astype(np.float32) > 0)
+    assert np.isclose(2.0 * (injected - image).sum(), table["charge"].sum(), rtol=1e-5)
+
+
+def test_injection_is_reproducible_and_counts():
+    image = frame()
+    first = inject_cosmic_rays(image, LIBRARY, n_cr=50, seed=11)
+    second = inject_cosmic_rays(image, LIBRARY, n_cr=50, seed=11)
+    third = inject_cosmic_rays(image, LIBRARY, n_cr=50, seed=12)
+    assert np.array_equal(first[0], second[0]) and np.array_equal(first[1], second[1])
+    assert not np.array_equal(first[1], third[1])
+    assert len(first[2]) == 50
+    assert len(inject_cosmic_rays(image, LIBRARY, density=500, seed=1)[2]) == 30  # 500 per Mpx of 0.06 Mpx
+    with pytest.raises(ValueError, match="2-D"):
+        inject_cosmic_rays(image[0], LIBRARY)
+    with pytest.raises(ValueError, match="gain"):
+        inject_cosmic_rays(image, LIBRARY, gain=0)
+    with pytest.raises(ValueError, match="avoid"):
+        inject_cosmic_rays(image, LIBRARY, avoid=np.zeros((3, 3), bool))
+
+
+def test_environment_classes():
+    image = frame()
+    saturated = image > 1e5
+    env = environment(image, saturated)
+    assert (env[saturated] == 0).all() and env[47, 47] == 0 and env[46, 46] == 2  # 3 px: near saturated; 4 px: not
+    assert env[152, 202] == 1 and env[149, 202] == 1 and env[146, 202] == 2  # the source's median region, grown 2 px
+    assert env[100, 250] == 2
+    assert ENVIRONMENTS[0] == "near saturated"
+
+
+def test_score_mask_counts_pixels_objects_and_new_flags():
+    image = frame()
+    injected, truth, table = inject_cosmic_rays(image, LIBRARY[:2], n_cr=20, seed=3)
+    env = environment(image)
+    original = np.zeros(image.shape, bool)
+    original[0, 0] = True
+    perfect = (truth > 0) | original
+    counts = score_mask(perfect, original, truth, table, env)
+    assert counts["pixels_found"] == counts["pixels"] == (truth > 0).sum()
+    assert counts["objects_found"] == counts["objects"] == counts["objects_found_new"] == 20
+    assert counts["new_away"] == 0 and counts["flags_original"] == 1
+    # half the cosmic rays (the first pixel of each odd label) and one spurious new flag far away
+    partial = np.zeros(image.shape, bool)
+    for row in table[::2]:
+        partial[row["y"], row["x"]] = True
+    partial[199, 0] = True
+    counts = score_mask(partial, original, truth, table, env)
+    assert counts["objects_found"] == 10 and counts["pixels_found"] == 10 and counts["new_away"] == 1
+
+
+def test_injection_recovery_with_an_oracle_and_a_blind_detector():
+    image = frame()
+    saturated = image > 1e5
+    truths = []
+
+    def oracle(data):  # flags exactly what was added (knows the original frame)
+        found = data > image
+        truths.append(found)
+        return found
+
+    results = injection_recovery(image, {"oracle": oracle, "blind": lambda data: np.zeros(data.shape, bool)},
+                                 library=LIBRARY[:2], n_cr=25, seed=4, n_trials=3, saturated=saturated)
+    oracle_rates, blind = results["detectors"]["oracle"], results["detectors"]["blind"]
+    assert results["n_injected"] == 75 and results["n_trials"] == 3
+    assert oracle_rates["pixel_recall"] == 1.0 and oracle_rates["object_recall"] == 1.0
+    assert oracle_rates["new_away"] == 0 and oracle_rates["flags_original"] == 0
+    assert blind["pixel_recall"] == 0.0 and blind["object_recall"] == 0.0
+    assert sum(oracle_rates[f"objects {name}"] for name in ENVIRONMENTS) == 75
+    again = injection_recovery(image, {"oracle": oracle}, library=LIBRARY[:2], n_cr=25, seed=4, n_trials=3,
+                               saturated=saturated)
+    assert np.array_equal(again["last"]["truth"], results["last"]["truth"])
