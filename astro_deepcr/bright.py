@@ -49,9 +49,11 @@ def saturated_pixels(image, *, dq=None, satlevel=None):
     dq : array-like of int, optional
         Data-quality array: pixels with any of `SATURATION_BITS` (256 | 2048)
         set are saturated.
-    satlevel : float, optional
-        Pixels at or above this level (image units) are saturated
-        (astroscrappy's ``satlevel``); non-finite or None: no level.
+    satlevel : float or array-like, optional
+        Pixels at or above this level (image units; an array of the image's
+        shape for a level that varies, e.g. with a subtracted background)
+        are saturated (astroscrappy's ``satlevel``); non-finite or None: no
+        level.
 
     Returns
     -------
@@ -83,9 +85,11 @@ def saturated_pixels(image, *, dq=None, satlevel=None):
         if dq.shape != image.shape:
             raise ValueError(f"DQ shape {dq.shape} does not match image shape {image.shape}")
         saturated |= (dq.astype(np.int64) & SATURATION_BITS) != 0
-    if satlevel is not None and np.isfinite(satlevel):
+    if satlevel is not None:
+        # a number, or an array of the image's shape (a level that follows a subtracted background)
+        level = np.asarray(satlevel, dtype=np.float64)
         with np.errstate(invalid="ignore"):
-            saturated |= image >= float(satlevel)
+            saturated |= np.isfinite(level) & (image >= level)
     return saturated
 
 
