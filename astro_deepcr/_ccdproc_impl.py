@@ -112,6 +112,16 @@ def _exptime(exptime, meta, unit):
     return quantity
 
 
+def _exposure_seconds(exptime, meta):
+    """Seconds of exposure for the flagged-fraction alarm: the rate's exposure time, else EXPTIME, else None."""
+    if exptime is not None:
+        return float(u.Quantity(exptime, u.s).to_value(u.s))
+    try:
+        return units.header_exptime(meta) if meta is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
 def _gain(gain, family, meta):
     """The gain Quantity to use: explicit, else the header's, else 1 with a warning (ADU data only)."""
     given = not _not_given(gain)
@@ -176,7 +186,7 @@ def _detect(data, unit, exptime, gain, bad, *, spec, reason, meta, satlevel, pss
     if background is not None:
         sat_model = sat_model - background * to_model
     found = detect(work * to_model, spec=spec, reason=reason, threshold=threshold, mask=bad, satlevel=sat_model,
-                   device=device, precision=precision, tile_size=tile_size)
+                   exptime=_exposure_seconds(exptime, meta), device=device, precision=precision, tile_size=tile_size)
     cr_mask = found.cr_mask
     exclude = found.bad | lacosmic_mask(total * to_electron, found.bad, saturation, sepmed)
     if inpaint is not None and str(inpaint).lower() == "deepcr":

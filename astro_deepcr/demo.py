@@ -70,12 +70,13 @@ def run_demo(outdir="demo_out", model=None, threshold=None, device=None, path=No
     from .detection import choose_model, detect
     from .dq import CR_BIT, set_crbit
     from .provenance import record_run
+    from .units import header_exptime
     from .visualization import mask_statistics, write_quicklook, write_regions
 
     example = load_hst_example(path)
     spec, reason = choose_model(example.primary_header, model=model)
     found = detect(example.science, spec=spec, reason=reason, threshold=threshold, dq=example.dq, device=device,
-                   progress=False)
+                   exptime=header_exptime(example.sci_header, example.primary_header), progress=False)
     cr_mask, probability, bad, threshold = found.cr_mask, found.probability, found.bad, found.threshold
     numbers = mask_statistics(example.science, cr_mask, bad)
     os.makedirs(outdir, exist_ok=True)

@@ -44,9 +44,14 @@ __all__ = [
     "MAX_FLAGGED_FRACTION",
 ]
 
-#: Fraction of the good pixels flagged above which `detect` warns that the frame is probably outside the
-#: model's domain (wrong units or gain, or the wrong model).
-MAX_FLAGGED_FRACTION = 0.02
+#: The flagged-fraction alarm: `detect` warns that a frame is probably outside the model's domain (wrong
+#: units or gain, or the wrong model) when more than ``"floor"`` of its good pixels are flagged and, with an
+#: exposure time, more than ``"per_second"`` of them per second of exposure, without one more than
+#: ``"without_exptime"``. Measured (docs/architecture.rst): right models flag 0.03 % (SAAO, 150 s), 0.62 %
+#: (GMOS-S, 90 s), 0.24 % (ACS/HRC, 60 s) -- at most 6.9e-5 per second; HST frames are hit at about
+#: 2.5 % per 1000 s (2.5e-5 per second). WFC3-UVIS on the ground frames flags 5.2 % (3.5e-4 per second)
+#: and 9.2 % (1.0e-3 per second). The bound per second lies between, about a factor 2 from each.
+MAX_FLAGGED_FRACTION = {"floor": 0.01, "per_second": 1.5e-4, "without_exptime": 0.05}
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -220,7 +225,8 @@ def _as_float32(image):
 
 def detect(image, *, spec, reason="explicit", threshold=None, mask=None, dq=None, bits=DEFAULT_BITS,
            fill_bits=DEFAULT_FILL_BITS, crbit=CR_BIT, satlevel=None, protect_saturated=True, grow=1, ctegrow=0,
-           cte_dir=0, device=None, precision=None, tile_size=None, batch_size=None, threads=None, progress=None):
+           cte_dir=0, exptime=None, device=None, precision=None, tile_size=None, batch_size=None, threads=None,
+           progress=None):
     """Find the cosmic rays of one frame.
 
     Parameters
@@ -250,6 +256,9 @@ def detect(image, *, spec, reason="explicit", threshold=None, mask=None, dq=None
         Growth as AstroDrizzle's ``driz_cr_grow`` / ``driz_cr_ctegrow``
         (`astro_deepcr.dq.grow_like_driz_cr`); grown pixels that are bad
         are not flagged.
+    exptime : float, optional
+        Exposure time in seconds, for the flagged-fraction alarm
+        (`MAX_FLAGGED_FRACTION`).
     device, precision, tile_size, batch_size, threads, progress
         Engine settings (defaults from `astro_deepcr.conf`).
 
@@ -282,20 +291,25 @@ def detect(image, *, spec, reason="explicit", threshold=None, mask=None, dq=None
     if protect_saturated and saturated.any():
         cr_mask = bright.protect(cr_mask, probability, saturated, threshold, image=data)
     cr_mask = grow_like_driz_cr(cr_mask, grow, ctegrow, cte_dir) & ~bad
-    _check_fraction(cr_mask, bad, spec)
+    _check_fraction(cr_mask, bad, spec, exptime)
     return Detection(probability=probability, cr_mask=cr_mask, spec=spec, reason=reason, threshold=threshold,
                      precision=precision, bad=bad, fill=fill | nonfinite, saturated=saturated)
 
 
-def _check_fraction(cr_mask, bad, spec):
+def _check_fraction(cr_mask, bad, spec, exptime=None):
     n_good = int(bad.size - bad.sum())
     if n_good == 0:
         return
     fraction = cr_mask.sum() / n_good
-    if fraction > MAX_FLAGGED_FRACTION:
+    bound = MAX_FLAGGED_FRACTION
+    if exptime is not None and exptime > 0:
+        alarm, limit = fraction / exptime > bound["per_second"], f"{bound['per_second']:g} per second of exposure"
+    else:
+        alarm, limit = fraction > bound["without_exptime"], f"{100 * bound['without_exptime']:g} %"
+    if alarm and fraction > bound["floor"]:
+        exposure = "" if exptime is None else f" in {exptime:g} s"
         warnings.warn(
-            f"deepCR model {spec.name} flagged {100 * fraction:.1f} % of the good pixels "
-            f"({int(cr_mask.sum())} px), more than the {100 * MAX_FLAGGED_FRACTION:g} % seen on real frames: "
-            f"the frame is probably outside the model's domain. Check the units ({spec.name} expects "
-            f"{spec.units}), the gain, and the model choice (instrument {spec.instrument or '?'}).",
-            AstropyUserWarning)
+            f"deepCR model {spec.name} flagged {100 * fraction:.1f} % of the good pixels ({int(cr_mask.sum())} px)"
+            f"{exposure}, more than the {limit} seen on real frames: the frame is probably outside the model's "
+            f"domain. Check the units ({spec.name} expects {spec.units}), the gain, and the model choice "
+            f"(trained on {spec.instrument or '?'} {spec.detector}).", AstropyUserWarning)

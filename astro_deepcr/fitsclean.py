@@ -30,7 +30,7 @@ from .detection import choose_model, detect
 from .dq import CR_BIT, DEFAULT_BITS, DEFAULT_FILL_BITS
 from .fitsutil import atomic_write
 from .provenance import record_run
-from .units import electron_factor
+from .units import electron_factor, header_exptime
 
 __all__ = [
     "AUXILIARY_EXTNAMES",
@@ -171,8 +171,9 @@ def _clean_hdu(hdu, hdul, settings):
     dq = _dq_of(hdul, hdu, settings)
     found = detect(image, spec=spec, reason=reason, threshold=settings.threshold,
                    dq=None if dq is None else dq.data, bits=settings.bits, fill_bits=settings.fill_bits,
-                   crbit=settings.crbit, device=settings.device, precision=settings.precision,
-                   tile_size=settings.tile_size, threads=settings.threads, progress=settings.progress)
+                   crbit=settings.crbit, exptime=header_exptime(hdu.header, primary_header), device=settings.device,
+                   precision=settings.precision, tile_size=settings.tile_size, threads=settings.threads,
+                   progress=settings.progress)
     if settings.inpaint not in (None, "none"):
         from .deepcr import DeepCR
 

@@ -31,7 +31,7 @@ from ..dq import (
 )
 from ..fitsutil import update_fits
 from ..provenance import record_run
-from ..units import electron_factor
+from ..units import electron_factor, header_exptime
 from .inputs import parse_inputs
 
 __all__ = ["flag_cosmic_rays", "readout_direction"]
@@ -225,6 +225,7 @@ def _flag_file(filename, hdul, settings):
                        dq=_dq_values(dq, filename), bits=settings["bits"], fill_bits=settings["fill_bits"],
                        crbit=crbit, grow=grow, ctegrow=settings["ctegrow"],
                        cte_dir=readout_direction(primary, sci.ver), protect_saturated=settings["protect_saturated"],
+                       exptime=header_exptime(sci.header, primary),
                        device=settings["device"], precision=settings["precision"], progress=settings["progress"])
         set_crbit(dq.data, found.cr_mask, crbit, settings["reset_value"])
         rows.append((filename, sci.ver, spec.name, found.threshold, found.n_cr, int(found.bad.sum()),
