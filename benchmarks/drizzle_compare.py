@@ -36,8 +36,9 @@ import numpy as np
 from astropy.io import fits
 
 from astro_deepcr.drizzle import flag_cosmic_rays
+from astro_deepcr.evaluation.drizzle_compare import compare_cr_rejection
 from astro_deepcr.evaluation.metrics import mask_scores
-from astro_deepcr.training.flc import compare_cr_rejection, write_flc_stack
+from astro_deepcr.training.flc import write_flc_stack
 
 FILL_CHOICES = (("1,2,4,8", "default fill_bits"), ("~4096,8192", "fill every pixel bits calls bad"))
 

@@ -11,6 +11,7 @@ from astropy.table import Table
 from astropy.utils.exceptions import AstropyUserWarning
 
 from astro_deepcr.drizzle import flag_cosmic_rays, parse_inputs
+from astro_deepcr.drizzle.inputs import archive_inputs, crmask_names
 from astro_deepcr.training.flc import write_flc_stack
 
 
@@ -141,3 +142,85 @@ def test_deprecated_keywords_are_translated(small_stack, tmp_path):
         flag_cosmic_rays(first, reset=False)
     with pytest.raises(TypeError, match="not both"):
         flag_cosmic_rays(first, bits=0, bad_bits=0)
+
+
+# -- files next to the inputs: stale driz_cr masks, the OrIg_files archive ---------------------------------------------
+
+
+def test_crmask_names_follow_drizzlepac_s_rootname(small_stack, tmp_path):
+    path = shutil.copy(small_stack.files[0], tmp_path)
+    root = os.path.join(str(tmp_path), "jsyn0001q")
+    assert crmask_names(path) == [f"{root}_sci1_crmask.fits", f"{root}_sci2_crmask.fits"]
+
+
+def _plant_crmask(name, extver, shape, block):
+    """A stale driz_cr mask (uint8, 1 = good, 0 = cosmic ray) as an earlier AstroDrizzle run leaves it."""
+    crmask = np.ones(shape, dtype=np.uint8)
+    crmask[block] = 0
+    fits.PrimaryHDU(crmask).writeto(f"{name.split('_')[0]}_sci{extver}_crmask.fits")
+
+
+@pytest.mark.filterwarnings("ignore::astropy.io.fits.verify.VerifyWarning", "ignore::astropy.wcs.FITSFixedWarning",
+                            "ignore::DeprecationWarning", "ignore::PendingDeprecationWarning",
+                            "ignore::ResourceWarning", "ignore::RuntimeWarning",
+                            "ignore:.*:UserWarning:drizzlepac", "ignore:.*:UserWarning:stwcs")
+def test_stale_crmask_is_removed_before_drizzling(small_stack, tmp_path, monkeypatch):
+    """AstroDrizzle's final drizzle merges any <root>_sci<N>_crmask.fits, driz_cr on or not; astrodrizzle()
+    removes those of its inputs (with a trailer line) so they cannot mask pixels deepCR did not flag."""
+    pytest.importorskip("drizzlepac")
+    from drizzlepac.astrodrizzle import AstroDrizzle
+
+    from astro_deepcr.drizzle import astrodrizzle
+
+    name = os.path.basename(small_stack.files[0])
+    block = (slice(10, 30), slice(20, 60))  # 800 px that are no cosmic ray
+    seam = {"resetbits": 0, "driz_cr": False, "median": False, "blot": False, "driz_separate": False,
+            "num_cores": 1, "context": False}
+    # the hazard: the planted mask is merged by a plain AstroDrizzle (the block gets crbit in the input DQ)
+    shutil.copy(small_stack.files[0], _mkdir(tmp_path / "plain"))
+    monkeypatch.chdir(tmp_path / "plain")
+    _plant_crmask(name, 1, (64, 128), block)
+    AstroDrizzle(name, output="plain", **seam)
+    assert ((fits.getdata(name, ("DQ", 1)).astype(np.int64) & 4096) > 0)[block].all()
+    # astrodrizzle(): the mask is removed first, the DQ holds deepCR's flags only
+    shutil.copy(small_stack.files[0], _mkdir(tmp_path / "deep"))
+    reference = shutil.copy(small_stack.files[0], _mkdir(tmp_path / "ref"))
+    flag_cosmic_rays(reference)
+    monkeypatch.chdir(tmp_path / "deep")
+    _plant_crmask(name, 1, (64, 128), block)
+    astrodrizzle(name, output="deep", num_cores=1, context=False)
+    assert not os.path.exists("jsyn0001q_sci1_crmask.fits")
+    for extver in (1, 2):
+        assert np.array_equal(fits.getdata(name, ("DQ", extver)), fits.getdata(reference, ("DQ", extver)))
+    assert not ((fits.getdata(name, ("DQ", 1)).astype(np.int64) & 4096) > 0)[block].all()
+    with open("astrodrizzle.log") as stream:
+        assert "removed stale jsyn0001q_sci1_crmask.fits" in stream.read()
+
+
+def _mkdir(path):
+    path.mkdir(parents=True)
+    return path
+
+
+def _bytes(path):
+    with open(path, "rb") as stream:
+        return stream.read()
+
+
+def test_archive_inputs_preserve_overwrite_restore(small_stack, tmp_path, monkeypatch):
+    """[STATE OF INPUT FILES] done before deepCR changes the inputs: the archive holds them unflagged."""
+    monkeypatch.chdir(tmp_path)
+    name = os.path.basename(shutil.copy(small_stack.files[0], tmp_path))
+    pristine = _bytes(name)
+    assert archive_inputs([name], preserve=False) == []
+    assert not os.path.exists("OrIg_files")
+    assert archive_inputs([name]) == [("archived", name)]  # preserve=True, AstroDrizzle's default
+    flag_cosmic_rays(name)
+    assert archive_inputs([name]) == []  # already archived: not replaced by the flagged file
+    assert _bytes(os.path.join("OrIg_files", name)) == pristine
+    assert not os.access(os.path.join("OrIg_files", name), os.W_OK) or os.geteuid() == 0  # read-only copy
+    assert archive_inputs([name], preserve=True, restore=True) == [("restored", name)]
+    assert _bytes(name) == pristine
+    flag_cosmic_rays(name)
+    assert archive_inputs([name], overwrite=True, restore=True) == [("archived", name)]  # overwrite wins
+    assert _bytes(os.path.join("OrIg_files", name)) == _bytes(name) != pristine

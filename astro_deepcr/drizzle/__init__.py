@@ -7,18 +7,23 @@ Laid out like drizzlepac, one step per module:
 
 - `~astro_deepcr.drizzle.inputs`: input lists (names, comma strings,
   wildcards, ``@files``, association tables) through ``stsci.tools.parseinput``;
-- `~astro_deepcr.drizzle.detect`: the deepCR mask of one chip (model choice,
-  DQ ``bits`` in drizzlepac's sense, driz_cr's growth);
+- `astro_deepcr.dq` (re-exported here: ``DEFAULT_BITS``, ``DEFAULT_FILL_BITS``,
+  ``CALACS_CRBIT``, `grow_like_driz_cr`) and `astro_deepcr.detection`
+  (``select_model`` is its ``choose_model``): DQ bits and the detection core;
 - `~astro_deepcr.drizzle.flag`: `flag_cosmic_rays`, DQ flagging in place;
-- `~astro_deepcr.drizzle.astrodrizzle`: `astrodrizzle`, AstroDrizzle with
-  deepCR masks, a TEAL task (``__taskname__``, ``run(configobj)``);
+- `~astro_deepcr.drizzle.astrodrizzle`: `astrodrizzle`: `flag_cosmic_rays`,
+  then drizzlepac's public ``AstroDrizzle`` (``resetbits=0``, median / blot /
+  driz_cr off); a TEAL task (``__taskname__``, ``run(configobj)``). It needs
+  drizzlepac (``pip install "astro_deepcr[drizzle]"``), imported only when it
+  runs; everything else here works without it;
 - `~astro_deepcr.drizzle.config`: the ``.cfg`` files of both tasks
   (``pars/*.cfg`` and ``.cfgspc``).
 """
 
-from .astrodrizzle import SUPPORTED_DRIZZLEPAC, astrodrizzle, check_drizzlepac_version
+from ..detection import choose_model as select_model
+from ..dq import CALACS_CRBIT, DEFAULT_BITS, DEFAULT_FILL_BITS, grow_like_driz_cr
+from .astrodrizzle import astrodrizzle
 from .config import astrodrizzle_parameter_names, load_astrodrizzle_config, load_config, save_config
-from .detect import CALACS_CRBIT, DEFAULT_BITS, DEFAULT_FILL_BITS, grow_like_driz_cr, select_model
 from .flag import flag_cosmic_rays
 from .inputs import parse_inputs
 
@@ -26,13 +31,11 @@ __all__ = [
     "DEFAULT_BITS",
     "DEFAULT_FILL_BITS",
     "CALACS_CRBIT",
-    "SUPPORTED_DRIZZLEPAC",
     "parse_inputs",
     "select_model",
     "grow_like_driz_cr",
     "flag_cosmic_rays",
     "astrodrizzle",
-    "check_drizzlepac_version",
     "astrodrizzle_parameter_names",
     "load_astrodrizzle_config",
     "load_config",

@@ -1,27 +1,34 @@
 # Licensed under a 3-clause BSD style license - see LICENSE.rst
 """
-AstroDrizzle with deepCR cosmic-ray masks in place of median, blot and driz_cr.
+AstroDrizzle with deepCR cosmic-ray flags in place of median, blot and driz_cr.
 
 A drop-in for ``drizzlepac.astrodrizzle.AstroDrizzle`` (same signature,
 ``configobj`` path / ``"defaults"`` / object, ``mdriztab``, ``editpars``,
-every parameter) that runs drizzlepac's own steps in their order
-(initialisation, static mask, sky, separate drizzle, final drizzle) but
-replaces median + blot + driz_cr by deepCR. The masks are written as
-drizzlepac's own ``<rootname>_sci<N>_crmask.fits`` files (uint8, 1 = good,
-0 = CR), which the final drizzle merges into its weights and propagates into
-the input DQ arrays as ``crbit`` (``adrizzle.updateInputDQArray``), exactly
-as it does for driz_cr's masks. It works for a single exposure.
+every parameter) built on drizzlepac's public seam, the one STScI's own
+pipeline uses for pixels already flagged as cosmic rays:
+
+1. the run's parameters are read (``.cfg``, ``MDRIZTAB`` row, keywords) and
+   checked before any file changes: ``final_bits`` / ``driz_sep_bits`` must
+   not count ``crbit`` as good;
+2. the inputs are archived as ``[STATE OF INPUT FILES]`` asks (before they
+   change), and stale ``<rootname>_sci<N>_crmask.fits`` files of the inputs
+   are removed (AstroDrizzle's final drizzle would merge them);
+3. `~astro_deepcr.drizzle.flag_cosmic_rays` clears ``resetbits`` and ORs
+   ``crbit`` into the DQ arrays at the cosmic rays (``driz_cr_grow``,
+   ``driz_cr_ctegrow`` and the deepCR section's options); with
+   ``driz_cr_corr`` a ``<rootname>_crclean.fits`` is written;
+4. ``drizzlepac.astrodrizzle.AstroDrizzle`` runs with ``resetbits=0`` and
+   ``median``, ``blot`` and ``driz_cr`` off, every other parameter as given.
+
+The deepCR lines (model, per-chip counts) go to AstroDrizzle's trailer file:
+the whole run is wrapped in drizzlepac's ``util.with_logging``, under which
+AstroDrizzle logs to the same file. No drizzlepac internals are used.
 
 This module is also a TEAL task (``__taskname__``, `run`, and
 ``pars/astro_deepcr.drizzle.astrodrizzle.cfg`` + ``.cfgspc``): the deepCR
 options live in the ``[DEEPCR: COSMIC-RAY MASKS]`` section of its ``.cfg``.
-
-drizzlepac has no plug-in mechanism; `run` therefore reproduces
-``drizzlepac.astrodrizzle.run`` with step 6 swapped, and reads attributes
-of drizzlepac's image objects that are not public API (``_image``,
-``_numchips``, ``_conversionFactor``, ``outputNames``). It is tested with
-the drizzlepac versions in `SUPPORTED_DRIZZLEPAC` and refuses others
-(`check_drizzlepac_version`).
+drizzlepac is an optional dependency (``pip install "astro_deepcr[drizzle]"``),
+imported only when a drizzle runs.
 """
 
 import contextlib
@@ -32,6 +39,7 @@ import sys
 import warnings
 
 import numpy as np
+from astropy.io import fits
 from astropy.utils.exceptions import AstropyUserWarning
 
 from .config import (
@@ -39,53 +47,37 @@ from .config import (
     DEEPCR_OPTIONS,
     DEEPCR_SECTION,
     astrodrizzle_parameter_names,
+    drizzlepac_config,
+    effective_config,
     load_astrodrizzle_config,
 )
-from .detect import (
-    DEFAULT_BITS,
-    DEFAULT_FILL_BITS,
-    bits_from_bad_bits,
-    check_crbit,
-    chip_cr_mask,
-    flagged_pixels,
-    grow_like_driz_cr,
-    interpret_bits,
-    select_model,
-)
+from .inputs import archive_inputs, crmask_names, parse_inputs
 
-__all__ = ["SUPPORTED_DRIZZLEPAC", "astrodrizzle", "run", "check_drizzlepac_version", "log_on_console"]
+__all__ = ["astrodrizzle", "run", "log_on_console", "check_cr_bit_not_good"]
 
 __taskname__ = ASTRODRIZZLE_TASK
-#: drizzlepac versions whose ``astrodrizzle.run`` `run` reproduces and that the tests ran against
-#: (``>= first, < last``); also the ``install_requires`` range in setup.cfg.
-SUPPORTED_DRIZZLEPAC = ("3.11", "3.12")
+DRIZZLEPAC_MISSING = ('astro_deepcr.drizzle.astrodrizzle needs drizzlepac, an optional dependency: '
+                      'pip install "astro_deepcr[drizzle]" (flag_cosmic_rays works without it)')
 _CR_STEPS_REPLACED = ("median", "blot", "driz_cr")
-_DEEPCR_STEP = "deepCR"
+#: What AstroDrizzle is always given with cr_method="deepcr": the flags are in DQ already (keep them),
+#: drizzlepac's CR steps are off, and the inputs were archived before they were flagged.
+_SEAM = {"resetbits": 0, "median": False, "blot": False, "driz_cr": False,
+         "preserve": False, "overwrite": False, "restore": False}
 log = logging.getLogger(__name__)
 
 
-def check_drizzlepac_version(version=None):
-    """Raise `RuntimeError` unless drizzlepac's version is in `SUPPORTED_DRIZZLEPAC`.
+def _import_drizzlepac(module="astrodrizzle"):
+    """A drizzlepac module, imported on first use; `ImportError` naming the extra when it is missing."""
+    import importlib
 
-    Parameters
-    ----------
-    version : str, optional
-        Default: the installed ``drizzlepac.__version__``.
-    """
-    from packaging.version import Version
-
-    if version is None:
+    try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            import drizzlepac
-        version = drizzlepac.__version__
-    low, high = SUPPORTED_DRIZZLEPAC
-    if not Version(low) <= Version(Version(version).base_version) < Version(high):
-        raise RuntimeError(
-            f"astro_deepcr's astrodrizzle reproduces drizzlepac.astrodrizzle.run of drizzlepac >={low},<{high}; "
-            f"drizzlepac {version} is installed. Install a supported drizzlepac, or flag the DQ arrays with "
-            "flag_cosmic_rays and run drizzlepac's own AstroDrizzle (resetbits=0, median/blot/driz_cr off)")
-    return version
+            warnings.simplefilter("ignore")  # its dependencies warn on import (pyparsing, stwcs...)
+            return importlib.import_module(f"drizzlepac.{module}")
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and exc.name.split(".")[0] != "drizzlepac":
+            raise
+        raise ImportError(DRIZZLEPAC_MISSING) from exc
 
 
 @contextlib.contextmanager
@@ -123,12 +115,40 @@ def _validate_names(params):
         raise ValueError(f"unknown AstroDrizzle parameter(s): {', '.join(hints)}")
 
 
+def check_cr_bit_not_good(name, bits, crbit):
+    """Refuse a good-bits expression (``final_bits``, ``driz_sep_bits``) that counts ``crbit`` as good.
+
+    Parsed with `stsci.tools.bitmask.interpret_bit_flags`, as drizzlepac
+    parses them: ``"4096,16"`` and ``"~16"`` count 4096 as good, so does
+    ``None`` / ``""`` (every bit good); ``"~4096"`` and ``0`` do not.
+
+    Raises
+    ------
+    ValueError
+        Naming the parameter and the fix.
+    """
+    from stsci.tools.bitmask import interpret_bit_flags
+
+    try:
+        good = interpret_bit_flags(bits)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name}={bits!r} is not a DQ bit expression: {exc}") from None
+    if good is None:
+        raise ValueError(f"{name}={bits!r} treats every DQ bit as good, DQ bit {crbit} (crbit, the cosmic rays "
+                         f"deepCR flags) included: every flagged cosmic ray would be drizzled back in; give the "
+                         f"good bits without {crbit} (e.g. {name}=0)")
+    if int(good) & int(crbit):
+        raise ValueError(f"{name}={bits!r} treats DQ bit {crbit} (crbit, the cosmic rays deepCR flags) as good: "
+                         f"every flagged cosmic ray would be drizzled back in; remove {crbit}")
+
+
 def astrodrizzle(input=None, mdriztab=False, editpars=False, configobj=None, wcsmap=None,  # noqa: A002
                  **input_dict):
-    """AstroDrizzle with deepCR cosmic-ray masks in place of median / blot / driz_cr.
+    """AstroDrizzle with deepCR cosmic-ray flags in place of median / blot / driz_cr.
 
     Same call as ``drizzlepac.astrodrizzle.AstroDrizzle``; change the
-    function name and nothing else.
+    function name and nothing else. Needs drizzlepac
+    (``pip install "astro_deepcr[drizzle]"``).
 
     Parameters
     ----------
@@ -140,7 +160,7 @@ def astrodrizzle(input=None, mdriztab=False, editpars=False, configobj=None, wcs
         Read step parameters from the exposures' ``MDRIZTAB`` reference file,
         as ``AstroDrizzle`` does (median, blot and driz_cr stay replaced).
     editpars : bool
-        Accepted for compatibility; as in drizzlepac 3.11, no GUI opens.
+        Passed to ``AstroDrizzle`` (drizzlepac 3.11 opens no GUI).
     configobj : None, "defaults", str or ConfigObj
         None or ``"defaults"``: the defaults of this task (drizzlepac's
         ``astrodrizzle`` defaults plus the deepCR section). A ``.cfg`` path
@@ -154,27 +174,31 @@ def astrodrizzle(input=None, mdriztab=False, editpars=False, configobj=None, wcs
         deepCR options of the ``[DEEPCR: COSMIC-RAY MASKS]`` section:
 
         ``cr_method`` : {"deepcr", "driz_cr"}
-            ``"driz_cr"`` runs drizzlepac's ``astrodrizzle.run`` unchanged.
+            ``"driz_cr"`` runs drizzlepac's ``AstroDrizzle`` unchanged.
         ``model``, ``threshold``, ``bits``, ``fill_bits``, ``device``, ``precision``
             As in `~astro_deepcr.drizzle.flag_cosmic_rays`; ``bits`` are the
             DQ bits that count as good (default ``"4096,8192"``).
 
         Unknown names raise `ValueError` with the closest known name
         (``AstroDrizzle`` itself only logs them and returns None). With
-        ``cr_method="deepcr"``: ``median``, ``blot`` and ``driz_cr`` are
-        off (a warning if asked for), ``driz_separate`` is off unless
-        given, ``driz_cr_grow`` / ``driz_cr_ctegrow`` grow the deepCR masks
-        as they grow driz_cr's, and ``driz_cr_corr=True`` writes
-        ``<rootname>_crclean.fits`` with the cosmic rays inpainted and
-        DQ = ``crbit`` at them. ``bad_bits`` (0.1.0) is translated to
-        ``bits`` with a deprecation warning.
+        ``cr_method="deepcr"``: the DQ arrays get ``crbit`` at the cosmic
+        rays (after ``resetbits`` are cleared) before AstroDrizzle runs with
+        ``resetbits=0`` and ``median``, ``blot`` and ``driz_cr`` off (a
+        warning if asked for); ``driz_separate`` is off unless given;
+        ``driz_cr_grow`` / ``driz_cr_ctegrow`` grow the deepCR masks as they
+        grow driz_cr's; ``driz_cr_corr=True`` writes
+        ``<rootname>_crclean.fits`` with the cosmic rays inpainted and DQ =
+        ``crbit`` at them. ``bad_bits`` (0.1.0) is translated to ``bits``
+        with a deprecation warning.
 
     Raises
     ------
     ValueError
-        Unknown parameter, missing ``.cfg``, no valid input.
-    RuntimeError
-        ``cr_method="deepcr"`` with a drizzlepac outside `SUPPORTED_DRIZZLEPAC`.
+        Unknown parameter, missing ``.cfg``, no valid input, a
+        ``final_bits`` / ``driz_sep_bits`` that counts ``crbit`` as good
+        (before any file changes).
+    ImportError
+        drizzlepac is not installed.
 
     Examples
     --------
@@ -182,6 +206,8 @@ def astrodrizzle(input=None, mdriztab=False, editpars=False, configobj=None, wcs
     >>> astrodrizzle("j8xi01010_asn.fits", output="f606w", final_bits="64,32")  # doctest: +SKIP
     >>> astrodrizzle(configobj="my_deepcr.cfg")  # doctest: +SKIP
     """
+    from ..dq import bits_from_bad_bits, interpret_bits
+
     input_dict = dict(input_dict)
     if "bad_bits" in input_dict:
         bad_bits = input_dict.pop("bad_bits")
@@ -194,48 +220,19 @@ def astrodrizzle(input=None, mdriztab=False, editpars=False, configobj=None, wcs
     for name in ("bits", "fill_bits"):
         if name in input_dict:
             interpret_bits(input_dict[name], name)
-    util = _drizzlepac_util()
     config = load_astrodrizzle_config(configobj)
-    if input is not None and not util.is_blank(input):
+    if input is not None and not (isinstance(input, str) and not input.strip()):
         input_dict["input"] = input
     elif configobj is None:
         raise TypeError("astrodrizzle() needs either 'input' or 'configobj' arguments")
-    if "updatewcs" in input_dict:
-        config["updatewcs"] = input_dict.pop("updatewcs")
     cr_method = input_dict.get("cr_method", config[DEEPCR_SECTION]["cr_method"])
-    if cr_method not in ("deepcr", "driz_cr"):
-        raise ValueError(f"cr_method must be 'deepcr' or 'driz_cr', not {cr_method!r}")
     if cr_method == "deepcr":
         for key in _CR_STEPS_REPLACED:
             if input_dict.get(key):
                 warnings.warn(f"{key}=True ignored: deepCR replaces median, blot and driz_cr", AstropyUserWarning)
-            input_dict[key] = False
+            input_dict.pop(key, None)
         input_dict.setdefault("driz_separate", False)
-    config = util.getDefaultConfigObj(ASTRODRIZZLE_TASK, config, input_dict, loadOnly=not editpars)
-    util.applyUserPars_steps(config, input_dict, step="3a")
-    util.applyUserPars_steps(config, input_dict, step="7a")
-    config["mdriztab"] = mdriztab
-    return run(config, wcsmap=wcsmap, input_dict=input_dict)
-
-
-def _drizzlepac_util():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from drizzlepac import util
-    return util
-
-
-def _options(config):
-    """The deepCR section of a configuration, with empty strings read as None."""
-    section = dict(config[DEEPCR_SECTION])
-    for key in ("model", "device", "precision"):
-        if isinstance(section.get(key), str) and not section[key].strip():
-            section[key] = None
-    for key in ("bits", "fill_bits"):
-        if isinstance(section.get(key), str) and not section[key].strip():
-            section[key] = None
-        interpret_bits(section.get(key), key)
-    return section
+    return _run(config, input_dict, mdriztab=mdriztab, editpars=editpars, wcsmap=wcsmap)
 
 
 def run(configobj, wcsmap=None, input_dict=None):
@@ -244,168 +241,205 @@ def run(configobj, wcsmap=None, input_dict=None):
     Parameters
     ----------
     configobj : ConfigObj
-        A configuration of this task (`~astro_deepcr.drizzle.load_astrodrizzle_config`).
+        A configuration of this task (`~astro_deepcr.drizzle.load_astrodrizzle_config`);
+        a ``mdriztab`` entry set to True reads the ``MDRIZTAB`` as ``AstroDrizzle`` does.
     wcsmap, input_dict :
         As for ``drizzlepac.astrodrizzle.run``.
     """
-    options = _options(configobj)
-    input_dict = {} if input_dict is None else input_dict  # drizzlepac's setCommonInput iterates over it
+    mdriztab = bool(configobj.get("mdriztab", False))
+    return _run(configobj, dict(input_dict or {}), mdriztab=mdriztab, editpars=False, wcsmap=wcsmap)
+
+
+def _options(config):
+    """The deepCR section of a configuration, with empty strings read as None."""
+    from ..dq import interpret_bits
+
+    section = dict(config[DEEPCR_SECTION])
+    for key in ("model", "device", "precision", "bits", "fill_bits"):
+        if isinstance(section.get(key), str) and not section[key].strip():
+            section[key] = None
+    for key in ("bits", "fill_bits"):
+        interpret_bits(section.get(key), key)
+    if section["cr_method"] not in ("deepcr", "driz_cr"):
+        raise ValueError(f"cr_method must be 'deepcr' or 'driz_cr', not {section['cr_method']!r}")
+    return section
+
+
+def _mdriztab_values(config, input_dict):
+    """The ``MDRIZTAB`` row AstroDrizzle will apply (drizzlepac's public reader), to know the run's values."""
+    mdzhandler = _import_drizzlepac("mdzhandler")
+    files = parse_inputs(input_dict.get("input", config["input"]))
+    return mdzhandler.getMdriztabParameters(files)
+
+
+def _run(config, input_dict, mdriztab=False, editpars=False, wcsmap=None):
+    """Check, flag, drizzle: the body of `astrodrizzle` and `run`."""
+    from ..dq import DEFAULT_BITS, DEFAULT_FILL_BITS
+
+    deepcr_options = {key: input_dict.pop(key) for key in DEEPCR_OPTIONS if key in input_dict}
+    _options(effective_config(config, deepcr_options))  # a bad deepCR option fails with or without drizzlepac
+    astrodrizzle_module = _import_drizzlepac("astrodrizzle")
+    table = _mdriztab_values(config, input_dict) if mdriztab else {}
+    merged = effective_config(config, table, deepcr_options, input_dict)
+    options = _options(merged)
+    drizzle_config = drizzlepac_config(config)
     if options["cr_method"] == "driz_cr":
         if {key: options[key] for key in ("model", "threshold", "bits", "fill_bits", "device", "precision")} != {
                 "model": None, "threshold": None, "bits": DEFAULT_BITS, "fill_bits": DEFAULT_FILL_BITS, "device": None,
                 "precision": None}:
             warnings.warn("model/threshold/bits/fill_bits/device/precision are deepCR settings; ignored with "
                           "cr_method='driz_cr'", AstropyUserWarning)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            from drizzlepac import astrodrizzle as drizzlepac_astrodrizzle
-        classic = configobj.copy() if hasattr(configobj, "copy") else configobj
-        del classic[DEEPCR_SECTION]
-        classic["_task_name_"] = "astrodrizzle"
-        input_dict = {key: value for key, value in (input_dict or {}).items() if key not in DEEPCR_OPTIONS}
-        return drizzlepac_astrodrizzle.run(classic, wcsmap=wcsmap, input_dict=input_dict)
-    check_drizzlepac_version()
-    for key in _CR_STEPS_REPLACED:
-        _set_step_switch(configobj, key, False)
-    return _run_with_logging(configobj, wcsmap=wcsmap, input_dict=input_dict, options=options)
+        if _section_value(merged, "driz_cr"):
+            _check_bits(merged)
+        return astrodrizzle_module.AstroDrizzle(configobj=drizzle_config, mdriztab=mdriztab, editpars=editpars,
+                                                wcsmap=wcsmap, **input_dict)
+    settings = _flag_settings(merged, options)  # every check, before any file changes
+    names = parse_inputs(merged["input"])
+    drizzle_pars = {key: value for key, value in input_dict.items() if key not in _CR_STEPS_REPLACED}
+    drizzle_pars.update(_SEAM)
+    util = _import_drizzlepac("util")
+    from .. import deepcr  # noqa: F401  (import torch before drizzlepac's logging redirects stdout/stderr)
 
-
-def _set_step_switch(configobj, key, value):
-    for section in configobj.values():
-        if hasattr(section, "items") and key in section:
-            section[key] = value
-
-
-def _run_with_logging(configobj, wcsmap=None, input_dict=None, options=None):
-    """Run `_deepcr_drizzle_steps` under drizzlepac's own logging (trailer file, log format)."""
-    from .. import deepcr  # noqa: F401  (import torch before drizzlepac redirects stdout/stderr)
-
-    util = _drizzlepac_util()
     excepthook = sys.excepthook
     try:
-        return util.with_logging(_deepcr_drizzle_steps)(configobj, wcsmap=wcsmap, input_dict=input_dict,
-                                                        options=options)
+        return util.with_logging(_flag_then_drizzle)(
+            merged, names=names, settings=settings, astrodrizzle_module=astrodrizzle_module,
+            drizzle_config=drizzle_config, drizzle_pars=drizzle_pars, mdriztab=mdriztab, editpars=editpars,
+            wcsmap=wcsmap)
     finally:
         # stsci.tools' teardown_global_logging ends with ``del sys.excepthook``, which can leave none at all
         if getattr(sys, "excepthook", None) is None:
             sys.excepthook = excepthook
 
 
-def _deepcr_drizzle_steps(configobj, wcsmap=None, input_dict=None, options=None):
-    """``drizzlepac.astrodrizzle.run`` (3.11) with median/blot/driz_cr replaced by `_deepcr_step`."""
-    from drizzlepac import ablot, adrizzle, createMedian, drizCR, processInput, sky, staticMask, util
-
-    input_list, output, _, _ = processInput.processFilenames(configobj["input"])
-    if output is None and not input_list:
-        raise ValueError(f"no valid input files found for {configobj['input']!r}")
-    handlers = [handler.name for handler in logging.getLogger().handlers if handler.level > 0]
-    logfile = handlers[0] if handlers else f"{output or input_list[0]}.tra"
-    clean = configobj["STATE OF INPUT FILES"]["clean"]
-    proc_steps = util.ProcSteps()
-    image_list, outwcs = None, None
-    try:
-        proc_steps.addStep("Initialization")
-        image_list, outwcs = processInput.setCommonInput(configobj, overwrite_dict=input_dict)
-        proc_steps.endStep("Initialization")
-        if not image_list:
-            raise ValueError("AstroDrizzle found no valid images to process (see its log)")
-        for key in _CR_STEPS_REPLACED:  # MDRIZTAB values (mdriztab=True) may have switched them back on
-            _set_step_switch(configobj, key, False)
-        staticMask.createStaticMask(image_list, configobj, procSteps=proc_steps)
-        sky.subtractSky(image_list, configobj, procSteps=proc_steps)
-        adrizzle.drizSeparate(image_list, outwcs, configobj, wcsmap=wcsmap, logfile=logfile, procSteps=proc_steps)
-        # drizzlepac's own steps 4-6, switched off (they log "turned off" as in AstroDrizzle), then deepCR
-        createMedian.createMedian(image_list, configobj, procSteps=proc_steps)
-        proc_steps.endStep(createMedian.PROCSTEPS_NAME, reason="off")
-        ablot.runBlot(image_list, outwcs, configobj, wcsmap=wcsmap, procSteps=proc_steps)
-        proc_steps.endStep(ablot.PROCSTEPS_NAME, reason="off")
-        drizCR.rundrizCR(image_list, configobj, procSteps=proc_steps)
-        proc_steps.endStep(drizCR.PROCSTEPS_NAME, reason="off")
-        _deepcr_step(image_list, configobj, options, proc_steps)
-        adrizzle.drizFinal(image_list, outwcs, configobj, wcsmap=wcsmap, logfile=logfile, procSteps=proc_steps)
-    except Exception:
-        clean = False
-        proc_steps.endStep(None, reason="aborted")
-        raise
-    finally:
-        proc_steps.reportTimes()
-        for image in image_list or []:
-            if clean:
-                image.clean()
-            image.close()
+def _section_value(config, key):
+    for value in config.values():
+        if hasattr(value, "items") and key in value:
+            return value[key]
+    return config[key]
 
 
-def _deepcr_step(image_list, configobj, options, proc_steps):
-    """Write deepCR masks as drizzlepac ``_crmask`` files (and ``_crclean`` files if asked)."""
-    from drizzlepac import drizCR, util
+def _check_bits(config):
+    from ..dq import check_crbit
 
-    from ..deepcr import DeepCR
-
-    proc_steps.addStep(_DEEPCR_STEP)
-    section = configobj[util.getSectionName(configobj, drizCR.STEP_NUM)]
-    crbit = check_crbit(configobj["crbit"])
-    grow, ctegrow = int(section["driz_cr_grow"]), int(section["driz_cr_ctegrow"])
-    log.info("USER INPUT PARAMETERS for deepCR Step (in place of median, blot and driz_cr):")
-    for key, value in (("model", options["model"] or "from headers"),
-                       ("threshold", "model default" if options["threshold"] is None else options["threshold"]),
-                       ("bits", options["bits"]), ("fill_bits", options["fill_bits"]),
-                       ("crbit", crbit), ("driz_cr_grow", grow), ("driz_cr_ctegrow", ctegrow),
-                       ("driz_cr_corr", section["driz_cr_corr"])):
-        log.info(f"    {key:<15}: {value}")
-    for image in image_list:
-        spec, reason = select_model(image._image[0].header, options["model"])
-        detector = DeepCR(mask=spec, device=options["device"], precision=options["precision"], progress=False)
-        threshold = detector.threshold if options["threshold"] is None else float(options["threshold"])
-        log.info(f"deepCR model {spec.name} for {image._filename} ({reason}), threshold {threshold:g}, "
-                 f"precision {detector.precision_used}")
-        corrections = []
-        for chip in range(1, image._numchips + 1):
-            sci_chip = image._image[image.scienceExt, chip]
-            if not sci_chip.group_member:
-                continue
-            cr_mask, bad, electrons, fill = _chip_mask(image, chip, sci_chip, detector, threshold, options, crbit)
-            # grown like driz_cr's masks, but pixels outside ``bits`` are never flagged (as by flag_cosmic_rays)
-            cr_mask = grow_like_driz_cr(cr_mask, grow, ctegrow, sci_chip.cte_dir) & ~bad
-            log.info(f"deepCR ({spec.name}): {int(cr_mask.sum())} cosmic-ray pixels in "
-                     f"{image._filename}[{image.scienceExt},{chip}]")
-            _write_crmask(image, sci_chip, (~cr_mask).astype(np.uint8))
-            if section["driz_cr_corr"]:
-                corrections.append(_correction(image, chip, sci_chip, detector, electrons, cr_mask, fill, crbit))
-        if corrections:
-            drizCR.createCorrFile(image.outputNames["crcorImage"], corrections, image._filename)
-    proc_steps.endStep(_DEEPCR_STEP)
+    crbit = check_crbit(config["crbit"])
+    for name in ("final_bits", "driz_sep_bits"):
+        check_cr_bit_not_good(name, _section_value(config, name), crbit)
+    return crbit
 
 
-def _chip_mask(image, chip, sci_chip, detector, threshold, options, crbit):
-    """deepCR mask of one chip of a drizzlepac image object: ``(cr_mask, bad, electrons, fill)``."""
-    electrons = np.asarray(image.getData(f"{image.scienceExt},{chip}"), dtype=np.float64)
-    electrons = electrons * sci_chip._conversionFactor
-    dq = np.asarray(image.getData(f"{image.maskExt},{chip}")).astype(np.int64)
-    cr_mask, bad = chip_cr_mask(detector, detector.mask_spec, electrons, dq, options["bits"], options["fill_bits"],
-                                crbit, threshold)
-    return cr_mask, bad, electrons, flagged_pixels(dq, options["fill_bits"], crbit)
+def _flag_settings(config, options):
+    """The keyword arguments of `flag_cosmic_rays` for this run; every parameter checked."""
+    from ..dq import check_grow, interpret_bits
 
-
-def _correction(image, chip, sci_chip, detector, electrons, cr_mask, fill, crbit):
-    """One chip of driz_cr_corr's ``_crclean`` file: CR pixels inpainted, DQ = crbit there."""
-    from stsci.tools import fileutil
-
-    cleaned = detector.inpaint(electrons, cr_mask, inmask=fill)
+    crbit = _check_bits(config)
+    resetbits = config["resetbits"]
+    interpret_bits(resetbits, "resetbits")
+    if resetbits is None or (isinstance(resetbits, str) and not resetbits.strip()):
+        raise ValueError(f"resetbits={resetbits!r}: give the DQ bits to clear before flagging, e.g. "
+                         f"resetbits={crbit} (default) or 0 to keep earlier flags")
     return {
-        "sciext": ("SCI", chip) if image.scienceExt.upper() == "SCI" else (image.scienceExt, chip),
-        "corrFile": (cleaned / sci_chip._conversionFactor).astype(np.float32),
-        "dqext": fileutil.parseExtn(f"{sci_chip.dq_extn.split(',')[0]},{chip}"),
-        "dqMask": np.where(cr_mask, crbit, 0).astype(np.uint16),
+        "model": options["model"], "threshold": options["threshold"], "crbit": crbit,
+        "grow": check_grow(_section_value(config, "driz_cr_grow"), "driz_cr_grow"),
+        "ctegrow": _check_ctegrow(_section_value(config, "driz_cr_ctegrow")),
+        "resetbits": resetbits, "bits": options["bits"], "fill_bits": options["fill_bits"],
+        "device": options["device"], "precision": options["precision"],
+        "corr": bool(_section_value(config, "driz_cr_corr")),
+        "archive": {key: bool(config["STATE OF INPUT FILES"][key]) for key in ("preserve", "overwrite", "restore")},
     }
 
 
-def _write_crmask(image, sci_chip, crmask):
-    from drizzlepac import util
+def _check_ctegrow(ctegrow):
+    try:
+        value = int(ctegrow)
+    except (TypeError, ValueError):
+        raise TypeError(f"driz_cr_ctegrow must be an integer number of pixels, not {ctegrow!r}") from None
+    if value != ctegrow or value < 0:
+        raise ValueError(f"driz_cr_ctegrow is a length in pixels (0 = none), not {ctegrow!r}")
+    return value
 
-    name = sci_chip.outputNames["crmaskImage"]
-    if image.inmemory:
-        image.saveVirtualOutputs({name: util.createFile(crmask, outfile=None, header=None)})
-        return
+
+def _flag_then_drizzle(config, names, settings, astrodrizzle_module, drizzle_config, drizzle_pars, mdriztab,
+                       editpars, wcsmap):
+    """Archive, remove stale crmasks, flag, (crclean), AstroDrizzle; under the trailer file's logging."""
+    for action, name in archive_inputs(names, **settings["archive"]):
+        log.info(f"{action} {name} (OrIg_files), before deepCR changes its DQ")
+    for name in names:
+        for crmask in crmask_names(name):
+            if os.path.exists(crmask):
+                os.remove(crmask)
+                log.warning(f"removed stale {crmask}: AstroDrizzle's final drizzle would merge it into "
+                            f"{os.path.basename(name)}'s weights (deepCR flags the DQ array instead)")
+    summary = _flag(names, settings)
+    if settings["corr"]:
+        for name in names:
+            write_crclean(name, summary, settings)
+    return astrodrizzle_module.AstroDrizzle(configobj=drizzle_config, mdriztab=mdriztab, editpars=editpars,
+                                            wcsmap=wcsmap, **drizzle_pars)
+
+
+def _flag(names, settings):
+    from .flag import flag_cosmic_rays
+
+    log.info("USER INPUT PARAMETERS for deepCR (in place of median, blot and driz_cr):")
+    for key in ("model", "threshold", "bits", "fill_bits", "crbit", "grow", "ctegrow", "resetbits", "corr"):
+        value = settings[key]
+        if key in ("model", "threshold") and value is None:
+            value = "from headers" if key == "model" else "model default"
+        log.info(f"    {'driz_cr_' + key if key in ('grow', 'ctegrow', 'corr') else key:<15}: {value}")
+    kwargs = {key: settings[key] for key in ("model", "threshold", "crbit", "grow", "resetbits", "bits",
+                                             "fill_bits", "device", "precision")}
+    if settings["ctegrow"]:
+        kwargs["ctegrow"] = settings["ctegrow"]
+    summary = flag_cosmic_rays(names, progress=False, **kwargs)
+    for name in names:
+        rows = summary[summary["file"] == name]
+        header = fits.getheader(name)
+        log.info(f"deepCR model {rows['model'][0]} for {os.path.basename(name)} ({header.get('DCRWHY', '')}), "
+                 f"threshold {rows['threshold'][0]:g}, precision {header.get('DCRPREC', '')}")
+        for row in rows:
+            log.info(f"deepCR ({row['model']}): {row['n_cr']} cosmic-ray pixels in "
+                     f"{os.path.basename(name)}[SCI,{row['extver']}]")
+    return summary
+
+
+def crclean_name(filename):
+    """``<rootname>_crclean.fits``, AstroDrizzle's name for driz_cr_corr's output (`stsci.tools` rootname)."""
+    from stsci.tools import fileutil
+
+    return f"{fileutil.buildNewRootname(os.fspath(filename))}_crclean.fits"
+
+
+def write_crclean(filename, summary, settings):
+    """driz_cr_corr's file: a copy of ``filename`` with the flagged pixels inpainted, DQ = crbit there, 0 elsewhere.
+
+    The cosmic rays are the DQ pixels with ``crbit`` after flagging; they
+    are inpainted in electrons by `~astro_deepcr.DeepCR.inpaint` (pixels of
+    ``fill_bits`` are neither replaced nor used).
+    """
+    from ..deepcr import DeepCR
+    from ..dq import flagged_pixels
+    from ..units import electron_factor
+
+    crbit = settings["crbit"]
+    outfile = crclean_name(filename)
     with contextlib.suppress(FileNotFoundError):
-        os.remove(name)
-    util.createFile(crmask, outfile=name, header=None)
+        os.remove(outfile)
+    with fits.open(filename, memmap=False) as hdul:
+        primary = hdul[0].header
+        for sci in [hdu for hdu in hdul if hdu.name == "SCI" and hdu.data is not None]:
+            rows = summary[(summary["file"] == filename) & (summary["extver"] == sci.ver)]
+            model = rows["model"][0] if len(rows) else settings["model"]
+            dq_hdu = hdul["DQ", sci.ver]
+            dq = np.asarray(dq_hdu.data).astype(np.int64)
+            cr_mask = (dq & crbit) != 0
+            factor = electron_factor(sci.header, primary, "electron", gain=None)
+            detector = DeepCR(mask=model, device=settings["device"], precision=settings["precision"],
+                              progress=False)
+            cleaned = detector.inpaint(np.asarray(sci.data, dtype=np.float64) * factor, cr_mask,
+                                       inmask=flagged_pixels(dq, settings["fill_bits"], crbit))
+            sci.data = (cleaned / factor).astype(sci.data.dtype)
+            dq_hdu.data = np.where(cr_mask, crbit, 0).astype(dq_hdu.data.dtype)
+        hdul.writeto(outfile)
+    log.info(f"deepCR: wrote {outfile} (cosmic rays inpainted, DQ = {crbit} at them)")
+    return outfile

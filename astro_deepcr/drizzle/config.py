@@ -27,6 +27,8 @@ __all__ = [
     "DEEPCR_OPTIONS",
     "astrodrizzle_parameter_names",
     "load_astrodrizzle_config",
+    "effective_config",
+    "drizzlepac_config",
     "load_config",
     "save_config",
 ]
@@ -48,18 +50,25 @@ def _teal():
     return teal
 
 
-def _drizzlepac_util():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from drizzlepac import util
-    return util
+def _parameter_names(section):
+    names = set()
+    for key, value in section.items():
+        if hasattr(value, "items"):
+            if key != DEEPCR_SECTION:
+                names |= _parameter_names(value)
+        elif not key.startswith("_"):
+            names.add(key)
+    return names
 
 
 def astrodrizzle_parameter_names():
-    """Every parameter name ``AstroDrizzle`` accepts (drizzlepac's own ``.cfg``, ``input``, ``updatewcs``)."""
-    util = _drizzlepac_util()
-    names = set(util.getFullParList(_teal().load("astrodrizzle", defaults=True)))
-    return {name for name in names if not name.startswith("_")} | {"updatewcs", "input"}
+    """Every parameter name ``AstroDrizzle`` accepts: those of its ``.cfg``, plus ``updatewcs``.
+
+    Read from this task's own ``.cfg``, which is drizzlepac's ``astrodrizzle.cfg``
+    plus the deepCR section (a test compares the two files), so no drizzlepac
+    import is needed.
+    """
+    return _parameter_names(_task_defaults()) | {"updatewcs", "input"}
 
 
 def _task_defaults():
@@ -116,6 +125,44 @@ def load_astrodrizzle_config(configobj=None):
         raise ValueError(f"the .cfg is for task {task!r}, not astrodrizzle or {ASTRODRIZZLE_TASK}")
     _merge_sections(config, configobj)
     return config
+
+
+def effective_config(config, *overrides):
+    """A copy of ``config`` with flat ``{name: value}`` overrides merged in, later ones winning.
+
+    The way ``AstroDrizzle`` folds ``MDRIZTAB`` rows and its keyword arguments
+    into its configuration (`stsci.tools.cfgpars.mergeConfigObj`); used to
+    know the values a run will use (``final_bits``, ``crbit``, ``driz_cr_grow``...)
+    before it starts. ``updatewcs`` (no ``.cfg`` entry) is left out.
+    """
+    from stsci.tools import cfgpars
+
+    merged = load_astrodrizzle_config(config)
+    for values in overrides:
+        values = {key: value for key, value in dict(values or {}).items() if key != "updatewcs"}
+        if values:
+            cfgpars.mergeConfigObj(merged, values)
+    return merged
+
+
+def drizzlepac_config(config):
+    """drizzlepac's own ``astrodrizzle`` configuration with the values of ``config`` (deepCR section dropped).
+
+    Loaded from drizzlepac's installed defaults (``teal.load("astrodrizzle",
+    defaults=True)``), so ``AstroDrizzle(configobj=...)`` gets a configuration
+    of its own task.
+    """
+    theirs = _teal().load("astrodrizzle", defaults=True)
+    for key, value in config.items():
+        if key == DEEPCR_SECTION or (key.startswith("_") and not hasattr(value, "items")):
+            continue
+        if hasattr(value, "items"):
+            if key.startswith("_"):
+                continue
+            _merge_sections(theirs[key], value)
+        elif key in theirs:
+            theirs[key] = value
+    return theirs
 
 
 # -- the flag task ----------------------------------------------------------------------------------------------------

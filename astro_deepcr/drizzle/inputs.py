@@ -12,11 +12,12 @@ by `stsci.tools.fileutil.buildRootname`). All of it goes through
 """
 
 import os
+import shutil
 import warnings
 
 from astropy.utils.exceptions import AstropyDeprecationWarning
 
-__all__ = ["parse_inputs"]
+__all__ = ["parse_inputs", "crmask_names", "archive_inputs"]
 
 
 def _first_column(line):
@@ -120,3 +121,55 @@ def parse_inputs(input):  # noqa: A002  (drizzlepac's parameter name)
     if missing:
         raise ValueError(f"input file(s) not found: {', '.join(missing)}")
     return names
+
+
+def crmask_names(filename):
+    """The ``<rootname>_sci<N>_crmask.fits`` names AstroDrizzle gives the cosmic-ray masks of a file.
+
+    The rootname follows drizzlepac's public convention,
+    `stsci.tools.fileutil.buildNewRootname` of the input name (directory kept,
+    ``_flt``/``_flc`` suffix dropped), one name per ``SCI`` extension.
+    AstroDrizzle's final drizzle merges any such file it finds, whether
+    driz_cr ran or not.
+    """
+    from astropy.io import fits
+    from stsci.tools import fileutil
+
+    rootname = fileutil.buildNewRootname(os.fspath(filename))
+    with fits.open(filename) as hdul:
+        extvers = [hdu.ver for hdu in hdul if hdu.name == "SCI"]
+    return [f"{rootname}_sci{extver}_crmask.fits" for extver in extvers]
+
+
+def archive_inputs(names, preserve=True, overwrite=False, restore=False, directory="OrIg_files"):
+    """AstroDrizzle's ``[STATE OF INPUT FILES]`` archive, done before anything changes the inputs.
+
+    ``overwrite``: copy every input into ``directory`` (replacing older
+    copies); ``preserve``: copy the inputs not archived yet; ``restore``: put
+    the archived copy back in place of an input that was not archived just
+    now. Archived copies are read-only, as AstroDrizzle leaves them.
+
+    Returns
+    -------
+    actions : list of (str, str)
+        ``("archived" | "restored", name)`` for each file copied.
+    """
+    actions = []
+    if not (preserve or overwrite or restore):
+        return actions
+    if preserve or overwrite:
+        os.makedirs(directory, exist_ok=True)
+    for name in names:
+        copy = os.path.join(directory, os.path.basename(name))
+        if overwrite or (preserve and not os.path.exists(copy)):
+            if os.path.exists(copy):
+                os.chmod(copy, 0o644)
+            shutil.copy(name, copy)
+            os.chmod(copy, 0o444)
+            actions.append(("archived", name))
+        elif restore and os.path.exists(copy):
+            os.chmod(name, 0o644)
+            shutil.copy(copy, name)
+            os.chmod(name, 0o644)
+            actions.append(("restored", name))
+    return actions

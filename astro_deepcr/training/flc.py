@@ -17,7 +17,8 @@ defaults (nothing tuned). The DQ arrays carry a few realistic flags (hot,
 warm, bad column, saturation, an old ``calacs`` 8192 flag) so tests can
 check that only ``crbit`` changes.
 
-Used by the drizzle tests, the benchmarks and the CLI tests::
+Used by the drizzle tests, the benchmarks and the CLI tests (the drizzle
+comparison built on them is `astro_deepcr.evaluation.drizzle_compare`)::
 
     from astro_deepcr.training.flc import write_flc_stack
     stack = write_flc_stack(tmp_path, n_exposures=3)
@@ -26,22 +27,15 @@ Used by the drizzle tests, the benchmarks and the CLI tests::
     stack.cr_masks[i][k]   # bool truth mask of exposure i, SCI,k+1
 """
 
-import contextlib
 import dataclasses
-import io
 import os
-import shutil
-import warnings
 
 import numpy as np
 from astropy.io import fits
 
-from ..drizzle import astrodrizzle, flag_cosmic_rays
-from ..evaluation.metrics import mask_scores
 from .simulate import make_scene, simulate_exposure
 
-__all__ = ["FlcStack", "write_flc_stack", "flc_primary_header", "flc_sci_header", "DITHERS",
-           "cr_positions_in_output", "compare_cr_rejection"]
+__all__ = ["FlcStack", "write_flc_stack", "flc_primary_header", "flc_sci_header", "DITHERS"]
 
 PIXEL_SCALE_ARCSEC = 0.05  # ACS/WFC
 #: integer (dy, dx) pixel dither offsets of successive exposures
@@ -238,164 +232,3 @@ def write_flc_stack(directory, n_exposures=3, chip_shape=(128, 256), field="extr
         stack.clean.append(cleans)
         stack.dq.append(dqs)
     return stack
-
-
-# -- CR positions on drizzled products and the CR-rejection comparison (benchmarks/drizzle_compare.py) -----------
-
-
-def cr_positions_in_output(flc_files, cr_masks, drizzled_header):
-    """Boolean map, on the grid of a drizzled product, of output pixels hit by any input CR.
-
-    Input CR pixel centres are mapped through the SCI WCS of their chip to
-    the product's WCS and rounded to the nearest output pixel.
-    """
-    from astropy.wcs import WCS
-
-    out_wcs = WCS(drizzled_header)
-    shape = (drizzled_header["NAXIS2"], drizzled_header["NAXIS1"])
-    hit = np.zeros(shape, dtype=bool)
-    for path, masks in zip(flc_files, cr_masks, strict=True):
-        with fits.open(path) as hdul:
-            for extver, mask in enumerate(masks, start=1):
-                ys, xs = np.nonzero(mask)
-                if ys.size == 0:
-                    continue
-                world = WCS(hdul["SCI", extver].header).pixel_to_world_values(xs, ys)
-                ox, oy = out_wcs.world_to_pixel_values(*world)
-                ox, oy = np.round(ox).astype(int), np.round(oy).astype(int)
-                keep = (ox >= 0) & (oy >= 0) & (ox < shape[1]) & (oy < shape[0])
-                hit[oy[keep], ox[keep]] = True
-    return hit
-
-
-_NO_REJECTION = {"driz_cr": False, "median": False, "blot": False, "driz_separate": False}
-_COMMON = {"num_cores": 1, "context": False, "preserve": False}
-
-
-@contextlib.contextmanager
-def _in(directory, quiet=True):
-    previous = os.getcwd()
-    os.makedirs(directory, exist_ok=True)
-    os.chdir(directory)
-    sink = io.StringIO()
-    try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(sink) if quiet else contextlib.nullcontext():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        os.chdir(previous)
-
-
-def _copy(files, directory):
-    os.makedirs(directory, exist_ok=True)
-    return [shutil.copy(path, directory) for path in files]
-
-
-def _drizzle(files, directory, output, cr_method=None, **extra):
-    from drizzlepac.astrodrizzle import AstroDrizzle
-
-    files = _copy(files, directory)
-    names = [os.path.basename(path) for path in files]
-    with _in(directory):
-        if cr_method is None:
-            AstroDrizzle(names, output=output, **_COMMON, **_NO_REJECTION, **extra)
-        else:
-            astrodrizzle(names, cr_method=cr_method, output=output, **_COMMON, **extra)
-    with fits.open(os.path.join(directory, f"{output}_drc_sci.fits")) as hdul:
-        sci = hdul[0].data.astype(np.float64)
-        header = hdul[0].header
-    with fits.open(os.path.join(directory, f"{output}_drc_wht.fits")) as hdul:
-        wht = hdul[0].data.astype(np.float64)
-    return sci, wht, header, files
-
-
-def _crmasks(directory, files):
-    masks = []
-    for path in files:
-        root = os.path.basename(path).split("_")[0]
-        masks.append([fits.getdata(os.path.join(directory, f"{root}_sci{k}_crmask.fits")) == 0 for k in (1, 2)])
-    return masks
-
-
-def _dq_valid(stack, index, extver, crbit=4096):
-    return (stack.dq[index][extver - 1].astype(np.int64) & ~(crbit | 8192)) == 0
-
-
-def compare_cr_rejection(workdir, shape=(256, 512), seed=1, n_exposures=3):
-    """deepCR vs driz_cr vs no rejection on one synthetic stack; see ``benchmarks/drizzle_compare.py``.
-
-    Runs the real AstroDrizzle (offline, ``num_cores=1``) in sub-folders of
-    ``workdir``. Returns a dict: ``deepcr_flag`` / ``drizcr_flag``
-    (recall, FPR, precision on the injected truth, pixels not bad in DQ),
-    ``agreement_vs_drizcr`` (the same with driz_cr's masks as the truth),
-    ``residual`` and ``residual_elsewhere`` (final ``_drc_sci`` minus the
-    drizzled CR-free truth at output pixels hit / not hit by injected CRs).
-    """
-    stack = write_flc_stack(os.path.join(workdir, "data"), n_exposures, chip_shape=shape, seed=seed)
-    results = {"n_cr_pixels": int(sum(m.sum() for ms in stack.cr_masks for m in ms))}
-
-    # deepCR flags, one exposure at a time
-    flagged = _copy(stack.files, os.path.join(workdir, "flag"))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        flag_cosmic_rays(flagged)
-    deep_masks = [[(fits.getdata(path, ("DQ", k)).astype(np.int64) & 4096) > 0 for k in (1, 2)] for path in flagged]
-
-    # classic driz_cr on the stack
-    sci_dc, wht_dc, header, dc_files = _drizzle(stack.files, os.path.join(workdir, "drizcr"), "drizcr",
-                                                cr_method="driz_cr")
-    dc_masks = _crmasks(os.path.join(workdir, "drizcr"), dc_files)
-
-    def scores(masks):
-        found = np.concatenate([m[k].ravel() for m in masks for k in (0, 1)])
-        truth = np.concatenate([m[k].ravel() for m in stack.cr_masks for k in (0, 1)])
-        valid = np.concatenate([_dq_valid(stack, i, k).ravel() for i in range(n_exposures) for k in (1, 2)])
-        return found, truth, valid
-
-    found, truth, valid = scores(deep_masks)
-    results["deepcr_flag"] = mask_scores(found, truth, valid)
-    dc_found, _, _ = scores(dc_masks)
-    results["drizcr_flag"] = mask_scores(dc_found, truth, valid)
-    results["agreement_vs_drizcr"] = mask_scores(found, dc_found, valid)  # recall, fpr, precision
-    # where deepCR's false positives are: within 2 px of a source pixel > 1000 e- above the sky
-    from scipy import ndimage
-
-    near_bright = np.concatenate([
-        ndimage.binary_dilation(stack.clean[i][k] > stack.sky + 1000.0, iterations=2).ravel()
-        for i in range(n_exposures) for k in (0, 1)])
-    false_positive = found & ~truth & valid
-    results["fp_near_bright"] = (float((false_positive & near_bright).sum() / max(false_positive.sum(), 1)),
-                                 float(near_bright.mean()))
-
-    # residuals at CR positions
-    sci_t3, _, _, _ = _drizzle(stack.truth_files, os.path.join(workdir, "truth3"), "truth3")
-    sci_n3, wht_n3, _, _ = _drizzle(stack.files, os.path.join(workdir, "none3"), "none3")
-    sci_d3, wht_d3, _, _ = _drizzle(stack.files, os.path.join(workdir, "deep3"), "deep3", cr_method="deepcr")
-    hit3 = cr_positions_in_output(stack.files, stack.cr_masks, header)
-    sci_t1, _, header1, _ = _drizzle(stack.truth_files[:1], os.path.join(workdir, "truth1"), "truth1")
-    sci_n1, wht_n1, _, _ = _drizzle(stack.files[:1], os.path.join(workdir, "none1"), "none1")
-    sci_d1, wht_d1, _, _ = _drizzle(stack.files[:1], os.path.join(workdir, "deep1"), "deep1", cr_method="deepcr")
-    hit1 = cr_positions_in_output(stack.files[:1], stack.cr_masks[:1], header1)
-
-    def residual(sci, truth, hit, wht):
-        # pixels without data in the product (zero weight, NaN fill) are counted apart, not as residuals
-        finite = hit & np.isfinite(truth)
-        holes = finite & ~(np.isfinite(sci) & (wht > 0))
-        diff = sci[finite & ~holes] - truth[finite & ~holes]
-        return {"rms": float(np.sqrt(np.mean(diff**2))), "mean_abs": float(np.mean(np.abs(diff))),
-                "p99_abs": float(np.percentile(np.abs(diff), 99)), "max_abs": float(np.abs(diff).max()),
-                "n": int(finite.sum()), "no_data": float(holes.sum() / max(finite.sum(), 1))}
-
-    results["residual_elsewhere"] = {
-        "deepcr_1exp": residual(sci_d1, sci_t1, ~hit1, wht_d1),
-        "deepcr_3exp": residual(sci_d3, sci_t3, ~hit3, wht_d3),
-        "drizcr_3exp": residual(sci_dc, sci_t3, ~hit3, wht_dc),
-    }
-    results["residual"] = {
-        "deepcr_1exp": residual(sci_d1, sci_t1, hit1, wht_d1),
-        "none_1exp": residual(sci_n1, sci_t1, hit1, wht_n1),
-        "deepcr_3exp": residual(sci_d3, sci_t3, hit3, wht_d3),
-        "drizcr_3exp": residual(sci_dc, sci_t3, hit3, wht_dc),
-        "none_3exp": residual(sci_n3, sci_t3, hit3, wht_n3),
-    }
-    return results
