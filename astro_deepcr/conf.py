@@ -33,6 +33,11 @@ class Conf(_config.ConfigNamespace):
         "Network precision: 'auto' (bfloat16 where the device computes it natively and the model passed its "
         "bfloat16 validation, else float32), or 'float32' for bit-reproducible runs, 'bfloat16', 'float16'.",
     )
+    backend = _config.ConfigItem(
+        ["auto", "torch", "openvino"],
+        "Inference runtime: 'auto' (OpenVINO on the CPU where the optional openvino package is installed, "
+        "torch otherwise and on CUDA), 'torch' or 'openvino'.",
+    )
     batch_size = _config.ConfigItem(
         0, "Tiles per network call; 0 picks 1 on CPU and 8 on GPU.", cfgtype="integer"
     )

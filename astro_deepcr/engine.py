@@ -12,6 +12,7 @@ float rounding, and peak memory is set by the tile size, not the image size.
 """
 
 import contextlib
+import functools
 import math
 import os
 import sys
@@ -30,6 +31,11 @@ __all__ = [
     "run_tiled",
     "check_precision",
     "show_progress",
+    "BACKENDS",
+    "resolve_backend",
+    "backend_of",
+    "backend_label",
+    "bf16_validated",
     "tile_layout",
     "halo_for",
     "PRECISIONS",
@@ -38,6 +44,8 @@ __all__ = [
 _PRECISIONS = {"float32": None, "float16": torch.float16, "bfloat16": torch.bfloat16}
 #: Accepted ``precision`` values; ``"auto"`` resolves to one of the others.
 PRECISIONS = ("auto", *_PRECISIONS)
+#: Accepted ``backend`` values; ``"auto"`` is OpenVINO on CPU where installed, else torch.
+BACKENDS = ("auto", "torch", "openvino")
 #: deepCR spells devices "CPU" and "GPU".
 _DEVICE_ALIASES = {"gpu": "cuda"}
 
@@ -136,6 +144,66 @@ def resolve_precision(precision=None, device=None, validated=False):
     if precision != "auto":
         return precision
     return "bfloat16" if validated and native_bfloat16(device) else "float32"
+
+
+def resolve_backend(backend=None, device=None):
+    """The inference runtime a run actually uses: ``"torch"`` or ``"openvino"``.
+
+    Parameters
+    ----------
+    backend : {"auto", "torch", "openvino"}, optional
+        Default ``conf.backend``. ``"auto"``: OpenVINO on the CPU where the
+        optional ``openvino`` package is installed (``pip install
+        astro_deepcr[openvino]``), torch otherwise and on CUDA.
+    device : str or `torch.device`, optional
+
+    Raises
+    ------
+    ValueError
+        Unknown backend; OpenVINO asked for on CUDA or where it is not installed.
+    """
+    from . import openvino_backend
+
+    backend = conf.backend if backend is None else backend
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {list(BACKENDS)}, not {backend!r}")
+    device = resolve_device(device)
+    if backend == "auto":
+        return "openvino" if device.type == "cpu" and openvino_backend.available() else "torch"
+    if backend == "openvino":
+        if device.type != "cpu":
+            raise ValueError(f"the OpenVINO backend runs on the CPU only, not on {device}; use backend='torch'")
+        if not openvino_backend.available():
+            raise ValueError("backend 'openvino' needs the openvino package: pip install 'astro_deepcr[openvino]'")
+    return backend
+
+
+def bf16_validated(spec, backend="torch"):
+    """Whether ``spec``'s card records a passed bfloat16 validation for ``backend``.
+
+    torch: ``auto_precision == "bfloat16"``. Another backend: a
+    ``bf16_validation["backends"][backend]`` entry with ``"passed": true``
+    (``benchmarks/validate_precision.py --backend openvino --write``, run on a
+    CPU with native bfloat16). This is the ``validated`` of `resolve_precision`.
+    """
+    if backend == "torch":
+        return spec.auto_precision == "bfloat16"
+    entry = (spec.bf16_validation or {}).get("backends", {}).get(backend, {})
+    return entry.get("passed") is True
+
+
+def backend_of(net):
+    """``"openvino"`` for a network from the OpenVINO backend, else ``"torch"``."""
+    return getattr(type(net), "backend", "torch") if not isinstance(net, torch.nn.Module) else "torch"
+
+
+def backend_label(net):
+    """The runtime with its version, for logs and headers: ``"torch 2.13.0"``, ``"openvino 2026.4.1"``."""
+    if backend_of(net) == "openvino":
+        from . import openvino_backend
+
+        return f"openvino {openvino_backend.version()}"
+    return f"torch {torch.__version__.split('+')[0]}"
 
 
 def prepare_network(net, device, precision="float32"):
@@ -242,8 +310,9 @@ def run_tiled(net, inputs, *, tile_size=None, batch_size=None, device=None, prec
 
     Parameters
     ----------
-    net : `astro_deepcr.nets.UNet`
-        Network, ideally from `prepare_network` (any module with a ``depth``
+    net : `astro_deepcr.nets.UNet` or `astro_deepcr.openvino_backend.OpenVINONetwork`
+        Network from `astro_deepcr.zoo.load_network` (torch or OpenVINO, see
+        `resolve_backend`) or `prepare_network` (any module with a ``depth``
         attribute works).
     inputs : ndarray, shape (C, H, W)
         Network input, already normalised; any H, W >= 1.
@@ -278,9 +347,18 @@ def run_tiled(net, inputs, *, tile_size=None, batch_size=None, device=None, prec
     if tile_size < 1:
         raise ValueError(f"tile_size must be a positive integer, not {tile_size}")
     batch_size = int(batch_size or conf.batch_size or (8 if device.type == "cuda" else 1))
-    model_device = next(net.parameters()).device
-    if model_device != device:
-        net = net.to(device)
+    threads = threads if threads is not None else conf.threads
+    if isinstance(net, torch.nn.Module):
+        if next(net.parameters()).device != device:
+            net = net.to(device)
+        forward = _torch_forward(net, device)
+    else:  # a compiled runtime (astro_deepcr.openvino_backend): its precision is fixed when it is compiled
+        if device.type != "cpu":
+            raise ValueError(f"a {backend_of(net)} network runs on the CPU, not on {device}")
+        if net.precision != precision:
+            raise ValueError(f"this {backend_of(net)} network runs {net.precision}, not {precision}; load it with "
+                             f"precision={precision!r}")
+        forward = functools.partial(net, threads=int(threads or torch.get_num_threads()))
     inputs = np.asarray(inputs, dtype=np.float32)
     pad, _, tiles = tile_layout(inputs.shape[1:], net.depth, tile_size)
     output = np.empty(inputs.shape[1:], dtype=np.float32)
@@ -289,21 +367,26 @@ def run_tiled(net, inputs, *, tile_size=None, batch_size=None, device=None, prec
     for tile in tiles:
         groups.setdefault((tile[5] - tile[4], tile[7] - tile[6]), []).append(tile)
     autocast = (
-        torch.autocast(device.type, dtype=_PRECISIONS[precision]) if _PRECISIONS[precision] else
-        contextlib.nullcontext()
+        torch.autocast(device.type, dtype=_PRECISIONS[precision])
+        if _PRECISIONS[precision] and isinstance(net, torch.nn.Module) else contextlib.nullcontext()
     )
-    with _threads(threads if threads is not None else conf.threads), autocast, \
-            _progress(len(tiles), progress, desc) as bar:
+    with _threads(threads), autocast, _progress(len(tiles), progress, desc) as bar:
         for group in groups.values():
             for start in range(0, len(group), batch_size):
                 batch = group[start:start + batch_size]
-                stack = np.stack([_cut(inputs, pad, tile[4:]) for tile in batch])
-                tensor = torch.from_numpy(stack).to(device).contiguous(memory_format=torch.channels_last)
-                result = net(tensor)[:, 0].float().cpu().numpy()
+                result = forward(np.stack([_cut(inputs, pad, tile[4:]) for tile in batch]))[:, 0]
                 for tile, values in zip(batch, result):
                     _paste(output, values, tile, pad)
                 bar.update(len(batch))
     return output
+
+
+def _torch_forward(net, device):
+    def forward(stack):
+        tensor = torch.from_numpy(stack).to(device).contiguous(memory_format=torch.channels_last)
+        return net(tensor).float().cpu().numpy()
+
+    return forward
 
 
 def _paste(output, values, tile, pad):

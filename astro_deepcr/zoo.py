@@ -491,6 +491,14 @@ def _openvino_network(spec, key, precision):
         model, spec.depth, precision, lambda shape_key, factory: _cached(compiled_key + shape_key, factory))
 
 
+def _cached(key, factory):
+    with _network_lock:
+        net = _network_cache.get(key)
+        if net is None:
+            net = _network_cache[key] = factory()
+        return net
+
+
 def clear_network_cache():
     """Forget every cached network (tests; freeing memory). Returns how many were cached."""
     with _network_lock:
