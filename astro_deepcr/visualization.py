@@ -5,7 +5,10 @@ Looking at cosmic-ray masks: quick-look pictures and DS9 region files.
 `plot_mask` draws a mask over an image on a matplotlib axes (for notebooks);
 `write_quicklook` writes a PNG with the whole image, zoomed cutouts of the
 largest cosmic rays and of the brightest sources (where false positives
-hide), and the numbers of `mask_statistics`; `write_regions` writes one DS9
+hide), and the numbers of `mask_statistics`; given the saturated pixels, the
+"largest cosmic rays" leave out objects within 3 px of them (bleed trails and
+star rims are not cosmic rays) and the cutouts outline the saturation
+protection zone (`astro_deepcr.bright`); `write_regions` writes one DS9
 polygon per connected cosmic ray (8-connectivity, image coordinates, 1-based
 as DS9 expects). `flagged_file_products` does the same for an HST
 ``_flt``/``_flc`` file whose ``DQ`` arrays carry the cosmic-ray bit.
@@ -76,7 +79,26 @@ def cr_objects(cr_mask):
     return labels, int(n_objects)
 
 
-def mask_statistics(image, cr_mask, bad=None):
+def _near_saturated(saturated, shape):
+    """Pixels within `astro_deepcr.bright.RIM_RADIUS` px of a saturated one (all False without ``saturated``)."""
+    from .bright import RIM_RADIUS, protection_zone
+
+    if saturated is None:
+        return np.zeros(shape, bool)
+    saturated = np.asarray(saturated, dtype=bool)
+    if saturated.shape != tuple(shape):
+        raise ValueError(f"saturated mask shape {saturated.shape} does not match image shape {tuple(shape)}")
+    return protection_zone(saturated, RIM_RADIUS)
+
+
+def _object_sizes(labels, exclude):
+    """Pixel count of every object, 0 for those touching ``exclude``."""
+    sizes = np.bincount(labels.ravel())[1:]
+    sizes[np.unique(labels[exclude & (labels > 0)]) - 1] = 0
+    return sizes
+
+
+def mask_statistics(image, cr_mask, bad=None, saturated=None):
     """The numbers of a cosmic-ray mask that a quick look should show.
 
     Parameters
@@ -85,6 +107,8 @@ def mask_statistics(image, cr_mask, bad=None):
     cr_mask : array-like of bool
     bad : array-like of bool, optional
         Pixels that do not count (DQ-flagged); non-finite pixels never count.
+    saturated : array-like of bool, optional
+        Saturated pixels, bleed trails included (`astro_deepcr.bright.saturated_pixels`).
 
     Returns
     -------
@@ -92,12 +116,17 @@ def mask_statistics(image, cr_mask, bad=None):
         ``n_cr_pixels``, ``n_cr_objects``, ``fraction_flagged`` (among good
         pixels), ``n_bright`` (good pixels in the brightest `BRIGHT_FRACTION`)
         and ``n_bright_flagged`` (of those, flagged: where false positives on
-        star cores and galaxy nuclei show up), ``largest_object`` (pixels).
+        star cores and galaxy nuclei show up), ``largest_object`` (pixels;
+        objects within 3 px of a saturated pixel do not count: a flagged
+        star rim or bleed trail is not a cosmic ray), ``n_saturated`` and
+        ``n_rim_flagged`` (flagged pixels within 3 px of a saturated one;
+        0 without ``saturated``).
     """
     image, cr_mask, bad = _check(image, cr_mask, bad)
     good = ~bad
+    near = _near_saturated(saturated, image.shape)
     labels, n_objects = cr_objects(cr_mask)
-    sizes = np.bincount(labels.ravel())[1:]
+    sizes = _object_sizes(labels, near)
     n_good = int(good.sum())
     bright = np.zeros(image.shape, bool)
     if n_good:
@@ -107,13 +136,17 @@ def mask_statistics(image, cr_mask, bad=None):
     return {"n_cr_pixels": int(cr_mask.sum()), "n_cr_objects": n_objects,
             "fraction_flagged": float((cr_mask & good).sum() / n_good) if n_good else float("nan"),
             "n_bright": int(bright.sum()), "n_bright_flagged": int((bright & cr_mask).sum()),
-            "largest_object": int(sizes.max()) if sizes.size else 0}
+            "largest_object": int(sizes.max()) if sizes.size else 0,
+            "n_saturated": 0 if saturated is None else int(np.asarray(saturated, bool).sum()),
+            "n_rim_flagged": int((cr_mask & near).sum())}
 
 
 def _summary_text(numbers):
+    rim = (f"; {numbers['n_rim_flagged']} within 3 px of the {numbers['n_saturated']} saturated pixels"
+           if numbers.get("n_saturated") else "")
     return (f"{numbers['n_cr_pixels']} CR pixels in {numbers['n_cr_objects']} objects "
             f"({100 * numbers['fraction_flagged']:.3f} % of good pixels), largest {numbers['largest_object']} px; "
-            f"{numbers['n_bright_flagged']} of the {numbers['n_bright']} brightest pixels flagged")
+            f"{numbers['n_bright_flagged']} of the {numbers['n_bright']} brightest pixels flagged{rim}")
 
 
 # -- DS9 regions --------------------------------------------------------------------------------------------------
@@ -302,9 +335,10 @@ def plot_mask(image, cr_mask, ax=None, bad=None, title=None, color="red", alpha=
     return ax
 
 
-def _largest(labels, count):
-    sizes = np.bincount(labels.ravel())[1:]
-    order = np.argsort(sizes, kind="stable")[::-1][:count]
+def _largest(labels, count, exclude):
+    """The ``count`` largest objects not touching ``exclude`` (saturated rims and trails are not cosmic rays)."""
+    sizes = _object_sizes(labels, exclude)
+    order = [k for k in np.argsort(sizes, kind="stable")[::-1][:count] if sizes[k] > 0]
     boxes = ndimage.find_objects(labels)
     return [((boxes[k][0].start + boxes[k][0].stop) // 2, (boxes[k][1].start + boxes[k][1].stop) // 2,
              f"CR {k + 1}: {sizes[k]} px") for k in order]
@@ -331,13 +365,16 @@ def _cutout(center, shape, half):
     return slice(y0, y0 + 2 * half), slice(x0, x0 + 2 * half)
 
 
-def write_quicklook(path, image, cr_mask, bad=None, title="", n_cutouts=4, cutout_size=32):
+def write_quicklook(path, image, cr_mask, bad=None, title="", n_cutouts=4, cutout_size=32, saturated=None):
     """Write a quick-look PNG of a cosmic-ray mask.
 
     Top: the whole image with the mask in red (DQ-flagged pixels in blue).
-    Right: cutouts of the ``n_cutouts`` largest cosmic rays and of the
-    ``n_cutouts`` brightest sources, each in its own stretch, so the cores of
-    stars and galaxies, where false positives hide, can be checked.
+    Right: cutouts of the ``n_cutouts`` largest cosmic rays (objects within
+    3 px of a saturated pixel left out) and of the ``n_cutouts`` brightest
+    sources, each in its own stretch, so the cores of stars and galaxies,
+    where false positives hide, can be checked; saturated pixels are
+    outlined in cyan and the saturation protection zone
+    (`astro_deepcr.bright.protection_zone`) in yellow.
     The numbers of `mask_statistics` are printed under the title.
 
     Parameters
@@ -350,6 +387,8 @@ def write_quicklook(path, image, cr_mask, bad=None, title="", n_cutouts=4, cutou
     n_cutouts : int
     cutout_size : int
         Side of the cutouts in pixels.
+    saturated : array-like of bool, optional
+        Saturated pixels (`astro_deepcr.bright.saturated_pixels`).
 
     Returns
     -------
@@ -361,10 +400,13 @@ def write_quicklook(path, image, cr_mask, bad=None, title="", n_cutouts=4, cutou
     from matplotlib.figure import Figure
 
     image, cr_mask, bad = _check(image, cr_mask, bad)
-    numbers = mask_statistics(image, cr_mask, bad)
+    numbers = mask_statistics(image, cr_mask, bad, saturated)
     labels, _ = cr_objects(cr_mask)
+    near = _near_saturated(saturated, image.shape)
+    saturated = None if saturated is None else np.asarray(saturated, dtype=bool)
+    zone = _protection(saturated)
     half = max(4, min(cutout_size, *image.shape) // 2)
-    rows = [("largest cosmic rays", _largest(labels, n_cutouts)),
+    rows = [("largest cosmic rays", _largest(labels, n_cutouts, near)),
             ("brightest sources", _brightest(image, ~bad, n_cutouts) if (~bad).any() else [])]
     figure = Figure(figsize=(4 + 2.2 * n_cutouts, 6.5), layout="constrained")
     FigureCanvasAgg(figure)
@@ -382,6 +424,11 @@ def write_quicklook(path, image, cr_mask, bad=None, title="", n_cutouts=4, cutou
             box = _cutout((y, x), image.shape, half)
             plot_mask(image[box], cr_mask[box], ax=ax, bad=bad[box], origin=(box[0].start, box[1].start))
             flagged = int(cr_mask[box].sum())
+            if zone is not None and zone[box].any():
+                extent = dict(origin="lower", extent=(box[1].start - 0.5, box[1].stop - 0.5, box[0].start - 0.5,
+                                                      box[0].stop - 0.5))
+                ax.contour(saturated[box], levels=[0.5], colors="cyan", linewidths=0.6, **extent)
+                ax.contour(zone[box], levels=[0.5], colors="yellow", linewidths=0.6, **extent)
             ax.set_title(f"{name}\n{flagged} flagged in cutout", fontsize=7)
             if column == 0:
                 ax.set_ylabel(label, fontsize=8)
@@ -389,6 +436,12 @@ def write_quicklook(path, image, cr_mask, bad=None, title="", n_cutouts=4, cutou
     with atomic_write(path) as tmp_path:
         figure.savefig(tmp_path, dpi=90, format="png")
     return numbers
+
+
+def _protection(saturated):
+    from .bright import protection_zone
+
+    return None if saturated is None or not np.any(saturated) else protection_zone(saturated)
 
 
 # -- HST files flagged in DQ --------------------------------------------------------------------------------------
@@ -419,6 +472,8 @@ def flagged_file_products(path, outdir=None, crbit=4096, plot=True, regions=True
     """
     from astropy.io import fits
 
+    from .bright import SATURATION_BITS
+
     outdir = os.path.dirname(os.path.abspath(path)) if outdir is None else os.fspath(outdir)
     os.makedirs(outdir, exist_ok=True)
     root = os.path.basename(os.fspath(path)).split(".fits")[0]
@@ -433,8 +488,8 @@ def flagged_file_products(path, outdir=None, crbit=4096, plot=True, regions=True
             stem = os.path.join(outdir, f"{root}_sci{sci.ver}")
             if plot:
                 write_quicklook(stem + ".png", np.asarray(sci.data, dtype=np.float32), cr_mask,
-                                bad=(dq & bad_value) != 0, title=f"{os.path.basename(path)} SCI,{sci.ver}: "
-                                                                  f"DQ bit {crbit}")
+                                bad=(dq & bad_value) != 0, saturated=(dq & SATURATION_BITS) != 0,
+                                title=f"{os.path.basename(path)} SCI,{sci.ver}: DQ bit {crbit}")
                 written.append(stem + ".png")
             if regions:
                 write_regions(stem + ".reg", cr_mask)

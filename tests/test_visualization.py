@@ -119,7 +119,39 @@ def test_mask_statistics_counts_bright_pixels():
     bad[90:, :] = True  # 1000 bad pixels: 9000 good, 45 brightest
     numbers = mask_statistics(image, cr_mask, bad)
     assert numbers == {"n_cr_pixels": 5, "n_cr_objects": 2, "fraction_flagged": 5 / 9000, "n_bright": 45,
-                       "n_bright_flagged": 3, "largest_object": 3}
+                       "n_bright_flagged": 3, "largest_object": 3, "n_saturated": 0, "n_rim_flagged": 0}
+
+
+def saturated_scene():
+    """A saturated star with a flagged bleed-trail rim (40 px) and a 6-px cosmic ray far from it."""
+    image = np.random.default_rng(1).normal(100.0, 5.0, (120, 120))
+    saturated = np.zeros(image.shape, bool)
+    saturated[30:70, 58:61] = True  # the trail
+    saturated[45:52, 55:64] = True  # the core
+    image[saturated] = 150000.0
+    cr_mask = np.zeros(image.shape, bool)
+    cr_mask[30:70, 61] = True  # the rim of the trail, flagged as a network does: 40 px, the largest object
+    cr_mask[100, 10:16] = True  # a real cosmic ray
+    return image, saturated, cr_mask
+
+
+def test_quicklook_lists_cosmic_rays_not_bleed_trails(tmp_path):
+    from astro_deepcr.visualization import _largest
+
+    image, saturated, cr_mask = saturated_scene()
+    plain = mask_statistics(image, cr_mask)
+    assert plain["largest_object"] == 40 and plain["n_rim_flagged"] == 0
+    numbers = mask_statistics(image, cr_mask, saturated=saturated)
+    assert numbers["largest_object"] == 6 and numbers["n_cr_objects"] == 2
+    assert numbers["n_saturated"] == saturated.sum() and numbers["n_rim_flagged"] == 40
+    labels, _ = cr_objects(cr_mask)
+    near = ndimage.binary_dilation(saturated, np.ones((7, 7), bool))
+    listed = _largest(labels, 4, near)
+    assert [name for _, _, name in listed] == ["CR 2: 6 px"] and listed[0][:2] == (100, 13)
+    assert [name for _, _, name in _largest(labels, 4, np.zeros_like(near))] == ["CR 1: 40 px", "CR 2: 6 px"]
+    assert write_quicklook(tmp_path / "sat.png", image, cr_mask, saturated=saturated) == numbers
+    with pytest.raises(ValueError, match="saturated mask shape"):
+        mask_statistics(image, cr_mask, saturated=saturated[:5])
 
 
 def test_plot_mask_on_given_axes_and_bad_shapes():

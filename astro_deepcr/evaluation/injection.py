@@ -2,18 +2,16 @@
 """
 Injection-recovery: how complete a cosmic-ray mask is on your own frame.
 
-A real frame has no labels. `inject_cosmic_rays` adds real cosmic rays of
-known footprint to it -- its stars, noise, saturation and DQ stay as they
-are -- and `injection_recovery` runs each detector on the frame before and
-after, and counts what it recovers: pixels and objects, by the injected
-charge, near saturated pixels, on bright sources and elsewhere, and the
-new flags that appear away from the injected cosmic rays.
+A real frame has no labels. `inject_cosmic_rays` adds real cosmic rays of known footprint to it (its
+stars, noise, saturation and DQ stay) and `injection_recovery` runs each detector before and after and
+counts what it recovers: pixels and objects, by injected charge, near saturated pixels, on bright
+sources and elsewhere, and the new flags that appear away from the injected cosmic rays.
 
 The cosmic rays come from `cosmic_ray_library`, the stamps that
 `astro_deepcr.training.crlibrary.harvest_cosmic_rays` cuts from the real
-ACS/HRC exposure ``j8bt06nyq_flt.fits`` (default ``method="psf"``: 219
-stamps, charge 200 e- to 1.4e5 e-, median 1301 e-, 41 % below 1000 e-,
-12 % single pixels, 1 to 31 px, median 7 px; see ``docs/evaluation.rst``).
+ACS/HRC exposure ``j8bt06nyq_flt.fits`` (``method="psf"``: 219 stamps, 219 to
+25935 e-, median 1301 e-, 41 % below 1000 e-; 1 to 31 px, median 5, 12 %
+single pixels; longest side median 3 px, at most 15; ``docs/bright.rst``).
 Each injected cosmic ray is a stamp drawn at random, rotated by a multiple
 of 90 degrees and flipped at random, placed at a random position with its
 whole box inside the frame, never touching another injected one (so that
@@ -23,8 +21,7 @@ pixel stays saturated when a cosmic ray hits it) are not changed. The
 truth is exact: a pixel belongs to an injected cosmic ray if and only if
 the injection raised its value.
 
-``astro-deepcr evaluate --inject FILE ...`` runs this on FITS files
-(`run_files`).
+``astro-deepcr evaluate --inject FILE ...`` runs `run_frame` on FITS files.
 """
 
 import functools
@@ -34,7 +31,8 @@ from astropy.table import Table
 from scipy import ndimage
 
 __all__ = ["DENSITY", "CHARGE_BINS", "ENVIRONMENTS", "cosmic_ray_library", "inject_cosmic_rays", "environment",
-           "score_mask", "injection_recovery", "deepcr_detector", "lacosmic_detector", "match_lacosmic_flags"]
+           "score_mask", "injection_recovery", "deepcr_detector", "lacosmic_detector", "match_lacosmic_flags",
+           "read_frame", "run_frame", "table_lines", "plot_injection"]
 
 #: Default number of injected cosmic rays per megapixel (the HRC example frame has about 330 real ones in 60 s).
 DENSITY = 500.0
@@ -109,16 +107,15 @@ def inject_cosmic_rays(image, library=None, n_cr=None, *, density=DENSITY, seed=
         has ``n_pixels`` 0 and no label in ``truth``; the frame may hold fewer
         than ``n_cr`` when it is too crowded to keep them apart.
     """
+    if np.ndim(image) != 2:
+        raise ValueError(f"image must be 2-D, not {np.ndim(image)}-D")
     image = np.asarray(image)
-    if image.ndim != 2:
-        raise ValueError(f"image must be 2-D, not {image.ndim}-D")
     if not gain > 0:
         raise ValueError(f"gain must be > 0, not {gain}")
     library = cosmic_ray_library() if library is None else list(library)
     if not library:
         raise ValueError("the cosmic-ray library is empty")
-    if n_cr is None:
-        n_cr = max(1, int(round(density * image.size / 1e6)))
+    n_cr = max(1, int(round(density * image.size / 1e6))) if n_cr is None else n_cr
     if n_cr < 0:
         raise ValueError(f"n_cr must be >= 0, not {n_cr}")
     frozen = ~np.isfinite(image)
@@ -132,15 +129,14 @@ def inject_cosmic_rays(image, library=None, n_cr=None, *, density=DENSITY, seed=
     charge = np.zeros(image.shape)
     labels = np.zeros(image.shape, np.int32)
     occupied = np.zeros(image.shape, bool)
-    rows = []
+    rows = []  # (library index, box, stamp as added)
     for _ in range(n_cr):
         index = int(rng.integers(len(library)))
         stamp = np.rot90(np.asarray(library[index], dtype=np.float64), int(rng.integers(4)))
         if rng.random() < 0.5:
             stamp = stamp[:, ::-1]
-        if stamp.shape[0] > image.shape[0] or stamp.shape[1] > image.shape[1]:
-            continue
-        where = _placement(image.shape, stamp.shape, occupied, rng)
+        fits_in = stamp.shape[0] <= image.shape[0] and stamp.shape[1] <= image.shape[1]
+        where = _placement(image.shape, stamp.shape, occupied, rng) if fits_in else None
         if where is None:
             continue
         box = (slice(where[0], where[0] + stamp.shape[0]), slice(where[1], where[1] + stamp.shape[1]))
@@ -190,7 +186,6 @@ def environment(image, saturated=None, bad=None):
 
 def _ratio(found, total):
     return float(found) / total if total else float("nan")
-
 
 def score_mask(cr_mask, original_mask, truth, table, env, bad=None):
     """Counts of one detector on one injection (sum them over trials, then `_rates`).
@@ -280,14 +275,11 @@ def injection_recovery(image, detectors, *, library=None, n_cr=None, density=DEN
         ``detectors``: name -> figures (``pixel_recall``, ``object_recall``,
         the same per environment and per charge bin, ``flags_original``,
         ``flags_injected``, ``new_away``, ``pixels``, ``objects``);
-        ``n_injected``, ``seed``, ``n_trials``; and, of the last trial,
-        ``last`` (``injected``, ``truth``, ``table``, ``masks``) for pictures.
+        ``n_injected``, ``seed``, ``n_trials``, ``environment``; of the last trial ``last``
+        (``injected``, ``truth``, ``table``, ``masks``, ``originals``) for pictures.
     """
     image = np.asarray(image)
-    avoid = np.zeros(image.shape, bool)
-    for extra in (bad, saturated):
-        if extra is not None:
-            avoid |= np.asarray(extra, bool)
+    avoid = np.zeros(image.shape, bool) | (False if bad is None else bad) | (False if saturated is None else saturated)
     env = environment(image, saturated, bad)
     library = cosmic_ray_library() if library is None else library
     originals = {name: np.asarray(detect(image), bool) for name, detect in detectors.items()}
@@ -302,7 +294,7 @@ def injection_recovery(image, detectors, *, library=None, n_cr=None, density=DEN
             masks[name] = np.asarray(detect(injected), bool)
             for key, value in score_mask(masks[name], originals[name], truth, table, env).items():
                 totals[name][key] = totals[name].get(key, 0) + value
-    for name in detectors:  # flags on the original frame are counted once, not per trial
+    for name in detectors:  # flags on the original frame count once, not per trial
         totals[name]["flags_original"] = int(originals[name].sum())
     return {"detectors": {name: _rates(counts) for name, counts in totals.items()}, "n_injected": n_injected,
             "seed": seed, "n_trials": int(n_trials), "environment": env,
@@ -321,37 +313,12 @@ def deepcr_detector(model, *, threshold=None, dq=None, mask=None, satlevel=None,
     from ..zoo import get_model
 
     spec = get_model(model, kind="mask") if isinstance(model, str) else model
-    try:
-        from ..detection import detect
-    except ImportError:  # pragma: no cover - before the one detection core
-        return _legacy_detector(spec, threshold, dq, mask, satlevel, protect_saturated, device, threads)
+    from ..detection import detect
 
     def run(image):
         return detect(image, spec=spec, threshold=threshold, mask=mask, dq=dq, satlevel=satlevel,
                       protect_saturated=protect_saturated, grow=1, device=device, threads=threads,
                       progress=False).cr_mask
-
-    return run
-
-
-def _legacy_detector(spec, threshold, dq, mask, satlevel, protect_saturated, device, threads):  # pragma: no cover
-    from ..bright import protect, saturated_pixels
-    from ..deepcr import DeepCR
-    from ..fitsclean import dq_masks
-
-    network = DeepCR(mask=spec, device=device, threads=threads, progress=False)
-    threshold = network.threshold if threshold is None else threshold
-
-    def run(image):
-        bad, fill = dq_masks(dq) if dq is not None else (np.zeros(image.shape, bool),) * 2
-        if mask is not None:
-            bad, fill = bad | mask, fill | mask
-        probability = network.probability(image, inmask=fill)
-        probability[bad] = 0.0
-        cr_mask = probability > threshold
-        if protect_saturated:
-            cr_mask = protect(cr_mask, probability, saturated_pixels(image, dq=dq, satlevel=satlevel), threshold)
-        return cr_mask & ~bad
 
     return run
 
@@ -376,12 +343,12 @@ def lacosmic_detector(*, readnoise, gain=1.0, satlevel=None, sigclip=4.5, objlim
     return run
 
 
-def match_lacosmic_flags(image, n_flags, *, low=2.0, high=60.0, steps=10, **lacosmic):
+def match_lacosmic_flags(image, n_flags, *, low=2.0, high=200.0, steps=10, **lacosmic):
     """LACosmic's ``sigclip`` whose flag count on ``image`` is nearest ``n_flags`` (bisection in log sigclip).
 
     Returns ``(sigclip, n_flagged)``; ``lacosmic``: keywords of `lacosmic_detector`.
     """
-    best = None
+    best = None  # (sigclip, count)
     for _ in range(int(steps)):
         sigclip = float(np.sqrt(low * high))
         count = int(lacosmic_detector(sigclip=sigclip, **lacosmic)(image).sum())
@@ -391,3 +358,141 @@ def match_lacosmic_flags(image, n_flags, *, low=2.0, high=60.0, steps=10, **laco
             break
         low, high = (sigclip, high) if count > n_flags else (low, sigclip)
     return best
+
+
+# -- frames and files -------------------------------------------------------------------------------------------
+
+
+def read_frame(path, ext=None, gain=None, readnoise=None):
+    """A FITS frame in electrons for `run_frame`: ``SCI,1`` (else the first image) or ``ext``, its ``DQ``.
+
+    Gain and units from the header (`astro_deepcr.units.electron_factor`),
+    read noise from the header (`~astro_deepcr.units.header_readnoise`) or
+    ``readnoise``; ``satlevel`` from ``SATURATE`` (data units) when present.
+    """
+    from astropy.io import fits
+
+    from ..units import electron_factor, header_readnoise
+
+    with fits.open(path, memmap=False) as hdul:
+        if ext is None:
+            ext = ("SCI", 1) if ("SCI", 1) in hdul else next(
+                (k for k, hdu in enumerate(hdul) if hdu.data is not None and hdu.data.ndim == 2), None)
+        if ext is None:
+            raise ValueError(f"{path}: no 2-D image extension; give ext")
+        hdu, primary = hdul[ext], hdul[0].header
+        if hdu.data is None or hdu.data.ndim != 2:
+            raise ValueError(f"{path}[{ext}] is not a 2-D image")
+        version = hdu.ver if hdu.name == "SCI" else None
+        dq = np.array(hdul["DQ", version].data) if version and ("DQ", version) in hdul else None
+        factor = electron_factor(hdu.header, primary, "electron", gain=gain)
+        readnoise = readnoise if readnoise is not None else header_readnoise(hdu.header, primary)[0]
+        if readnoise is None:
+            raise ValueError(f"{path}: no read noise in the header; give readnoise")
+        saturate = hdu.header.get("SATURATE", primary.get("SATURATE"))
+        header = fits.Header(primary)
+        header.update(hdu.header)
+        label = ",".join(map(str, ext)) if isinstance(ext, tuple) else ext
+        return {"name": f"{str(path).rsplit('/', 1)[-1]}[{label}]", "header": header, "dq": dq,
+                "electrons": np.asarray(hdu.data, np.float64) * factor, "readnoise": float(readnoise),
+                "satlevel": None if saturate is None else float(saturate) * factor}
+
+
+def run_frame(frame, *, model=None, seed=0, n_cr=None, density=DENSITY, n_trials=1, match_flags=True,
+              device="cpu", threads=None):
+    """The injection table of one frame (dict of `read_frame`): the chosen deepCR model vs LACosmic.
+
+    LACosmic runs with its defaults (sigclip 4.5, objlim 5) and, with
+    ``match_flags``, at the sigclip whose flag count on the uninjected frame
+    is nearest deepCR's (`match_lacosmic_flags`). Both see the same bad and
+    saturated pixels (LACosmic's ``satlevel``: the frame's, else the lowest
+    DQ-saturated value). Returns `injection_recovery`'s dict plus ``model``,
+    ``reason``, ``sigclip``, ``saturated`` and ``name``.
+    """
+    from ..bright import saturated_pixels
+    from ..detection import choose_model, pixel_masks
+
+    image = frame["electrons"]
+    spec, reason = choose_model(frame.get("header"), model=model)
+    if spec.units != "electron":
+        raise ValueError(f"model {spec.name} expects {spec.units}; injection runs in electrons")
+    saturated = saturated_pixels(image, dq=frame.get("dq"), satlevel=frame.get("satlevel"))
+    bad, _ = pixel_masks(image.shape, dq=frame.get("dq"), nonfinite=~np.isfinite(image))
+    bad = bad & ~saturated
+    satlevel = frame.get("satlevel")
+    if satlevel is None and saturated.any():  # DQ-saturated: LACosmic grows its own stars from their lowest level
+        satlevel = float(image[saturated].min())
+    lacosmic = dict(readnoise=frame["readnoise"], satlevel=satlevel, inmask=bad | saturated)
+    detectors = {f"deepCR {spec.name}": deepcr_detector(spec, dq=frame.get("dq"), satlevel=frame.get("satlevel"),
+                                                         device=device, threads=threads),
+                 "LACosmic (sigclip 4.5)": lacosmic_detector(**lacosmic)}
+    sigclip = None
+    if match_flags:
+        target = int(detectors[f"deepCR {spec.name}"](image).sum())
+        sigclip, _ = match_lacosmic_flags(image, target, **lacosmic)
+        detectors[f"LACosmic (sigclip {sigclip:.3g}, equal flags)"] = lacosmic_detector(sigclip=sigclip, **lacosmic)
+    results = injection_recovery(image, detectors, n_cr=n_cr, density=density, seed=seed, n_trials=n_trials,
+                                 bad=bad, saturated=saturated)
+    results.update(model=spec.name, reason=reason, sigclip=sigclip, saturated=saturated,
+                   name=frame.get("name", "frame"), n_good=int((~bad & ~saturated).sum()))
+    return results
+
+
+#: Columns of `table_lines`: (heading, key, format).
+COLUMNS = (("flags", "flags_original", "d"), ("new away", "new_away", "d"), ("CRs", "objects", "d"),
+           ("px recall", "pixel_recall", ".3f"), ("obj recall", "object_recall", ".3f"),
+           ("near sat.", "object_recall near saturated", ".2f"), ("bright", "object_recall bright source", ".2f"),
+           ("elsewhere", "object_recall elsewhere", ".3f"), ("<500 e-", "object_recall 0-500 e-", ".2f"),
+           ("0.5-1k", "object_recall 500-1000 e-", ".2f"), ("1-2k", "object_recall 1000-2000 e-", ".2f"),
+           ("2-5k", "object_recall 2000-5000 e-", ".2f"), (">5k", "object_recall >= 5000 e-", ".2f"))
+
+
+def table_lines(all_results):
+    """Markdown table of `run_frame` results (one row per frame and detector)."""
+    lines = ["| frame | detector | " + " | ".join(head for head, _, _ in COLUMNS) + " |",
+             "|---|---|" + "---|" * len(COLUMNS)]
+    for results in all_results:
+        for name, rates in results["detectors"].items():
+            cells = ["n/a" if isinstance(rates[key], float) and not np.isfinite(rates[key]) else
+                     format(rates[key], spec) for _, key, spec in COLUMNS]
+            lines.append(f"| {results['name']} | {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def plot_injection(results, path):
+    """PNG: object recall by injected charge per detector, and a cut-out of the last injection with each mask."""
+    from .plots import _pyplot
+
+    plt = _pyplot()
+    names = list(results["detectors"])
+    last = results["last"]
+    fig, axes = plt.subplots(1, len(names) + 1, figsize=(3.2 * (len(names) + 1), 3.2))
+    centres = [np.sqrt(max(low, 200.0) * min(high, 2e4)) for low, high in zip(CHARGE_BINS[:-1], CHARGE_BINS[1:])]
+    for name in names:
+        rates = results["detectors"][name]
+        axes[0].plot(centres, [rates[f"object_recall {_bin_name(lo, hi)}"]
+                               for lo, hi in zip(CHARGE_BINS[:-1], CHARGE_BINS[1:])], "o-", label=name)
+    axes[0].set(xscale="log", xlabel="injected charge (e-)", ylabel="object recall", ylim=(0, 1.02))
+    axes[0].legend(fontsize=6)
+    # the cut-out around the injected cosmic ray nearest a saturated pixel (else the brightest one)
+    table, truth, env = last["table"], last["truth"], results.get("environment")
+    used = table[table["n_pixels"] > 0]
+    near = used[env[used["y"], used["x"]] == 0] if env is not None and len(used) else used[:0]
+    row = near[0] if len(near) else used[np.argmax(used["charge"])]
+    box = tuple(slice(max(int(c) - 24, 0), int(c) + 24) for c in (row["y"], row["x"]))
+    stamp = last["injected"][box]
+    low, high = np.percentile(stamp, [5, 99.5])
+    for ax, name in zip(axes[1:], names):
+        ax.imshow(stamp, origin="lower", cmap="gray", vmin=low, vmax=high, interpolation="nearest")
+        overlay = np.zeros(stamp.shape + (4,))
+        overlay[last["masks"][name][box]] = (1.0, 0.1, 0.1, 0.8)
+        ax.imshow(overlay, origin="lower", interpolation="nearest")
+        ax.contour(truth[box] > 0, levels=[0.5], colors="lime", linewidths=0.6)
+        if results.get("saturated") is not None and results["saturated"][box].any():
+            ax.contour(results["saturated"][box], levels=[0.5], colors="cyan", linewidths=0.6)
+        ax.set(title=f"{name}\nred flagged, green injected, cyan saturated", xticks=[], yticks=[])
+        ax.title.set_fontsize(6)
+    fig.suptitle(f"{results.get('name', '')}: {results['n_injected']} injected CRs, seed {results['seed']}", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
