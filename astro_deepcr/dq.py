@@ -53,13 +53,16 @@ SATURATION_BITS = 256 | 2048
 #: and is excluded by the drizzle anyway; flagging it again as a cosmic ray would only add noise, so it
 #: is left alone. A pixel that calacs or an earlier driz_cr already called a cosmic ray stays a candidate.
 DEFAULT_BITS = f"{CR_BIT},{CALACS_CRBIT}"
-#: DQ bits of pixels whose values are not sky (1 corrupted, 2 fill, 4 bad detector pixel, 8 masked by
-#: aperture): replaced by the median of good neighbours before deepCR sees the image. Unlike ``bits``
-#: this lists bits that are *filled*. Saturation is deliberately not here: filling a saturated star core
-#: with the median of its ring leaves a steep artificial edge that the network flags as cosmic rays.
-#: Filling every pixel ``bits`` calls bad instead raised the false-positive rate from 4.8e-4 to 6.5e-4 at
-#: the same recall (``benchmarks/drizzle_compare.py --fill-bits``, docs/drizzle.rst).
-DEFAULT_FILL_BITS = "1,2,4,8"
+#: DQ bits of pixels whose values are not sky (1 corrupted, 2 fill value, 4 bad detector pixel): replaced by
+#: the median of good neighbours before deepCR sees the image. Unlike ``bits`` this lists bits that are
+#: *filled*. Saturation is deliberately not here: filling a saturated star core with the median of its ring
+#: leaves a steep artificial edge that the network flags. Nor is 8 (masked by an aperture feature, e.g. the
+#: HRC occulting finger): its pixels hold attenuated sky, and filling them made 54 extra flags on the edges
+#: of the HRC frame's aperture mask at the same recall of injected cosmic rays (0.5034 of 2 x 500 / Mpx;
+#: ``python tools/measure_mask_policy.py``, docs/architecture.rst). Filling every pixel ``bits`` calls bad
+#: instead raised the false-positive rate from 4.8e-4 to 6.5e-4 at the same recall
+#: (``benchmarks/drizzle_compare.py --fill-bits``, docs/drizzle.rst).
+DEFAULT_FILL_BITS = "1,2,4"
 _ALL_BITS = 0xFFFF
 
 

@@ -6,6 +6,7 @@ import os
 import numpy as np
 import pytest
 from astropy.io import fits
+from astropy.utils.exceptions import AstropyUserWarning
 from astropy.wcs import WCS
 
 from astro_deepcr import DeepCR, batch, zoo
@@ -373,8 +374,9 @@ def test_model_from_header_and_explicit_model(tmp_path):
         hdul[0].header.update({"TELESCOP": "HST", "INSTRUME": "WFC3", "DETECTOR": "UVIS", "FILTER": "F606W"})
         hdul.writeto(tmp_path / "uvis.fits")
     chosen = batch.clean_files([tmp_path / "uvis.fits"], tmp_path / "o1", inpaint=None, progress=False)[0]
-    explicit = batch.clean_files([tmp_path / "uvis.fits"], tmp_path / "o2", inpaint=None, model="ACS-WFC",
-                                 progress=False)[0]
+    with pytest.warns(AstropyUserWarning, match="trained on ACS/WFC data, not WFC3/UVIS"):
+        explicit = batch.clean_files([tmp_path / "uvis.fits"], tmp_path / "o2", inpaint=None, model="ACS-WFC",
+                                     progress=False)[0]
     with fits.open(chosen.output) as hdul:
         assert hdul["SCI"].header["DCRMODEL"] == "WFC3-UVIS" and hdul["SCI"].header["DCRWHY"] != "explicit"
         wfc3_mask = hdul["CRMASK", 1].data

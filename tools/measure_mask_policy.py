@@ -46,6 +46,25 @@ def main(argv=None):
         differ = int((found ^ reference).sum())
         print(f"{name:<36} {found.sum():5d} CR px, {differ:5d} differ from flag "
               f"({100 * differ / max(reference.sum(), 1):.1f} %)")
+    compare_fill_bits(science, dq)
+
+
+def compare_fill_bits(science, dq, choices=("1,2,4,8", "1,2,4", 0), seed=0, n_trials=2):
+    """Recall of injected real cosmic rays and flags on the frame for ``fill_bits`` choices (flag's route)."""
+    from astro_deepcr.dq import dq_masks, saturated_dq
+    from astro_deepcr.evaluation.injection import injection_recovery
+
+    def detector(fill_bits):
+        return lambda image: detect(image, dq=dq, fill_bits=fill_bits, exptime=60.0, **SETTINGS).cr_mask
+
+    bad, _ = dq_masks(dq)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        results = injection_recovery(science, {f"fill_bits {c!r}": detector(c) for c in choices}, seed=seed,
+                                     bad=bad, saturated=saturated_dq(dq), n_trials=n_trials)
+    for name, figures in results["detectors"].items():
+        print(f"{name:<22} recall {figures['pixel_recall']:.4f} (pixels), {figures['object_recall']:.4f} "
+              f"(objects), {figures['flags_original']} flags on the frame, {figures['new_away']} new away")
 
 
 if __name__ == "__main__":

@@ -142,7 +142,7 @@ def flag_cosmic_rays(input, model=None, threshold=None, crbit=CR_BIT, grow=1, re
         cosmic rays found by driz_cr (4096) or calacs (8192) as candidates;
         0: only pixels with DQ = 0 may be flagged; None: every pixel.
     fill_bits : int, str or None
-        DQ bits of pixels whose values are not usable (default ``"1,2,4,8"``),
+        DQ bits of pixels whose values are not usable (default ``"1,2,4"``),
         listed as bad bits like astroscrappy's ``inmask``: filled from good
         neighbours before the network runs, never flagged, never used to
         fill others. Saturation is not in the default (see
