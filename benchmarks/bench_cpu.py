@@ -3,10 +3,15 @@
 """
 CPU benchmark, in one run on the same image: the reference deepCR 0.3.1
 (``clean(segment=True, patch=1024)``), astro_deepcr at ``precision="float32"``,
-astro_deepcr at its default ``precision="auto"``, and astroscrappy (LACosmic,
-``niter=4``).
+astro_deepcr at its default ``precision="auto"`` (both on the default
+backend: OpenVINO where installed), the same on the torch backend
+(``torch-float32``, ``torch-auto``), and astroscrappy (LACosmic, ``niter=4``).
 
-Each method runs in its own subprocess so that its peak RSS is its own. The
+Each method runs in its own fresh subprocess, so that its time and peak RSS
+are its own (in a shared process deepCR 0.3.1 slows by up to 1.8x through
+page faults). It prints the CPU kind (torch's CPU capability, native
+bfloat16 or not) and the load average before and after, to show whether the
+machine was shared. The
 image is a simulated ACS/WFC-like frame in electrons (sky 60 e-, read noise
 4 e-, 500 s, stars, galaxies and cosmic rays; fixed seed), 2048 x 2048 by
 default. Reports wall time (best of ``--repeat`` rounds, each round running
@@ -33,7 +38,8 @@ import time
 
 import numpy as np
 
-METHODS = ("reference", "float32", "auto", "astroscrappy")
+METHODS = ("reference", "float32", "auto", "torch-float32", "astroscrappy")
+EXTRA_METHODS = ("torch-auto", "bfloat16", "torch-bfloat16")
 
 
 def make_image(path, shape, seed=2024):
@@ -63,10 +69,21 @@ def _runner(method, model, threshold, tile):
                                                satlevel=np.inf, niter=4, verbose=False)[0]
 
         return lacosmic, "n/a"
-    from astro_deepcr import DeepCR
+    from astro_deepcr import DeepCR, conf
 
-    engine = DeepCR(model, device="cpu", tile_size=tile, precision=method, progress=False)
+    backend, _, precision = method.rpartition("-")
+    conf.backend = backend or "auto"
+    engine = DeepCR(model, device="cpu", tile_size=tile, precision=precision, progress=False)
     return lambda image: engine.mask(image, threshold=threshold), engine.precision_used
+
+
+def _backend_used(method, model, precision):
+    """The runtime that ran ``method`` (after the run: the network is in the cache)."""
+    if method in ("reference", "astroscrappy"):
+        return "torch (deepCR 0.3.1)" if method == "reference" else "n/a"
+    from astro_deepcr import engine, zoo
+
+    return engine.backend_label(zoo.load_network(model, device="cpu", precision=precision))
 
 
 def worker(method, image_path, mask_path, model, threshold, tile, repeat, threads):
@@ -76,7 +93,7 @@ def worker(method, image_path, mask_path, model, threshold, tile, repeat, thread
         torch.set_num_threads(threads)
     image = np.load(image_path)
     run, precision = _runner(method, model, threshold, tile)
-    if method in ("float32", "auto"):
+    if method not in ("reference", "astroscrappy"):
         run(image[:256, :256])  # untimed warm-up: weights loaded once per process (the one network cache)
     times = []
     for _ in range(repeat):
@@ -86,7 +103,8 @@ def worker(method, image_path, mask_path, model, threshold, tile, repeat, thread
     np.save(mask_path, mask)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB -> MiB on Linux
     print(json.dumps({"method": method, "seconds": min(times), "all_seconds": times, "peak_rss_mib": peak,
-                      "threads": torch.get_num_threads(), "precision": precision}))
+                      "threads": torch.get_num_threads(), "precision": precision,
+                      "backend": _backend_used(method, model, precision)}))
 
 
 def real_frame_agreement(model, threshold):
@@ -99,7 +117,9 @@ def real_frame_agreement(model, threshold):
     if frame is None:
         return {"real_frame": "spherical_geometry's j8bt06nyq_flt.fits not installed"}
     image = frame[0]
-    masks = {method: _runner(method, model, threshold, None)[0](image) for method in ("reference", "float32", "auto")}
+    masks = {}
+    for method in ("reference", "float32", "auto"):  # the default backend, as measured
+        masks[method] = _runner(method, model, threshold, None)[0](image)
     return {
         "real_identical_fraction_float32": float((masks["float32"] == masks["reference"]).mean()),
         "real_identical_fraction_auto": float((masks["auto"] == masks["reference"]).mean()),
@@ -153,7 +173,7 @@ def main(argv=None):
     parser.add_argument("--tile", type=int, default=None, help="astro_deepcr tile size (default: conf)")
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--threads", type=int, default=0)
-    parser.add_argument("--methods", nargs="*", default=list(METHODS), choices=[*METHODS, "bfloat16"],
+    parser.add_argument("--methods", nargs="*", default=list(METHODS), choices=[*METHODS, *EXTRA_METHODS],
                         help="bfloat16 (forced) is not in the default set: slower than float32 without native bf16")
     parser.add_argument("--no-real", dest="real", action="store_false", help="skip the real HRC frame agreement")
     parser.add_argument("--sweep", action="store_true",
@@ -166,6 +186,9 @@ def main(argv=None):
         return 0
     import torch
 
+    from astro_deepcr.engine import native_bfloat16
+
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         image_path = os.path.join(tmp, "image.npy")
         make_image(image_path, args.shape)
@@ -195,11 +218,14 @@ def main(argv=None):
                 results[method]["mask"] = np.load(mask_path)
     summary = {"shape": list(args.shape), "model": args.model, "threshold": args.threshold,
                "cpu": f"{platform.machine()}, {os.cpu_count()} cores, torch CPU capability "
-                      f"{torch.backends.cpu.get_cpu_capability()}",
+                      f"{torch.backends.cpu.get_cpu_capability()}, native bfloat16 "
+                      f"{'yes' if native_bfloat16('cpu') else 'no'}",
+               "load_average_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
                "methods": {}}
     reference = results.get("reference")
     for method, result in results.items():
-        row = {key: result[key] for key in ("seconds", "all_seconds", "peak_rss_mib", "threads", "precision")}
+        row = {key: result[key] for key in ("seconds", "all_seconds", "peak_rss_mib", "threads", "precision",
+                                            "backend")}
         if reference is not None:
             row["speedup_vs_reference"] = reference["seconds"] / result["seconds"]
             if method != "reference":
@@ -209,11 +235,13 @@ def main(argv=None):
         summary["methods"][method] = row
     if args.real:
         summary.update(real_frame_agreement(args.model, args.threshold))
-    print(f"{args.shape[0]}x{args.shape[1]} {args.model}, {summary['cpu']}")
-    print(f"{'method':<14} {'precision':<9} {'seconds':>8} {'x ref':>6} {'peak MiB':>9} {'same as ref':>12}")
+    print(f"{args.shape[0]}x{args.shape[1]} {args.model}, {summary['cpu']}; load average (1 min) before/after "
+          f"{summary['load_average_before_after']}")
+    print(f"{'method':<15} {'backend':<20} {'precision':<9} {'seconds':>8} {'x ref':>6} {'peak MiB':>9} "
+          f"{'same as ref':>12}")
     for method, row in summary["methods"].items():
         same, ratio = row.get("identical_to_reference_fraction"), row.get("speedup_vs_reference", np.nan)
-        print(f"{method:<14} {row['precision']:<9} {row['seconds']:8.2f} {ratio:6.2f} "
+        print(f"{method:<15} {row['backend']:<20} {row['precision']:<9} {row['seconds']:8.2f} {ratio:6.2f} "
               f"{row['peak_rss_mib']:9.0f} {'' if same is None else f'{same:.6f}':>12}")
     for key, value in summary.items():
         if key.startswith("real"):

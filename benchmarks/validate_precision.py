@@ -20,11 +20,16 @@ the evaluation fields is within 2 % of its float32 MSE. ::
     python benchmarks/validate_precision.py                  # print the table
     python benchmarks/validate_precision.py --write          # also update models.json
     python benchmarks/validate_precision.py --layers         # which layers must stay float32
+    python benchmarks/validate_precision.py --backend openvino --write   # on a CPU with native bfloat16
 
 ``--write`` edits only the ``auto_precision`` and ``bf16_validation`` keys of
-each model in ``astro_deepcr_models/models.json`` (load, modify, write back).
-The numbers are properties of the arithmetic, not of the CPU: where the CPU
-has no native bfloat16 torch emulates it (slowly) with the same rounding.
+each model in ``astro_deepcr_models/models.json`` (load, modify, write back);
+with ``--backend openvino`` only ``bf16_validation["backends"]["openvino"]``
+(`astro_deepcr.engine.bf16_validated`). For torch the numbers are properties
+of the arithmetic, not of the CPU: where the CPU has no native bfloat16 torch
+emulates it (slowly) with the same rounding. OpenVINO computes bfloat16 only
+on CPUs with native support (AVX512-BF16 or AMX) and its kernels differ from
+torch's, so its validation must run on such a CPU.
 """
 
 import argparse
@@ -75,6 +80,20 @@ def _model(name, precision):
     from astro_deepcr import DeepCR
 
     return DeepCR(name, device="cpu", precision=precision, progress=False)
+
+
+def use_backend(backend):
+    """Run every model of this process on ``backend`` (conf.backend); refuse an OpenVINO bfloat16 validation
+    where OpenVINO would silently compute float32."""
+    from astro_deepcr import conf
+
+    conf.backend = backend
+    if backend == "openvino":
+        from astro_deepcr import openvino_backend
+
+        if "bfloat16" not in openvino_backend.native_precisions():
+            raise SystemExit("OpenVINO computes bfloat16 only on CPUs with native bf16 (AVX512-BF16 or AMX): "
+                             "this CPU cannot validate it")
 
 
 def flipped(name, image, inmask, layers=None):
@@ -148,16 +167,21 @@ def layer_study(models, hrc):
             print(f"{name:<10} {label:<40} {differ:8d} {crs:7d} {differ / crs:9.4f} {bf16_seconds:7.2f}", flush=True)
 
 
-def write_cards(results, path):
-    """Update only ``auto_precision`` and ``bf16_validation`` of the validated models."""
+def write_cards(results, path, backend="torch"):
+    """Update only ``auto_precision`` and ``bf16_validation`` of the validated models (another backend than
+    torch: only its entry ``bf16_validation["backends"][backend]``)."""
     with open(path) as stream:
         index = json.load(stream)
     for entry in index["models"]:
         if entry["name"] in results:
-            result = results[entry["name"]]
-            entry["auto_precision"] = "bfloat16" if result["passed"] else "float32"
-            entry["bf16_validation"] = {key: round(value, 6) if isinstance(value, float) else value
-                                        for key, value in result.items()}
+            result = {key: round(value, 6) if isinstance(value, float) else value
+                      for key, value in results[entry["name"]].items()}
+            if backend == "torch":
+                backends = entry.get("bf16_validation", {}).get("backends")
+                entry["auto_precision"] = "bfloat16" if result["passed"] else "float32"
+                entry["bf16_validation"] = {**result, **({"backends": backends} if backends else {})}
+            else:
+                entry.setdefault("bf16_validation", {}).setdefault("backends", {})[backend] = result
     with open(path, "w") as stream:
         json.dump(index, stream, indent=2)
         stream.write("\n")
@@ -170,8 +194,11 @@ def main(argv=None):
     parser.add_argument("--write", action="store_true", help="write the results into models.json")
     parser.add_argument("--sim-size", type=int, default=1024, help="side of the simulated frame")
     parser.add_argument("--test-images", type=int, default=2, help="evaluation images per field (512x512 each)")
+    parser.add_argument("--backend", choices=("torch", "openvino"), default="torch",
+                        help="inference backend validated (openvino: on a CPU with native bfloat16 only)")
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args(argv)
+    use_backend(args.backend)
 
     from astro_deepcr import get_model, list_models
     from astro_deepcr.evaluation.report import make_test_set
@@ -180,8 +207,8 @@ def main(argv=None):
     hrc = real_frame()
     if hrc is None:
         print("spherical_geometry's j8bt06nyq_flt.fits is not installed: no model can pass", file=sys.stderr)
-    print(f"torch {torch.__version__}, CPU capability {torch.backends.cpu.get_cpu_capability()}, "
-          f"{platform.machine()}, {torch.get_num_threads()} threads")
+    print(f"backend {args.backend}, torch {torch.__version__}, CPU capability "
+          f"{torch.backends.cpu.get_cpu_capability()}, {platform.machine()}, {torch.get_num_threads()} threads")
     models = args.models or list_models()
     if args.layers:
         layer_study([name for name in models if get_model(name).kind == "mask"], hrc)
@@ -196,6 +223,11 @@ def main(argv=None):
         else:
             results[name] = validate_inpaint(name, test_set)
         results[name].update(setup, float32_layers=list(FLOAT32_LAYERS))
+        if args.backend != "torch":
+            from astro_deepcr import openvino_backend
+
+            results[name].update(version=openvino_backend.version(),
+                                 cpu=f"{platform.machine()}, {torch.backends.cpu.get_cpu_capability()}")
         print(name, json.dumps(results[name]), f"({time.perf_counter() - start:.0f} s)", flush=True)
     if args.json:
         with open(args.json, "w") as stream:
@@ -203,7 +235,8 @@ def main(argv=None):
     if args.write:
         import astro_deepcr_models
 
-        write_cards(results, os.path.join(os.path.dirname(astro_deepcr_models.__file__), "models.json"))
+        write_cards(results, os.path.join(os.path.dirname(astro_deepcr_models.__file__), "models.json"),
+                    backend=args.backend)
     return 0
 
 

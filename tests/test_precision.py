@@ -115,8 +115,9 @@ def test_unknown_precision_is_a_clear_error():
 # -- the float32 layers ----------------------------------------------------------------------------------------------
 
 def test_reduced_precision_keeps_the_sensitive_layers_in_float32():
-    fast = zoo.load_network("ACS-WFC", device="cpu", precision="bfloat16")
-    plain = zoo.load_network("ACS-WFC", device="cpu", precision="float32")
+    # torch's autocast path (tests/test_backends.py checks OpenVINO's)
+    fast = zoo.load_network("ACS-WFC", device="cpu", precision="bfloat16", backend="torch")
+    plain = zoo.load_network("ACS-WFC", device="cpu", precision="float32", backend="torch")
     wrapped = {name for name, module in fast.named_modules() if isinstance(module, nets.KeepFloat32)}
     assert wrapped == set(nets.FLOAT32_LAYERS) == {"inc.0", "head"}
     assert not any(isinstance(module, nets.KeepFloat32) for module in plain.modules())
@@ -207,6 +208,7 @@ def test_bf16_flips_on_the_real_hrc_frame_match_the_card(name):
 # -- the one network cache -------------------------------------------------------------------------------------------
 
 def test_one_network_cache_builds_each_network_once(monkeypatch):
+    monkeypatch.setattr(conf, "backend", "torch")  # counts torch's inference copies (OpenVINO's: test_backends)
     zoo.clear_network_cache()
     built = []
     original = zoo.build_network
