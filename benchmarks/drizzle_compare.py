@@ -13,14 +13,20 @@ Prints, for one simulated field (3 dithered exposures, 2 chips each):
   deepCR on 1 and 3 exposures, driz_cr on 3 and no CR rejection.
 
 With ``--fill-bits``, it instead compares two ``fill_bits`` choices of
-`flag_cosmic_rays` on the same stack: the default ``"1,2,4,8"`` (only
-corrupted / fill / bad-detector / aperture-masked pixels are the network's
+`flag_cosmic_rays` on the same stack: the default (`astro_deepcr.dq.DEFAULT_FILL_BITS`: only
+corrupted / fill / bad-detector pixels are the network's
 ``inmask``) and ``"~4096,8192"`` (every pixel that ``bits`` calls bad,
 saturation and hot pixels included, is filled before detection).
 
+With ``--sky``, it instead prints the sky AstroDrizzle measures (``MDRIZSKY``,
+skysub on) without and with the deepCR flags in DQ beforehand
+(`astro_deepcr.evaluation.drizzle_compare.sky_before_after`), on the real
+ACS/HRC frame (`astro_deepcr.datasets.hst_example_path`, model ``ACS-WFC``)
+and on the synthetic stack.
+
 Usage::
 
-    python benchmarks/drizzle_compare.py [--shape 256 512] [--seed 1] [--workdir DIR] [--fill-bits]
+    python benchmarks/drizzle_compare.py [--shape 256 512] [--seed 1] [--workdir DIR] [--fill-bits | --sky]
 
 Everything runs offline on generated files; nothing is tuned (simulator and
 AstroDrizzle defaults, deepCR model and threshold from the headers).
@@ -35,12 +41,13 @@ import warnings
 import numpy as np
 from astropy.io import fits
 
+from astro_deepcr.dq import DEFAULT_FILL_BITS
 from astro_deepcr.drizzle import flag_cosmic_rays
-from astro_deepcr.evaluation.drizzle_compare import compare_cr_rejection
+from astro_deepcr.evaluation.drizzle_compare import compare_cr_rejection, sky_before_after
 from astro_deepcr.evaluation.metrics import mask_scores
 from astro_deepcr.training.flc import write_flc_stack
 
-FILL_CHOICES = (("1,2,4,8", "default fill_bits"), ("~4096,8192", "fill every pixel bits calls bad"))
+FILL_CHOICES = ((DEFAULT_FILL_BITS, "default fill_bits"), ("~4096,8192", "fill every pixel bits calls bad"))
 
 
 def compare_fill_bits(workdir, shape, seed):
@@ -64,6 +71,30 @@ def compare_fill_bits(workdir, shape, seed):
         recall, fpr, precision = mask_scores(found, np.concatenate(truth), np.concatenate(valid))
         lines.append(f"{fill_bits:<11} {label:<32} {recall:7.4f}  {fpr:9.2e}  {precision:7.4f}  "
                      f"{int(found.sum()):8d}")
+    return "\n".join(lines)
+
+
+def compare_sky(workdir, shape, seed):
+    """MDRIZSKY before / after on the real HRC frame and on the synthetic stack."""
+    from astro_deepcr.datasets import hst_example_path
+
+    lines = [f"{'file':<24} chip  MDRIZSKY before   after      change   CR px flagged   CR-free truth"]
+    runs = []
+    hrc = hst_example_path()
+    if hrc is not None and os.path.isfile(hrc):
+        runs.append(("hrc", [hrc], {"model": "ACS-WFC"}))
+    stack = write_flc_stack(os.path.join(workdir, "data"), 3, chip_shape=shape, seed=seed)
+    runs.append(("stack", stack.files, {}))
+    for label, files, params in runs:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            rows = sky_before_after(files, os.path.join(workdir, label), **params)
+            # the synthetic stack's CR-free copies, drizzled the "before" way: the sky without any cosmic ray
+            truth = ([row[2] for row in sky_before_after(stack.truth_files, os.path.join(workdir, "truth"))]
+                     if label == "stack" else [float("nan")] * len(rows))
+        for (name, extver, before, after, n_cr), clean in zip(rows, truth, strict=True):
+            lines.append(f"{name:<24} {extver:4d}  {before:14.4f}  {after:10.4f}  {after - before:+9.4f}  {n_cr:8d}"
+                         f"        {clean:10.4f}")
     return "\n".join(lines)
 
 
@@ -98,11 +129,14 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--workdir", default=None, help="keep the files here (default: a temporary folder)")
     parser.add_argument("--fill-bits", action="store_true", help="compare fill_bits choices instead")
+    parser.add_argument("--sky", action="store_true", help="MDRIZSKY without / with the deepCR flags instead")
     args = parser.parse_args(argv)
 
     def run(workdir):
         if args.fill_bits:
             return compare_fill_bits(workdir, tuple(args.shape), args.seed)
+        if args.sky:
+            return compare_sky(workdir, tuple(args.shape), args.seed)
         return report(compare_cr_rejection(workdir, tuple(args.shape), args.seed))
 
     if args.workdir:

@@ -17,6 +17,7 @@ from astropy.utils.exceptions import AstropyUserWarning
 from astro_deepcr import DeepCR
 from astro_deepcr.drizzle import (
     DEFAULT_BITS,
+    DEFAULT_FILL_BITS,
     astrodrizzle,
     flag_cosmic_rays,
     grow_like_driz_cr,
@@ -308,6 +309,7 @@ def test_real_hst_hrc_file(tmp_path):
 def test_config_round_trip(tmp_path):
     defaults = load_config()
     assert defaults["crbit"] == 4096 and defaults["bits"] == DEFAULT_BITS and defaults["model"] is None
+    assert defaults["fill_bits"] == DEFAULT_FILL_BITS  # the detection core's default
     assert defaults["grow"] == 1 and defaults["resetbits"] is None
     path = save_config(tmp_path / "my_flag.cfg", threshold=0.3, grow=3, model="ACS-WFC", bits="64,32", resetbits=0)
     loaded = load_config(path)

@@ -22,7 +22,7 @@ from astropy.io import fits
 from ..training.flc import write_flc_stack
 from .metrics import mask_scores
 
-__all__ = ["cr_positions_in_output", "compare_cr_rejection"]
+__all__ = ["cr_positions_in_output", "compare_cr_rejection", "sky_before_after"]
 
 
 def cr_positions_in_output(flc_files, cr_masks, drizzled_header):
@@ -185,3 +185,44 @@ def compare_cr_rejection(workdir, shape=(256, 512), seed=1, n_exposures=3):
         "none_3exp": residual(sci_n3, sci_t3, hit3, wht_n3),
     }
     return results
+
+
+def sky_before_after(files, workdir, **params):
+    """``MDRIZSKY`` of every ``SCI`` chip without and with the deepCR flags in DQ when the sky is measured.
+
+    "Before": drizzlepac's ``AstroDrizzle`` on unflagged copies (median,
+    blot and driz_cr off, ``resetbits=0``): the sky step sees the cosmic
+    rays, as it does in a classic run (driz_cr runs after the sky) and as it
+    did in astro_deepcr 0.2 (deepCR ran after drizzlepac's sky step). "After":
+    `astro_deepcr.drizzle.astrodrizzle` on other copies: the cosmic rays are
+    in DQ (``crbit``), so the sky step (``sky_bits="0"``) leaves them out.
+    ``params`` go to both runs (e.g. ``model="ACS-WFC"`` for the HRC frame).
+
+    Returns
+    -------
+    rows : list of tuple
+        ``(file, extver, mdrizsky_before, mdrizsky_after, n_cr)``.
+    """
+    before_files = _copy(files, os.path.join(workdir, "sky_before"))
+    after_files = _copy(files, os.path.join(workdir, "sky_after"))
+    deepcr_options = {key: params.pop(key) for key in ("model", "threshold", "device", "precision") if key in params}
+    common = dict(_COMMON, skysub=True, **params)
+    names = [os.path.basename(path) for path in files]
+    with _in(os.path.join(workdir, "sky_before")):
+        from drizzlepac.astrodrizzle import AstroDrizzle
+
+        AstroDrizzle(names, output="before", resetbits=0, **_NO_REJECTION, **common)
+    with _in(os.path.join(workdir, "sky_after")):
+        from ..drizzle import astrodrizzle
+
+        astrodrizzle(names, output="after", **deepcr_options, **common)
+    rows = []
+    for before, after in zip(before_files, after_files, strict=True):
+        with fits.open(before) as old, fits.open(after) as new:
+            for hdu in new:
+                if hdu.name != "SCI":
+                    continue
+                n_cr = int(((new["DQ", hdu.ver].data.astype(np.int64) & 4096) > 0).sum())
+                rows.append((os.path.basename(after), hdu.ver, float(old["SCI", hdu.ver].header["MDRIZSKY"]),
+                             float(hdu.header["MDRIZSKY"]), n_cr))
+    return rows
