@@ -14,7 +14,9 @@ Frames (loaded where their package is installed, never shipped):
     4.24 e-). Neither has a saturated pixel (maxima 2853 e- and 4979 e-).
 ``wfpc2``
     WFPC2 F555W omega Cen, ``u40x010hm_c0f.fits`` (stsci.tools' test data),
-    chip 2 (WF2, 800 x 800), DN times ATODGAIN 7 e-/DN; read noise 5.3 e-
+    chip 2 (WF2) without its pyramid-shadowed edge (first 50 rows and columns,
+    where the row / column medians are 4-20x the sky, and the last row and
+    column): 749 x 749 px, DN times ATODGAIN 7 e-/DN; read noise 5.3 e-
     (WFPC2 Instrument Handbook, gain 7; the header has none); saturated:
     at or above 0.95 x (SATURATE 4095 DN - the chip's BIASEVEN 352.5 DN) =
     3555 DN, the dip of the chip's histogram below the A-to-D plateau
@@ -48,6 +50,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).parent))
 
 WFPC2 = ("stsci.tools", "tests/data/u40x010hm_c0f.fits")
 WFPC2_CHIP = 2
+WFPC2_GOOD = (slice(50, -1), slice(50, -1))  # without the pyramid shadow and the last row / column
 WFPC2_READNOISE = 5.3  # e-, WFPC2 Instrument Handbook, ATODGAIN 7
 TARGET_CRS = 1000
 
@@ -80,7 +83,7 @@ def load_wfpc2():
         warnings.simplefilter("ignore")  # the GEIS group table's TDISP cards
         with fits.open(path, memmap=False) as hdul:
             header = hdul[0].header.copy()
-            dn = np.asarray(hdul[0].data[WFPC2_CHIP - 1], dtype=np.float64)
+            dn = np.asarray(hdul[0].data[WFPC2_CHIP - 1], dtype=np.float64)[WFPC2_GOOD]
             bias = float(hdul[1].data["BIASEVEN"][WFPC2_CHIP - 1])
     gain = float(header["ATODGAIN"])
     satlevel_dn = 0.95 * (float(header["SATURATE"]) - bias)
@@ -121,15 +124,71 @@ def protection_before_after(frame, seed, density):
                                  bad=bad & ~saturated, saturated=saturated)
     print(f"\nSaturation protection on {frame['name']} ({spec.name}, {results['n_injected']} injected CRs, "
           f"seed {seed}):\n")
-    print("| deepCR | flags | rim flags (<= 3 px) | px recall | obj recall | obj recall near sat. "
+    print("| deepCR | flags | rim flags (<= 3 px) | px recall | obj recall | ... by new flags | obj recall near sat. "
           "| ... by new flags | obj recall elsewhere | new away |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for name, rates in results["detectors"].items():
         rim = rim_flags(results["last"]["originals"][name], saturated)
         print(f"| {name} | {rates['flags_original']} | {rim} | {rates['pixel_recall']:.4f} | "
-              f"{rates['object_recall']:.4f} | {rates['object_recall near saturated']:.3f} "
+              f"{rates['object_recall']:.4f} | {rates['object_recall_new']:.4f} | "
+              f"{rates['object_recall near saturated']:.3f} "
               f"({rates['objects near saturated']}) | {rates['object_recall_new near saturated']:.3f} | "
               f"{rates['object_recall elsewhere']:.4f} | {rates['new_away']} |")
+    return results
+
+
+def protection_candidates(frame, seed, density, n_trials=8):
+    """The candidate protections of issue #22 on the same injections of the HRC frame (the table that chose one).
+
+    Each candidate thresholds the same probability (the core's, saturated pixels not filled, or, for
+    "fill saturated", filled like DQ 1/2/4/8 pixels) and drops or re-thresholds flags near saturation.
+    """
+    from astro_deepcr.bright import protect, protection_zone, rim_flags
+    from astro_deepcr.detection import choose_model, network_probability, pixel_masks
+    from astro_deepcr.evaluation.injection import injection_recovery
+
+    spec, _ = choose_model(frame["header"])
+    dq = frame["dq"]
+    bad, fill = pixel_masks(frame["electrons"].shape, dq=dq)
+    saturated = (dq & (256 | 2048)) != 0
+    fill = fill & ~saturated
+    cache = {}
+
+    def probability(image, fill_saturated):
+        key = (id(image), fill_saturated)  # the cached image is kept alive, so its id is not reused meanwhile
+        if key not in cache:
+            if len(cache) > 4:
+                cache.clear()
+            value = network_probability(image.astype(np.float32), fill | saturated if fill_saturated else fill, spec,
+                                        good=~bad, device="cpu")
+            value[bad] = 0.0
+            cache[key] = (image, value)
+        return cache[key][1]
+
+    def candidate(radius=0, zone_threshold=None, fill_saturated=False):
+        def run(image):
+            found = probability(image, fill_saturated) > spec.threshold
+            if zone_threshold is not None:
+                zone = protection_zone(saturated, radius)
+                return found & (~zone | (probability(image, fill_saturated) > zone_threshold)) & ~bad
+            return (protect(found, None, saturated, spec.threshold, radius=radius) if radius else found) & ~bad
+        return run
+
+    detectors = {"none": candidate(), **{f"zone {r} px": candidate(r) for r in (1, 2, 3, 4)},
+                 "threshold 0.9 within 2 px": candidate(2, 0.9), "threshold 0.99 within 2 px": candidate(2, 0.99),
+                 "fill saturated": candidate(fill_saturated=True),
+                 "fill saturated + zone 1 px": candidate(1, fill_saturated=True),
+                 "fill saturated + zone 2 px": candidate(2, fill_saturated=True)}
+    results = injection_recovery(frame["electrons"], detectors, density=density, seed=seed, n_trials=n_trials,
+                                 bad=bad & ~saturated, saturated=saturated)
+    print(f"\nCandidate protections on {frame['name']} ({spec.name}, {results['n_injected']} CRs, seed {seed}):\n")
+    print("| candidate | flags | rim flags | obj recall | by new flags | near sat. (new) | bright | elsewhere |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, rates in results["detectors"].items():
+        print(f"| {name} | {rates['flags_original']} | {rim_flags(results['last']['originals'][name], saturated)} | "
+              f"{rates['object_recall']:.4f} | {rates['object_recall_new']:.4f} | "
+              f"{rates['object_recall near saturated']:.3f} ({rates['object_recall_new near saturated']:.3f}) | "
+              f"{rates['object_recall bright source']:.3f} | {rates['object_recall elsewhere']:.4f} |")
     return results
 
 
@@ -165,10 +224,14 @@ def main(argv=None):
     parser.add_argument("--density", type=float, default=500.0, help="CRs per megapixel per trial")
     parser.add_argument("--frames", nargs="+", default=list(LOADERS), choices=list(LOADERS))
     parser.add_argument("--no-fractions", action="store_true", help="skip the flagged fraction of every model")
+    parser.add_argument("--candidates", action="store_true",
+                        help="only the table of candidate protections on the HRC frame (8 trials)")
     args = parser.parse_args(argv)
     from astro_deepcr.evaluation.injection import plot_injection, run_frame, table_lines
 
     start = time.perf_counter()
+    if args.candidates:
+        return protection_candidates(load_hrc(), args.seed, args.density)
     frames, all_results = [], []
     for name in args.frames:
         try:
