@@ -288,12 +288,33 @@ def detect(image, *, spec, reason="explicit", threshold=None, mask=None, dq=None
                                           threads=threads, progress=progress)
         probability[bad] = 0.0
     cr_mask = probability > threshold
-    if protect_saturated and saturated.any():
-        cr_mask = bright.protect(cr_mask, probability, saturated, threshold, image=data)
+    seeds = _protection_seeds(saturated, mask, dq, data)
+    if protect_saturated and seeds.any():
+        cr_mask = bright.protect(cr_mask, probability, seeds, threshold, image=data)
     cr_mask = grow_like_driz_cr(cr_mask, grow, ctegrow, cte_dir) & ~bad
     _check_fraction(cr_mask, bad, spec, exptime)
     return Detection(probability=probability, cr_mask=cr_mask, spec=spec, reason=reason, threshold=threshold,
                      precision=precision, bad=bad, fill=fill | nonfinite, saturated=saturated)
+
+
+def _protection_seeds(saturated, mask, dq, data):
+    """The saturated pixels whose rims `astro_deepcr.bright.protect` protects.
+
+    Without a boolean mask: every saturated pixel. With one, the pixels at or
+    above ``satlevel`` count only where the mask marks them too (DQ
+    saturation bits always count): a bright pixel the user's mask leaves
+    unmasked is, by that mask, not saturated -- it is never flagged
+    (``satlevel``'s meaning), but its rim is not protected. This gives an HST
+    frame opened with ccdproc (``mask = DQ != 0``, ccdproc's default
+    ``satlevel`` of 65535 e-, below the HRC's full well) the protection of
+    ``astro-deepcr flag`` (docs/architecture.rst).
+    """
+    if mask is None:
+        return saturated
+    known = np.asarray(mask, dtype=bool)
+    if dq is not None:
+        known = known | bright.saturated_pixels(data, dq=dq)
+    return saturated & known
 
 
 def _check_fraction(cr_mask, bad, spec, exptime=None):
