@@ -156,3 +156,35 @@ def test_recall_on_the_real_hrc_frame_with_and_without_protection():
     assert after["pixel_recall"] == pytest.approx(0.472, abs=0.03)
     assert after["object_recall near saturated"] == 0.0 and before["object_recall_new near saturated"] <= 0.1
     assert after["object_recall >= 5000 e-"] > 0.9 > after["object_recall 500-1000 e-"] > 0.5
+
+
+def test_evaluate_inject_command(tmp_path):
+    """``astro-deepcr evaluate --inject`` on a small frame in electrons: table, JSON and PNG written."""
+    import json
+
+    from astropy.io import fits
+
+    from astro_deepcr import cli
+
+    pytest.importorskip("matplotlib")
+    pytest.importorskip("astroscrappy")
+    image = np.random.default_rng(0).normal(100.0, 10.0, (128, 160)).astype(np.float32)
+    header = fits.Header({"BUNIT": "ELECTRONS", "RDNOISE": 4.0})
+    path = tmp_path / "own.fits"
+    fits.PrimaryHDU(image, header=header).writeto(path)
+    code = cli.main(["evaluate", "--inject", str(path), "--n-cr", "12", "--seed", "3", "--trials", "2",
+                     "--out", str(tmp_path / "out"), "--model", "ACS-WFC"])
+    assert code == 0
+    summary = json.loads((tmp_path / "out" / "injection.json").read_text())
+    (name, result), = summary.items()
+    assert name == "own.fits[0]" and result["model"] == "ACS-WFC" and result["n_injected"] == 24
+    assert set(result["detectors"]) == {"deepCR ACS-WFC", "LACosmic (sigclip 4.5)",
+                                        f"LACosmic (sigclip {result['sigclip']:.3g}, equal flags)"}
+    assert result["detectors"]["deepCR ACS-WFC"]["objects"] == 24
+    assert (tmp_path / "out" / "injection_own.png").read_bytes()[:4] == b"\x89PNG"
+    assert "| own.fits[0] | deepCR ACS-WFC |" in (tmp_path / "out" / "injection.md").read_text()
+    with pytest.raises(ValueError, match="read noise"):
+        from astro_deepcr.evaluation.injection import read_frame
+
+        fits.PrimaryHDU(image, header=fits.Header({"BUNIT": "ELECTRONS"})).writeto(tmp_path / "noisy.fits")
+        read_frame(tmp_path / "noisy.fits")
