@@ -78,7 +78,7 @@ def run_demo(outdir="demo_out", model=None, threshold=None, device=None, path=No
     found = detect(example.science, spec=spec, reason=reason, threshold=threshold, dq=example.dq, device=device,
                    exptime=header_exptime(example.sci_header, example.primary_header), progress=False)
     cr_mask, probability, bad, threshold = found.cr_mask, found.probability, found.bad, found.threshold
-    numbers = mask_statistics(example.science, cr_mask, bad)
+    numbers = mask_statistics(example.science, cr_mask, bad, saturated=found.saturated)
     os.makedirs(outdir, exist_ok=True)
     fits_path, png_path, reg_path = (os.path.join(outdir, name) for name in DEMO_FILES)
     primary = fits.PrimaryHDU(header=example.primary_header)
@@ -96,7 +96,7 @@ def run_demo(outdir="demo_out", model=None, threshold=None, device=None, path=No
         name = os.path.basename(example.path)
         title = (f"{name} ({example.primary_header.get('INSTRUME', '?')}/{example.primary_header.get('DETECTOR', '?')}"
                  f" {example.primary_header.get('FILTER1', '')}): deepCR {spec.name}, threshold {threshold:g}")
-        write_quicklook(png_path, example.science, cr_mask, bad=bad, title=title)
+        write_quicklook(png_path, example.science, cr_mask, bad=bad, title=title, saturated=found.saturated)
     log.info(f"demo: {numbers['n_cr_pixels']} cosmic-ray pixels in {numbers['n_cr_objects']} objects "
              f"({spec.name}: {reason})")
     header = example.primary_header

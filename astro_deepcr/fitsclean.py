@@ -202,10 +202,11 @@ def _write_products(output, looks, settings):
     from .visualization import write_quicklook, write_regions
 
     written = []
-    for label, image, cr_mask, bad in looks:
+    for label, image, cr_mask, bad, saturated in looks:
         if settings.plot:
             written.append(product_path(output, label, ".png"))
-            write_quicklook(written[-1], image, cr_mask, bad=bad, title=f"{os.path.basename(output)} [{label}]")
+            write_quicklook(written[-1], image, cr_mask, bad=bad, saturated=saturated,
+                            title=f"{os.path.basename(output)} [{label}]")
         if settings.regions:
             written.append(product_path(output, label, ".reg"))
             write_regions(written[-1], cr_mask)
@@ -257,7 +258,7 @@ def clean_file(path, output, settings=CleanSettings()):
             added += [mask_hdu] + ([prob_hdu] if prob_hdu is not None else [])
             n_cr[_label(hdu)] = found.n_cr
             if settings.plot or settings.regions:
-                looks.append((_label(hdu), original, found.cr_mask, found.bad))
+                looks.append((_label(hdu), original, found.cr_mask, found.bad, found.saturated))
             if isinstance(hdu, fits.CompImageHDU):  # re-compressing would quantise the cleaned floats (lossy)
                 kept[kept.index(hdu)] = fits.ImageHDU(hdu.data, header=hdu.header, name=hdu.name, ver=hdu.ver)
         result = fits.HDUList(kept + added)
