@@ -31,11 +31,7 @@ from scipy import ndimage
 
 __all__ = ["PROTECTION", "SATURATION_BITS", "saturated_pixels", "protection_zone", "protect", "rim_flags"]
 
-try:  # the one DQ module, once it exists
-    from .dq import SATURATION_BITS
-except ImportError:  # pragma: no cover - until astro_deepcr.dq lands
-    #: DQ bits of saturated pixels: 256 (full well) | 2048 (A-to-D saturation), calacs and calwf3.
-    SATURATION_BITS = 256 | 2048
+from .dq import SATURATION_BITS  # 256 (full well) | 2048 (A-to-D saturation), calacs and calwf3
 
 #: The measured saturation protection: no cosmic-ray flag within ``radius`` px (chessboard
 #: distance: a (2 radius + 1)-square around every saturated pixel, bleed trails included).

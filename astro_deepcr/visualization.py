@@ -23,6 +23,7 @@ import os
 import numpy as np
 from scipy import ndimage
 
+from .dq import CALACS_CRBIT, CR_BIT
 from .fitsutil import atomic_write
 
 __all__ = [
@@ -447,7 +448,7 @@ def _protection(saturated):
 # -- HST files flagged in DQ --------------------------------------------------------------------------------------
 
 
-def flagged_file_products(path, outdir=None, crbit=4096, plot=True, regions=True, bad_bits=None):
+def flagged_file_products(path, outdir=None, crbit=CR_BIT, plot=True, regions=True, bad_bits=None):
     """Quick-look PNGs and DS9 regions of an ``_flt``/``_flc`` file flagged by ``astro-deepcr flag``.
 
     The cosmic rays are the pixels of ``DQ,N`` with ``crbit`` set; other
@@ -477,7 +478,7 @@ def flagged_file_products(path, outdir=None, crbit=4096, plot=True, regions=True
     outdir = os.path.dirname(os.path.abspath(path)) if outdir is None else os.fspath(outdir)
     os.makedirs(outdir, exist_ok=True)
     root = os.path.basename(os.fspath(path)).split(".fits")[0]
-    bad_value = (0xFFFF & ~(int(crbit) | 8192)) if bad_bits is None else int(bad_bits)
+    bad_value = (0xFFFF & ~(int(crbit) | CALACS_CRBIT)) if bad_bits is None else int(bad_bits)
     written = []
     with fits.open(path, memmap=False) as hdul:
         for sci in (hdu for hdu in hdul if hdu.name == "SCI" and hdu.data is not None):
