@@ -80,9 +80,10 @@ def compare_sky(workdir, shape, seed):
 
     lines = [f"{'file':<24} chip  MDRIZSKY before   after      change   CR px flagged   CR-free truth"]
     runs = []
-    hrc = hst_example_path()
-    if hrc is not None and os.path.isfile(hrc):
-        runs.append(("hrc", [hrc], {"model": "ACS-WFC"}))
+    try:
+        runs.append(("hrc", [hst_example_path()], {"model": "ACS-WFC"}))
+    except FileNotFoundError as exc:
+        print(f"no HRC frame: {exc}")
     stack = write_flc_stack(os.path.join(workdir, "data"), 3, chip_shape=shape, seed=seed)
     runs.append(("stack", stack.files, {}))
     for label, files, params in runs:

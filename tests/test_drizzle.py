@@ -267,10 +267,12 @@ def test_interrupted_write_leaves_original(stack, tmp_path):
 
 
 def test_real_hst_hrc_file(tmp_path):
-    spec = importlib.util.find_spec("spherical_geometry")
-    source = os.path.join(os.path.dirname(spec.origin), "tests", "data", "j8bt06nyq_flt.fits")
-    if not os.path.isfile(source):
-        pytest.skip("spherical_geometry's j8bt06nyq_flt.fits is not installed")
+    from astro_deepcr.datasets import hst_example_path
+
+    try:
+        source = hst_example_path()
+    except FileNotFoundError as exc:
+        pytest.skip(str(exc))
     path = shutil.copy(source, tmp_path / "j8bt06nyq_flt.fits")
     with fits.open(path) as hdul:
         before = [(hdu.header.copy(), None if hdu.data is None else hdu.data.copy()) for hdu in hdul]

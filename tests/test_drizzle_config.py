@@ -338,9 +338,10 @@ def test_real_hrc_frame_through_astrodrizzle(tmp_path, monkeypatch):
 
     from astro_deepcr.datasets import hst_example_path
 
-    source = hst_example_path()
-    if source is None or not os.path.isfile(source):
-        pytest.skip("the example ACS/HRC frame is not installed")
+    try:
+        source = hst_example_path()
+    except FileNotFoundError as exc:
+        pytest.skip(str(exc))
     for sub in ("drz", "flag"):
         (tmp_path / sub).mkdir()
         shutil.copy(source, tmp_path / sub)

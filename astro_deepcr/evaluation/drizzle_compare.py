@@ -19,6 +19,7 @@ import warnings
 import numpy as np
 from astropy.io import fits
 
+from ..dq import CALACS_CRBIT, CR_BIT
 from ..training.flc import write_flc_stack
 from .metrics import mask_scores
 
@@ -101,8 +102,8 @@ def _crmasks(directory, files):
     return masks
 
 
-def _dq_valid(stack, index, extver, crbit=4096):
-    return (stack.dq[index][extver - 1].astype(np.int64) & ~(crbit | 8192)) == 0
+def _dq_valid(stack, index, extver, crbit=CR_BIT):
+    return (stack.dq[index][extver - 1].astype(np.int64) & ~(crbit | CALACS_CRBIT)) == 0
 
 
 def compare_cr_rejection(workdir, shape=(256, 512), seed=1, n_exposures=3):
@@ -125,7 +126,8 @@ def compare_cr_rejection(workdir, shape=(256, 512), seed=1, n_exposures=3):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         flag_cosmic_rays(flagged)
-    deep_masks = [[(fits.getdata(path, ("DQ", k)).astype(np.int64) & 4096) > 0 for k in (1, 2)] for path in flagged]
+    deep_masks = [[(fits.getdata(path, ("DQ", k)).astype(np.int64) & CR_BIT) > 0 for k in (1, 2)]
+                  for path in flagged]
 
     # classic driz_cr on the stack
     sci_dc, wht_dc, header, dc_files = _drizzle(stack.files, os.path.join(workdir, "drizcr"), "drizcr",
@@ -222,7 +224,7 @@ def sky_before_after(files, workdir, **params):
             for hdu in new:
                 if hdu.name != "SCI":
                     continue
-                n_cr = int(((new["DQ", hdu.ver].data.astype(np.int64) & 4096) > 0).sum())
+                n_cr = int(((new["DQ", hdu.ver].data.astype(np.int64) & CR_BIT) > 0).sum())
                 rows.append((os.path.basename(after), hdu.ver, float(old["SCI", hdu.ver].header["MDRIZSKY"]),
                              float(hdu.header["MDRIZSKY"]), n_cr))
     return rows
