@@ -19,7 +19,7 @@ __all__ = ["main", "build_parser", "PLUGINS"]
 
 PROG = "astro-deepcr"
 #: Modules that add sub-commands with ``add_subparser(subparsers)``; skipped when absent.
-PLUGINS = ("astro_deepcr.evaluation.report", "astro_deepcr.training.cli", "astro_deepcr.training.demo")
+PLUGINS = ("astro_deepcr.evaluation.report", "astro_deepcr.training.cli", "astro_deepcr.evaluation.simulated_demo")
 
 
 class UsageError(Exception):
@@ -237,7 +237,7 @@ def _cmd_demo(args):
     if args.simulated:
         run_simulated = getattr(args, "simulated_demo", None)
         if run_simulated is None:
-            raise UsageError("--simulated needs the plug-in astro_deepcr.training.demo, which could not be "
+            raise UsageError("--simulated needs the plug-in astro_deepcr.evaluation.simulated_demo, which could not be "
                              "loaded (is astro_deepcr.training importable?)")
         _check_model_and_device(args.model or "ACS-WFC", args.device)
         summary = run_simulated(args)

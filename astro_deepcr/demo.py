@@ -11,7 +11,7 @@ region file. A real frame has no ground truth, so the numbers are counts:
 cosmic-ray pixels and objects, the fraction flagged, and how many of the
 brightest pixels were flagged. The simulated demo with known cosmic rays
 (true- and false-positive rates) is ``astro-deepcr demo --simulated``,
-provided by `astro_deepcr.training.demo`.
+provided by `astro_deepcr.evaluation.simulated_demo`.
 """
 
 import os

@@ -292,8 +292,8 @@ def detect(image, *, spec, reason="explicit", threshold=None, mask=None, dq=None
     seeds = _protection_seeds(saturated, mask, dq, data)
     if protect_saturated and seeds.any():
         cr_mask = bright.protect(cr_mask, probability, seeds, threshold, image=data)
+    _check_fraction(cr_mask, bad, spec, exptime)  # what the model found, before the user's growth
     cr_mask = grow_like_driz_cr(cr_mask, grow, ctegrow, cte_dir) & ~bad
-    _check_fraction(cr_mask, bad, spec, exptime)
     return Detection(probability=probability, cr_mask=cr_mask, spec=spec, reason=reason, threshold=threshold,
                      precision=precision, bad=bad, fill=fill | nonfinite, saturated=saturated)
 

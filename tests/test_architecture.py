@@ -159,3 +159,17 @@ def test_the_cr_bit_is_written_once():
 def test_no_module_over_500_lines():
     long = {name: n for name, path in _modules().items() if (n := len(path.read_text().splitlines())) > 500}
     assert not long
+
+
+def test_subpackages_import_one_way():
+    """Collapsed to subpackages the graph has no cycle either: evaluation may use training, never back."""
+    def package(module):
+        parts = module.split(".")
+        return ".".join(parts[:2]) if len(parts) > 1 else module
+
+    collapsed = {}
+    for module, targets in import_graph().items():
+        collapsed.setdefault(package(module), set()).update(
+            package(target) for target in targets if package(target) != package(module))
+    cycle = find_cycle(collapsed)
+    assert cycle is None, "subpackage import cycle: " + " -> ".join(cycle)

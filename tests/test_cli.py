@@ -253,7 +253,7 @@ def test_clean_and_flag_plot_regions(tmp_path, capsys):
 def test_demo_simulated_needs_the_plugin(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(cli, "PLUGINS", ())
     assert cli.main(["demo", "--simulated", "-o", str(tmp_path / "d")]) == 2
-    assert "needs the plug-in astro_deepcr.training.demo" in capsys.readouterr().err
+    assert "needs the plug-in astro_deepcr.evaluation.simulated_demo" in capsys.readouterr().err
     assert cli.main(["demo", "--simulated", "--shape", "64", "64"]) == 2  # its options come with the plug-in
     assert not (tmp_path / "d").exists()
 

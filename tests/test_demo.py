@@ -1,5 +1,5 @@
 # Licensed under a 3-clause BSD style license - see LICENSE.rst
-"""Tests of the demos: the real-frame one (astro_deepcr.demo) and the simulated one (astro_deepcr.training.demo)."""
+"""The demos: the real-frame one (astro_deepcr.demo), the simulated one (evaluation.simulated_demo)."""
 
 import numpy as np
 import pytest
@@ -7,7 +7,7 @@ from astropy.io import fits
 
 from astro_deepcr.datasets import hst_example_path
 from astro_deepcr.demo import run_demo
-from astro_deepcr.training.demo import run_simulated_demo
+from astro_deepcr.evaluation.simulated_demo import run_simulated_demo
 
 pytest.importorskip("matplotlib")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

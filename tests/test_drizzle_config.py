@@ -18,7 +18,7 @@ from astro_deepcr.drizzle import astrodrizzle as _function  # noqa: F401  (the p
 from astro_deepcr.drizzle.config import ASTRODRIZZLE_TASK, DEEPCR_SECTION
 from astro_deepcr.training.flc import write_flc_stack
 
-from .test_drizzle import GROWN_MASK_ALARM, drizzlepac_warnings, requires_drizzlepac
+from .test_drizzle import drizzlepac_warnings, requires_drizzlepac
 
 PARS = os.path.join(os.path.dirname(__import__("astro_deepcr.drizzle").drizzle.__file__), "pars")
 FINAL = "STEP 7: DRIZZLE FINAL COMBINED IMAGE"
@@ -289,7 +289,6 @@ def test_good_bits_without_the_cr_bit_pass():
 @requires_drizzlepac
 @drizzlepac_warnings
 # the detection core's flagged-fraction alarm counts the grown mask (3x3 boxes and CTE tails on a small chip)
-@pytest.mark.filterwarnings(GROWN_MASK_ALARM)
 def test_resetbits_grow_ctegrow_and_provenance_reach_the_flags(one_exposure, tmp_path, monkeypatch):
     """astrodrizzle() leaves in DQ exactly what flag_cosmic_rays leaves with the same settings: resetbits clears
     stale flags first (default) or keeps them (0); driz_cr_grow / driz_cr_ctegrow grow the masks; the SCI headers

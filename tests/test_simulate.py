@@ -50,6 +50,7 @@ def test_tracks_leaving_the_detector_do_not_pile_up_on_its_edge():
 
 
 def test_psf_is_normalised_and_charge_diffused():
+    _needs_drizzlepac_psfs()
     psf = psf_image()
     assert psf.shape == (25, 25) and np.isclose(psf.sum(), 1.0)
     sharp = psf_image(charge_diffusion=False)
@@ -58,6 +59,7 @@ def test_psf_is_normalised_and_charge_diffused():
 
 
 def test_stars_at_subpixel_positions_are_less_peaked():
+    _needs_drizzlepac_psfs()
     psf = psf_image()
     centred = make_scene((256, 256), "globular", seed=5, psf=psf, subpixel=False)
     anywhere = make_scene((256, 256), "globular", seed=5, psf=psf)

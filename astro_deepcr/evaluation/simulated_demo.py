@@ -6,8 +6,9 @@ The simulated demo: an exposure with known cosmic rays, so rates can be given.
 module, a plug-in of the command line tool (`astro_deepcr.cli.PLUGINS`),
 adds the options of ``astro-deepcr demo --simulated`` (``--shape``,
 ``--field``, ``--exptime``, ``--seed``) and runs `run_simulated_demo`. It
-lives in `astro_deepcr.training` because it needs the simulator, which the
-production modules never import.
+lives in `astro_deepcr.evaluation` because it needs the simulator (which the
+production modules never import) and the metrics; training never imports
+evaluation.
 """
 
 import os
@@ -15,9 +16,9 @@ import os
 import numpy as np
 from astropy.io import fits
 
-from ..evaluation.metrics import mask_scores
 from ..fitsutil import atomic_write
-from .simulate import simulate_exposure
+from ..training.simulate import simulate_exposure
+from .metrics import mask_scores
 
 __all__ = ["run_simulated_demo", "add_subparser"]
 
