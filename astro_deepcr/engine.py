@@ -33,6 +33,7 @@ __all__ = [
     "show_progress",
     "BACKENDS",
     "resolve_backend",
+    "network_backend",
     "backend_of",
     "backend_label",
     "bf16_validated",
@@ -176,6 +177,21 @@ def resolve_backend(backend=None, device=None):
         if not openvino_backend.available():
             raise ValueError("backend 'openvino' needs the openvino package: pip install 'astro_deepcr[openvino]'")
     return backend
+
+
+def network_backend(backend, device, precision):
+    """The backend `astro_deepcr.zoo.load_network` uses for a resolved ``precision``: as `resolve_backend`,
+    but ``"auto"`` keeps OpenVINO to what it computes natively (it would silently compute float32 instead of
+    bfloat16 on a CPU without native bfloat16, and never runs float16): torch there."""
+    from . import openvino_backend
+
+    requested = conf.backend if backend is None else backend
+    chosen = resolve_backend(requested, device)
+    if chosen == "openvino" and precision not in openvino_backend.native_precisions():
+        if requested == "openvino":
+            raise ValueError(f"OpenVINO does not compute {precision} on this CPU; use backend='torch'")
+        return "torch"
+    return chosen
 
 
 def bf16_validated(spec, backend="torch"):

@@ -22,7 +22,7 @@ import warnings
 
 import numpy as np
 
-__all__ = ["available", "version", "convert", "OpenVINONetwork", "HINTS", "KEEP_FLOAT32"]
+__all__ = ["available", "version", "convert", "network", "OpenVINONetwork", "HINTS", "KEEP_FLOAT32"]
 
 #: Precisions OpenVINO runs here, and the hint each sets.
 HINTS = {"float32": "f32", "bfloat16": "bf16"}
@@ -99,6 +99,15 @@ def convert(net, float32_layers=()):
     if missing:
         raise ValueError(f"no OpenVINO operation of layer(s) {sorted(missing)} found to keep in float32")
     return model
+
+
+def network(trained, precision, cache):
+    """An `OpenVINONetwork` of the trained torch UNet ``trained`` (BatchNorm folded here) at ``precision``,
+    the `~astro_deepcr.nets.FLOAT32_LAYERS` kept float32 under bfloat16; ``cache`` as in `OpenVINONetwork`."""
+    from .nets import FLOAT32_LAYERS, fold_batchnorm
+
+    model = convert(fold_batchnorm(trained), FLOAT32_LAYERS if precision != "float32" else ())
+    return OpenVINONetwork(model, trained.depth, precision, cache)
 
 
 def _in_channels(net):

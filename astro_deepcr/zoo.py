@@ -424,79 +424,42 @@ def load_network(model, kind=None, *, device=None, precision="float32", backend=
     kind : {"mask", "inpaint"}, optional
         Refuse a model of the other kind.
     device : str or `torch.device`, optional
-        None: the trained network itself, in eval mode on the CPU (copy it
-        to train). Otherwise an inference network for ``device``, run by
-        `astro_deepcr.engine.run_tiled`.
+        None: the trained network itself (eval mode, CPU; copy it to train).
+        Otherwise an inference network for `astro_deepcr.engine.run_tiled`.
     precision : {"float32", "bfloat16", "float16"}
-        The *resolved* precision the inference network will run at; under a
-        reduced one its precision-sensitive layers stay float32.
+        The *resolved* precision it runs at (sensitive layers stay float32).
     backend : {"auto", "torch", "openvino"}, optional
-        Inference runtime (default ``conf.backend``, see
-        `astro_deepcr.engine.resolve_backend`). ``"auto"`` uses OpenVINO on
-        the CPU only for precisions it computes natively there, torch else.
+        Default ``conf.backend``; see `astro_deepcr.engine.network_backend`.
 
     Returns
     -------
     net : `astro_deepcr.nets.UNet` or `astro_deepcr.openvino_backend.OpenVINONetwork`
-        Shared, cached per (name, checksum, file, device, precision,
-        backend): do not modify it. torch: an inference copy (BatchNorm
-        folded, channels-last, see `astro_deepcr.nets.inference_copy`).
-        OpenVINO: compiled per tile shape, each compiled model held in this
-        cache too. `build_network` runs once per model until
-        `clear_network_cache`. `astro_deepcr.engine.backend_label` names the
-        runtime for headers.
+        Shared, cached per (model, device, precision, backend; OpenVINO's
+        compiled models per tile shape too): do not modify it.
     """
     spec = get_model(model, kind)
     key = (spec.name, spec.sha256, os.fspath(spec.file))
     if device is None:
         return _cached(key, lambda: _load_trained(spec))
-    from . import engine
-
-    device = engine.resolve_device(device)
-    chosen = _network_backend(backend, device, precision)
-    if chosen == "openvino":
-        return _cached(key + (str(device), precision, "openvino"), lambda: _openvino_network(spec, key, precision))
-    reduced = precision not in ("float32", None)
-
-    def prepare():
-        from .nets import FLOAT32_LAYERS, inference_copy
-
-        return inference_copy(load_network(spec), FLOAT32_LAYERS if reduced else ()).to(device)
-
-    return _cached(key + (str(device), "reduced" if reduced else "float32"), prepare)
-
-
-def _network_backend(backend, device, precision):
-    """The backend that runs ``precision`` on ``device``: "auto" keeps OpenVINO to what it computes natively
-    (it would silently compute float32 instead of bfloat16 on a CPU without it)."""
     from . import engine, openvino_backend
 
-    requested = conf.backend if backend is None else backend
-    chosen = engine.resolve_backend(requested, device)
-    if chosen == "openvino" and precision not in openvino_backend.native_precisions():
-        if requested == "openvino":
-            raise ValueError(f"OpenVINO does not compute {precision} on this CPU; use backend='torch'")
-        return "torch"
-    return chosen
+    device = engine.resolve_device(device)
+    if engine.network_backend(backend, device, precision) == "openvino":
+        compiled_key = key + ("openvino", precision)
+        return _cached(key + (str(device), precision, "openvino"), lambda: openvino_backend.network(
+            load_network(spec), precision, lambda shape_key, factory: _cached(compiled_key + shape_key, factory)))
+    from .nets import FLOAT32_LAYERS, inference_copy
 
-
-def _openvino_network(spec, key, precision):
-    from . import openvino_backend
-    from .nets import FLOAT32_LAYERS, fold_batchnorm
-
-    model = openvino_backend.convert(fold_batchnorm(load_network(spec)),
-                                     FLOAT32_LAYERS if precision != "float32" else ())
-    compiled_key = key + ("openvino", precision)
-    return openvino_backend.OpenVINONetwork(
-        model, spec.depth, precision, lambda shape_key, factory: _cached(compiled_key + shape_key, factory))
+    reduced = precision not in ("float32", None)
+    return _cached(key + (str(device), "reduced" if reduced else "float32"),
+                   lambda: inference_copy(load_network(spec), FLOAT32_LAYERS if reduced else ()).to(device))
 
 
 def _cached(key, factory):
     with _network_lock:
-        net = _network_cache.get(key)
-        if net is None:
-            net = _network_cache[key] = factory()
-        return net
+        if key not in _network_cache:
+            _network_cache[key] = factory()
+        return _network_cache[key]
 
 
 def clear_network_cache():
