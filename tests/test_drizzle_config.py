@@ -277,6 +277,22 @@ def test_cr_bit_counted_good_is_refused_before_any_file_changes(one_exposure, tm
     assert _snapshot(tmp_path) == before
 
 
+@requires_drizzlepac
+@pytest.mark.parametrize(("params", "message"), [
+    ({"final_pixfrac": "abc"}, r"final_pixfrac \(STEP 7: DRIZZLE FINAL COMBINED IMAGE\): the value \"abc\" is of"),
+    ({"final_kernel": "bogus"}, r"final_kernel .*: the value \"bogus\" is unacceptable"),
+])
+def test_bad_parameter_values_are_refused_before_any_file_changes(one_exposure, tmp_path, monkeypatch, params,
+                                                                   message):
+    """AstroDrizzle would log the value and return None after our flags were written: refuse it first."""
+    shutil.copy(one_exposure.files[0], tmp_path)
+    monkeypatch.chdir(tmp_path)
+    before = _snapshot(tmp_path)
+    with pytest.raises(ValueError, match="invalid AstroDrizzle parameter value.*" + message):
+        astrodrizzle("jsyn0001q_flc.fits", output="refused", **params)
+    assert _snapshot(tmp_path) == before
+
+
 def test_good_bits_without_the_cr_bit_pass():
     from astro_deepcr.drizzle.astrodrizzle import check_cr_bit_not_good
 
@@ -288,7 +304,6 @@ def test_good_bits_without_the_cr_bit_pass():
 
 @requires_drizzlepac
 @drizzlepac_warnings
-# the detection core's flagged-fraction alarm counts the grown mask (3x3 boxes and CTE tails on a small chip)
 def test_resetbits_grow_ctegrow_and_provenance_reach_the_flags(one_exposure, tmp_path, monkeypatch):
     """astrodrizzle() leaves in DQ exactly what flag_cosmic_rays leaves with the same settings: resetbits clears
     stale flags first (default) or keeps them (0); driz_cr_grow / driz_cr_ctegrow grow the masks; the SCI headers

@@ -47,6 +47,7 @@ from .config import (
     DEEPCR_OPTIONS,
     DEEPCR_SECTION,
     astrodrizzle_parameter_names,
+    check_values,
     drizzlepac_config,
     effective_config,
     load_astrodrizzle_config,
@@ -280,7 +281,7 @@ def _run(config, input_dict, mdriztab=False, editpars=False, wcsmap=None):
     _options(effective_config(config, deepcr_options))  # a bad deepCR option fails with or without drizzlepac
     astrodrizzle_module = _import_drizzlepac("astrodrizzle")
     table = _mdriztab_values(config, input_dict) if mdriztab else {}
-    merged = effective_config(config, table, deepcr_options, input_dict)
+    merged = check_values(effective_config(config, table, deepcr_options, input_dict))
     options = _options(merged)
     drizzle_config = drizzlepac_config(config)
     if options["cr_method"] == "driz_cr":

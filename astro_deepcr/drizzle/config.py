@@ -145,6 +145,29 @@ def effective_config(config, *overrides):
     return merged
 
 
+def check_values(config):
+    """Refuse parameter values the task's ``.cfgspc`` does not accept, naming each one.
+
+    ``AstroDrizzle`` itself logs such a value and returns None; `astrodrizzle`
+    checks first, so no input file is flagged for a run that cannot start.
+    Validation with stsci.tools' own checks converts the values to their
+    types, as ``AstroDrizzle`` does.
+
+    Raises
+    ------
+    ValueError
+        One line per refused value: section, parameter, reason.
+    """
+    from stsci.tools import configobj, validate, vtor_checks
+
+    result = config.validate(validate.Validator(vtor_checks.FUNC_DICT), preserve_errors=True)
+    if result is True:
+        return config
+    problems = [f"{key} ({' / '.join(sections) or 'global'}): {error or 'missing'}"
+                for sections, key, error in configobj.flatten_errors(config, result)]
+    raise ValueError("invalid AstroDrizzle parameter value(s): " + "; ".join(problems))
+
+
 def drizzlepac_config(config):
     """drizzlepac's own ``astrodrizzle`` configuration with the values of ``config`` (deepCR section dropped).
 
