@@ -21,12 +21,13 @@ import dataclasses
 import warnings
 
 import numpy as np
+from astropy import log
 from astropy.utils.exceptions import AstropyUserWarning
 
 from . import bright
 from .conf import conf
 from .dq import CR_BIT, DEFAULT_BITS, DEFAULT_FILL_BITS, check_grow, dq_masks, grow_like_driz_cr
-from .engine import resolve_device, resolve_precision, run_tiled
+from .engine import backend_label, bf16_validated, resolve_backend, resolve_device, resolve_precision, run_tiled
 from .inpaint import fill_median
 from .selection import select_model
 from .zoo import get_model, load_network
@@ -40,6 +41,7 @@ __all__ = [
     "pixel_masks",
     "run_network",
     "network_probability",
+    "backend_used",
     "detect",
     "MAX_FLAGGED_FRACTION",
 ]
@@ -71,6 +73,8 @@ class Detection:
     threshold : float
     precision : str
         The precision the network ran at (never ``"auto"``).
+    backend : str
+        The inference runtime and its version (``"torch 2.13.0"``).
     bad, fill, saturated : ndarray of bool
         Pixels never flagged; pixels filled before the network (a subset of
         ``bad``); saturated pixels (a subset of ``bad``).
@@ -82,6 +86,7 @@ class Detection:
     reason: str
     threshold: float
     precision: str
+    backend: str
     bad: np.ndarray
     fill: np.ndarray
     saturated: np.ndarray
@@ -144,9 +149,11 @@ def choose_precision(spec, precision=None, device=None):
 
     ``"auto"`` (the default, ``conf.precision``) is bfloat16 only where the
     device computes it natively and the model's card records a passed
-    bfloat16 validation (``auto_precision``), else float32.
+    bfloat16 validation for the backend that will run it
+    (`astro_deepcr.engine.bf16_validated`), else float32.
     """
-    return resolve_precision(precision, resolve_device(device), spec.auto_precision == "bfloat16")
+    device = resolve_device(device)
+    return resolve_precision(precision, device, bf16_validated(spec, resolve_backend(None, device)))
 
 
 def pixel_masks(shape, mask=None, dq=None, bits=DEFAULT_BITS, fill_bits=DEFAULT_FILL_BITS, crbit=CR_BIT,
@@ -186,8 +193,14 @@ def run_network(spec, inputs, *, device=None, precision="float32", tile_size=Non
     """``spec``'s network over normalised ``inputs`` (C, H, W), tiled; ``precision`` already resolved."""
     device = resolve_device(device)
     net = load_network(spec, device=device, precision=precision)
+    log.debug(f"deepCR {spec.kind} model {spec.name}: {precision} on {device} ({backend_label(net)})")
     return run_tiled(net, inputs, tile_size=tile_size or conf.tile_size, batch_size=batch_size, device=device,
                      precision=precision, threads=threads, progress=progress, desc=f"deepCR-{spec.kind} {spec.name}")
+
+
+def backend_used(spec, device=None, precision="float32"):
+    """The runtime that runs ``spec`` at ``precision`` on ``device``, with its version (``"torch 2.13.0"``)."""
+    return backend_label(load_network(spec, device=resolve_device(device), precision=precision))
 
 
 def network_probability(image, fill, spec, *, good=None, device=None, precision="float32", tile_size=None,
@@ -295,7 +308,8 @@ def detect(image, *, spec, reason="explicit", threshold=None, mask=None, dq=None
     _check_fraction(cr_mask, bad, spec, exptime)  # what the model found, before the user's growth
     cr_mask = grow_like_driz_cr(cr_mask, grow, ctegrow, cte_dir) & ~bad
     return Detection(probability=probability, cr_mask=cr_mask, spec=spec, reason=reason, threshold=threshold,
-                     precision=precision, bad=bad, fill=fill | nonfinite, saturated=saturated)
+                     precision=precision, backend=backend_used(spec, device, precision), bad=bad,
+                     fill=fill | nonfinite, saturated=saturated)
 
 
 def _protection_seeds(saturated, mask, dq, data):

@@ -14,6 +14,7 @@ DCRMODEL  deepCR-mask model name
 DCRWHY    why that model was used (``explicit`` or the header match)
 DCRTHRSH  probability threshold
 DCRPREC   numerical precision of the network (``float32``, ``bfloat16``...)
+DCRBACK   inference runtime and its version (``torch 2.13.0``, ``openvino 2026.4.1``)
 DCRINPT   replacement of the CR pixels (``none`` when only flagged)
 DCRNCR    number of cosmic-ray pixels found
 DCRBIT    DQ bit set on cosmic rays (drizzlepac step)
@@ -40,6 +41,7 @@ PROVENANCE_KEYWORDS = {
     "DCRWHY": ("reason", "why this model was used"),
     "DCRTHRSH": ("threshold", "deepCR probability threshold"),
     "DCRPREC": ("precision", "network precision"),
+    "DCRBACK": ("backend", "inference runtime and its version"),
     "DCRINPT": ("inpaint", "replacement of cosmic-ray pixels"),
     "DCRNCR": ("n_cr", "number of cosmic-ray pixels found"),
     "DCRBIT": ("crbit", "DQ bit set on cosmic rays"),
@@ -67,7 +69,7 @@ def provenance_cards(step, **fields):
     step : str
         Name of the step writing the cards (``"clean"``, ``"flag"``, ``"ccdproc"``...).
     **fields
-        Any of ``model``, ``reason``, ``threshold``, ``precision``, ``inpaint``,
+        Any of ``model``, ``reason``, ``threshold``, ``precision``, ``backend``, ``inpaint``,
         ``n_cr``, ``crbit``, ``grow``. ``None`` leaves a field out (except
         ``inpaint``, recorded as ``"none"``).
 

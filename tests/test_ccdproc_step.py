@@ -10,7 +10,7 @@ from astropy.io import fits
 from astropy.nddata import CCDData, InverseVariance, StdDevUncertainty, VarianceUncertainty
 from astropy.utils.exceptions import AstropyUserWarning
 
-from astro_deepcr import cosmicray_deepcr, zoo
+from astro_deepcr import DeepCR, cosmicray_deepcr, zoo
 from astro_deepcr.datasets import hst_example_path
 from astro_deepcr.provenance import PROVENANCE_KEYWORDS
 
@@ -471,9 +471,12 @@ def test_log_to_metadata_convention(ccd):
     gain_corrected = ccdproc.gain_correct(ccd, GAIN)  # a logged ccdproc step, for comparison
     assert gain_corrected.meta["gain_correct"] == ("gaincor", "Shortened name for ccdproc command")
     assert out.meta["cosmicray_deepcr"] == ("crdeepcr", "Shortened name for ccdproc command")
-    for key in ("DCRVERS", "DCRSTEP", "DCRMODEL", "DCRWHY", "DCRTHRSH", "DCRPREC", "DCRINPT", "DCRNCR"):
+    for key in ("DCRVERS", "DCRSTEP", "DCRMODEL", "DCRWHY", "DCRTHRSH", "DCRPREC", "DCRBACK", "DCRINPT", "DCRNCR"):
         assert key in out.meta
-    assert out.meta["DCRSTEP"] == "ccdproc" and out.meta["DCRPREC"] == "float32"
+    # "auto" resolved as this machine resolves it (bfloat16 on a CPU with native bf16), never recorded as "auto"
+    expected = DeepCR(out.meta["DCRMODEL"], device="cpu").precision_used
+    assert out.meta["DCRSTEP"] == "ccdproc" and out.meta["DCRPREC"] == expected
+    assert out.meta["DCRBACK"].split()[0] in ("torch", "openvino")
     with ccdproc.conf.set_temp("auto_logging", False):
         quiet = cosmicray_deepcr(ccd, gain=GAIN, device="cpu")
         assert "gain_correct" not in ccdproc.gain_correct(ccd, GAIN).meta

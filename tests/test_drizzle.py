@@ -45,7 +45,8 @@ drizzlepac_warnings = pytest.mark.filterwarnings(
 #: drizzlepac is an optional extra (astro_deepcr[drizzle]): tests that run it skip cleanly without it
 requires_drizzlepac = pytest.mark.skipif(importlib.util.find_spec("drizzlepac") is None,
                                          reason='drizzlepac is not installed (pip install "astro_deepcr[drizzle]")')
-RECORD_KEYS = {"DCRMODEL", "DCRVERS", "DCRTHRSH", "DCRBIT", "DCRGROW", "DCRSTEP", "DCRWHY", "DCRPREC", "DCRNCR"}
+RECORD_KEYS = {"DCRMODEL", "DCRVERS", "DCRTHRSH", "DCRBIT", "DCRGROW", "DCRSTEP", "DCRWHY", "DCRPREC", "DCRBACK",
+               "DCRNCR"}
 NO_REJECTION = {"driz_cr": False, "median": False, "blot": False, "driz_separate": False}
 
 

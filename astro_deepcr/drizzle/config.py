@@ -163,8 +163,11 @@ def check_values(config):
     result = config.validate(validate.Validator(vtor_checks.FUNC_DICT), preserve_errors=True)
     if result is True:
         return config
+    # ``input`` may be a list, as AstroDrizzle takes it (its .cfgspc only knows the string form)
     problems = [f"{key} ({' / '.join(sections) or 'global'}): {error or 'missing'}"
-                for sections, key, error in configobj.flatten_errors(config, result)]
+                for sections, key, error in configobj.flatten_errors(config, result) if key != "input"]
+    if not problems:
+        return config
     raise ValueError("invalid AstroDrizzle parameter value(s): " + "; ".join(problems))
 
 

@@ -241,7 +241,7 @@ def _flag_file(filename, hdul, settings):
 
 def _provenance(found, crbit, grow):
     return dict(model=found.spec.name, reason=found.reason, threshold=found.threshold, precision=found.precision,
-                crbit=crbit, grow=grow, n_cr=found.n_cr)
+                backend=found.backend, crbit=crbit, grow=grow, n_cr=found.n_cr)
 
 
 def _dq_hdu(hdul, sci, filename):
