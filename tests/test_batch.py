@@ -233,7 +233,11 @@ def test_parallel_runs_match_serial(images, tmp_path):
         assert [result.path for result in results] == names
         for mask, expected in zip(read_masks(results), reference, strict=True):
             np.testing.assert_array_equal(mask, expected)
-    assert len(built) == 2 and all(count <= 2 for count in built.values()) and sum(built.values()) >= 1
+    # torch caches the trained network and its inference copy; OpenVINO adds one compiled model per tile shape
+    from astro_deepcr.engine import resolve_backend
+
+    limit = 2 if resolve_backend(None, "cpu") == "torch" else 3
+    assert len(built) == 2 and all(count <= limit for count in built.values()) and sum(built.values()) >= 1
 
 
 def test_network_loaded_once_for_many_files(images, tmp_path, monkeypatch):

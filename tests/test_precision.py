@@ -13,12 +13,15 @@ from astro_deepcr.engine import native_bfloat16, resolve_precision, run_tiled
 
 @pytest.fixture
 def native(monkeypatch):
-    """Pretend the CPU does (True) or does not (False) compute bfloat16 natively."""
+    """Pretend the CPU does (True) or does not (False) compute bfloat16 natively; on the torch backend, whose
+    validation these tests are about (``auto_precision``; OpenVINO's is tested in test_backends.py)."""
+    from astro_deepcr import conf
 
     def set_native(value):
         monkeypatch.setattr(engine, "_cpu_native_bfloat16", lambda: value)
 
-    return set_native
+    with conf.set_temp("backend", "torch"):
+        yield set_native
 
 
 def _validated_mask_models():

@@ -160,7 +160,17 @@ def check_values(config):
     """
     from stsci.tools import configobj, validate, vtor_checks
 
-    result = config.validate(validate.Validator(vtor_checks.FUNC_DICT), preserve_errors=True)
+    # validated as a .cfg file would be read, every value a string (``resetbits=0`` is the text "0" there), then
+    # every value put back as the caller gave it: the check changes nothing
+    leaves = list(_leaves(config))
+    for section, key, value in leaves:
+        if key != "input" and value is not None and not isinstance(value, str):
+            section[key] = ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+    try:
+        result = config.validate(validate.Validator(vtor_checks.FUNC_DICT), preserve_errors=True)
+    finally:
+        for section, key, value in leaves:
+            section[key] = value
     if result is True:
         return config
     # ``input`` may be a list, as AstroDrizzle takes it (its .cfgspc only knows the string form)
@@ -169,6 +179,15 @@ def check_values(config):
     if not problems:
         return config
     raise ValueError("invalid AstroDrizzle parameter value(s): " + "; ".join(problems))
+
+
+def _leaves(section):
+    """``(section, key, value)`` of every parameter of a configuration, sub-sections included."""
+    for key, value in list(section.items()):
+        if hasattr(value, "items"):
+            yield from _leaves(value)
+        else:
+            yield section, key, value
 
 
 def drizzlepac_config(config):
