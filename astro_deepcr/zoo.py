@@ -434,8 +434,8 @@ def load_network(model, kind=None, *, device=None, precision="float32", backend=
     Returns
     -------
     net : `astro_deepcr.nets.UNet` or `astro_deepcr.openvino_backend.OpenVINONetwork`
-        Shared, cached per (model, device, precision, backend; OpenVINO's
-        compiled models per tile shape too): do not modify it.
+        Shared, cached per (model, device, precision, backend; for OpenVINO
+        its compiled model too): do not modify it.
     """
     spec = get_model(model, kind)
     key = (spec.name, spec.sha256, os.fspath(spec.file))

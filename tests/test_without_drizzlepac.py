@@ -28,6 +28,12 @@ _HIDE_DRIZZLEPAC = textwrap.dedent("""
 """)
 
 
+#: Where drizzlepac is installed, hiding it takes a fresh interpreter per test (~5 s each): slow there (CI runs the
+#: slow tests too); in the venv without drizzlepac the same tests are fast and run by default.
+_HIDDEN = importlib.util.find_spec("drizzlepac") is not None
+slow_where_hidden = pytest.mark.slow if _HIDDEN else pytest.mark.usefixtures()
+
+
 def _run_without_drizzlepac(code, cwd):
     script = _HIDE_DRIZZLEPAC + textwrap.dedent(code)
     result = subprocess.run([sys.executable, "-W", "error::astropy.utils.exceptions.AstropyUserWarning", "-c",
@@ -42,6 +48,7 @@ def test_drizzlepac_is_really_absent():
     assert importlib.util.find_spec("drizzlepac") is None
 
 
+@slow_where_hidden
 def test_core_flag_ccdproc_and_clean_run_without_drizzlepac(tmp_path):
     out = _run_without_drizzlepac("""
         import numpy as np
@@ -72,6 +79,7 @@ def test_core_flag_ccdproc_and_clean_run_without_drizzlepac(tmp_path):
     assert "n_cr" in out
 
 
+@slow_where_hidden
 def test_astrodrizzle_names_the_extra_without_drizzlepac(tmp_path):
     _run_without_drizzlepac("""
         import os
