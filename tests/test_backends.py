@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from astro_deepcr import DeepCR, conf, engine, get_model, zoo
-from astro_deepcr.datasets import hst_example_path
 from astro_deepcr.nets import FLOAT32_LAYERS, UNet
+
+from .test_precision import _hrc_frame
 
 
 @pytest.fixture
@@ -180,17 +181,6 @@ def test_openvino_reaches_for_no_network(openvino_backend, monkeypatch):
     mask = DeepCR("ACS-WFC", device="cpu", progress=False).mask(_image())
     assert mask[48, 10:16].all()
     assert attempts == []
-
-
-def _hrc_frame():
-    try:
-        path = hst_example_path()
-    except FileNotFoundError as exc:
-        pytest.skip(str(exc))
-    from astropy.io import fits
-
-    with fits.open(path) as hdul:
-        return np.asarray(hdul["SCI", 1].data, np.float32), np.asarray(hdul["DQ", 1].data) != 0
 
 
 def _benchmark_frame():
