@@ -29,7 +29,7 @@ from .conf import conf
 from .dq import CR_BIT, DEFAULT_BITS, DEFAULT_FILL_BITS, check_grow, dq_masks, grow_like_driz_cr
 from .engine import backend_label, bf16_validated, resolve_backend, resolve_device, resolve_precision, run_tiled
 from .inpaint import fill_median
-from .selection import select_model
+from .selection import _header_text, select_model
 from .zoo import get_model, load_network
 
 __all__ = [
@@ -107,23 +107,13 @@ def choose_model(header=None, model=None, kind="mask"):
     """
     spec, reason = select_model(header, model=model, kind=kind)
     if model is not None and header is not None:
-        instrument = _header_word(header, "INSTRUME")
-        detector = _header_word(header, "DETECTOR")
+        instrument = _header_text(header, "INSTRUME")
+        detector = _header_text(header, "DETECTOR")
         if instrument and (spec.instrument.upper(), spec.detector.upper()) != (instrument, detector):
             warnings.warn(
                 f"model {spec.name!r} was trained on {spec.instrument}/{spec.detector or '?'} data, "
                 f"not {instrument}/{detector or '?'}; check its masks", AstropyUserWarning)
     return spec, reason
-
-
-def _header_word(header, key):
-    try:
-        value = header.get(key, "") if hasattr(header, "get") else ""
-    except Exception:
-        return ""
-    if isinstance(value, tuple):
-        value = value[0]
-    return str(value or "").strip().upper()
 
 
 def check_threshold(threshold):
