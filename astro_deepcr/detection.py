@@ -220,11 +220,12 @@ def network_probability(image, fill, spec, *, good=None, device=None, precision=
 
 
 def _as_float32(image):
+    """``image`` as a C-contiguous float32 array, copied only when it is not one already (never modified)."""
     array = np.asarray(image)
     if array.ndim != 2:
         raise ValueError(f"image must be 2-D, got a {array.ndim}-D array of shape {array.shape}")
     with np.errstate(over="ignore", invalid="ignore"):
-        return np.array(array, dtype=np.float32, copy=True, order="C")
+        return np.asarray(array, dtype=np.float32, order="C")
 
 
 def detect(image, *, spec, reason="explicit", threshold=None, mask=None, dq=None, bits=DEFAULT_BITS,
