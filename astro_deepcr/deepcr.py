@@ -16,8 +16,11 @@ __all__ = ["DeepCR", "as_image"]
 _CLASSIC = {"medmask": _inpaint.medmask, "biharmonic": _inpaint.biharmonic}
 
 
-def as_image(image, inmask=None, name="image"):
+def as_image(image, inmask=None, name="image", copy=True):
     """Validate a 2-D image; return ``(float32 copy, bad-pixel mask)``.
+
+    With ``copy=False`` the image itself is returned where it already is a
+    C-contiguous float32 array (for a caller that never writes to it).
 
     Accepts any real numeric dtype and byte order and masked arrays. Bad
     pixels are the masked ones, those in ``inmask`` and the non-finite ones
@@ -45,7 +48,7 @@ def as_image(image, inmask=None, name="image"):
     if array.size == 0:
         raise ValueError(f"{name} is empty (shape {array.shape})")
     with np.errstate(over="ignore", invalid="ignore"):
-        data = np.array(array, dtype=np.float32, copy=True, order="C")
+        data = np.array(array, dtype=np.float32, copy=True if copy else None, order="C")
     bad = ~np.isfinite(data)
     if mask is not None:
         bad |= mask
@@ -160,7 +163,7 @@ class DeepCR:
         ``options`` are those of `astro_deepcr.detection.detect` (``dq``,
         ``bits``, ``fill_bits``, ``satlevel``, ``grow``...).
         """
-        data, bad = as_image(image, inmask)
+        data, bad = as_image(image, inmask, copy=False)  # detect never writes to the image
         return detect(data, spec=self.mask_spec, threshold=threshold, mask=bad, precision=self.precision,
                       **self._engine(), **options)
 

@@ -200,10 +200,9 @@ def network_probability(image, fill, spec, *, good=None, device=None, precision=
     ``good`` (default ``~fill``) are the pixels whose statistics normalise
     a ``meanstd`` model.
     """
-    good = ~fill if good is None else good
     data = fill_median(image, fill, fill).astype(np.float32) if fill.any() else image
     if spec.normalisation == "meanstd":
-        values = data[good].astype(np.float64)
+        values = data[~fill if good is None else good].astype(np.float64)
         std = values.std() if values.size else 0.0
         data = (data - (values.mean() if values.size else 0.0)) / (std if std > 0 else 1.0)
     else:
@@ -288,7 +287,8 @@ def detect(image, *, spec, reason="explicit", threshold=None, mask=None, dq=None
         warnings.warn("image has no good (finite, unmasked) pixel; no cosmic ray can be found", AstropyUserWarning)
         probability = np.zeros(data.shape, dtype=np.float32)
     else:
-        probability = network_probability(data, fill | nonfinite, spec, good=~bad, device=device,
+        good = ~bad if spec.normalisation == "meanstd" else None  # its statistics; no image-sized mask otherwise
+        probability = network_probability(data, fill | nonfinite, spec, good=good, device=device,
                                           precision=precision, tile_size=tile_size, batch_size=batch_size,
                                           threads=threads, progress=progress)
         probability[bad] = 0.0
