@@ -31,7 +31,7 @@ _HIDE_DRIZZLEPAC = textwrap.dedent("""
 #: Where drizzlepac is installed, hiding it takes a fresh interpreter per test (~5 s each): slow there (CI runs the
 #: slow tests too); in the venv without drizzlepac the same tests are fast and run by default.
 _HIDDEN = importlib.util.find_spec("drizzlepac") is not None
-slow_where_hidden = pytest.mark.slow if _HIDDEN else pytest.mark.usefixtures()
+slow_where_hidden = pytest.mark.slow if _HIDDEN else (lambda test: test)
 
 
 def _run_without_drizzlepac(code, cwd):
