@@ -87,6 +87,7 @@ def test_inpainting_equals_reference(name):
 
 
 @pytest.mark.parametrize("which", ["random", "starfield"])
+@pytest.mark.filterwarnings(OUT_OF_DOMAIN)  # without drizzlepac's TinyTim PSFs the simulated starfield flags ~10 %
 def test_default_precision_against_reference(which):
     """The default (``precision="auto"``) takes what this machine reports and says which precision it chose:
     float32 equals the reference; bfloat16 (native-bf16 CPUs, or ASTRO_DEEPCR_NATIVE_BF16=1) agrees in the mask."""
