@@ -11,32 +11,36 @@ all flags on 1.5 % of the good pixels.
 
 `saturated_pixels` finds the saturated pixels (DQ bits 256 | 2048 of
 calacs/calwf3, or a level in image units); `protect` removes the flags of a
-cosmic-ray mask within ``PROTECTION["radius"]`` = 2 px (chessboard distance)
-of them, as astroscrappy never flags its grown saturated stars. Chosen by
+cosmic-ray mask within ``PROTECTION["radius"]`` = 1 px (chessboard distance)
+of them: the pixels touching a saturated star or bleed trail. Chosen by
 injecting real cosmic rays into that frame
 (`astro_deepcr.evaluation.injection`, ``benchmarks/injection_frames.py
---candidates``, 4106 cosmic rays): rim flags 1416 -> 12; object recall
-0.7226 -> 0.7180, all of the difference within 3 px of saturation, where
-17 of the 19 lost cosmic rays had been "found" by a rim flag present
-before the injection (recall by new flags 0.7158 -> 0.7153); recall
-elsewhere unchanged (0.8664). A 1 px zone leaves 165 rim flags, 3 px none
-at a further loss; a threshold of 0.99 within 2 px leaves 97; filling the
-saturated plateaus before the network makes more rim flags (1507), so they
-are not filled. A cosmic ray on a saturated pixel cannot be told from the
-star and is never flagged. Figures: ``docs/bright.rst``.
+--candidates``, 4106 cosmic rays) as the zone with the fewest rim flags at
+unchanged recall of the injected cosmic rays, a cosmic ray counting as found
+only by a flag the uninjected frame does not have ("by new flags"): a
+detector that flags a whole star rim "finds" the cosmic rays that land there
+by coincidence. Rim flags 1416 -> 165; recall by new flags 0.7158 -> 0.7158;
+object recall counting the coincidences 0.7226 -> 0.7185 (17 cosmic rays
+found before only by a rim flag already there). A 2 px zone leaves 12 rim
+flags but loses 2 cosmic rays found by new flags (0.7153), 3 px none at a
+further loss; a threshold of 0.9 beyond 1 px leaves 19 and loses one;
+filling the saturated plateaus before the network makes more rim flags
+(1507), so they are not filled. A cosmic ray on a saturated pixel cannot be
+told from the star and is never flagged. Figures: ``docs/bright.rst``.
 """
 
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["PROTECTION", "SATURATION_BITS", "saturated_pixels", "protection_zone", "protect", "rim_flags"]
+__all__ = ["PROTECTION", "SATURATION_BITS", "saturated_pixels", "protection_radius", "protection_zone", "protect",
+           "rim_flags"]
 
 from .dq import SATURATION_BITS  # 256 (full well) | 2048 (A-to-D saturation), calacs and calwf3
 
 #: The measured saturation protection: no cosmic-ray flag within ``radius`` px (chessboard
 #: distance: a (2 radius + 1)-square around every saturated pixel, bleed trails included).
 #: See ``docs/bright.rst`` for the measurement that chose it.
-PROTECTION = {"radius": 2}
+PROTECTION = {"radius": 1}
 #: Distance (px, chessboard) of a "rim" flag from a saturated pixel, as issue #22 counts them.
 RIM_RADIUS = 3
 
@@ -95,6 +99,24 @@ def saturated_pixels(image, *, dq=None, satlevel=None):
     return saturated
 
 
+def protection_radius(protect_saturated):
+    """The zone radius (px) a ``protect_saturated`` argument asks for: True the measured
+    ``PROTECTION["radius"]``, False (or 0) none, an integer that many pixels.
+
+    Examples
+    --------
+    >>> from astro_deepcr.bright import protection_radius
+    >>> protection_radius(True), protection_radius(False), protection_radius(2)
+    (1, 0, 2)
+    """
+    if isinstance(protect_saturated, (bool, np.bool_)):
+        return PROTECTION["radius"] if protect_saturated else 0
+    if isinstance(protect_saturated, (int, np.integer)) and protect_saturated >= 0:
+        return int(protect_saturated)
+    raise ValueError("protect_saturated must be True, False or a zone radius in pixels (an integer >= 0), "
+                     f"not {protect_saturated!r}")
+
+
 def protection_zone(saturated, radius=None):
     """Pixels within ``radius`` px (chessboard) of a saturated pixel, the saturated ones included.
 
@@ -140,7 +162,7 @@ def protect(cr_mask, probability, saturated, threshold, image=None, radius=None)
     >>> from astro_deepcr.bright import protect
     >>> saturated = np.zeros((1, 7), bool); saturated[0, 0] = True
     >>> protect(np.ones((1, 7), bool), None, saturated, 0.5).astype(int).tolist()
-    [[0, 0, 0, 1, 1, 1, 1]]
+    [[0, 0, 1, 1, 1, 1, 1]]
     """
     cr_mask = np.asarray(cr_mask, dtype=bool)
     saturated = np.asarray(saturated, dtype=bool)

@@ -78,6 +78,9 @@ class Detection:
     bad, fill, saturated : ndarray of bool
         Pixels never flagged; pixels filled before the network (a subset of
         ``bad``); saturated pixels (a subset of ``bad``).
+    protection : int
+        The saturation protection applied: no flag within this many pixels
+        of a saturated pixel (0: none; recorded as ``DCRSATP``).
     """
 
     probability: np.ndarray
@@ -90,6 +93,7 @@ class Detection:
     bad: np.ndarray
     fill: np.ndarray
     saturated: np.ndarray
+    protection: int = 0
 
     @property
     def n_cr(self):
@@ -253,9 +257,11 @@ def detect(image, *, spec, reason="explicit", threshold=None, mask=None, dq=None
     satlevel : float or array, optional
         Saturation level in the image's units: pixels at or above it are
         saturated (as are DQ `~astro_deepcr.dq.SATURATION_BITS` pixels).
-    protect_saturated : bool
-        Apply the saturation protection of `astro_deepcr.bright.protect`
-        (default True); saturated pixels are never flagged either way.
+    protect_saturated : bool or int
+        Apply the saturation protection of `astro_deepcr.bright.protect`:
+        True (default) no flag within ``bright.PROTECTION["radius"]`` (1 px)
+        of a saturated pixel, an integer within that many pixels, False
+        none; saturated pixels are never flagged either way.
     grow, ctegrow, cte_dir : int
         Growth as AstroDrizzle's ``driz_cr_grow`` / ``driz_cr_ctegrow``
         (`astro_deepcr.dq.grow_like_driz_cr`); grown pixels that are bad
@@ -274,6 +280,7 @@ def detect(image, *, spec, reason="explicit", threshold=None, mask=None, dq=None
     grow = check_grow(grow)
     ctegrow = int(ctegrow)
     threshold = default_threshold(spec, threshold)
+    radius = bright.protection_radius(protect_saturated)
     precision = choose_precision(spec, precision, device)
     data = _as_float32(image)
     nonfinite = ~np.isfinite(data)
@@ -294,13 +301,13 @@ def detect(image, *, spec, reason="explicit", threshold=None, mask=None, dq=None
         probability[bad] = 0.0
     cr_mask = probability > threshold
     seeds = _protection_seeds(saturated, mask, dq, data)
-    if protect_saturated and seeds.any():
-        cr_mask = bright.protect(cr_mask, probability, seeds, threshold, image=data)
+    if radius and seeds.any():
+        cr_mask = bright.protect(cr_mask, probability, seeds, threshold, image=data, radius=radius)
     _check_fraction(cr_mask, bad, spec, exptime)  # what the model found, before the user's growth
     cr_mask = grow_like_driz_cr(cr_mask, grow, ctegrow, cte_dir) & ~bad
     return Detection(probability=probability, cr_mask=cr_mask, spec=spec, reason=reason, threshold=threshold,
                      precision=precision, backend=backend_used(spec, device, precision), bad=bad,
-                     fill=fill | nonfinite, saturated=saturated)
+                     fill=fill | nonfinite, saturated=saturated, protection=radius)
 
 
 def _protection_seeds(saturated, mask, dq, data):

@@ -46,6 +46,7 @@ PROVENANCE_KEYWORDS = {
     "DCRNCR": ("n_cr", "number of cosmic-ray pixels found"),
     "DCRBIT": ("crbit", "DQ bit set on cosmic rays"),
     "DCRGROW": ("grow", "CR mask grown by this box side"),
+    "DCRSATP": ("protection", "no CR flag within this many px of saturation"),
 }
 _FIELDS = {field: keyword for keyword, (field, _) in PROVENANCE_KEYWORDS.items()}
 HISTORY_TAG = "astro_deepcr"
@@ -54,7 +55,7 @@ HISTORY_TAG = "astro_deepcr"
 def _card_value(field, value):
     if field == "threshold":
         return float(value)
-    if field in ("n_cr", "crbit", "grow"):
+    if field in ("n_cr", "crbit", "grow", "protection"):
         return int(value)
     if field == "inpaint" and value is None:
         return "none"

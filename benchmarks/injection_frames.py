@@ -165,17 +165,20 @@ def protection_candidates(frame, seed, density, n_trials=8):
             cache[key] = (image, value)
         return cache[key][1]
 
-    def candidate(radius=0, zone_threshold=None, fill_saturated=False):
+    def candidate(radius=0, zone_threshold=None, fill_saturated=False, dropped=0):
+        # no flag within ``dropped`` px; within ``radius`` px only above ``zone_threshold``; else a zone of ``radius``
         def run(image):
             found = probability(image, fill_saturated) > spec.threshold
             if zone_threshold is not None:
                 zone = protection_zone(saturated, radius)
-                return found & (~zone | (probability(image, fill_saturated) > zone_threshold)) & ~bad
+                found = found & (~zone | (probability(image, fill_saturated) > zone_threshold))
+                return (protect(found, None, saturated, spec.threshold, radius=dropped) if dropped else found) & ~bad
             return (protect(found, None, saturated, spec.threshold, radius=radius) if radius else found) & ~bad
         return run
 
     detectors = {"none": candidate(), **{f"zone {r} px": candidate(r) for r in (1, 2, 3, 4)},
                  "threshold 0.9 within 2 px": candidate(2, 0.9), "threshold 0.99 within 2 px": candidate(2, 0.99),
+                 "zone 1 px + threshold 0.9 at 2 px": candidate(2, 0.9, dropped=1),
                  "fill saturated": candidate(fill_saturated=True),
                  "fill saturated + zone 1 px": candidate(1, fill_saturated=True),
                  "fill saturated + zone 2 px": candidate(2, fill_saturated=True)}
@@ -232,6 +235,8 @@ def main(argv=None):
     start = time.perf_counter()
     if args.candidates:
         return protection_candidates(load_hrc(), args.seed, args.density)
+    if args.png_dir:
+        pathlib.Path(args.png_dir).mkdir(parents=True, exist_ok=True)
     frames, all_results = [], []
     for name in args.frames:
         try:

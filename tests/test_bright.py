@@ -5,7 +5,15 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from astro_deepcr.bright import PROTECTION, SATURATION_BITS, protect, protection_zone, rim_flags, saturated_pixels
+from astro_deepcr.bright import (
+    PROTECTION,
+    SATURATION_BITS,
+    protect,
+    protection_radius,
+    protection_zone,
+    rim_flags,
+    saturated_pixels,
+)
 
 SATLEVEL = 80000.0
 
@@ -55,7 +63,7 @@ def test_protect_removes_the_zone_only_and_copies():
     before = cr_mask.copy()
     kept = protect(cr_mask, np.ones((11, 11)), saturated, 0.5)
     radius = PROTECTION["radius"]
-    assert radius == 2
+    assert radius == 1  # chosen by injection (docs/bright.rst)
     assert np.array_equal(cr_mask, before)  # input untouched
     distance = np.maximum(*np.abs(np.mgrid[:11, :11] - 5))
     assert np.array_equal(kept, distance > radius)
@@ -90,9 +98,41 @@ def test_network_flags_the_rim_without_protection(star_detections):
 def test_protection_keeps_the_cosmic_ray_and_clears_the_rim(star_detections):
     image, saturated, cosmic_ray, detections = star_detections
     cr_mask = detections[True].cr_mask
-    assert rim_flags(cr_mask, saturated) == 0
+    assert not (cr_mask & protection_zone(saturated)).any()
+    # within 3 px of saturation: 1 flag left of the unprotected run's 33 (measured; 0 with a 2 px zone)
+    rim = rim_flags(cr_mask, saturated)
+    assert rim <= 2
     assert cr_mask[cosmic_ray].all()  # 8 px from the bleed trail: outside the zone, found
-    # nothing else: the cosmic ray and at most its 1-px rim (measured: 4 + 1 px)
-    assert not (cr_mask & ~ndimage.binary_dilation(cosmic_ray, np.ones((3, 3), bool))).any()
+    # nothing else: the cosmic ray, at most its 1-px rim (measured: 4 + 1 px), and those rim flags
+    assert (cr_mask & ~ndimage.binary_dilation(cosmic_ray, np.ones((3, 3), bool))).sum() == rim
     probability = detections[True].probability
     assert np.array_equal(protect(probability > 0.5, probability, saturated, 0.5) & ~saturated, cr_mask)
+
+
+def test_protection_radius_values_and_errors():
+    assert protection_radius(True) == PROTECTION["radius"] == 1
+    assert protection_radius(False) == 0 and protection_radius(np.bool_(True)) == 1
+    assert protection_radius(3) == 3 and protection_radius(np.int64(0)) == 0
+    for wrong in (-1, 1.5, "yes", None):
+        with pytest.raises(ValueError, match="protect_saturated must be True, False or a zone radius"):
+            protection_radius(wrong)
+
+
+def test_a_wider_zone_through_detect(star_detections):
+    from astro_deepcr.detection import detect
+
+    image, saturated, cosmic_ray, detections = star_detections
+    wide = detect(image, spec="ACS-WFC", satlevel=SATLEVEL, protect_saturated=2, grow=1, device="cpu")
+    # the same probability, a 2 px zone instead of 1 px: measured 0 rim flags (1 with 1 px), the cosmic ray kept
+    assert np.array_equal(wide.probability, detections[True].probability)
+    assert np.array_equal(wide.cr_mask, protect(detections[False].cr_mask, None, saturated, 0.5, radius=2))
+    assert rim_flags(wide.cr_mask, saturated) == 0 and wide.cr_mask[cosmic_ray].all()
+    with pytest.raises(ValueError, match="protect_saturated"):
+        detect(image, spec="ACS-WFC", protect_saturated="on", device="cpu")
+
+
+def test_flag_refuses_a_bad_protection_before_reading_anything(tmp_path):
+    from astro_deepcr.drizzle import flag_cosmic_rays
+
+    with pytest.raises(ValueError, match="protect_saturated"):
+        flag_cosmic_rays(str(tmp_path / "missing_flt.fits"), protect_saturated=-2)

@@ -471,8 +471,10 @@ def test_log_to_metadata_convention(ccd):
     gain_corrected = ccdproc.gain_correct(ccd, GAIN)  # a logged ccdproc step, for comparison
     assert gain_corrected.meta["gain_correct"] == ("gaincor", "Shortened name for ccdproc command")
     assert out.meta["cosmicray_deepcr"] == ("crdeepcr", "Shortened name for ccdproc command")
-    for key in ("DCRVERS", "DCRSTEP", "DCRMODEL", "DCRWHY", "DCRTHRSH", "DCRPREC", "DCRBACK", "DCRINPT", "DCRNCR"):
+    for key in ("DCRVERS", "DCRSTEP", "DCRMODEL", "DCRWHY", "DCRTHRSH", "DCRPREC", "DCRBACK", "DCRSATP", "DCRINPT",
+                "DCRNCR"):
         assert key in out.meta
+    assert out.meta["DCRSATP"] == 1  # the default saturation protection, in pixels
     # "auto" resolved as this machine resolves it (bfloat16 on a CPU with native bf16), never recorded as "auto"
     expected = DeepCR(out.meta["DCRMODEL"], device="cpu").precision_used
     assert out.meta["DCRSTEP"] == "ccdproc" and out.meta["DCRPREC"] == expected

@@ -46,7 +46,7 @@ drizzlepac_warnings = pytest.mark.filterwarnings(
 requires_drizzlepac = pytest.mark.skipif(importlib.util.find_spec("drizzlepac") is None,
                                          reason='drizzlepac is not installed (pip install "astro_deepcr[drizzle]")')
 RECORD_KEYS = {"DCRMODEL", "DCRVERS", "DCRTHRSH", "DCRBIT", "DCRGROW", "DCRSTEP", "DCRWHY", "DCRPREC", "DCRBACK",
-               "DCRNCR"}
+               "DCRNCR", "DCRSATP"}
 NO_REJECTION = {"driz_cr": False, "median": False, "blot": False, "driz_separate": False}
 
 
@@ -284,10 +284,11 @@ def test_real_hst_hrc_file(tmp_path):
           f"({network_only} without the saturation protection), {summary['n_bad'][0]} bad")
     # measured 3880 CR pixels without the saturation protection (float32, 2026-11-25; 3828 with fill_bits 1,2,4,
     # 2026-11-29): 0.37 % of the 1024x1024 HRC chip in 60 s; within 3 % of it (bfloat16 moves < ~1.5 % of the CR
-    # pixels), so flagging nothing, or twice as much, fails. The protection (2 px around saturation) only removes
-    # flags: 2424 left (2026-11-29), 12 of them within 3 px of a saturated pixel
+    # pixels), so flagging nothing, or twice as much, fails. The protection (1 px around saturation) only removes
+    # flags: 2577 left (2026-11-29), 165 of them within 3 px of a saturated pixel
     assert abs(network_only - 3880) < 0.03 * 3880
-    assert abs(summary["n_cr"][0] - 2424) < 0.03 * 2424 and summary["n_cr"][0] < network_only
+    assert abs(summary["n_cr"][0] - 2577) < 0.03 * 2577 and summary["n_cr"][0] < network_only
+    assert fits.getval(path, "DCRSATP", ("SCI", 1)) == 1 and fits.getval(unprotected, "DCRSATP", ("SCI", 1)) == 0
     with fits.open(path) as hdul:
         assert len(hdul) == len(before)
         for index, (hdu, (header, data)) in enumerate(zip(hdul, before, strict=True)):

@@ -18,6 +18,7 @@ import numpy as np
 from astropy.table import Table
 from astropy.utils.exceptions import AstropyUserWarning
 
+from ..bright import protection_radius
 from ..detection import choose_model, detect
 from ..dq import (
     CR_BIT,
@@ -126,8 +127,10 @@ def flag_cosmic_rays(input, model=None, threshold=None, crbit=CR_BIT, grow=1, re
         Length of the CTE tail each cosmic ray is grown by along the
         readout direction (`readout_direction`), as AstroDrizzle's
         ``driz_cr_ctegrow``; default 0.
-    protect_saturated : bool
-        The saturation protection of `astro_deepcr.bright` (default True).
+    protect_saturated : bool or int
+        The saturation protection of `astro_deepcr.bright` (default True: no
+        flag within 1 px of a saturated pixel; an integer: within that many
+        pixels; False: none).
     resetbits : int, str or None
         DQ bits cleared in every DQ array before flagging, as AstroDrizzle's
         ``resetbits``; default (None) ``crbit``, so a rerun replaces the
@@ -192,6 +195,7 @@ def flag_cosmic_rays(input, model=None, threshold=None, crbit=CR_BIT, grow=1, re
     for name, value in (("bits", bits), ("fill_bits", fill_bits)):
         interpret_bits(value, name)  # fail early on malformed expressions
     reset_value = _reset_value(resetbits, crbit)
+    protection_radius(protect_saturated)  # fail before any file changes
     ctegrow = int(ctegrow)
     if ctegrow < 0:
         raise ValueError(f"ctegrow must be a non-negative number of pixels, not {ctegrow}")
@@ -241,7 +245,8 @@ def _flag_file(filename, hdul, settings):
 
 def _provenance(found, crbit, grow):
     return dict(model=found.spec.name, reason=found.reason, threshold=found.threshold, precision=found.precision,
-                backend=found.backend, crbit=crbit, grow=grow, n_cr=found.n_cr)
+                backend=found.backend, protection=found.protection, crbit=crbit, grow=grow,
+                n_cr=found.n_cr)
 
 
 def _dq_hdu(hdul, sci, filename):
