@@ -316,7 +316,8 @@ def _add_clean(subparsers, common):
     _model_options(parser)
     parser.add_argument("--inpaint", default="medmask",
                         help="medmask (default), biharmonic, a deepCR-inpaint model, or none (masks only)")
-    parser.add_argument("--tile", type=_positive_int, help="tile size in pixels (default: conf.tile_size)")
+    parser.add_argument("--tile", type=_positive_int,
+                        help="tile size in pixels (default: conf.tile_size; 0 there: 1024 on OpenVINO, 512 on torch)")
     parser.add_argument("--threads", type=_positive_int, help="CPU threads per process")
     parser.add_argument("--gain", type=float, help="electrons per data unit, for data in ADU or without BUNIT")
     parser.add_argument("--probability", action="store_true", help="also write CRPROB probability extensions")
@@ -405,7 +406,8 @@ def _add_bench(subparsers, common):
                         help="image shape (default 1024 1024)")
     parser.add_argument("--model", default="ACS-WFC", help="deepCR-mask model (default ACS-WFC)")
     parser.add_argument("--device", help="torch device (default: conf.device)")
-    parser.add_argument("--tile", type=_positive_int, help="tile size (default: conf.tile_size)")
+    parser.add_argument("--tile", type=_positive_int,
+                        help="tile size (default: conf.tile_size; 0 there: 1024 on OpenVINO, 512 on torch)")
     parser.add_argument("--threads", type=_positive_int, help="CPU threads")
     parser.add_argument("--repeat", type=_positive_int, default=3, help="timed runs; the best is shown (3)")
     parser.set_defaults(func=_cmd_bench)

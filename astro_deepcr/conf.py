@@ -24,8 +24,9 @@ class Conf(_config.ConfigNamespace):
         0, "Torch intra-op CPU threads during inference; 0 leaves torch's own setting.", cfgtype="integer"
     )
     tile_size = _config.ConfigItem(
-        512,
-        "Side of the square tile (without halo) the engine feeds to the network; bounds peak memory.",
+        0,
+        "Side of the square tile (without halo) the engine feeds to the network; bounds peak memory. "
+        "0 picks per runtime: 1024 for OpenVINO, 512 for torch (astro_deepcr.engine.DEFAULT_TILE_SIZE).",
         cfgtype="integer",
     )
     precision = _config.ConfigItem(

@@ -25,7 +25,6 @@ from astropy import log
 from astropy.utils.exceptions import AstropyUserWarning
 
 from . import bright
-from .conf import conf
 from .dq import CR_BIT, DEFAULT_BITS, DEFAULT_FILL_BITS, check_grow, dq_masks, grow_like_driz_cr
 from .engine import backend_label, bf16_validated, resolve_backend, resolve_device, resolve_precision, run_tiled
 from .inpaint import fill_median
@@ -188,7 +187,7 @@ def run_network(spec, inputs, *, device=None, precision="float32", tile_size=Non
     device = resolve_device(device)
     net = load_network(spec, device=device, precision=precision)
     log.debug(f"deepCR {spec.kind} model {spec.name}: {precision} on {device} ({backend_label(net)})")
-    return run_tiled(net, inputs, tile_size=tile_size or conf.tile_size, batch_size=batch_size, device=device,
+    return run_tiled(net, inputs, tile_size=tile_size, batch_size=batch_size, device=device,
                      precision=precision, threads=threads, progress=progress, desc=f"deepCR-{spec.kind} {spec.name}")
 
 

@@ -1,4 +1,6 @@
 # Licensed under a 3-clause BSD style license - see LICENSE.rst
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -158,3 +160,46 @@ def test_no_progress_bar_in_a_log(mask_fast, capsys):
     """progress=None under a non-interactive stderr (pytest's capture, a batch log): nothing is drawn."""
     run_tiled(mask_fast, np.zeros((1, 64, 64), "f4"), tile_size=16)
     assert capsys.readouterr().err == ""
+
+
+class _CountingRuntime:
+    """A stand-in compiled runtime: records the tile shapes it is called on, returns zeros."""
+
+    backend = "openvino"
+    depth = 2
+    precision = "float32"
+
+    def __init__(self):
+        self.shapes = []
+
+    def __call__(self, batch, threads):
+        self.shapes.append(batch.shape[2:])
+        return np.zeros((batch.shape[0], 1) + batch.shape[2:], np.float32)
+
+
+@pytest.mark.parametrize("configured, core", [(0, 1024), (300, 300)])
+def test_default_tile_size_follows_the_runtime(configured, core):
+    from astro_deepcr import conf
+    from astro_deepcr.engine import DEFAULT_TILE_SIZE, halo_for
+
+    assert DEFAULT_TILE_SIZE == {"torch": 512, "openvino": 1024}
+    runtime = _CountingRuntime()
+    with conf.set_temp("tile_size", configured):
+        run_tiled(runtime, np.zeros((1, 2100, 2100), np.float32), device="cpu", progress=False)
+    # every tile's input is at most its core plus a halo on both sides, and the largest is exactly that
+    assert max(max(shape) for shape in runtime.shapes) == core + 2 * halo_for(2)
+    assert len(runtime.shapes) == math.ceil(2100 / core) ** 2
+
+
+def test_default_tile_size_on_torch(mask_fast):
+    from astro_deepcr import conf
+
+    shapes = []
+    hook = mask_fast.register_forward_pre_hook(lambda module, args: shapes.append(tuple(args[0].shape[2:])))
+    try:
+        with conf.set_temp("tile_size", 0):
+            run_tiled(mask_fast, np.zeros((1, 600, 600), np.float32), device="cpu", progress=False)
+    finally:
+        hook.remove()
+    # 600 px: two tiles a side, each with a halo on its inner side only
+    assert len(shapes) == 4 and max(max(shape) for shape in shapes) == 512 + halo_for(mask_fast.depth)
