@@ -10,11 +10,12 @@ import the simulator of `astro_deepcr.training`. The reference benchmarks
 repository's ``benchmarks/`` folder.
 """
 
+import sys
 import time
 
 import numpy as np
 
-__all__ = ["benchmark", "benchmark_image"]
+__all__ = ["benchmark", "benchmark_image", "peak_rss_mib"]
 
 
 def benchmark_image(shape=(1024, 1024)):
@@ -29,12 +30,25 @@ def benchmark_image(shape=(1024, 1024)):
     return np.ascontiguousarray(np.tile(science, reps)[:ny, :nx])
 
 
-def _peak_rss_mib():
+def peak_rss_mib():
+    """This process's peak resident memory in MiB (NaN where it cannot be read).
+
+    On Linux the high-water mark of the process's own memory (``VmHWM``):
+    ``getrusage``'s ``ru_maxrss`` survives ``exec``, so a subprocess started by
+    a large process (a test run) would report its parent's size instead.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
     try:
         import resource
     except ImportError:  # not on Windows
         return float("nan")
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024 if sys.platform != "darwin" else 2**20)
 
 
 def benchmark(shape=(1024, 1024), model="ACS-WFC", device=None, tile_size=None, threads=None, repeat=3):
@@ -65,7 +79,7 @@ def benchmark(shape=(1024, 1024), model="ACS-WFC", device=None, tile_size=None, 
         timings.append(time.perf_counter() - start)
     seconds = min(timings)
     timing = {"model": deepcr.mask_spec.name, "device": str(deepcr.device), "seconds": seconds,
-              "megapixels_per_s": image.size / 1e6 / seconds, "peak_rss_mib": _peak_rss_mib()}
+              "megapixels_per_s": image.size / 1e6 / seconds, "peak_rss_mib": peak_rss_mib()}
     if deepcr.device.type == "cuda":
         timing["peak_gpu_mib"] = torch.cuda.max_memory_allocated(deepcr.device) / 2**20
     return timing

@@ -30,7 +30,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -101,7 +100,9 @@ def worker(method, image_path, mask_path, model, threshold, tile, repeat, thread
         mask = run(image)
         times.append(time.perf_counter() - start)
     np.save(mask_path, mask)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB -> MiB on Linux
+    from astro_deepcr.bench import peak_rss_mib
+
+    peak = peak_rss_mib()  # this process's own peak (ru_maxrss survives exec)
     print(json.dumps({"method": method, "seconds": min(times), "all_seconds": times, "peak_rss_mib": peak,
                       "threads": torch.get_num_threads(), "precision": precision,
                       "backend": _backend_used(method, model, precision)}))

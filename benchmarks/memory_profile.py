@@ -12,14 +12,15 @@ the call, in MiB, and the image size in MiB.
 
 import argparse
 import json
-import resource
 import sys
 
 import numpy as np
 
 
 def peak_mib():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    from astro_deepcr.bench import peak_rss_mib  # this process's own peak (ru_maxrss survives exec)
+
+    return peak_rss_mib()
 
 
 def main(argv=None):
