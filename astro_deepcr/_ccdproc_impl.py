@@ -204,7 +204,7 @@ def _detect(data, unit, exptime, gain, bad, *, spec, reason, meta, satlevel, pss
     return _Result(cleaned=cleaned, cr_mask=cr_mask, probability=found.probability, scatter=scatter,
                    to_electron=to_electron, offset=offset, threshold=found.threshold, unusable=exclude & ~cr_mask,
                    spec=spec, reason=reason, replacement=cleantype if inpaint is None else inpaint,
-                   precision=found.precision, backend=found.backend, protection=found.protection)
+                   provenance=found.provenance)
 
 
 def _check_inmask(inmask, shape):
@@ -279,9 +279,7 @@ def clean_ccddata(ccd, *, gain, readnoise, gain_apply, inmask, exptime, invar, b
     import ccdproc
 
     if add_keyword is True and ccdproc.conf.auto_logging:
-        record_run(nccd.meta, "ccdproc", model=result.spec.name, reason=result.reason, threshold=result.threshold,
-                   precision=result.precision, backend=result.backend, protection=result.protection,
-                   inpaint=result.replacement, n_cr=n_cr)
+        record_run(nccd.meta, "ccdproc", **result.provenance, inpaint=result.replacement, n_cr=n_cr)
     _report(result, verbose)
     return (nccd, result.probability) if return_probability else nccd
 

@@ -83,9 +83,7 @@ def run_demo(outdir="demo_out", model=None, threshold=None, device=None, path=No
     fits_path, png_path, reg_path = (os.path.join(outdir, name) for name in DEMO_FILES)
     primary = fits.PrimaryHDU(header=example.primary_header)
     record_run(primary.header, "demo", history=f"demo: {numbers['n_cr_pixels']} CR px (DCR* keys)",
-               model=spec.name, reason=reason, threshold=threshold, precision=found.precision,
-               backend=found.backend, protection=found.protection, inpaint=None,
-               n_cr=numbers["n_cr_pixels"], crbit=CR_BIT)
+               **found.provenance, inpaint=None, n_cr=numbers["n_cr_pixels"], crbit=CR_BIT)
     dq = set_crbit(example.dq.copy(), cr_mask, CR_BIT)
     hdul = fits.HDUList([primary, fits.ImageHDU(example.science, header=example.sci_header, name="SCI"),
                          fits.ImageHDU(dq, name="DQ"), fits.ImageHDU(cr_mask.astype(np.uint8), name="CRMASK"),

@@ -99,6 +99,13 @@ class Detection:
         """Number of cosmic-ray pixels."""
         return int(self.cr_mask.sum())
 
+    @property
+    def provenance(self):
+        """The decisions of this detection as `astro_deepcr.provenance.record_run` fields (model, reason,
+        threshold, precision, backend, protection): every door records them the same way."""
+        return dict(model=self.spec.name, reason=self.reason, threshold=self.threshold, precision=self.precision,
+                    backend=self.backend, protection=self.protection)
+
 
 def choose_model(header=None, model=None, kind="mask"):
     """The model for a frame and why: ``(spec, reason)``.

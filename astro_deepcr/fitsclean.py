@@ -185,8 +185,7 @@ def _clean_hdu(hdu, hdul, settings):
         crbit = np.array(settings.crbit).astype(dq.data.dtype)
         dq.data = np.where(found.cr_mask, dq.data | crbit, dq.data & ~crbit).astype(dq.data.dtype)
     record_run(hdu.header, "clean", history=f"clean: {found.n_cr} CR px in CRMASK,{hdu.ver} (DCR* keys)",
-               model=spec.name, reason=reason, threshold=found.threshold, precision=found.precision,
-               backend=found.backend, protection=found.protection, inpaint=settings.inpaint, n_cr=found.n_cr,
+               **found.provenance, inpaint=settings.inpaint, n_cr=found.n_cr,
                crbit=None if dq is None else settings.crbit)
     wcs = _wcs_cards(hdu.header)
     mask_hdu = fits.ImageHDU(found.cr_mask.astype(np.uint8), header=wcs.copy(), name="CRMASK", ver=hdu.ver)

@@ -244,9 +244,7 @@ def _flag_file(filename, hdul, settings):
 
 
 def _provenance(found, crbit, grow):
-    return dict(model=found.spec.name, reason=found.reason, threshold=found.threshold, precision=found.precision,
-                backend=found.backend, protection=found.protection, crbit=crbit, grow=grow,
-                n_cr=found.n_cr)
+    return dict(found.provenance, crbit=crbit, grow=grow, n_cr=found.n_cr)
 
 
 def _dq_hdu(hdul, sci, filename):
