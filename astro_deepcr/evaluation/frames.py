@@ -87,7 +87,7 @@ def _frame_setup(frame):
 
 
 def run_frame(frame, *, model=None, library=None, seed=0, n_cr=None, density=DENSITY, n_trials=1,
-              match_flags=True, bright=None, detector=None, device="cpu", threads=None):
+              match_flags=True, flag_match=None, bright=None, detector=None, device="cpu", threads=None):
     """The injection table of one frame (dict of `read_frame`): the chosen deepCR model vs LACosmic.
 
     Parameters
@@ -106,6 +106,10 @@ def run_frame(frame, *, model=None, library=None, seed=0, n_cr=None, density=DEN
         As for `~astro_deepcr.evaluation.recovery.injection_recovery`.
     match_flags : bool
         Also LACosmic at deepCR's flag count on the uninjected frame.
+    flag_match : `~astro_deepcr.evaluation.detectors.FlagMatch`, optional
+        Its result from an earlier run on the same frame and detector (the
+        search runs LACosmic up to 100 times); reused only when its target
+        is deepCR's count here.
     bright : array-like of bool, optional
         A set of pixels (e.g. the brightest 0.5 %); ``bright_flags`` counts
         each detector's flags there on the uninjected frame.
@@ -143,7 +147,9 @@ def run_frame(frame, *, model=None, library=None, seed=0, n_cr=None, density=DEN
     detectors = {default: deepcr, LACOSMIC_DEFAULT: lacosmic_detector(**lacosmic)}
     match = None
     if match_flags:
-        match = match_lacosmic_flags(image, int(np.asarray(deepcr(image), bool).sum()), **lacosmic)
+        target = int(np.asarray(deepcr(image), bool).sum())
+        match = flag_match if flag_match is not None and flag_match.target == target else \
+            match_lacosmic_flags(image, target, **lacosmic)
         detectors[match.label()] = lacosmic_detector(sigclip=match.sigclip, objlim=match.objlim, **lacosmic)
     library_name = library if isinstance(library, str) or library is None else "given"
     if library is None or isinstance(library, str):
