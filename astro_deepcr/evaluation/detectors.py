@@ -94,8 +94,11 @@ def flag_tolerance(target, fraction=FLAG_TOLERANCE):
     return int(max(2, round(fraction * target)))
 
 
-def _bisect_sigclip(count, target, low, high, steps):
-    """Bisection in log sigclip for one objlim (flags fall as sigclip rises); the nearest (sigclip, count)."""
+def _bisect_sigclip(count, target, low, high, steps, precision=0):
+    """Bisection in log sigclip for one objlim (flags fall as sigclip rises); the nearest (sigclip, count).
+
+    Stops once a count is within ``precision`` flags of the target.
+    """
     best = None
     for sigclip in (low, high):  # the ends first: is the target inside at all?
         n = count(sigclip)
@@ -108,7 +111,7 @@ def _bisect_sigclip(count, target, low, high, steps):
         n = count(sigclip)
         if abs(n - target) < abs(best[1] - target):
             best = (sigclip, n)
-        if n == target or high / low < 1.0001:
+        if abs(n - target) <= precision or high / low < 1.0001:
             break
         low, high = (sigclip, high) if n > target else (low, sigclip)
     return best
@@ -119,8 +122,10 @@ def match_lacosmic_flags(image, n_flags, *, sigclip_range=SIGCLIP_RANGE, objlims
     """The LACosmic settings whose flag count on ``image`` is nearest ``n_flags``; says whether it is reached.
 
     Bisection in log ``sigclip`` over ``sigclip_range`` at each ``objlim`` of
-    ``objlims`` in turn (default 5, LACosmic's own, first); the search stops
-    at the first objlim whose count is within ``tolerance`` of the target
+    ``objlims`` in turn (default 5, LACosmic's own, first), stopping within
+    a fifth of ``tolerance`` (1 % of the target by default: LACosmic runs up to
+    22 times per objlim); the search stops at the first objlim whose count is
+    within ``tolerance`` of the target
     (only a target above what sigclip can reach at objlim 5 -- e.g. deepCR
     flagging star cores that LACosmic's fine-structure test protects --
     needs a lower objlim).
@@ -157,7 +162,7 @@ def match_lacosmic_flags(image, n_flags, *, sigclip_range=SIGCLIP_RANGE, objlims
                 cache[sigclip] = int(lacosmic_detector(sigclip=sigclip, objlim=objlim, **lacosmic)(image).sum())
             return cache[sigclip]
 
-        sigclip, n = _bisect_sigclip(count, n_flags, *sigclip_range, steps)
+        sigclip, n = _bisect_sigclip(count, n_flags, *sigclip_range, steps, precision=tolerance // 5)
         if best is None or abs(n - n_flags) < abs(best[2] - n_flags):
             best = (objlim, sigclip, n)
         if abs(best[2] - n_flags) <= tolerance or count(sigclip_range[1]) > n_flags:

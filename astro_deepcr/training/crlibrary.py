@@ -263,9 +263,11 @@ def harvest_frame(image, read_noise, *, gain=1.0, bad=None, satlevel=None, psf=N
         raise ValueError(f"image must be 2-D, not {electrons.ndim}-D")
     if not read_noise > 0:
         raise ValueError(f"read_noise must be > 0 e-, not {read_noise}")
-    flagged = ~np.isfinite(electrons) if bad is None else ~np.isfinite(electrons) | np.asarray(bad, bool)
-    if flagged.shape != electrons.shape:
-        raise ValueError(f"bad shape {flagged.shape} does not match image shape {electrons.shape}")
+    flagged = ~np.isfinite(electrons)
+    if bad is not None:
+        if np.shape(bad) != electrons.shape:
+            raise ValueError(f"bad shape {np.shape(bad)} does not match image shape {electrons.shape}")
+        flagged |= np.asarray(bad, bool)
     if satlevel is not None:
         flagged |= electrons >= float(satlevel) * gain
     if psf is None:

@@ -71,7 +71,7 @@ def moffat_sharpness(fwhm, beta, phases=5):
 
 @dataclass(frozen=True)
 class StarPSF:
-    """A frame's PSF: Moffat ``fwhm`` (px) and ``beta``, ``sharpness`` limit, ``image`` (15 x 15, sum 1)."""
+    """A frame's PSF: Moffat ``fwhm`` (px) and ``beta``, ``sharpness`` limit, ``image`` (see there)."""
 
     fwhm: float
     beta: float
@@ -82,7 +82,9 @@ class StarPSF:
 
     @property
     def image(self):
-        return moffat_pixels((15, 15), (7.0, 7.0), self.fwhm, self.beta)
+        """The model centred on a pixel, at least 15 x 15 px and 6 FWHM across."""
+        size = max(15, int(6 * self.fwhm) | 1)
+        return moffat_pixels((size, size), ((size - 1) / 2, (size - 1) / 2), self.fwhm, self.beta)
 
 
 def _fit_star(stamp, variance):
@@ -119,15 +121,26 @@ def _sky(electrons, cell=32):
 
 
 def _candidates(excess, noise, usable, min_snr, isolation, max_stars):
-    """Peaks of the 3 x 3 median of ``excess`` (a cosmic ray does not survive it, a star does), isolated."""
+    """Isolated peaks above ``min_snr`` that survive a 3 x 3 median (a single-pixel cosmic ray does not).
+
+    Isolated: no other peak of the 3 x 3 median within ``isolation`` px
+    reaches a tenth of this one's (noise bumps on a star's own wings do not count).
+    """
     smooth = ndimage.median_filter(excess, size=3)
-    significance = smooth / noise
-    maxima = (smooth == ndimage.maximum_filter(smooth, size=5)) & (significance > 3.0)
-    peaks = maxima & (significance > min_snr) & usable
-    crowd = ndimage.uniform_filter(maxima.astype(float), size=2 * isolation + 1) * (2 * isolation + 1) ** 2
-    ys, xs = np.nonzero(peaks & (crowd < 1.5))
-    order = np.argsort(smooth[ys, xs])[::-1][:max_stars]
-    return ys[order], xs[order]
+    maxima = (smooth == ndimage.maximum_filter(smooth, size=5)) & (smooth > 3.0 * noise)
+    peaks = (excess == ndimage.maximum_filter(excess, size=5)) & (excess > min_snr * noise) & (smooth > 3.0 * noise)
+    ys, xs = np.nonzero(peaks & usable)
+    order = np.argsort(excess[ys, xs])[::-1]
+    chosen = []
+    for y, x in zip(ys[order], xs[order]):
+        box = (slice(max(y - isolation, 0), y + isolation + 1), slice(max(x - isolation, 0), x + isolation + 1))
+        near = maxima[box] & (smooth[box] > 0.1 * smooth[y, x])
+        near[min(y, isolation) - 2:min(y, isolation) + 3, min(x, isolation) - 2:min(x, isolation) + 3] = False
+        if not near.any():
+            chosen.append((y, x))
+            if len(chosen) == max_stars:
+                break
+    return tuple(np.array([c[k] for c in chosen], int) for k in (0, 1))
 
 
 def _trace_profile(excess, noise):
@@ -174,7 +187,7 @@ def _fit_stars(electrons, sky, noise, usable, read_noise, min_snr, isolation, mi
     return fits, ratios, box
 
 
-def measure_psf(image, read_noise, *, gain=1.0, bad=None, satlevel=None, min_snr=10.0, isolation=6, min_fwhm=0.5,
+def measure_psf(image, read_noise, *, gain=1.0, bad=None, satlevel=None, min_snr=20.0, isolation=6, min_fwhm=0.5,
                 min_stars=2, max_stars=150):
     """The frame's PSF from its own stars (see the module docstring).
 
@@ -189,10 +202,10 @@ def measure_psf(image, read_noise, *, gain=1.0, bad=None, satlevel=None, min_snr
     satlevel : float, optional
         Saturation (image units): stars peaking above 0.8 of it are skipped.
     min_snr : float
-        Significance of a star's peak in the 3 x 3 median of the frame less
-        its sky (noise: sky + read noise).
+        Significance of a star's peak over the sky (noise: sky + read noise);
+        its 3 x 3 median must also be 3 sigma above the sky.
     isolation : int
-        No other peak above 3 sigma within this many px.
+        No other peak (of the 3 x 3 median, above 3 sigma) within this many px.
     min_fwhm : float
         Fits narrower than this (px) are cosmic rays, not stars.
     min_stars : int
