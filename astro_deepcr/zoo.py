@@ -364,7 +364,7 @@ def unregister_model(name):
 #: Mask model used for data no card matches (ground-based frames, unknown
 #: instruments). Chosen by measurement on two real ground-based frames:
 #: docs/ground.rst (benchmarks/ground_frames.py).
-GENERIC_DEFAULT_MODEL = "ACS-WFC"
+GENERIC_DEFAULT_MODEL = "ground"
 
 
 def file_sha256(path):
