@@ -31,7 +31,8 @@ __all__ = ["main", "build_parser", "PLUGINS", "COMMANDS", "UsageError"]
 COMMANDS = ("astro_deepcr.commands.files", "astro_deepcr.commands.drizzle", "astro_deepcr.commands.models",
             "astro_deepcr.commands.trial")
 #: Modules that add sub-commands with ``add_subparser(subparsers)``; skipped when absent.
-PLUGINS = ("astro_deepcr.evaluation.report", "astro_deepcr.training.cli", "astro_deepcr.evaluation.simulated_demo")
+PLUGINS = ("astro_deepcr.evaluation.report", "astro_deepcr.training.cli", "astro_deepcr.evaluation.simulated_demo",
+           "astro_deepcr.training.ground_cli", "astro_deepcr.adapt_cli")
 
 
 def _add_plugins(subparsers):

@@ -11,6 +11,7 @@ package. Inpainting: MSE over the true CR pixels for medmask, biharmonic and
 the deepCR-inpaint models. Runtime per megapixel for every method.
 """
 
+import dataclasses
 import json
 import time
 import warnings
@@ -367,7 +368,10 @@ def _run_inject(args):
         all_results.append(results)
         summary[frame["name"]] = {key: results[key] for key in ("model", "reason", "sigclip", "seed", "n_trials",
                                                                 "n_injected", "n_good")}
-        summary[frame["name"]].update(detectors=results["detectors"], png=str(png))
+        match = results["flag_match"]
+        summary[frame["name"]].update(detectors=results["detectors"], png=str(png),
+                                      flag_match=None if match is None else dataclasses.asdict(match),
+                                      significance=results["significance"])
     lines = injection.table_lines(all_results)
     (out / "injection.md").write_text("\n".join(["# Injection-recovery", "", *lines, ""]))
     (out / "injection.json").write_text(json.dumps(_jsonable(summary), indent=2))
