@@ -14,10 +14,10 @@ Adapt a shipped mask model to your own frames: fine-tuning by injection, checked
    rays, physical tracks, faint hits; labels down to the noise of the frame, ``sqrt(smooth + read
    noise**2)``), and the base model is fine-tuned on them (BatchNorm frozen, Adam, ``steps`` steps).
 4. The check: injection-recovery on the held-out parts with a cosmic-ray library the fine-tuning did not
-   use (``check_library``), the base and the adapted model against LACosmic, each at equal flags, recall
-   counted by new flags. The adapted model is also run at the base model's number of flags on the
-   uninjected held-out parts: if it recalls fewer cosmic rays there, it is worse and nothing is written
-   (`AdaptationRefused`).
+   use (``check_library``, default `CHECK_LIBRARY`), the base and the adapted model against LACosmic,
+   each at equal flags, recall counted by new flags. The adapted model is also run at the base model's
+   number of flags on the uninjected held-out parts: if it recalls fewer cosmic rays there, it is worse
+   and nothing is written (`AdaptationRefused`).
 5. Written: ``DIR/<name>.safetensors`` and its card ``DIR/<name>.json`` (usable at once as
    ``model="DIR/<name>.safetensors"``), ``DIR/models.json``, and ``DIR/adapt.md`` with the table.
 """
@@ -163,8 +163,10 @@ def _check(held, specs, library, seed, threads, target_flags=None):
         lacosmic = dict(readnoise=part.readnoise, inmask=part.bad | part.saturated)
         for name in list(specs):
             target = int(detectors[name](part.electrons).sum())
-            sigclip, _ = match_lacosmic_flags(part.electrons, target, **lacosmic)
-            detectors[f"LACosmic at {name}'s flags"] = lacosmic_detector(sigclip=sigclip, **lacosmic)
+            match = match_lacosmic_flags(part.electrons, target, **lacosmic)
+            how = "flags" if match.matched else f"nearest flags, {match.n_flagged} vs {target}"
+            detectors[f"LACosmic at {name}'s {how}"] = lacosmic_detector(sigclip=match.sigclip, objlim=match.objlim,
+                                                                         **lacosmic)
         if target_flags is not None:
             detectors.update(target_flags(part))
         n_trials = int(min(20, max(1, np.ceil(1000 / (500 * part.electrons.size / 1e6)))))
@@ -186,7 +188,7 @@ def _at_flags(spec, flags_of, threads):
         n = flags_of(part)
         threshold = float(values[n]) if 0 < n < values.size else spec.threshold
         threshold = float(np.nextafter(np.float32(threshold), np.float32(1)))
-        return {"adapted at the base model's flags": deepcr_detector(spec, threshold=threshold, mask=part.bad,
+        return {ADAPTED_AT_BASE_FLAGS: deepcr_detector(spec, threshold=threshold, mask=part.bad,
                                                                      threads=threads)}
 
     return make
@@ -243,7 +245,7 @@ def adapt_model(frames, output, *, model=None, name=None, steps=400, batch_size=
     tmp = os.path.join(output, f".{name}.candidate.safetensors")
     sha256 = save_network(net, tmp, {"name": name, "arch": f"{spec.depth}-{spec.width}", "base": spec.name})
     adapted = dataclasses.replace(spec, name=name, file=tmp, sha256=sha256)
-    library = _check_library(check_library, seed)
+    library = _check_library(check_library)
     base_flags = {}
 
     def flags_of(part):
@@ -257,8 +259,10 @@ def adapt_model(frames, output, *, model=None, name=None, steps=400, batch_size=
     rows = _check(held, {"base": spec, "adapted": adapted}, library, seed + 1, threads,
                   target_flags=_at_flags(adapted, flags_of, threads))
     table, verdict = _table(rows, spec.name)
+    checkpoint = os.path.join(output, "checkpoint.safetensors")
     if not verdict["better"]:
         os.remove(tmp)
+        os.remove(checkpoint)
         raise AdaptationRefused(f"the adapted model recalls {verdict['adapted']:.3f} of the held-out cosmic rays at "
                                 f"the base model's flags, the base model {verdict['base']:.3f}: not written\n"
                                 + "\n".join(table))
@@ -282,35 +286,44 @@ def adapt_model(frames, output, *, model=None, name=None, steps=400, batch_size=
         json.dump({"format": 1, "models": [card]}, stream, indent=1)
     with open(os.path.join(output, "adapt.md"), "w") as stream:
         stream.write("\n".join(table) + "\n")
-    if os.path.exists(os.path.join(output, "checkpoint.safetensors")):
-        os.remove(os.path.join(output, "checkpoint.safetensors"))
+    os.remove(checkpoint)
     return path, table
 
 
-def _check_library(check_library, seed):
-    if check_library is not None:
-        return list(check_library)
-    from .evaluation.injection import cosmic_ray_library
+def _check_library(check_library):
+    if check_library is None or isinstance(check_library, str):
+        from .evaluation.libraries import cosmic_ray_library
 
-    return cosmic_ray_library(CHECK_LIBRARY)
+        return cosmic_ray_library(check_library or CHECK_LIBRARY)
+    return list(check_library)
 
 
-#: The cosmic-ray library of the check: one the fine-tuning never draws from.
-CHECK_LIBRARY = "psf"
+#: The cosmic-ray library of the check: simulated tracks (`astro_deepcr.training.crtracks`), which the
+#: fine-tuning never draws from (it draws the ACS/HRC harvest, `add_cosmic_rays` tracks and faint hits).
+CHECK_LIBRARY = "thin-ccd"
+ADAPTED_AT_BASE_FLAGS = "adapted at the base model's flags"
 
 
 def _table(rows, base_name):
+    """Markdown table of the check and the verdict (recall by new flags summed over the held-out parts)."""
+    from .evaluation.significance import discordant_test
+
     lines = ["| held-out part | detector | flags | CRs | recall by new flags | < 1000 e- |",
              "|---|---|---|---|---|---|"]
-    found = {"base": [0, 0], "adapted at the base model's flags": [0, 0]}
+    per_cr = {"base": [], ADAPTED_AT_BASE_FLAGS: []}
     for part, results in rows:
         for detector, rates in results["detectors"].items():
-            low = rates.get("object_recall 0-500 e-")
+            low = rates.get("object_recall_new < 1000 e-", float("nan"))
             lines.append(f"| {part} | {detector.replace('base', base_name)} | {rates['flags_original']} | "
                          f"{rates['objects']} | {rates['object_recall_new']:.3f} | {low:.3f} |")
-            if detector in found:
-                found[detector][0] += rates["object_recall_new"] * rates["objects"]
-                found[detector][1] += rates["objects"]
-    base = found["base"][0] / max(found["base"][1], 1)
-    adapted = found["adapted at the base model's flags"][0] / max(found["adapted at the base model's flags"][1], 1)
-    return lines, {"base": round(base, 4), "adapted": round(adapted, 4), "better": adapted >= base}
+        for detector, found in per_cr.items():
+            found.append(np.asarray(results["per_cr"]["found_new"][detector], bool))
+    base, adapted = (np.concatenate(per_cr[name]) for name in ("base", ADAPTED_AT_BASE_FLAGS))
+    test = discordant_test(adapted, base)  # p: probability that the adapted model is worse by chance alone
+    verdict = {"base": round(float(base.mean()), 4), "adapted": round(float(adapted.mean()), 4),
+               "adapted_only": test["b"], "base_only": test["c"], "p_adapted_worse": round(test["p"], 4),
+               "better": bool(adapted.mean() >= base.mean())}
+    lines.append("")
+    lines.append(f"At the base model's flags: adapted {verdict['adapted']:.3f}, {base_name} {verdict['base']:.3f} "
+                 f"({test['b']} cosmic rays found only by the adapted model, {test['c']} only by {base_name}).")
+    return lines, verdict

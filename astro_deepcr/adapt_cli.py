@@ -25,6 +25,9 @@ def add_subparser(subparsers):
     parser.add_argument("--readnoise", type=float, default=None, help="e- when the header has none")
     parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--holdout", type=float, default=0.3, help="fraction of each frame held out for the check")
+    parser.add_argument("--check-library", default=None, metavar="NAME",
+                        help="cosmic-ray library of the check (default thin-ccd; see "
+                             "astro_deepcr.evaluation.libraries)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--quiet", action="store_true")
@@ -73,6 +76,7 @@ def adapt_command(args):
     try:
         path, table = adapt_model(frames, args.output, model=args.model, name=args.name, steps=args.steps,
                                   seed=args.seed, holdout=args.holdout, threads=args.threads,
+                                  check_library=args.check_library,
                                   progress=not args.quiet)
     except AdaptationRefused as exc:
         print(f"adapt: refused: {exc}", file=sys.stderr)

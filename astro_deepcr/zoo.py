@@ -28,6 +28,7 @@ __all__ = [
     "register_models_from",
     "unregister_model",
     "GENERIC_DEFAULT_MODEL",
+    "TELESCOPE_DEFAULT_MODELS",
     "load_network",
     "clear_network_cache",
     "save_network",
@@ -363,7 +364,9 @@ def unregister_model(name):
 #: Mask model used for data no card matches (ground-based frames, unknown
 #: instruments). Chosen by measurement on two real ground-based frames:
 #: docs/ground.rst (benchmarks/ground_frames.py).
-GENERIC_DEFAULT_MODEL = "ACS-WFC"
+GENERIC_DEFAULT_MODEL = "ground"
+#: Per telescope, the model for a frame whose instrument or detector no card matches (HST: the global ACS/WFC model).
+TELESCOPE_DEFAULT_MODELS = {"HST": "ACS-WFC"}
 
 
 def load_network(model, kind=None, *, device=None, precision="float32", backend=None):
