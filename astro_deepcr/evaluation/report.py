@@ -19,10 +19,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..deepcr import DeepCR
-from ..zoo import get_model
-from .metrics import dilated_tpr, inpaint_mse, mask_scores, roc_curve, tpr_at_fpr
-
 __all__ = ["make_test_set", "evaluate", "add_subparser", "CR_SOURCES"]
 
 #: FPR values of the paper's TPR table.
@@ -76,6 +72,10 @@ def _have_reference():
 
 
 def _detection(test_set, models, reference):
+    from ..deepcr import DeepCR
+    from ..zoo import get_model
+    from .metrics import dilated_tpr, mask_scores, roc_curve, tpr_at_fpr
+
     results = {}
     for field in dict.fromkeys(item["field"] for item in test_set):
         items = [item for item in test_set if item["field"] == field]
@@ -125,6 +125,9 @@ def _detection(test_set, models, reference):
 
 
 def _inpainting(test_set, inpaint_models):
+    from ..deepcr import DeepCR
+    from .metrics import inpaint_mse
+
     model = DeepCR("ACS-WFC", device="cpu", progress=False)
     methods = ["medmask", "biharmonic", *inpaint_models]
     results = {}
@@ -139,6 +142,7 @@ def _inpainting(test_set, inpaint_models):
 
 
 def _runtime(models, inpaint_models, reference, size=1024, repeat=1):
+    from ..deepcr import DeepCR
     from ..training.simulate import simulate_exposure
 
     sim = simulate_exposure((size, size), "extragalactic", seed=7)
