@@ -112,9 +112,13 @@ def select_model(header, model=None, kind="mask"):
        general one (empty ``filters``, else the most filters), so ACS/WFC
        F775W gets ``ACS-WFC``;
     3. another detector of the same instrument (e.g. ACS/HRC -> ACS-WFC),
-       else another instrument of the same telescope (``TELESCOP``, or an
-       HST ``INSTRUME``), preferring the telescope's default
-       (`~astro_deepcr.zoo.TELESCOPE_DEFAULT_MODELS`: ACS-WFC for HST) when it is one of them; with a warning;
+       preferring the telescope's default (`~astro_deepcr.zoo.TELESCOPE_DEFAULT_MODELS`:
+       ACS-WFC for HST) when it is one of them, with a warning; another
+       instrument of the same telescope (``TELESCOP``, or an HST
+       ``INSTRUME``, e.g. WFPC2) gets the generic default for mask models
+       (measured better than ACS-WFC on a WFPC2 frame, docs/ground.rst) and
+       the most general card of that telescope for inpaint models, with a
+       warning;
     4. anything else (ground-based frames): `~astro_deepcr.zoo.GENERIC_DEFAULT_MODEL` for mask
        models, the most general card for inpaint models.
 
@@ -130,6 +134,13 @@ def select_model(header, model=None, kind="mask"):
     # debug, not info: a pipeline calls this once per frame; the steps report the choice (verbose, headers)
     log.debug(f"deepCR {kind} model {spec.name}: {reason}")
     return spec, reason
+
+
+def _nearest(spec, kind, where, scope):
+    trained = "/".join(filter(None, [spec.instrument, spec.detector]))
+    warnings.warn(f"no deepCR {kind} model for {where}; using {spec.name} (same {scope}, trained on "
+                  f"{trained}) outside its training domain: check its masks", AstropyUserWarning)
+    return spec, f"nearest card, same {scope}"
 
 
 def _select(header, model, kind):
@@ -154,17 +165,19 @@ def _select(header, model, kind):
         spec = min(exact, key=_general_first)
         note = f", {filters[0]} in no card" if filters and spec.filters else ""
         return spec, f"card for {where}{note}"
-    nearest = same_instrument or [spec for spec in cards
-                                  if telescope and _telescope(spec.instrument.upper()) == telescope]
-    if nearest:
-        by_name = {spec.name: spec for spec in nearest}
-        preferred = zoo.TELESCOPE_DEFAULT_MODELS.get(telescope, zoo.GENERIC_DEFAULT_MODEL)
-        spec = by_name.get(preferred) or min(nearest, key=_general_first)
-        scope = "instrument" if same_instrument else "telescope"
-        trained = "/".join(filter(None, [spec.instrument, spec.detector]))
-        warnings.warn(f"no deepCR {kind} model for {where}; using {spec.name} (same {scope}, trained on "
-                      f"{trained}) outside its training domain: check its masks", AstropyUserWarning)
-        return spec, f"nearest card, same {scope}"
+    if same_instrument:
+        by_name = {spec.name: spec for spec in same_instrument}
+        spec = by_name.get(zoo.TELESCOPE_DEFAULT_MODELS.get(telescope, "")) or min(same_instrument, key=_general_first)
+        return _nearest(spec, kind, where, "instrument")
+    same_telescope = [spec for spec in cards if telescope and _telescope(spec.instrument.upper()) == telescope]
+    if same_telescope and kind == "mask" and zoo.GENERIC_DEFAULT_MODEL in {spec.name for spec in cards}:
+        # measured on a WFPC2 frame (docs/ground.rst): the generic default beats the nearest HST card there
+        spec = zoo.get_model(zoo.GENERIC_DEFAULT_MODEL, kind)
+        warnings.warn(f"no deepCR {kind} model for {where}; using {spec.name}, the generic default, rather than a "
+                      "model of another instrument of the same telescope: check its masks", AstropyUserWarning)
+        return spec, "generic default, no card for this instrument"
+    if same_telescope:
+        return _nearest(min(same_telescope, key=_general_first), kind, where, "telescope")
     if kind == "mask" and zoo.GENERIC_DEFAULT_MODEL in {spec.name for spec in cards}:
         return zoo.get_model(zoo.GENERIC_DEFAULT_MODEL, kind), "generic default, no card matches"
     if not cards:
