@@ -298,6 +298,21 @@ def library_lines(names):
     return lines
 
 
+def psf_lines(frames):
+    """Each frame's own PSF (`measure_psf`) and how many cosmic rays `harvest_frame` takes from it against it."""
+    from astro_deepcr.training.crlibrary import harvest_frame
+    from astro_deepcr.training.starpsf import measure_psf
+
+    lines = ["| frame | FWHM px | beta | sharpness limit | stars | from | harvested CRs |", "|" + "---|" * 7]
+    for frame in frames:
+        bad = None if frame["dq"] is None else frame["dq"] != 0
+        psf = measure_psf(frame["electrons"], frame["readnoise"], bad=bad, satlevel=frame["satlevel"])
+        stamps = harvest_frame(frame["electrons"], frame["readnoise"], bad=bad, satlevel=frame["satlevel"], psf=psf)
+        lines.append(f"| {frame['name']} | {psf.fwhm:.2f} | {psf.beta:.2f} | {psf.sharpness:.2f} | {psf.n_stars} | "
+                     f"{psf.source} | {len(stamps)} |")
+    return lines
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument("--png-dir", help="write injection_<frame>_<library>.png here")
@@ -309,6 +324,8 @@ def main(argv=None):
     parser.add_argument("--model", help="score this model (zoo name or .safetensors path) as the default")
     parser.add_argument("--fractions", action="store_true", help="also the flagged fraction of every zoo model")
     parser.add_argument("--no-protection", action="store_true", help="skip the HRC saturation-protection table")
+    parser.add_argument("--list-libraries", action="store_true",
+                        help="only print the statistics of the --libraries and each frame's PSF, and stop")
     parser.add_argument("--candidates", action="store_true",
                         help="only the table of candidate protections on the HRC frame (8 trials)")
     args = parser.parse_args(argv)
@@ -323,6 +340,10 @@ def main(argv=None):
         pathlib.Path(args.png_dir).mkdir(parents=True, exist_ok=True)
     print("Cosmic-ray libraries:\n")
     print("\n".join(library_lines(args.libraries)))
+    if args.list_libraries:
+        print("\nEach frame's own PSF:\n")
+        print("\n".join(psf_lines([LOADERS[name]() for name in args.frames])))
+        return None
     frames, all_results = [], []
     for name in args.frames:
         try:
