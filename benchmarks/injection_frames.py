@@ -38,11 +38,12 @@ flags (N vs target M)"). Recall is counted by new flags; ``b/c p`` is the
 paired exact test (deepCR only / LACosmic only, one-sided binomial p that
 deepCR recalls fewer), overall and below 1000 e-; ``bright flags``: flags on
 the uninjected frame among its brightest 0.5 % of pixels
-(``ground_frames.bright_pixels``, less 2 px around LACosmic's default mask).
+(``ground_frames.bright_pixels``: the top 0.5 % of the 5x5 median of the
+background-subtracted frame; LACosmic's own flags there are not excluded).
 A frame or library the model's card lists in ``training_frames`` /
 ``training_libraries`` is marked "trained on" and not scored. Cosmic rays:
 500 per megapixel per trial, trials until about 1000 are injected (at most
-20), seed 22. Also, unless ``--no-protection``: the saturation protection
+40: GMOS gets 600), seed 22. Also, unless ``--no-protection``: the saturation protection
 before/after on the HRC frame; with ``--fractions``: the flagged fraction of
 every electron zoo model on every frame (the out-of-domain alarm).
 
@@ -69,6 +70,7 @@ WFPC2_CHIP = 2
 WFPC2_GOOD = (slice(50, -1), slice(50, -1))  # without the pyramid shadow and the last row / column
 WFPC2_READNOISE = 5.3  # e-, WFPC2 Instrument Handbook, ATODGAIN 7
 TARGET_CRS = 1000
+MAX_TRIALS = 40  # GMOS (0.03 Mpx, 15 CRs per trial) reaches 600
 
 
 def _package_file(package, relative):
@@ -121,7 +123,7 @@ LOADERS = {"hrc": load_hrc, "saao": lambda: load_ground("saao"), "gmos": lambda:
 
 def trials_for(frame, density):
     per_trial = density * frame["electrons"].size / 1e6
-    return int(min(20, max(1, math.ceil(TARGET_CRS / per_trial))))
+    return int(min(MAX_TRIALS, max(1, math.ceil(TARGET_CRS / per_trial))))
 
 
 def protection_before_after(frame, seed, density):
@@ -248,10 +250,14 @@ def register_libraries():
 
 
 def bright_set(frame):
-    """The brightest 0.5 % of the frame (``ground_frames.bright_pixels``, less 2 px around LACosmic's defaults)."""
-    from ground_frames import bright_pixels, lacosmic
+    """The brightest 0.5 % of the frame (``ground_frames.bright_pixels``).
 
-    return bright_pixels(frame["electrons"], cosmic_rays=lacosmic(frame))
+    Without ``ground_frames``' exclusion of the pixels near LACosmic's own
+    flags: here LACosmic is one of the detectors compared, so its flags there count.
+    """
+    from ground_frames import bright_pixels
+
+    return bright_pixels(frame["electrons"])
 
 
 def summary_lines(all_results):
@@ -292,6 +298,21 @@ def library_lines(names):
     return lines
 
 
+def psf_lines(frames):
+    """Each frame's own PSF (`measure_psf`) and how many cosmic rays `harvest_frame` takes from it against it."""
+    from astro_deepcr.training.crlibrary import harvest_frame
+    from astro_deepcr.training.starpsf import measure_psf
+
+    lines = ["| frame | FWHM px | beta | sharpness limit | stars | from | harvested CRs |", "|" + "---|" * 7]
+    for frame in frames:
+        bad = None if frame["dq"] is None else frame["dq"] != 0
+        psf = measure_psf(frame["electrons"], frame["readnoise"], bad=bad, satlevel=frame["satlevel"])
+        stamps = harvest_frame(frame["electrons"], frame["readnoise"], bad=bad, satlevel=frame["satlevel"], psf=psf)
+        lines.append(f"| {frame['name']} | {psf.fwhm:.2f} | {psf.beta:.2f} | {psf.sharpness:.2f} | {psf.n_stars} | "
+                     f"{psf.source} | {len(stamps)} |")
+    return lines
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument("--png-dir", help="write injection_<frame>_<library>.png here")
@@ -303,6 +324,8 @@ def main(argv=None):
     parser.add_argument("--model", help="score this model (zoo name or .safetensors path) as the default")
     parser.add_argument("--fractions", action="store_true", help="also the flagged fraction of every zoo model")
     parser.add_argument("--no-protection", action="store_true", help="skip the HRC saturation-protection table")
+    parser.add_argument("--list-libraries", action="store_true",
+                        help="only print the statistics of the --libraries and each frame's PSF, and stop")
     parser.add_argument("--candidates", action="store_true",
                         help="only the table of candidate protections on the HRC frame (8 trials)")
     args = parser.parse_args(argv)
@@ -317,6 +340,10 @@ def main(argv=None):
         pathlib.Path(args.png_dir).mkdir(parents=True, exist_ok=True)
     print("Cosmic-ray libraries:\n")
     print("\n".join(library_lines(args.libraries)))
+    if args.list_libraries:
+        print("\nEach frame's own PSF:\n")
+        print("\n".join(psf_lines([LOADERS[name]() for name in args.frames])))
+        return None
     frames, all_results = [], []
     for name in args.frames:
         try:

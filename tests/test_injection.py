@@ -174,7 +174,7 @@ def test_evaluate_inject_command(tmp_path):
     path = tmp_path / "own.fits"
     fits.PrimaryHDU(image, header=header).writeto(path)
     code = cli.main(["evaluate", "--inject", str(path), "--n-cr", "12", "--seed", "3", "--trials", "2",
-                     "--out", str(tmp_path / "out"), "--model", "ACS-WFC"])
+                     "--out", str(tmp_path / "out"), "--model", "ACS-WFC", "--library", "thin-ccd"])
     assert code == 0
     summary = json.loads((tmp_path / "out" / "injection.json").read_text())
     (name, result), = summary.items()
@@ -182,6 +182,8 @@ def test_evaluate_inject_command(tmp_path):
     assert set(result["detectors"]) == {"deepCR ACS-WFC", "LACosmic (sigclip 4.5)",
                                         f"LACosmic (sigclip {result['sigclip']:.3g}, equal flags)"}
     assert result["detectors"]["deepCR ACS-WFC"]["objects"] == 24
+    assert result["library"] == "thin-ccd" and result["flag_match"]["matched"] is True
+    assert set(result["significance"]) == set(result["detectors"]) - {"deepCR ACS-WFC"}
     assert (tmp_path / "out" / "injection_own.png").read_bytes()[:4] == b"\x89PNG"
     assert "| own.fits[0] | deepCR ACS-WFC |" in (tmp_path / "out" / "injection.md").read_text()
     with pytest.raises(ValueError, match="read noise"):

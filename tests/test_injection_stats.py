@@ -105,3 +105,16 @@ def test_run_frame_labels_a_missed_flag_match_and_gives_p_values():
     row = next(line for line in lines if "nearest flags" in line)
     test = results["significance"][names[2]]["all"]
     assert f"{test['b']}/{test['c']} p={test['p']:.2g}" in row
+
+
+def test_training_claims_from_a_card():
+    from types import SimpleNamespace
+
+    from astro_deepcr.evaluation.injection import training_claims
+    from astro_deepcr.zoo import get_model
+
+    assert training_claims(get_model("ACS-WFC", kind="mask")) == ((), ())  # its card names none of these frames
+    card = SimpleNamespace(metrics={"training_frames": ["saao", "gmos"], "training_libraries": "thin-ccd"})
+    assert training_claims(card) == (("saao", "gmos"), ("thin-ccd",))
+    card = SimpleNamespace(training_frames=("hrc",), metrics={"training_frames": ["saao"]})
+    assert training_claims(card) == (("hrc",), ())  # a card field wins over metrics

@@ -337,6 +337,8 @@ def add_subparser(subparsers):
     inject.add_argument("--n-cr", type=int, help="cosmic rays per trial (default: --density per megapixel)")
     inject.add_argument("--density", type=float, default=500.0, help="cosmic rays per megapixel (%(default)s)")
     inject.add_argument("--trials", type=int, default=1, help="independent injections per frame (%(default)s)")
+    inject.add_argument("--library", default="hrc",
+                        help="cosmic rays to inject: hrc, hrc-lacosmic, thin-ccd or thick-ccd (%(default)s)")
     inject.add_argument("--ext", help="extension, e.g. SCI,1 or 0 (default SCI,1, else the first image)")
     inject.add_argument("--gain", type=float, help="e- per data unit when the header has none")
     inject.add_argument("--readnoise", type=float, help="read noise (e-) when the header has none")
@@ -362,12 +364,12 @@ def _run_inject(args):
     for path in args.inject:
         frame = injection.read_frame(path, ext=_extension(args.ext), gain=args.gain, readnoise=args.readnoise)
         results = injection.run_frame(frame, model=args.model, seed=args.seed, n_cr=args.n_cr,
-                                      density=args.density, n_trials=args.trials)
+                                      density=args.density, n_trials=args.trials, library=args.library)
         png = out / f"injection_{Path(path).name.split('.fits')[0]}.png"
         injection.plot_injection(results, png)
         all_results.append(results)
         summary[frame["name"]] = {key: results[key] for key in ("model", "reason", "sigclip", "seed", "n_trials",
-                                                                "n_injected", "n_good")}
+                                                                "n_injected", "n_good", "library")}
         match = results["flag_match"]
         summary[frame["name"]].update(detectors=results["detectors"], png=str(png),
                                       flag_match=None if match is None else dataclasses.asdict(match),

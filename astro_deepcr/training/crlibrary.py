@@ -26,6 +26,15 @@ F606W, 60 s, electrons) by default (`astro_deepcr.datasets.hst_example_path`):
   only 19 % below 1000 e- and 2 % single pixels -- biased to bright CRs by
   LACosmic's own selection.
 
+`harvest_frame` does the ``"psf"`` selection on any 2-D frame (its read
+noise and gain, optional bad pixels and saturation), judged against the
+frame's own PSF measured from its stars (`astro_deepcr.training.starpsf`),
+not TinyTim's: undersampled stars of a WF chip are far sharper than HRC's
+PSF and would pass as cosmic rays against it. A track whose core has fewer
+than 4 pixels above half its peak and is no sharper than the frame's
+sharpest star is dropped with the stars (on undersampled frames this biases
+the library against faint short tracks).
+
 Stamps are the excess over the local background (median of a ring around
 the candidate), zero outside the candidate. HRC pixels (21 micron) are
 larger than WFC's (15 micron): tracks come out about 30 % short for WFC.

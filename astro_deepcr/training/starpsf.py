@@ -6,8 +6,10 @@ A frame's own point-spread function, measured from its stars (a pixel-integrated
 integrated over each pixel (5 x 5 sub-samples, so that undersampled stars of
 a WF chip are fitted as well as seeing-limited ones), plus a constant, to
 the isolated, unsaturated, bright local maxima of a frame. Cosmic rays are
-local maxima too; they fit badly or to a width below ``min_fwhm`` and drop
-out, and the stars' fitted widths are then sigma-clipped about their median.
+local maxima too; they drop out where they fit to a width below
+``min_fwhm`` or where their peak is sharper than their own fitted profile
+allows (`SELF_CONSISTENCY`; a track fitted by a wide Moffat); the stars
+are then the largest group of fits whose widths agree within 25 %.
 The PSF is the median width and ``beta`` of the stars kept.
 
 Where a frame has fewer than ``min_stars`` point sources -- a long-slit
@@ -31,6 +33,8 @@ from scipy import ndimage, optimize
 __all__ = ["StarPSF", "moffat_pixels", "moffat_sharpness", "measure_psf"]
 
 _SUB = 5  # sub-samples per pixel side of the pixel-integrated model
+#: A star's peak / mean-of-8-neighbours is at most this times its own fitted profile's sharpest phase.
+SELF_CONSISTENCY = 1.3
 #: With this many stars the sharpness limit is their own 95th percentile, else the model's sharpest phase.
 MANY_STARS = 20
 
@@ -179,11 +183,15 @@ def _fit_stars(electrons, sky, noise, usable, read_noise, min_snr, isolation, mi
     for y, x in zip(*_candidates(electrons - sky, noise, inside, min_snr, isolation, max_stars)):
         stamp = electrons[y - half:y + half + 1, x - half:x + half + 1]
         fit = _fit_star(stamp, np.clip(stamp, 0, None) + read_noise**2)
-        if fit is not None and fit[0] >= min_fwhm:
+        if fit is None or fit[0] < min_fwhm:
+            continue
+        local = stamp - np.median(np.concatenate([stamp[0], stamp[-1], stamp[:, 0], stamp[:, -1]]))
+        peak = np.unravel_index(np.argmax(local[half - 1:half + 2, half - 1:half + 2]), (3, 3))
+        ratio = _ratio(local, half - 1 + peak[0], half - 1 + peak[1])
+        # a star's peak is no sharper than its own fitted profile allows; a track fitted by a wide Moffat is
+        if ratio <= SELF_CONSISTENCY * moffat_sharpness(fit[0], fit[1], phases=3):
             fits.append(fit)
-            local = stamp - np.median(np.concatenate([stamp[0], stamp[-1], stamp[:, 0], stamp[:, -1]]))
-            peak = np.unravel_index(np.argmax(local[half - 1:half + 2, half - 1:half + 2]), (3, 3))
-            ratios.append(_ratio(local, half - 1 + peak[0], half - 1 + peak[1]))
+            ratios.append(ratio)
     return fits, ratios, box
 
 
@@ -238,11 +246,11 @@ def measure_psf(image, read_noise, *, gain=1.0, bad=None, satlevel=None, min_snr
                                        min_fwhm, max_stars, box)
     if len(fits) >= min_stars:
         fwhm, beta, chi2 = (np.array(column) for column in zip(*fits))
-        keep = np.ones(fwhm.size, bool)
-        for _ in range(5):  # clip widths about the stars' median; bad fits (blends, CR tracks) by chi2
-            centre = np.median(fwhm[keep])
-            spread = max(1.4826 * np.median(np.abs(fwhm[keep] - centre)), 0.05 * centre)
-            keep = (np.abs(fwhm - centre) < 3 * spread) & (chi2 < 5 * np.median(chi2[keep]))
+        # the stars share one width: the largest group of fits within 25 % of each other (the wider group on a
+        # tie: a cosmic ray that slips through fits narrow); then bad fits (blends) out by chi2
+        close = np.abs(np.log(fwhm)[:, None] - np.log(fwhm)[None, :]) < np.log(1.25)
+        best = max(range(fwhm.size), key=lambda k: (close[k].sum(), fwhm[k]))
+        keep = close[best] & (chi2 < 5 * np.median(chi2[close[best]]))
         if keep.sum() >= min_stars:
             fwhm_value, beta_value = float(np.median(fwhm[keep])), float(np.median(beta[keep]))
             star_ratios = np.asarray(ratios)[keep]
