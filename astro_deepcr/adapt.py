@@ -298,9 +298,10 @@ def _check_library(check_library):
     return list(check_library)
 
 
-#: The cosmic-ray library of the check: simulated tracks (`astro_deepcr.training.crtracks`), which the
-#: fine-tuning never draws from (it draws the ACS/HRC harvest, `add_cosmic_rays` tracks and faint hits).
-CHECK_LIBRARY = "thin-ccd"
+#: The cosmic-ray library of the check: real cosmic rays harvested from the WFPC2 example frame (half of them
+#: below 1000 e-), which the fine-tuning never draws from (it draws the ACS/HRC harvest, `add_cosmic_rays`
+#: tracks and faint hits).
+CHECK_LIBRARY = "wfpc2"
 ADAPTED_AT_BASE_FLAGS = "adapted at the base model's flags"
 
 

@@ -26,7 +26,7 @@ def add_subparser(subparsers):
     parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--holdout", type=float, default=0.3, help="fraction of each frame held out for the check")
     parser.add_argument("--check-library", default=None, metavar="NAME",
-                        help="cosmic-ray library of the check (default thin-ccd; see "
+                        help="cosmic-ray library of the check (default wfpc2; see "
                              "astro_deepcr.evaluation.libraries)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None)

@@ -10,6 +10,13 @@ The HST example is ``j8bt06nyq_flt.fits``, a single ACS/HRC exposure of the
 globular cluster 47 Tuc (F606W, 60 s, one 1024 x 1024 chip in electrons) that
 spherical_geometry ships with its tests. Its cosmic rays are intact (it is an
 ``_flt``, not a CR-rejected product) and its ``DQ`` array is calacs'.
+
+The WFPC2 example is ``u40x010hm_c0f.fits`` (F555W, omega Cen), which stsci.tools ships with its tests:
+`load_wfpc2_example` reads chip 2 (WF2) without its pyramid-shadowed edge (the first 50 rows and columns,
+where the row / column medians are 4-20x the sky, and the last row and column), 749 x 749 px, in
+electrons (DN times ``ATODGAIN`` 7 e-/DN), read noise 5.3 e- (WFPC2 Instrument Handbook, gain 7; the
+header has none), saturated at or above 0.95 x (``SATURATE`` 4095 DN - the chip's ``BIASEVEN``): the
+dip of the chip's histogram below the A-to-D plateau (the c0f is bias-subtracted and flat-fielded).
 """
 
 import dataclasses
@@ -19,7 +26,7 @@ import os
 import numpy as np
 from astropy.io import fits
 
-__all__ = ["HST_EXAMPLE", "HSTExample", "hst_example_path", "load_hst_example"]
+__all__ = ["HST_EXAMPLE", "HSTExample", "hst_example_path", "load_hst_example", "WFPC2_EXAMPLE", "load_wfpc2_example"]
 
 #: (package, path inside the package) of the HST example exposure.
 HST_EXAMPLE = ("spherical_geometry", os.path.join("tests", "data", "j8bt06nyq_flt.fits"))
@@ -112,3 +119,33 @@ def load_hst_example(path=None):
             raise ValueError(f"{path}: SCI,1 has BUNIT {bunit or 'missing'}, expected ELECTRONS")
         return HSTExample(science=np.array(sci.data, dtype=np.float32), dq=np.array(dq.data, dtype=np.int16),
                           primary_header=hdul[0].header.copy(), sci_header=sci.header.copy(), path=path)
+
+
+#: (package, path inside the package) of the WFPC2 example exposure.
+WFPC2_EXAMPLE = ("stsci.tools", os.path.join("tests", "data", "u40x010hm_c0f.fits"))
+WFPC2_CHIP = 2
+WFPC2_GOOD = (slice(50, -1), slice(50, -1))  # without the pyramid shadow and the last row / column
+WFPC2_READNOISE = 5.3  # e-, WFPC2 Instrument Handbook, ATODGAIN 7
+
+
+def load_wfpc2_example():
+    """The WFPC2 example's WF2 chip as a frame dict: ``name``, ``electrons``, ``dq`` (None), ``header``,
+    ``readnoise`` (e-), ``satlevel`` (e-); see the module docstring."""
+    import warnings
+
+    package, relative = WFPC2_EXAMPLE
+    spec = importlib.util.find_spec(package)
+    path = None if spec is None or not spec.submodule_search_locations else os.path.join(
+        list(spec.submodule_search_locations)[0], relative)
+    if path is None or not os.path.exists(path):
+        raise FileNotFoundError(f"the WFPC2 example {relative} ships with {package}'s tests; install {package}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the GEIS group table's TDISP cards
+        with fits.open(path, memmap=False) as hdul:
+            header = hdul[0].header.copy()
+            dn = np.asarray(hdul[0].data[WFPC2_CHIP - 1], dtype=np.float64)[WFPC2_GOOD]
+            bias = float(hdul[1].data["BIASEVEN"][WFPC2_CHIP - 1])
+    gain = float(header["ATODGAIN"])
+    satlevel_dn = 0.95 * (float(header["SATURATE"]) - bias)
+    return {"name": "wfpc2", "electrons": dn * gain, "dq": None, "header": header, "readnoise": WFPC2_READNOISE,
+            "satlevel": satlevel_dn * gain}

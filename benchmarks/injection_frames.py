@@ -65,10 +65,6 @@ import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 
-WFPC2 = ("stsci.tools", "tests/data/u40x010hm_c0f.fits")
-WFPC2_CHIP = 2
-WFPC2_GOOD = (slice(50, -1), slice(50, -1))  # without the pyramid shadow and the last row / column
-WFPC2_READNOISE = 5.3  # e-, WFPC2 Instrument Handbook, ATODGAIN 7
 TARGET_CRS = 1000
 MAX_TRIALS = 40  # GMOS (0.03 Mpx, 15 CRs per trial) reaches 600
 
@@ -92,21 +88,9 @@ def load_hrc():
 
 
 def load_wfpc2():
-    from astropy.io import fits
+    from astro_deepcr.datasets import load_wfpc2_example
 
-    path = _package_file(*WFPC2)
-    if path is None:
-        raise FileNotFoundError("the WFPC2 frame needs stsci.tools with its test data")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the GEIS group table's TDISP cards
-        with fits.open(path, memmap=False) as hdul:
-            header = hdul[0].header.copy()
-            dn = np.asarray(hdul[0].data[WFPC2_CHIP - 1], dtype=np.float64)[WFPC2_GOOD]
-            bias = float(hdul[1].data["BIASEVEN"][WFPC2_CHIP - 1])
-    gain = float(header["ATODGAIN"])
-    satlevel_dn = 0.95 * (float(header["SATURATE"]) - bias)
-    return {"name": "wfpc2", "electrons": dn * gain, "dq": None, "header": header, "readnoise": WFPC2_READNOISE,
-            "satlevel": satlevel_dn * gain}
+    return load_wfpc2_example()
 
 
 def load_ground(name):
@@ -245,7 +229,7 @@ def register_libraries():
     """The frames' own cosmic rays as named libraries (harvested against each frame's PSF when first used)."""
     from astro_deepcr.evaluation.libraries import register_frame_library
 
-    for name in ("saao", "gmos", "wfpc2"):
+    for name in ("saao", "gmos"):  # wfpc2 is built in
         register_frame_library(name, LOADERS[name], f"real CRs harvested from the {name} frame against its own PSF")
 
 

@@ -18,8 +18,8 @@ Harvested from another frame
     ``electrons``, ``readnoise`` and optional ``dq``, ``satlevel``); its
     library is `astro_deepcr.training.crlibrary.harvest_frame` on it, judged
     against the frame's own PSF measured from its stars.
-    ``benchmarks/injection_frames.py`` registers ``saao``, ``gmos`` and
-    ``wfpc2``.
+    ``wfpc2`` is built in (`astro_deepcr.datasets.load_wfpc2_example`);
+    ``benchmarks/injection_frames.py`` registers ``saao`` and ``gmos``.
 
 `library_stats` summarises a library (count, charge, sizes).
 """
@@ -36,12 +36,21 @@ LIBRARIES = {
     "hrc-lacosmic": "real CRs of the same HRC frame, LACosmic's selection (sigclip 8) away from sources",
     "thin-ccd": "simulated MIP tracks, 15 um silicon, 15 um pixels (1000, seed 0)",
     "thick-ccd": "simulated MIP tracks, 250 um deep-depletion silicon, 15 um pixels (1000, seed 0)",
+    "wfpc2": "real CRs harvested from the WFPC2 WF2 frame u40x010hm (stsci.tools' test data) against its own PSF",
 }
 #: Simulated libraries: name -> keywords of `astro_deepcr.training.crtracks.simulate_tracks`.
 SIMULATED_CCDS = {"thin-ccd": {"thickness_um": 15.0, "pixel_um": 15.0},
                   "thick-ccd": {"thickness_um": 250.0, "pixel_um": 15.0}}
 _SIMULATED_N, _SIMULATED_SEED = 1000, 0
-_FRAME_LOADERS = {}
+
+
+def _wfpc2():
+    from ..datasets import load_wfpc2_example
+
+    return load_wfpc2_example()
+
+
+_FRAME_LOADERS = {"wfpc2": _wfpc2}
 
 
 def register_frame_library(name, load_frame, description=None):
