@@ -287,7 +287,9 @@ def update_fits(path, lock_timeout=0.0):
     """
     path = check_updatable(os.path.realpath(os.fspath(path)))
     with FileLock(path, timeout=lock_timeout):
-        with fits.open(path, memmap=False, do_not_scale_image_data=True, lazy_load_hdus=False) as hdul:
+        # our own handle: closed even when astropy raises while reading (a truncated file, issue #28)
+        with open(path, "rb") as stream, fits.open(stream, memmap=False, do_not_scale_image_data=True,
+                                                   lazy_load_hdus=False) as hdul:
             for hdu in hdul:
                 _ = hdu.data  # read everything before the file is closed
             has_checksum = any("CHECKSUM" in hdu.header for hdu in hdul)
