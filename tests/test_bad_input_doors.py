@@ -14,10 +14,9 @@ import pytest
 from astropy.io import fits
 from astropy.utils.exceptions import AstropyUserWarning
 
-from astro_deepcr import zoo
+from astro_deepcr import dq, zoo
 from astro_deepcr.bright import protection_zone
 from astro_deepcr.cli import main
-from astro_deepcr.dq import check_crbit, check_resetbits
 from astro_deepcr.drizzle import flag_cosmic_rays, parse_inputs
 from astro_deepcr.fitsutil import update_fits
 from astro_deepcr.training.flc import write_flc_stack
@@ -51,14 +50,14 @@ def _bytes(path):
                                                 (16, "hot pixel"), (4, "bad detector pixel"), (8192, "calacs")])
 def test_crbit_read_as_something_else_is_refused_with_its_meaning(crbit, meaning):
     with pytest.raises(ValueError, match=f"crbit={crbit} is the DQ bit of .*{meaning}.*allowed: 4096"):
-        check_crbit(crbit)
+        dq.check_crbit(crbit)
 
 
 def test_resetbits_never_clears_calibration_flags():
-    assert check_resetbits(None, 4096) == 4096 and check_resetbits(0, 4096) == 0
-    assert check_resetbits("4096,8192", 4096) == 4096 | 8192
+    assert dq.check_resetbits(None, 4096) == 4096 and dq.check_resetbits(0, 4096) == 0
+    assert dq.check_resetbits("4096,8192", 4096) == 4096 | 8192
     with pytest.raises(ValueError, match="resetbits='256,4096' would clear .*256 = full-well saturation"):
-        check_resetbits("256,4096", 4096)
+        dq.check_resetbits("256,4096", 4096)
 
 
 def test_hrc_crbit_256_refused_and_flag_twice_is_idempotent(hrc):
