@@ -16,7 +16,8 @@ them, so that a door cannot forget one. The command line turns a
 
 import math
 
-__all__ = ["check_flag_options", "check_device", "check_count", "check_number", "check_inject_options"]
+__all__ = ["check_flag_options", "check_device", "check_count", "check_number", "check_inject_options",
+           "check_train_options"]
 
 
 def check_device(device):
@@ -94,3 +95,27 @@ def check_inject_options(*, trials=1, n_cr=None, density=500.0, gain=None, readn
         from .zoo import get_model
 
         get_model(model, kind="mask")
+
+
+def check_train_options(*, dataset, output, name, depth, width, epochs, batch_size, kind="mask", lr=None,
+                        steps_per_epoch=None, max_minutes=None, device=None, init_from=None):
+    """Check ``train``'s parameters before the output folder is created."""
+    import os
+
+    if not os.path.isfile(os.path.join(dataset, "manifest.json")):
+        raise ValueError(f"dataset {dataset!r} has no manifest.json; make one with astro-deepcr make-dataset")
+    for label, value in (("depth", depth), ("width", width), ("epochs", epochs), ("batch_size", batch_size)):
+        check_count(value, label)
+    if steps_per_epoch is not None:
+        check_count(steps_per_epoch, "steps_per_epoch")
+    for label, value in (("lr", lr), ("max_minutes", max_minutes)):
+        if value is not None:
+            check_number(value, label)
+    check_device(None if device in (None, "auto") else device)
+    from .zoo import get_model, list_models
+
+    if name in list_models() and os.path.dirname(get_model(name).file) != os.path.abspath(output):
+        raise ValueError(f"name={name!r} is already the registered model of {get_model(name).file}; give the new "
+                         "model its own name (--name)")
+    if init_from is not None:
+        get_model(init_from, kind=kind)

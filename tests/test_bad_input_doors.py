@@ -255,3 +255,14 @@ def test_evaluate_inject_bad_frame_is_named_and_the_good_one_kept(flc, tmp_path,
     assert f"FAILED {empty}" in err and "none.fits" in err
     summary = json.loads((tmp_path / "out" / "injection.json").read_text())
     assert len(summary) == 1
+
+
+@pytest.mark.parametrize(("arguments", "message"), [
+    (["--epochs", "0"], "epochs must be an integer >= 1"), (["--batch-size", "-1"], "batch_size"),
+    (["--lr", "nan"], "lr must be a finite number"), (["--name", "ACS-WFC"], "name='ACS-WFC' is already")])
+def test_train_usage_errors_exit_2_before_the_output_exists(tmp_path, capsys, arguments, message):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "manifest.json").write_text("{}")
+    assert main(["train", str(tmp_path / "data"), str(tmp_path / "out"), *arguments]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
