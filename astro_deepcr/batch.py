@@ -95,6 +95,7 @@ def _flag_task(path, options, plot=False, regions=False):
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", AstropyUserWarning)
+            strict_truncation()  # after "always": a truncated file stays an error with astropy's reason
             summary = flag_cosmic_rays([path], **options)
     except Exception as exc:
         return FileResult(path, False, _one_line(exc))
@@ -259,25 +260,20 @@ def clean_files(files, outdir, *, model=None, threshold=None, inpaint="medmask",
     >>> [result.path for result in results if not result.ok]  # doctest: +SKIP
     []
     """
-    from .detection import check_threshold
-    from .dq import check_crbit, interpret_bits
+    from .validation import check_flag_options
     from .zoo import get_model
 
     jobs = _check_parallel(jobs, client)
     files = [files] if isinstance(files, (str, os.PathLike)) else list(files)
-    if model is not None:
-        get_model(model, kind="mask")
-    crbit = check_crbit(crbit)
-    interpret_bits(bits, "bits")
-    interpret_bits(fill_bits, "fill_bits")
+    checked = check_flag_options(model=model, threshold=threshold, crbit=crbit, bits=bits, fill_bits=fill_bits,
+                                 device=device, precision=precision)
+    crbit, threshold = checked["crbit"], checked["threshold"]
     if plot:
         from .visualization import _matplotlib
 
         _matplotlib()
     if inpaint not in (None, "none", "medmask", "biharmonic"):
         get_model(inpaint, kind="inpaint")
-    if threshold is not None:
-        threshold = check_threshold(threshold)
     if gain is not None and not float(gain) > 0:
         raise ValueError(f"gain must be positive, not {gain!r}")
     for wanted in ext:
@@ -335,7 +331,11 @@ def flag_files(files, *, jobs=1, client=None, progress=True, plot=False, regions
     results : list of `FileResult`
         ``message`` of a successful file lists the warnings it raised.
     """
+    from .validation import check_flag_options
+
     jobs = _check_parallel(jobs, client)
+    check_flag_options(**{key: value for key, value in options.items() if key not in ("progress", "bad_bits",
+                                                                                       "reset")})
     parallel = jobs > 1 or client is not None
     options.setdefault("progress", None if progress and not parallel else False)
     files = [files] if isinstance(files, (str, os.PathLike)) else list(files)

@@ -128,7 +128,11 @@ def protection_zone(saturated, radius=None):
         raise ValueError(f"radius must be >= 0, not {radius}")
     if radius == 0 or not saturated.any():
         return saturated.copy()
-    return ndimage.binary_dilation(saturated, np.ones((2 * radius + 1,) * 2, bool))
+    if radius >= max(saturated.shape):  # every pixel is within reach of a saturated one
+        return np.ones(saturated.shape, bool)
+    # chessboard distance to the nearest saturated pixel: time and memory independent of the radius
+    # (a (2 radius + 1)-square structuring element is not: 3.6 TiB for radius 1e12, issue #28)
+    return ndimage.distance_transform_cdt(~saturated, metric="chessboard") <= radius
 
 
 def protect(cr_mask, probability, saturated, threshold, image=None, radius=None):

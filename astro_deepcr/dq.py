@@ -32,6 +32,8 @@ __all__ = [
     "bits_contain",
     "bits_from_bad_bits",
     "check_crbit",
+    "check_resetbits",
+    "DQ_MEANINGS",
     "check_grow",
     "good_pixels",
     "flagged_pixels",
@@ -63,6 +65,24 @@ DEFAULT_BITS = f"{CR_BIT},{CALACS_CRBIT}"
 #: (``benchmarks/drizzle_compare.py --fill-bits``, docs/drizzle.rst).
 DEFAULT_FILL_BITS = "1,2,4"
 _ALL_BITS = 0xFFFF
+#: What calacs/calwf3 (ACS and WFC3 data handbooks) and this package read each DQ bit as. A cosmic-ray bit
+#: must not be one of these: flags written with it would be read back as that meaning (a rerun reading its
+#: own flags as saturation, a reset clearing the calibration's flags).
+DQ_MEANINGS = {
+    1: "Reed-Solomon decoding error / data lost (calacs, calwf3; filled by default)",
+    2: "data replaced by fill value (calacs, calwf3; filled by default)",
+    4: "bad detector pixel (calacs, calwf3; filled by default)",
+    8: "masked by aperture feature (ACS) / unstable pixel (WFC3)",
+    16: "hot pixel (calacs, calwf3)",
+    32: "CTE tail / warm or hot column (calacs, calwf3)",
+    64: "warm pixel (calacs, calwf3)",
+    128: "bad column / bias structure (calacs, calwf3)",
+    256: "full-well saturation (calacs, calwf3; read as saturation by astro_deepcr.bright)",
+    512: "bad flat-field value / bad reference pixel (calacs, calwf3)",
+    1024: "charge trap / blob (calacs, calwf3)",
+    2048: "A-to-D saturation (calacs, calwf3; read as saturation by astro_deepcr.bright)",
+    CALACS_CRBIT: "calacs' acsrej / calwf3's wf3rej cosmic ray, never ours to write",
+}
 
 
 def interpret_bits(bits, name):
@@ -95,16 +115,41 @@ def bits_from_bad_bits(bad_bits):
 
 
 def check_crbit(crbit):
-    """``crbit`` as an int: one DQ bit up to 16384, not calacs' 8192."""
+    """``crbit`` as an int: one DQ bit up to 16384 that no calibration reads as something else (`DQ_MEANINGS`).
+
+    >>> from astro_deepcr.dq import check_crbit
+    >>> check_crbit(4096)
+    4096
+    >>> check_crbit(256)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: crbit=256 is the DQ bit of full-well saturation (calacs, calwf3; ...); allowed: 4096 ... or 16384
+    """
     try:
         value = int(crbit)
     except (TypeError, ValueError):
         raise TypeError(f"crbit must be an integer power of two, not {crbit!r}") from None
     if value != crbit or value <= 0 or value & (value - 1) or value > 16384:
         raise ValueError(f"crbit must be a single DQ bit (a power of two up to 16384), not {crbit!r}")
-    if value == CALACS_CRBIT:
-        raise ValueError(f"crbit {CALACS_CRBIT} is calacs' acsrej cosmic-ray bit; use AstroDrizzle's {CR_BIT} "
-                         "(default)")
+    if value in DQ_MEANINGS:
+        raise ValueError(f"crbit={value} is the DQ bit of {DQ_MEANINGS[value]}; allowed: {_ALLOWED_CRBITS}")
+    return value
+
+
+_ALLOWED_CRBITS = f"{CR_BIT} (default, AstroDrizzle's crbit) or {2 * CR_BIT * 2}"
+
+
+def check_resetbits(resetbits, crbit):
+    """The DQ bits ``resetbits`` clears (None: ``crbit``): never a bit of `DQ_MEANINGS` but calacs' 8192."""
+    if resetbits is None:
+        return crbit
+    value = interpret_bits(resetbits, "resetbits")
+    value = 0 if value is None else int(value) & _ALL_BITS
+    ours = [bit for bit, meaning in DQ_MEANINGS.items() if value & bit and bit != CALACS_CRBIT]
+    if ours:
+        named = "; ".join(f"{bit} = {DQ_MEANINGS[bit]}" for bit in ours)
+        raise ValueError(f"resetbits={resetbits!r} would clear the calibration's DQ flags ({named}); allowed: "
+                         f"0, the cosmic-ray bits {crbit} and {CALACS_CRBIT}")
     return value
 
 

@@ -216,12 +216,16 @@ def atomic_write(path, mode=None):
     exception it is deleted and ``path`` is untouched. A process killed in
     between leaves ``path`` intact and a stray ``.<name>.*.tmp`` file.
     """
-    path = os.path.abspath(os.fspath(path))
+    path = os.path.realpath(os.fspath(path))  # a symlink: replace its target, keep the link (issue #28)
     directory, name = os.path.split(path)
+    try:
+        existing = os.stat(path)
+    except FileNotFoundError:
+        existing = None
     if mode is None:
-        try:
-            mode = stat.S_IMODE(os.stat(path).st_mode)
-        except FileNotFoundError:
+        if existing is not None:
+            mode = stat.S_IMODE(existing.st_mode)
+        else:
             umask = os.umask(0)
             os.umask(umask)
             mode = 0o644 & ~umask
@@ -232,6 +236,8 @@ def atomic_write(path, mode=None):
         with open(tmp_path, "rb+") as stream:
             stream.flush()
             os.fsync(stream.fileno())
+        if existing is not None:
+            _keep_owner(tmp_path, existing)
         os.chmod(tmp_path, mode)
         os.replace(tmp_path, path)
     except BaseException:
@@ -239,6 +245,18 @@ def atomic_write(path, mode=None):
             os.unlink(tmp_path)
         raise
     _fsync_directory(directory)
+
+
+def _keep_owner(tmp_path, existing):
+    """Give ``tmp_path`` the owner and group of the file it replaces, as far as the OS allows."""
+    if not hasattr(os, "chown"):
+        return
+    for uid in (existing.st_uid, -1):  # only root may give a file away; the group often can be kept
+        try:
+            os.chown(tmp_path, uid, existing.st_gid)
+            return
+        except OSError:
+            continue
 
 
 @contextlib.contextmanager
@@ -270,9 +288,11 @@ def update_fits(path, lock_timeout=0.0):
     before it replaces the original. Checksums are recomputed when the
     original carried ``CHECKSUM`` keywords.
     """
-    path = check_updatable(path)
+    path = check_updatable(os.path.realpath(os.fspath(path)))
     with FileLock(path, timeout=lock_timeout):
-        with fits.open(path, memmap=False, do_not_scale_image_data=True, lazy_load_hdus=False) as hdul:
+        # our own handle: closed even when astropy raises while reading (a truncated file, issue #28)
+        with open(path, "rb") as stream, fits.open(stream, memmap=False, do_not_scale_image_data=True,
+                                                   lazy_load_hdus=False) as hdul:
             for hdu in hdul:
                 _ = hdu.data  # read everything before the file is closed
             has_checksum = any("CHECKSUM" in hdu.header for hdu in hdul)

@@ -15,6 +15,7 @@ import threading
 from pathlib import Path
 
 from .conf import conf
+from .registry_checks import check_name_free, spec_from_card, specs_from_index
 from .weights import ModelFileError, build_network, file_sha256, save_network, weights_file_format
 from .weights import read_weights as _read_weights
 
@@ -194,9 +195,17 @@ def _ensure_builtins():
         if _builtins_loaded:
             return
         _builtins_loaded = True
-    register_models_from(_builtin_dir(), overwrite=True)
-    if conf.model_dir:
-        register_models_from(conf.model_dir, overwrite=True)
+    before = dict(_registry)
+    try:  # all or nothing: a bad conf.model_dir fails the same way on every lookup (issue #28)
+        register_models_from(_builtin_dir(), overwrite=True)
+        if conf.model_dir:
+            register_models_from(conf.model_dir)  # never replaces a built-in model
+    except Exception:
+        with _lock:
+            _registry.clear()
+            _registry.update(before)
+            _builtins_loaded = False
+        raise
 
 
 def register_models_from(folder, overwrite=False):
@@ -213,13 +222,10 @@ def register_models_from(folder, overwrite=False):
         raise ModelFileError(f"no models.json in {folder}") from None
     except json.JSONDecodeError as exc:
         raise ModelFileError(f"{index} is not valid JSON: {exc}") from None
-    names = []
-    for entry in entries["models"]:
-        entry = dict(entry)
-        entry["file"] = str(folder / entry["file"])
-        register_model(ModelSpec(**entry), overwrite=overwrite)
-        names.append(entry["name"])
-    return names
+    specs = specs_from_index(index, entries, ModelSpec, ModelFileError)  # checks every entry first
+    for spec in [] if overwrite else specs:
+        check_name_free(spec, _registry, f"{index}, entry {spec.name!r}", ModelFileError)
+    return [register_model(spec, overwrite=overwrite).name for spec in specs]
 
 
 def register_model(spec=None, *, overwrite=False, **fields):
@@ -327,13 +333,8 @@ def _register_new_file(path):
         ) from None
     except json.JSONDecodeError as exc:
         raise ModelFileError(f"model card {card} is not valid JSON: {exc}") from None
-    fields["file"] = str(path)
-    fields.setdefault("sha256", file_sha256(path))
-    fields.setdefault("name", path.stem)
-    try:
-        spec = ModelSpec(**fields)
-    except TypeError as exc:
-        raise ModelFileError(f"model card {card} has unknown or missing fields: {exc}") from None
+    spec = spec_from_card(card, fields, ModelSpec, ModelFileError, path, file_sha256)
+    check_name_free(spec, _registry, f"model card {card}", ModelFileError, lambda other: Path(other.file) == path)
     return register_model(spec, overwrite=True)
 
 

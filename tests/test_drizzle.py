@@ -109,7 +109,7 @@ def test_parse_inputs_forms(stack, tmp_path, monkeypatch):
 
 def test_bad_input_is_refused(stack, tmp_path):
     path = _copy(stack, tmp_path, n=1)[0]
-    with pytest.raises(ValueError, match="8192 is calacs"):
+    with pytest.raises(ValueError, match="crbit=8192 is the DQ bit of calacs"):
         flag_cosmic_rays(path, crbit=8192)
     with pytest.raises(ValueError, match="power of two"):
         flag_cosmic_rays(path, crbit=4097)

@@ -254,7 +254,7 @@ def one_exposure(tmp_path_factory):
     ({"final_bits": "~16"}, "final_bits='~16' treats DQ bit 4096"),  # every bit but 16 is good
     ({"final_bits": None}, "final_bits=None treats every DQ bit as good"),
     ({"driz_separate": True, "driz_sep_bits": "4096"}, "driz_sep_bits='4096' treats DQ bit 4096"),
-    ({"crbit": 2048, "final_bits": "2048"}, "final_bits='2048' treats DQ bit 2048 .* remove 2048"),
+    ({"crbit": 16384, "final_bits": "16384"}, "final_bits='16384' treats DQ bit 16384 .* remove 16384"),
 ])
 def test_cr_bit_counted_good_is_refused_before_any_file_changes(one_exposure, tmp_path, monkeypatch, params, message):
     shutil.copy(one_exposure.files[0], tmp_path)

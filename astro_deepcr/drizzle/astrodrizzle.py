@@ -332,6 +332,7 @@ def _check_bits(config):
 def _flag_settings(config, options):
     """The keyword arguments of `flag_cosmic_rays` for this run; every parameter checked."""
     from ..dq import check_grow, interpret_bits
+    from ..validation import check_flag_options
 
     crbit = _check_bits(config)
     resetbits = config["resetbits"]
@@ -339,6 +340,9 @@ def _flag_settings(config, options):
     if resetbits is None or (isinstance(resetbits, str) and not resetbits.strip()):
         raise ValueError(f"resetbits={resetbits!r}: give the DQ bits to clear before flagging, e.g. "
                          f"resetbits={crbit} (default) or 0 to keep earlier flags")
+    check_flag_options(model=options["model"], threshold=options["threshold"], crbit=crbit, resetbits=resetbits,
+                       bits=options["bits"], fill_bits=options["fill_bits"], device=options["device"],
+                       precision=options["precision"])
     return {
         "model": options["model"], "threshold": options["threshold"], "crbit": crbit,
         "grow": check_grow(_section_value(config, "driz_cr_grow"), "driz_cr_grow"),

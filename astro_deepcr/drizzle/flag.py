@@ -18,21 +18,18 @@ import numpy as np
 from astropy.table import Table
 from astropy.utils.exceptions import AstropyUserWarning
 
-from ..bright import protection_radius
 from ..detection import choose_model, detect
 from ..dq import (
     CR_BIT,
     DEFAULT_BITS,
     DEFAULT_FILL_BITS,
     bits_from_bad_bits,
-    check_crbit,
-    check_grow,
-    interpret_bits,
     set_crbit,
 )
 from ..fitsutil import update_fits
 from ..provenance import record_run
 from ..units import electron_factor, header_exptime
+from ..validation import check_flag_options
 from .inputs import parse_inputs
 
 __all__ = ["flag_cosmic_rays", "readout_direction"]
@@ -58,13 +55,6 @@ def _deprecated(bits, resetbits, bad_bits, reset):
         warnings.warn(f"reset is deprecated: give resetbits as for AstroDrizzle (reset={reset!r} is "
                       f"resetbits={resetbits!r})", AstropyUserWarning)
     return (DEFAULT_BITS if bits is _UNSET else bits), resetbits
-
-
-def _reset_value(resetbits, crbit):
-    if resetbits is None:
-        return crbit
-    value = interpret_bits(resetbits, "resetbits")
-    return 0 if value is None else int(value) & 0xFFFF
 
 
 def readout_direction(primary_header, extver):
@@ -190,15 +180,10 @@ def flag_cosmic_rays(input, model=None, threshold=None, crbit=CR_BIT, grow=1, re
     ...              driz_cr=False)  # doctest: +SKIP
     """
     bits, resetbits = _deprecated(bits, resetbits, bad_bits, reset)
-    crbit = check_crbit(crbit)
-    grow = check_grow(grow)
-    for name, value in (("bits", bits), ("fill_bits", fill_bits)):
-        interpret_bits(value, name)  # fail early on malformed expressions
-    reset_value = _reset_value(resetbits, crbit)
-    protection_radius(protect_saturated)  # fail before any file changes
-    ctegrow = int(ctegrow)
-    if ctegrow < 0:
-        raise ValueError(f"ctegrow must be a non-negative number of pixels, not {ctegrow}")
+    checked = check_flag_options(model=model, threshold=threshold, crbit=crbit, grow=grow, ctegrow=ctegrow,
+                                 resetbits=resetbits, bits=bits, fill_bits=fill_bits, device=device,
+                                 precision=precision, protect_saturated=protect_saturated, lock_timeout=lock_timeout)
+    crbit, grow, ctegrow, reset_value = (checked[key] for key in ("crbit", "grow", "ctegrow", "reset_value"))
     names = parse_inputs(input)
     settings = dict(model=model, threshold=threshold, crbit=crbit, grow=grow, ctegrow=ctegrow,
                     reset_value=reset_value, bits=bits, fill_bits=fill_bits, device=device, progress=progress,

@@ -111,6 +111,9 @@ def parse_inputs(input):  # noqa: A002  (drizzlepac's parameter name)
         item = os.fsdecode(os.fspath(item)).strip()
         if not item:
             continue
+        if any(char in item for char in ",[]") and os.path.isfile(item):
+            names.append(item)  # a file whose name has drizzlepac syntax in it: taken literally (issue #28)
+            continue
         found = _parseinput(item)
         if not found and not any(char in item for char in "*?[,@"):
             missing.append(item)  # a plain name that does not exist: an error, not an empty match

@@ -13,6 +13,7 @@ the deepCR-inpaint models. Runtime per megapixel for every method.
 
 import dataclasses
 import json
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -352,19 +353,38 @@ def _extension(text):
     name, _, version = text.partition(",")
     if name.strip().lstrip("-").isdigit() and not version:
         return int(name)
+    if version and not version.strip().isdigit():
+        raise ValueError(f"--ext {text!r}: give NAME, NAME,VERSION (e.g. SCI,1) or an index (e.g. 0)")
     return (name.strip(), int(version)) if version else name.strip()
 
 
 def _run_inject(args):
+    from ..validation import check_inject_options
     from . import injection
 
+    try:  # usage errors (exit 2) before any file is read or written
+        check_inject_options(trials=args.trials, n_cr=args.n_cr, density=args.density, gain=args.gain,
+                             readnoise=args.readnoise, model=args.model)
+        ext = _extension(args.ext)
+    except (ValueError, TypeError) as exc:
+        print(f"astro-deepcr: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    all_results, summary = [], {}
+    all_results, summary, failed = [], {}, 0
     for path in args.inject:
-        frame = injection.read_frame(path, ext=_extension(args.ext), gain=args.gain, readnoise=args.readnoise)
-        results = injection.run_frame(frame, model=args.model, seed=args.seed, n_cr=args.n_cr,
-                                      density=args.density, n_trials=args.trials, library=args.library)
+        try:  # one bad frame is reported and never stops the others
+            frame = injection.read_frame(path, ext=ext, gain=args.gain, readnoise=args.readnoise)
+            results = injection.run_frame(frame, model=args.model, seed=args.seed, n_cr=args.n_cr,
+                                          density=args.density, n_trials=args.trials, library=args.library)
+        except (KeyError, IndexError) as exc:
+            failed += 1
+            print(f"astro-deepcr: FAILED {path}: no extension {args.ext} ({exc})", file=sys.stderr)
+            continue
+        except Exception as exc:
+            failed += 1
+            print(f"astro-deepcr: FAILED {path}: {' '.join(str(exc).split()) or type(exc).__name__}", file=sys.stderr)
+            continue
         png = out / f"injection_{Path(path).name.split('.fits')[0]}.png"
         injection.plot_injection(results, png)
         all_results.append(results)
@@ -379,7 +399,10 @@ def _run_inject(args):
     (out / "injection.json").write_text(json.dumps(_jsonable(summary), indent=2))
     print("\n".join(lines))
     print(f"written: {out / 'injection.md'}, {out / 'injection.json'} and one PNG per frame")
-    return 0
+    if failed:
+        print(f"astro-deepcr: {len(args.inject) - failed} of {len(args.inject)} frames evaluated; {failed} failed",
+              file=sys.stderr)
+    return 1 if failed else 0
 
 
 def _run(args):

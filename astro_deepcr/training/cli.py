@@ -154,8 +154,18 @@ def train(args):
     """``train``: returns an exit code."""
     import torch
 
+    from ..validation import check_train_options
     from .trainer import TrainConfig, Trainer
 
+    name = args.name or os.path.basename(os.path.normpath(args.output))
+    try:  # usage errors before the output folder is created (issue #28)
+        check_train_options(dataset=args.dataset, output=args.output, name=name, kind=args.kind, depth=args.depth,
+                            width=args.width, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                            steps_per_epoch=args.steps_per_epoch,
+                            max_minutes=args.max_minutes, device=args.device, init_from=args.init_from)
+    except (ValueError, TypeError) as exc:
+        print(f"train: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
     if args.threads:
         torch.set_num_threads(args.threads)
     config = TrainConfig(
@@ -166,7 +176,7 @@ def train(args):
         aug_sky=None if args.no_aug_sky else tuple(args.aug_sky), steps_per_epoch=args.steps_per_epoch,
         max_minutes=args.max_minutes, seed=args.seed, device=args.device,
         amp=None if args.amp == "auto" else args.amp == "on", init_from=args.init_from,
-        name=args.name or os.path.basename(os.path.normpath(args.output)), progress=False if args.quiet else None)
+        name=name, progress=False if args.quiet else None)
     path = Trainer(args.dataset, args.output, config, resume=not args.no_resume).train()
     print(f"model written to {path}; use DeepCR(mask={path!r})")
     return 0
