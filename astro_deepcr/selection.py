@@ -52,6 +52,23 @@ def _header_filters(header):
     return names
 
 
+#: PHOTMODE's detector words (synphot obsmode) -> the DETECTOR keyword's value.
+_PHOTMODE_DETECTORS = {"WFC1": "WFC", "WFC2": "WFC", "UVIS1": "UVIS", "UVIS2": "UVIS"}
+
+
+def _photmode(header):
+    """``(instrument, detector, filters)`` from an HST extension's ``PHOTMODE`` (e.g. 'ACS HRC F606W MJD#...').
+
+    A science extension read on its own (``CCDData.read(flt, hdu=1)``) has no ``INSTRUME``: its ``INHERIT``
+    points to the primary header, which the reader did not keep; ``PHOTMODE`` still names the instrument.
+    """
+    words = _header_text(header, "PHOTMODE").split()
+    if len(words) < 2 or words[0] not in _HST_INSTRUMENTS:
+        return "", "", []
+    filters = [word for word in words[2:] if word.startswith(("F", "G")) and word[1:2].isdigit()]
+    return words[0], _PHOTMODE_DETECTORS.get(words[1], words[1]), filters
+
+
 def _telescope(instrument, telescope=""):
     if telescope:
         return telescope
@@ -148,8 +165,10 @@ def _select(header, model, kind):
         return zoo.get_model(model, kind), "explicit"
     instrument = _header_text(header, "INSTRUME")
     detector = _header_text(header, "DETECTOR")
-    telescope = _telescope(instrument, _header_text(header, "TELESCOP"))
     filters = _header_filters(header)
+    if not instrument:
+        instrument, detector, filters = _photmode(header)
+    telescope = _telescope(instrument, _header_text(header, "TELESCOP"))
     cards = [zoo.get_model(name) for name in zoo.list_models(kind)]
     where = "/".join(filter(None, [instrument, detector])) or "no INSTRUME"
     same_instrument = [spec for spec in cards if instrument and spec.instrument.upper() == instrument]

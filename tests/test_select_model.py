@@ -118,3 +118,16 @@ def test_inpaint_kind():
     assert spec.kind == "inpaint" and spec.name == "ACS-WFC-F606W-2-32"
     with pytest.raises(ValueError, match="kind must be one of"):
         choose_model(acs_wfc("F606W"), kind="both")
+
+
+def test_an_hst_extension_read_alone_is_known_by_its_photmode():
+    # CCDData.read(flt, hdu=1) keeps only the SCI header: no INSTRUME, but PHOTMODE names instrument and filter
+    with pytest.warns(AstropyUserWarning, match="no deepCR mask model for ACS/HRC; using ACS-WFC"):
+        spec, reason = choose_model({"PHOTMODE": "ACS HRC F606W MJD#52000.0", "INHERIT": True})
+    assert (spec.name, reason) == ("ACS-WFC", "nearest card, same instrument")
+    assert choose_model({"PHOTMODE": "ACS WFC1 F814W"})[0].name == "ACS-WFC-F814W"
+    assert choose_model({"PHOTMODE": "WFC3 UVIS2 F606W"})[0].name == "WFC3-UVIS"
+    # not an HST obsmode: the generic default, as without PHOTMODE
+    assert choose_model({"PHOTMODE": "SOMETHING ELSE"})[0].name == zoo.GENERIC_DEFAULT_MODEL
+    # INSTRUME wins over PHOTMODE
+    assert choose_model({"INSTRUME": "WFC3", "DETECTOR": "UVIS", "PHOTMODE": "ACS WFC1 F814W"})[0].name == "WFC3-UVIS"

@@ -4,7 +4,7 @@
 Put a trained model into the zoo: copy its weights into ``astro_deepcr_models/`` and add (or replace) its card
 in ``models.json``, checking the weights against the card's SHA-256 first::
 
-    python tools/ship_model.py RUN/ground.json [--metrics FILE.json]
+    python tools/ship_model.py RUN/my-ground.json --name ground [--metrics FILE.json]
 
 ``--metrics`` merges measured figures (e.g. the held-out injection table of
 ``benchmarks/injection_frames.py --model RUN/ground.safetensors --json FILE``)
@@ -24,6 +24,7 @@ ZOO = ROOT / "astro_deepcr_models"
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument("card", help="the run's card, NAME.json beside NAME.safetensors")
+    parser.add_argument("--name", help="ship under this name (and NAME.safetensors)")
     parser.add_argument("--metrics", help="JSON object merged into the card's metrics")
     args = parser.parse_args(argv)
     from astro_deepcr.zoo import file_sha256
@@ -34,9 +35,11 @@ def main(argv=None):
     if file_sha256(weights) != card["sha256"]:
         print(f"{weights}: SHA-256 differs from the card's", file=sys.stderr)
         return 1
+    if args.name:
+        card["name"], card["file"] = args.name, f"{args.name}.safetensors"
     if args.metrics:
         card["metrics"].update(json.loads(pathlib.Path(args.metrics).read_text()))
-    shutil.copyfile(weights, ZOO / card["file"])
+    shutil.copyfile(weights, ZOO / card["file"])  # the name is the card's, not inside the weights file
     index = ZOO / "models.json"
     zoo = json.loads(index.read_text())
     zoo["models"] = [entry for entry in zoo["models"] if entry["name"] != card["name"]] + [card]

@@ -13,7 +13,7 @@ DESCRIPTION = ("Fine-tune (default: from ACS-WFC) or train a deepCR-mask network
                "and bleeding, hot pixels, dead columns, real HRC cosmic rays, physical tracks through 10-250 um of "
                "silicon, faint 1-4 px hits; labels exact down to the noise). Writes OUTPUT/NAME.safetensors, its "
                "card NAME.json, models.json, log.json and a checkpoint that a second call resumes from. The "
-               "defaults reproduce the shipped 'ground' model.")
+               "defaults reproduce the shipped 'ground' model (under the name my-ground).")
 
 
 def add_subparser(subparsers):
@@ -22,7 +22,8 @@ def add_subparser(subparsers):
                                    description=DESCRIPTION)
     parser.add_argument("output", help="run folder")
     defaults = _defaults()
-    parser.add_argument("--name", default=defaults["name"])
+    parser.add_argument("--name", default="my-ground",
+                        help="model name (default my-ground: 'ground' is the built-in model this reproduces)")
     parser.add_argument("--init-from", default=defaults["init_from"], metavar="MODEL",
                         help="registered model to fine-tune ('none': train from scratch)")
     parser.add_argument("--depth", type=int, default=defaults["depth"], help="from scratch only")
