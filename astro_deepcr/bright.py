@@ -11,22 +11,23 @@ all flags on 1.5 % of the good pixels.
 
 `saturated_pixels` finds the saturated pixels (DQ bits 256 | 2048 of
 calacs/calwf3, or a level in image units); `protect` removes the flags of a
-cosmic-ray mask within ``PROTECTION["radius"]`` = 1 px (chessboard distance)
-of them: the pixels touching a saturated star or bleed trail. Chosen by
-injecting real cosmic rays into that frame
-(`astro_deepcr.evaluation.injection`, ``benchmarks/injection_frames.py
---candidates``, 4106 cosmic rays) as the zone with the fewest rim flags at
-unchanged recall of the injected cosmic rays, a cosmic ray counting as found
-only by a flag the uninjected frame does not have ("by new flags"): a
-detector that flags a whole star rim "finds" the cosmic rays that land there
-by coincidence. Rim flags 1416 -> 165; recall by new flags 0.7158 -> 0.7158;
-object recall counting the coincidences 0.7226 -> 0.7185 (17 cosmic rays
-found before only by a rim flag already there). A 2 px zone leaves 12 rim
-flags but loses 2 cosmic rays found by new flags (0.7153), 3 px none at a
-further loss; a threshold of 0.9 beyond 1 px leaves 19 and loses one;
-filling the saturated plateaus before the network makes more rim flags
-(1507), so they are not filled. A cosmic ray on a saturated pixel cannot be
-told from the star and is never flagged. Figures: ``docs/bright.rst``.
+cosmic-ray mask within ``PROTECTION["radius"]`` = 3 px (chessboard distance)
+of them: the rim of a saturated star or bleed trail. Chosen by injecting
+real cosmic rays into that frame (`astro_deepcr.evaluation.injection`,
+``benchmarks/injection_frames.py --candidates``, 4106 cosmic rays in 8
+trials) by net effect (issue #27): rim flags removed on the frame against
+injected cosmic rays lost per trial (a trial holds about one frame's worth),
+each lost cosmic ray charged 31 px (the largest of the library), a cosmic
+ray counting as found only by a flag the uninjected frame does not have
+("by new flags"): a detector that flags a whole star rim "finds" the cosmic
+rays that land there by coincidence. Rim flags 1416 -> 0 for 2 of 4106
+cosmic rays lost (0.25 per frame; recall by new flags 0.7158 -> 0.7153):
+net 1408 px, against 1251 for the 1 px zone of 0.2.0-dev (165 rim flags
+left, none lost), 1396 for 2 px (12 left, the same 2 lost) and 1401 for
+4 px (4 lost). A cosmic ray on a saturated pixel cannot be told from the
+star and is never flagged; filling the saturated plateaus before the
+network makes more rim flags (1507), so they are not filled. Figures:
+``docs/bright.rst``.
 """
 
 import numpy as np
@@ -40,7 +41,7 @@ from .dq import SATURATION_BITS  # 256 (full well) | 2048 (A-to-D saturation), c
 #: The measured saturation protection: no cosmic-ray flag within ``radius`` px (chessboard
 #: distance: a (2 radius + 1)-square around every saturated pixel, bleed trails included).
 #: See ``docs/bright.rst`` for the measurement that chose it.
-PROTECTION = {"radius": 1}
+PROTECTION = {"radius": 3}
 #: Distance (px, chessboard) of a "rim" flag from a saturated pixel, as issue #22 counts them.
 RIM_RADIUS = 3
 
@@ -107,7 +108,7 @@ def protection_radius(protect_saturated):
     --------
     >>> from astro_deepcr.bright import protection_radius
     >>> protection_radius(True), protection_radius(False), protection_radius(2)
-    (1, 0, 2)
+    (3, 0, 2)
     """
     if isinstance(protect_saturated, (bool, np.bool_)):
         return PROTECTION["radius"] if protect_saturated else 0
@@ -166,7 +167,7 @@ def protect(cr_mask, probability, saturated, threshold, image=None, radius=None)
     >>> from astro_deepcr.bright import protect
     >>> saturated = np.zeros((1, 7), bool); saturated[0, 0] = True
     >>> protect(np.ones((1, 7), bool), None, saturated, 0.5).astype(int).tolist()
-    [[0, 0, 1, 1, 1, 1, 1]]
+    [[0, 0, 0, 0, 1, 1, 1]]
     """
     cr_mask = np.asarray(cr_mask, dtype=bool)
     saturated = np.asarray(saturated, dtype=bool)

@@ -265,7 +265,7 @@ def detect(image, *, spec, reason="explicit", threshold=None, mask=None, dq=None
         saturated (as are DQ `~astro_deepcr.dq.SATURATION_BITS` pixels).
     protect_saturated : bool or int
         Apply the saturation protection of `astro_deepcr.bright.protect`:
-        True (default) no flag within ``bright.PROTECTION["radius"]`` (1 px)
+        True (default) no flag within ``bright.PROTECTION["radius"]`` (3 px)
         of a saturated pixel, an integer within that many pixels, False
         none; saturated pixels are never flagged either way.
     grow, ctegrow, cte_dir : int

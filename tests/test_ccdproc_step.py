@@ -474,7 +474,7 @@ def test_log_to_metadata_convention(ccd):
     for key in ("DCRVERS", "DCRSTEP", "DCRMODEL", "DCRWHY", "DCRTHRSH", "DCRPREC", "DCRBACK", "DCRSATP", "DCRINPT",
                 "DCRNCR"):
         assert key in out.meta
-    assert out.meta["DCRSATP"] == 1  # the default saturation protection, in pixels
+    assert out.meta["DCRSATP"] == 3  # the default saturation protection, in pixels
     # "auto" resolved as this machine resolves it (bfloat16 on a CPU with native bf16), never recorded as "auto"
     expected = DeepCR(out.meta["DCRMODEL"], device="cpu").precision_used
     assert out.meta["DCRSTEP"] == "ccdproc" and out.meta["DCRPREC"] == expected

@@ -58,9 +58,9 @@ def doors(tmp_path_factory):
 
 
 def test_flag_finds_what_it_found_when_measured(doors):
-    # measured 2577 CR pixels on DQ == 0 (float32, AVX2; saturation protection radius 1, fill_bits 1,2,4;
-    # 2424 with radius 2)
-    assert 2480 < doors["flag"].sum() < 2680
+    # measured 2412 CR pixels on DQ == 0 (float32, CPU; saturation protection radius 3, fill_bits
+    # 1,2,4; 2577 with radius 1, 2424 with radius 2)
+    assert 2320 < doors["flag"].sum() < 2510
 
 
 @pytest.mark.parametrize("door", ["clean", "DeepCR"])

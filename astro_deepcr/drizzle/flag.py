@@ -119,7 +119,7 @@ def flag_cosmic_rays(input, model=None, threshold=None, crbit=CR_BIT, grow=1, re
         ``driz_cr_ctegrow``; default 0.
     protect_saturated : bool or int
         The saturation protection of `astro_deepcr.bright` (default True: no
-        flag within 1 px of a saturated pixel; an integer: within that many
+        flag within 3 px of a saturated pixel; an integer: within that many
         pixels; False: none).
     resetbits : int, str or None
         DQ bits cleared in every DQ array before flagging, as AstroDrizzle's
