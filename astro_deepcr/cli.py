@@ -19,7 +19,8 @@ __all__ = ["main", "build_parser", "PLUGINS"]
 
 PROG = "astro-deepcr"
 #: Modules that add sub-commands with ``add_subparser(subparsers)``; skipped when absent.
-PLUGINS = ("astro_deepcr.evaluation.report", "astro_deepcr.training.cli", "astro_deepcr.evaluation.simulated_demo")
+PLUGINS = ("astro_deepcr.evaluation.report", "astro_deepcr.training.cli", "astro_deepcr.evaluation.simulated_demo",
+           "astro_deepcr.precision_cli")
 
 
 class UsageError(Exception):

@@ -1,0 +1,20 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""Session-wide test settings: the bfloat16 verdicts of `astro_deepcr.bf16_check` go to a temporary folder
+(subprocesses inherit it), never into the user's cache; a verdict measured by one test serves the session."""
+
+import os
+
+import pytest
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _bf16_verdicts_in_a_temporary_folder(tmp_path_factory):
+    from astro_deepcr.bf16_check import CACHE_ENV
+
+    previous = os.environ.get(CACHE_ENV)
+    os.environ[CACHE_ENV] = str(tmp_path_factory.mktemp("bf16_verdicts"))
+    yield
+    if previous is None:
+        os.environ.pop(CACHE_ENV, None)
+    else:
+        os.environ[CACHE_ENV] = previous
