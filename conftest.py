@@ -18,3 +18,15 @@ def _bf16_verdicts_in_a_temporary_folder(tmp_path_factory):
         os.environ.pop(CACHE_ENV, None)
     else:
         os.environ[CACHE_ENV] = previous
+
+
+@pytest.fixture
+def verdict_cache(tmp_path, monkeypatch):
+    """An empty verdict folder and nothing remembered by this process (a fresh process on a fresh machine);
+    returns ``provide(model, backend, passed)``, which stores a verdict as if measured here (tests/verdicts.py)."""
+    from astro_deepcr import bf16_check
+    from tests.verdicts import provide_verdict
+
+    monkeypatch.setenv(bf16_check.CACHE_ENV, str(tmp_path / "bf16_verdicts"))
+    monkeypatch.setattr(bf16_check, "_memo", {})
+    return provide_verdict
