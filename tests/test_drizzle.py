@@ -46,7 +46,7 @@ drizzlepac_warnings = pytest.mark.filterwarnings(
 requires_drizzlepac = pytest.mark.skipif(importlib.util.find_spec("drizzlepac") is None,
                                          reason='drizzlepac is not installed (pip install "astro_deepcr[drizzle]")')
 RECORD_KEYS = {"DCRMODEL", "DCRVERS", "DCRTHRSH", "DCRBIT", "DCRGROW", "DCRSTEP", "DCRWHY", "DCRPREC", "DCRBACK",
-               "DCRNCR", "DCRSATP"}
+               "DCRNCR", "DCRSATP", "DCRPVAL"}
 NO_REJECTION = {"driz_cr": False, "median": False, "blot": False, "driz_separate": False}
 
 
