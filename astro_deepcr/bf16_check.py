@@ -18,8 +18,8 @@ mask model compares its float32 and bfloat16 detections here
   0.5 % within `TPR_LIMIT` of float32's.
 
 Without the real frame no model passes (simulated frames alone let through
-models that fail on real data) and nothing is cached, so installing
-spherical_geometry later validates then. The verdict is cached per (model
+models that fail on real data): nothing is measured, nothing cached (installing
+spherical_geometry later validates then), and ``auto`` runs float32. The verdict is cached per (model
 checksum, runtime and version, device) in astropy's cache directory
 (``astro_deepcr/bf16_validation/`` under `astropy.config.get_cache_dir_path`),
 one JSON file per key written atomically (a temporary file renamed over it):
@@ -201,12 +201,12 @@ def validate(detect):
         The figures, ``passed`` and ``seconds`` (the cost).
     """
     start = time.perf_counter()
-    result = {}
+    result = {"date": time.strftime("%Y-%m-%d", time.gmtime())}
     hrc = real_frame()
+    if hrc is None:  # no pass possible: measure nothing (each process would pay for a failure)
+        return {**result, "real_frame": False, "passed": False, "seconds": 0.0}
     flips, tpr_frames = simulated_frames()
-    frames = {"simulated": (flips["image"], None)}
-    if hrc is not None:
-        frames = {"hrc": hrc, **frames}
+    frames = {"hrc": hrc, "simulated": (flips["image"], None)}
     for name, (image, bad) in frames.items():
         masks = [detect(image, bad, precision)[1] for precision in ("float32", "bfloat16")]
         crs = int(masks[0].sum())
@@ -220,10 +220,9 @@ def validate(detect):
     passed = all(result[f"{name}_flipped_fraction"] <= FLIP_LIMIT for name in frames)
     passed &= all(abs(result[f"tpr@{t:g}_bfloat16"] - result[f"tpr@{t:g}_float32"]) <= TPR_LIMIT
                   for t in FPR_TARGETS)
-    result["real_frame"] = hrc is not None
-    result["passed"] = bool(passed and hrc is not None)
+    result["real_frame"] = True
+    result["passed"] = bool(passed)
     result["seconds"] = round(time.perf_counter() - start, 2)
-    result["date"] = time.strftime("%Y-%m-%d", time.gmtime())
     return result
 
 
@@ -264,15 +263,22 @@ def verdict(spec, backend, device, detect, refresh=False):
         result = validate(detect)
         if result["real_frame"]:
             store_verdict(key, result)
-        message = (f"bfloat16 for model {spec.name} {verdict_text(result)} in {result['seconds']:.1f} s: "
-                   f"{_figures(result)} (limits {100 * FLIP_LIMIT:g} %, TPR within {TPR_LIMIT:g})")
-        if result["passed"]:
-            log.info(message + f"; bfloat16 under precision='auto', verdict cached in {cache_folder()}")
-        else:
-            log.warning(message + "; float32 under precision='auto'")
+        _announce(spec, result)
     with _memo_lock:
         _memo[memo_key] = result
     return result, fresh
+
+
+def _announce(spec, result):
+    if not result["real_frame"]:
+        log.warning(f"bfloat16 for model {spec.name} {verdict_text(result)}: float32 under precision='auto'")
+        return
+    message = (f"bfloat16 for model {spec.name} {verdict_text(result)} in {result['seconds']:.1f} s: "
+               f"{_figures(result)} (limits {100 * FLIP_LIMIT:g} %, TPR within {TPR_LIMIT:g})")
+    if result["passed"]:
+        log.info(message + f"; bfloat16 under precision='auto', verdict cached in {cache_folder()}")
+    else:
+        log.warning(message + "; float32 under precision='auto'")
 
 
 def format_table(rows):
@@ -280,8 +286,8 @@ def format_table(rows):
     lines = [f"{'model':<20} {'verdict':<7} {'HRC flipped':>18} {'simulated':>9} {'TPR@0.05% f32->bf16':>20} "
              f"{'TPR@0.5% f32->bf16':>19} {'s':>6}  source"]
     for name, result, fresh in rows:
-        if result is None:
-            lines.append(f"{name:<20} {'-':<7} (no native bfloat16 here, or not a mask model: nothing validated)")
+        if not result.get("real_frame"):
+            lines.append(f"{name:<20} {'FAIL':<7} {verdict_text(result)}")
             continue
         hrc = (f"{result['hrc_flipped_pixels']}/{result['hrc_cr_pixels']} "
                f"({100 * result['hrc_flipped_fraction']:.2f}%)") if result.get("real_frame") else "no frame"

@@ -83,12 +83,15 @@ def test_validation_limits_and_a_second_process_pays_nothing(cache, caplog):
     assert "failed here" in caplog.text and "CR pixels flipped" in caplog.text and "float32 under" in caplog.text
 
 
-def test_no_real_frame_no_pass_and_nothing_cached(cache, monkeypatch):
+def test_no_real_frame_no_pass_nothing_measured_nothing_cached(cache, monkeypatch, caplog):
     monkeypatch.setattr(bf16_check, "real_frame", lambda: None)
-    result, _ = bf16_check.verdict(zoo.get_model("ACS-WFC"), "torch", engine.resolve_device("cpu"), _fake_detect())
-    assert result["passed"] is False and result["real_frame"] is False
+    calls = []
+    result, _ = bf16_check.verdict(zoo.get_model("ACS-WFC"), "torch", engine.resolve_device("cpu"),
+                                   _fake_detect(calls=calls))
+    assert result["passed"] is False and result["real_frame"] is False and calls == []
     assert not os.path.exists(cache) or os.listdir(cache) == []
-    assert "not installed" in bf16_check.verdict_text(result)
+    assert "not installed" in bf16_check.verdict_text(result) and "float32 under" in caplog.text
+    assert "not installed" in bf16_check.format_table([("ACS-WFC", result, True)])
 
 
 def test_tpr_at_fpr():
