@@ -30,3 +30,20 @@ def verdict_cache(tmp_path, monkeypatch):
     monkeypatch.setenv(bf16_check.CACHE_ENV, str(tmp_path / "bf16_verdicts"))
     monkeypatch.setattr(bf16_check, "_memo", {})
     return provide_verdict
+
+
+@pytest.fixture(autouse=True)
+def _no_validation_notice_in_doctests(request):
+    """A doctest that happens to be the first use of a model on a bf16 CPU (or with ASTRO_DEEPCR_NATIVE_BF16=1)
+    would print the INFO notice of its validation; the examples show their own output only."""
+    if "doctest" not in type(request.node).__name__.lower():
+        yield
+        return
+    from astropy import log
+
+    level = log.level
+    log.setLevel("WARNING")
+    try:
+        yield
+    finally:
+        log.setLevel(level)
