@@ -31,6 +31,7 @@ from astropy.utils.exceptions import AstropyUserWarning
 # the one-file step, importable from here as in 0.1.0
 from .dq import CR_BIT, DEFAULT_BITS, DEFAULT_FILL_BITS
 from .fitsclean import AUXILIARY_EXTNAMES, CleanSettings, _parse_ext, clean_file, output_path  # noqa: F401
+from .fitsutil import strict_truncation
 
 __all__ = ["FileResult", "clean_files", "flag_files", "dask_client", "strict_truncation"]
 
@@ -72,16 +73,6 @@ def _init_worker(threads):
 
 
 # -- tasks run by the workers ------------------------------------------------------------------------------------
-
-
-def strict_truncation():
-    """Make astropy's "File may have been truncated" warning an error in this process.
-
-    A truncated file then fails with that reason instead of a warning plus a
-    confusing read error. The command line tool and the ``jobs`` workers call
-    this.
-    """
-    warnings.filterwarnings("error", message="File may have been truncated", category=AstropyUserWarning)
 
 
 def _one_line(exc):

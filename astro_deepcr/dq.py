@@ -21,7 +21,6 @@ good), ``0`` (only DQ = 0 is good), ``None`` (every pixel is good).
 """
 
 import numpy as np
-from scipy import signal
 
 __all__ = [
     "CR_BIT",
@@ -207,6 +206,8 @@ def grow_like_driz_cr(cr_mask, grow, ctegrow=0, cte_dir=0):
     """
     if grow <= 1 and ctegrow <= 0:
         return cr_mask
+    from scipy import signal  # here: the constants above are read by the CLI's --help, which loads no scipy
+
     good = (~cr_mask).astype(np.uint16)
     grown = signal.convolve2d(good, np.ones((grow, grow), dtype=np.uint16), boundary="symm", mode="same")
     tail_kernel = np.zeros((2 * ctegrow + 1, 2 * ctegrow + 1))

@@ -18,10 +18,12 @@ import os
 import sys
 
 import numpy as np
-import torch
 
+from ._lazy import LazyModule
 from .conf import conf
-from .nets import FLOAT32_LAYERS, inference_copy, receptive_radius
+
+# imported on first use: importing the package, asking the CLI for help, choosing a model load no torch
+torch = LazyModule("torch")
 
 __all__ = [
     "resolve_device",
@@ -43,7 +45,7 @@ __all__ = [
     "DEFAULT_TILE_SIZE",
 ]
 
-_PRECISIONS = {"float32": None, "float16": torch.float16, "bfloat16": torch.bfloat16}
+_PRECISIONS = {"float32": None, "float16": "float16", "bfloat16": "bfloat16"}  # torch dtype names
 #: Accepted ``precision`` values; ``"auto"`` resolves to one of the others.
 PRECISIONS = ("auto", *_PRECISIONS)
 #: Accepted ``backend`` values; ``"auto"`` is OpenVINO on CPU where installed, else torch.
@@ -234,12 +236,16 @@ def prepare_network(net, device, precision="float32"):
     in float32. Networks of registered models come ready from
     `astro_deepcr.zoo.load_network` (cached); this is for networks of your own.
     """
+    from .nets import FLOAT32_LAYERS, inference_copy
+
     reduced = precision not in ("float32", None)
     return inference_copy(net, FLOAT32_LAYERS if reduced else ()).to(device)
 
 
 def halo_for(depth):
     """Halo width: the receptive radius rounded up to the tile grid ``2**depth``."""
+    from .nets import receptive_radius
+
     align = 2**depth
     return math.ceil(receptive_radius(depth) / align) * align
 
@@ -316,6 +322,17 @@ class _NoBar:
         pass
 
 
+def _inference_mode(function):
+    """``@torch.inference_mode()`` applied when ``function`` runs, so that defining it imports no torch."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        with torch.inference_mode():
+            return function(*args, **kwargs)
+
+    return wrapper
+
+
 def check_precision(precision):
     """``precision`` if it is a resolved one (``"float32"``, ``"bfloat16"``, ``"float16"``), else ValueError."""
     if precision not in _PRECISIONS:
@@ -324,7 +341,7 @@ def check_precision(precision):
     return precision
 
 
-@torch.inference_mode()
+@_inference_mode
 def run_tiled(net, inputs, *, tile_size=None, batch_size=None, device=None, precision="float32", threads=None,
               progress=None, desc="deepCR"):
     """Run ``net`` over a (C, H, W) float32 array in seam-free tiles.
@@ -389,7 +406,7 @@ def run_tiled(net, inputs, *, tile_size=None, batch_size=None, device=None, prec
     for tile in tiles:
         groups.setdefault((tile[5] - tile[4], tile[7] - tile[6]), []).append(tile)
     autocast = (
-        torch.autocast(device.type, dtype=_PRECISIONS[precision])
+        torch.autocast(device.type, dtype=getattr(torch, _PRECISIONS[precision]))
         if _PRECISIONS[precision] and isinstance(net, torch.nn.Module) else contextlib.nullcontext()
     )
     with _threads(threads), autocast, _progress(len(tiles), progress, desc) as bar:

@@ -33,8 +33,10 @@ import os
 import stat
 import tempfile
 import time
+import warnings
 
 from astropy.io import fits
+from astropy.utils.exceptions import AstropyUserWarning
 
 __all__ = [
     "FitsUpdateError",
@@ -43,6 +45,7 @@ __all__ = [
     "FileLock",
     "atomic_write",
     "update_fits",
+    "strict_truncation",
 ]
 
 _COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".zip", ".z", ".fz")
@@ -281,3 +284,13 @@ def update_fits(path, lock_timeout=0.0):
                 with fits.open(tmp_path, memmap=False, do_not_scale_image_data=True) as written:
                     if len(written) != len(hdul):
                         raise FitsUpdateError(f"verification of the rewritten {path} failed; original kept")
+
+
+def strict_truncation():
+    """Make astropy's "File may have been truncated" warning an error in this process.
+
+    A truncated file then fails with that reason instead of a warning plus a
+    confusing read error. The command line tool and the ``jobs`` workers call
+    this.
+    """
+    warnings.filterwarnings("error", message="File may have been truncated", category=AstropyUserWarning)

@@ -113,8 +113,8 @@ def select_model(header, model=None, kind="mask"):
        F775W gets ``ACS-WFC``;
     3. another detector of the same instrument (e.g. ACS/HRC -> ACS-WFC),
        else another instrument of the same telescope (``TELESCOP``, or an
-       HST ``INSTRUME``), preferring `~astro_deepcr.zoo.GENERIC_DEFAULT_MODEL` when it is one
-       of them; with a warning;
+       HST ``INSTRUME``), preferring the telescope's default
+       (`~astro_deepcr.zoo.TELESCOPE_DEFAULT_MODELS`: ACS-WFC for HST) when it is one of them; with a warning;
     4. anything else (ground-based frames): `~astro_deepcr.zoo.GENERIC_DEFAULT_MODEL` for mask
        models, the most general card for inpaint models.
 
@@ -158,7 +158,8 @@ def _select(header, model, kind):
                                   if telescope and _telescope(spec.instrument.upper()) == telescope]
     if nearest:
         by_name = {spec.name: spec for spec in nearest}
-        spec = by_name.get(zoo.GENERIC_DEFAULT_MODEL) or min(nearest, key=_general_first)
+        preferred = zoo.TELESCOPE_DEFAULT_MODELS.get(telescope, zoo.GENERIC_DEFAULT_MODEL)
+        spec = by_name.get(preferred) or min(nearest, key=_general_first)
         scope = "instrument" if same_instrument else "telescope"
         trained = "/".join(filter(None, [spec.instrument, spec.detector]))
         warnings.warn(f"no deepCR {kind} model for {where}; using {spec.name} (same {scope}, trained on "

@@ -1,21 +1,22 @@
 # Licensed under a 3-clause BSD style license - see LICENSE.rst
 """
-The model registry: names to `ModelSpec`, and safe weight loading.
+The model registry: names to `ModelSpec` (the model cards), and the one cache of loaded networks.
 
-Weights are read only through `safetensors` after their SHA-256 checksum has
-been verified; a pickle is never loaded. The built-in models live in the
-importable package ``astro_deepcr_models`` (``models.json`` plus one
-``.safetensors`` file per model).
+The built-in models live in the importable package ``astro_deepcr_models``
+(``models.json`` plus one ``.safetensors`` file per model). Reading and
+writing the weights files themselves is `astro_deepcr.weights` (re-exported
+here); a pickle is never loaded.
 """
 
 import dataclasses
-import hashlib
 import json
 import os
 import threading
 from pathlib import Path
 
 from .conf import conf
+from .weights import ModelFileError, build_network, file_sha256, save_network, weights_file_format
+from .weights import read_weights as _read_weights
 
 __all__ = [
     "ModelSpec",
@@ -27,19 +28,18 @@ __all__ = [
     "register_models_from",
     "unregister_model",
     "GENERIC_DEFAULT_MODEL",
+    "TELESCOPE_DEFAULT_MODELS",
     "load_network",
     "clear_network_cache",
     "save_network",
     "file_sha256",
+    "weights_file_format",
+    "build_network",
 ]
 
 _KINDS = ("mask", "inpaint")
 _NORMS = ("batch", "weight")
 _NORMALISATIONS = ("scale", "meanstd")
-
-
-class ModelFileError(ValueError):
-    """A weights file is missing, corrupt, of the wrong format or architecture."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -364,55 +364,9 @@ def unregister_model(name):
 #: Mask model used for data no card matches (ground-based frames, unknown
 #: instruments). Chosen by measurement on two real ground-based frames:
 #: docs/ground.rst (benchmarks/ground_frames.py).
-GENERIC_DEFAULT_MODEL = "ACS-WFC"
-
-
-def file_sha256(path):
-    """Hex SHA-256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _read_weights(spec):
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    path = Path(spec.file)
-    if not path.is_file():
-        raise ModelFileError(f"model {spec.name!r}: weights file {path} not found")
-    with open(path, "rb") as stream:
-        head = stream.read(2)
-    if head[:1] == b"\x80" or head == b"PK":
-        raise ModelFileError(
-            f"model {spec.name!r}: {path} looks like a pickle / torch.save file; only safetensors "
-            "weights are loaded (convert it with tools/convert_deepcr_zoo.py)"
-        )
-    digest = file_sha256(path)
-    if digest != spec.sha256:
-        raise ModelFileError(
-            f"model {spec.name!r}: checksum mismatch for {path} (expected sha256 {spec.sha256}, "
-            f"got {digest}); the file is corrupt, truncated or not the registered weights"
-        )
-    try:
-        return load_file(str(path), device="cpu")
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise ModelFileError(f"model {spec.name!r}: cannot read {path} as safetensors: {exc}") from None
-
-
-def build_network(spec):
-    """An untrained network with the architecture of ``spec``."""
-    from .nets import UNet
-
-    return UNet(
-        in_channels=1 if spec.kind == "mask" else 2,
-        depth=spec.depth,
-        width=spec.width,
-        norm=spec.norm,
-        sigmoid=spec.kind == "mask",
-    )
+GENERIC_DEFAULT_MODEL = "ground"
+#: Per telescope, the model for a frame whose instrument or detector no card matches (HST: the global ACS/WFC model).
+TELESCOPE_DEFAULT_MODELS = {"HST": "ACS-WFC"}
 
 
 def load_network(model, kind=None, *, device=None, precision="float32", backend=None):
@@ -485,15 +439,3 @@ def _load_trained(spec):
     for parameter in net.parameters():
         parameter.requires_grad_(False)
     return net
-
-
-def save_network(net, path, metadata=None):
-    """Write ``net``'s weights to ``path`` as safetensors; return the sha256."""
-    from safetensors.torch import save_file
-
-    state = {key: value.detach().cpu().contiguous() for key, value in net.state_dict().items()}
-    tmp = Path(str(path) + ".tmp")
-    save_file(state, str(tmp), metadata={k: str(v) for k, v in (metadata or {}).items()})
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
-    return file_sha256(path)

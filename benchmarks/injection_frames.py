@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 # Licensed under a 3-clause BSD style license - see LICENSE.rst
 """
-Injection-recovery on every real frame available offline: deepCR's default model vs LACosmic (issue #22).
+Injection-recovery on every real frame available offline, per cosmic-ray library: deepCR's default vs LACosmic.
 
 Frames (loaded where their package is installed, never shipped):
 
@@ -22,18 +22,34 @@ Frames (loaded where their package is installed, never shipped):
     3555 DN, the dip of the chip's histogram below the A-to-D plateau
     (the c0f is bias-subtracted and flat-fielded; no c1f DQ file is shipped).
 
-Per frame: the model `astro_deepcr.detection.choose_model` picks from the
-header, LACosmic (astroscrappy, sigclip 4.5, objlim 5, the frame's read
-noise and saturation), and LACosmic at the sigclip whose flag count on the
-uninjected frame is nearest deepCR's ("equal flags"). Cosmic rays: 500
-per megapixel per trial, trials until about 1000 are injected (at most
-20), seed 22. Also: the saturation protection before/after on the HRC
-frame (same injection), and the flagged fraction of every electron zoo
-model on every frame (the out-of-domain alarm).
+Libraries (`astro_deepcr.evaluation.libraries`): ``hrc`` (harvested from the
+HRC frame against TinyTim's PSF), ``saao``, ``gmos``, ``wfpc2`` (harvested
+from those frames against each frame's own PSF, measured from its stars or
+its spectrum trace; registered here with the loaders below), ``thin-ccd``
+and ``thick-ccd`` (simulated tracks). ``gmos`` holds 2 cosmic rays (a 200 x 150
+cut-out, 90 s) and ``saao`` 18, so they are not in the default list.
+
+Per frame and library: the model `astro_deepcr.detection.choose_model` picks
+from the header (``--model`` to score another as "the default"), LACosmic
+(astroscrappy, sigclip 4.5, objlim 5, the frame's read noise and saturation),
+and LACosmic at deepCR's flag count on the uninjected frame
+(`match_lacosmic_flags`: "equal flags" only when reached, else "nearest
+flags (N vs target M)"). Recall is counted by new flags; ``b/c p`` is the
+paired exact test (deepCR only / LACosmic only, one-sided binomial p that
+deepCR recalls fewer), overall and below 1000 e-; ``bright flags``: flags on
+the uninjected frame among its brightest 0.5 % of pixels
+(``ground_frames.bright_pixels``, less 2 px around LACosmic's default mask).
+A frame or library the model's card lists in ``training_frames`` /
+``training_libraries`` is marked "trained on" and not scored. Cosmic rays:
+500 per megapixel per trial, trials until about 1000 are injected (at most
+20), seed 22. Also, unless ``--no-protection``: the saturation protection
+before/after on the HRC frame; with ``--fractions``: the flagged fraction of
+every electron zoo model on every frame (the out-of-domain alarm).
 
 ::
 
-    python benchmarks/injection_frames.py [--png-dir docs/_static] [--seed 22] [--frames hrc saao gmos wfpc2]
+    python benchmarks/injection_frames.py [--png-dir DIR] [--seed 22] [--frames hrc saao gmos wfpc2]
+        [--libraries hrc wfpc2 thin-ccd thick-ccd] [--model NAME]
 """
 
 import argparse
@@ -220,23 +236,87 @@ def flagged_fractions(frames):
     return table
 
 
+DEFAULT_LIBRARIES = ("hrc", "wfpc2", "thin-ccd", "thick-ccd")
+
+
+def register_libraries():
+    """The frames' own cosmic rays as named libraries (harvested against each frame's PSF when first used)."""
+    from astro_deepcr.evaluation.libraries import register_frame_library
+
+    for name in ("saao", "gmos", "wfpc2"):
+        register_frame_library(name, LOADERS[name], f"real CRs harvested from the {name} frame against its own PSF")
+
+
+def bright_set(frame):
+    """The brightest 0.5 % of the frame (``ground_frames.bright_pixels``, less 2 px around LACosmic's defaults)."""
+    from ground_frames import bright_pixels, lacosmic
+
+    return bright_pixels(frame["electrons"], cosmic_rays=lacosmic(frame))
+
+
+def summary_lines(all_results):
+    """One row per frame x library: deepCR against LACosmic at equal flags and at its defaults."""
+    lines = ["| frame | library | CRs | deepCR recall | LA equal-flags recall | p | p <1k e- | LA default recall | p "
+             "| p <1k e- | bright flags deepCR / LA default |", "|" + "---|" * 11]
+    for results in all_results:
+        if "trained_on" in results:
+            lines.append(f"| {results['name']} | {results['library']} | trained on ({results['trained_on']}) |"
+                         + " |" * 8)
+            continue
+        rates = results["detectors"]
+        default = results["default"]
+        matched = [name for name in rates if name not in (default, "LACosmic (sigclip 4.5)")]
+        cells = [results["name"], results["library"], str(results["n_injected"]),
+                 f"{rates[default]['object_recall_new']:.3f}"]
+        for name in matched + ["LACosmic (sigclip 4.5)"]:
+            test = results["significance"][name]
+            label = "" if "equal flags" in name or name.endswith("4.5)") else " (nearest flags)"
+            cells += [f"{rates[name]['object_recall_new']:.3f}{label}", f"{test['all']['p']:.2g}",
+                      f"{test['< 1000 e-']['p']:.2g}"]
+        bright = results.get("bright_flags", {})
+        cells.append(f"{bright.get(default, '-')} / {bright.get('LACosmic (sigclip 4.5)', '-')}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def library_lines(names):
+    from astro_deepcr.evaluation.libraries import cosmic_ray_library, library_stats
+
+    lines = ["| library | stamps | median e- | < 500 e- | < 1000 e- | px median | single px "
+             "| longest side median / max |", "|" + "---|" * 8]
+    for name in names:
+        st = library_stats(cosmic_ray_library(name))
+        lines.append(f"| {name} | {st['count']} | {st['charge_median']:.0f} | {st['below_500']:.2f} | "
+                     f"{st['below_1000']:.2f} | {st['pixels_median']:.0f} | {st['single_pixel']:.2f} | "
+                     f"{st['longest_median']:.0f} / {st['longest_max']} |")
+    return lines
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
-    parser.add_argument("--png-dir", help="write injection_<frame>.png here")
+    parser.add_argument("--png-dir", help="write injection_<frame>_<library>.png here")
     parser.add_argument("--seed", type=int, default=22)
     parser.add_argument("--density", type=float, default=500.0, help="CRs per megapixel per trial")
     parser.add_argument("--frames", nargs="+", default=list(LOADERS), choices=list(LOADERS))
-    parser.add_argument("--no-fractions", action="store_true", help="skip the flagged fraction of every model")
+    parser.add_argument("--libraries", nargs="+", default=list(DEFAULT_LIBRARIES),
+                        help="cosmic-ray libraries (%(default)s; also saao, gmos, hrc-lacosmic)")
+    parser.add_argument("--model", help="score this model (zoo name or .safetensors path) as the default")
+    parser.add_argument("--fractions", action="store_true", help="also the flagged fraction of every zoo model")
+    parser.add_argument("--no-protection", action="store_true", help="skip the HRC saturation-protection table")
     parser.add_argument("--candidates", action="store_true",
                         help="only the table of candidate protections on the HRC frame (8 trials)")
     args = parser.parse_args(argv)
-    from astro_deepcr.evaluation.injection import plot_injection, run_frame, table_lines
+    from astro_deepcr.detection import choose_model
+    from astro_deepcr.evaluation.injection import plot_injection, run_frame, table_lines, training_claims
 
     start = time.perf_counter()
     if args.candidates:
         return protection_candidates(load_hrc(), args.seed, args.density)
+    register_libraries()
     if args.png_dir:
         pathlib.Path(args.png_dir).mkdir(parents=True, exist_ok=True)
+    print("Cosmic-ray libraries:\n")
+    print("\n".join(library_lines(args.libraries)))
     frames, all_results = [], []
     for name in args.frames:
         try:
@@ -247,20 +327,35 @@ def main(argv=None):
         frames.append(frame)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # out-of-domain model choice, measured below
-            results = run_frame(frame, seed=args.seed, density=args.density, n_trials=trials_for(frame, args.density))
-        all_results.append(results)
-        print(f"{name}: {frame['electrons'].shape[1]}x{frame['electrons'].shape[0]} px, model {results['model']} "
-              f"({results['reason']}), {int(results['saturated'].sum())} saturated px, {results['n_injected']} "
-              f"CRs in {results['n_trials']} trials, equal-flags sigclip {results['sigclip']:.3g} "
-              f"({time.perf_counter() - start:.0f} s)")
-        if args.png_dir:
-            plot_injection(results, pathlib.Path(args.png_dir) / f"injection_{name}.png")
-    print()
-    print("\n".join(table_lines(all_results)))
+            spec, _ = choose_model(frame["header"], model=args.model)
+        trained_frames, trained_libraries = training_claims(spec)
+        print(f"\n{name}: model {spec.name}; its card claims training on frames {list(trained_frames) or 'none'}, "
+              f"libraries {list(trained_libraries) or 'none'} (everything else is held out as far as the card says)")
+        bright, match = bright_set(frame), None
+        for library in args.libraries:
+            if name in trained_frames or library in trained_libraries:
+                all_results.append({"name": name, "library": library,
+                                    "trained_on": "frame" if name in trained_frames else "library"})
+                continue
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                results = run_frame(frame, model=args.model, library=library, seed=args.seed, density=args.density,
+                                    n_trials=trials_for(frame, args.density), flag_match=match, bright=bright)
+            match = results["flag_match"]
+            all_results.append(results)
+            print(f"  {library}: {results['n_injected']} CRs in {results['n_trials']} trials; flag match "
+                  f"{match.label()} ({match.n_flagged} flags, target {match.target}, tolerance {match.tolerance}) "
+                  f"({time.perf_counter() - start:.0f} s)")
+            if args.png_dir:
+                plot_injection(results, pathlib.Path(args.png_dir) / f"injection_{name}_{library}.png")
+    print("\nSummary (recall by new flags; p: one-sided exact binomial that deepCR recalls fewer):\n")
+    print("\n".join(summary_lines(all_results)))
+    print("\nFull table:\n")
+    print("\n".join(table_lines([results for results in all_results if "trained_on" not in results])))
     hrc = next((frame for frame in frames if frame["name"] == "hrc"), None)
-    if hrc is not None:
+    if hrc is not None and not args.no_protection:
         protection_before_after(hrc, args.seed, args.density)
-    if not args.no_fractions:
+    if args.fractions:
         flagged_fractions(frames)
     print(f"\n{time.perf_counter() - start:.0f} s")
     return all_results

@@ -96,7 +96,7 @@ def test_the_package_has_no_import_cycle():
 def test_the_core_never_imports_the_doors():
     graph = import_graph()
     core = ("astro_deepcr.detection", "astro_deepcr.dq", "astro_deepcr.bright", "astro_deepcr.engine",
-            "astro_deepcr.zoo", "astro_deepcr.selection", "astro_deepcr.nets")
+            "astro_deepcr.zoo", "astro_deepcr.weights", "astro_deepcr.selection", "astro_deepcr.nets")
     doors = ("astro_deepcr.drizzle", "astro_deepcr.training", "astro_deepcr.evaluation", "astro_deepcr.cli",
              "astro_deepcr.fitsclean", "astro_deepcr.batch", "astro_deepcr.ccdproc_step", "astro_deepcr.demo")
     for module in core:

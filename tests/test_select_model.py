@@ -80,7 +80,7 @@ def test_other_hst_detector_gets_nearest_with_warning():
     assert (spec.name, reason) == ("ACS-WFC", "nearest card, same instrument")
     wfpc2 = fits.Header({"INSTRUME": "WFPC2", "DETECTOR": 1})  # no TELESCOP: HST known from INSTRUME
     with pytest.warns(AstropyUserWarning, match="same telescope"):
-        assert choose_model(wfpc2)[0].name == zoo.GENERIC_DEFAULT_MODEL
+        assert choose_model(wfpc2)[0].name == zoo.TELESCOPE_DEFAULT_MODELS["HST"] == "ACS-WFC"
 
 
 def test_ground_based_header_gets_generic_default(monkeypatch):

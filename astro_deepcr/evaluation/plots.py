@@ -3,7 +3,7 @@
 
 import numpy as np
 
-__all__ = ["roc", "gallery", "runtime"]
+__all__ = ["roc", "gallery", "runtime", "plot_injection"]
 
 
 def _pyplot():
@@ -83,4 +83,47 @@ def runtime(timings, path):
     ax.tick_params(axis="y", labelsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def plot_injection(results, path):
+    """PNG of `~astro_deepcr.evaluation.frames.run_frame` results.
+
+    Recall by new flags against injected charge per detector, and a cut-out
+    of the last injection with each mask.
+    """
+    from .recovery import CHARGE_BINS, bin_name
+
+    plt = _pyplot()
+    names = list(results["detectors"])
+    last = results["last"]
+    fig, axes = plt.subplots(1, len(names) + 1, figsize=(3.2 * (len(names) + 1), 3.2))
+    centres = [np.sqrt(max(low, 200.0) * min(high, 2e4)) for low, high in zip(CHARGE_BINS[:-1], CHARGE_BINS[1:])]
+    for name in names:
+        rates = results["detectors"][name]
+        axes[0].plot(centres, [rates[f"object_recall_new {bin_name(lo, hi)}"]
+                               for lo, hi in zip(CHARGE_BINS[:-1], CHARGE_BINS[1:])], "o-", label=name)
+    axes[0].set(xscale="log", xlabel="injected charge (e-)", ylabel="object recall (new flags)", ylim=(0, 1.02))
+    axes[0].legend(fontsize=6)
+    # the cut-out around the injected cosmic ray nearest a saturated pixel (else the brightest one)
+    table, truth, env = last["table"], last["truth"], results.get("environment")
+    used = table[table["n_pixels"] > 0]
+    near = used[env[used["y"], used["x"]] == 0] if env is not None and len(used) else used[:0]
+    row = near[0] if len(near) else used[np.argmax(used["charge"])]
+    box = tuple(slice(max(int(c) - 24, 0), int(c) + 24) for c in (row["y"], row["x"]))
+    stamp = last["injected"][box]
+    low, high = np.percentile(stamp, [5, 99.5])
+    for ax, name in zip(axes[1:], names):
+        ax.imshow(stamp, origin="lower", cmap="gray", vmin=low, vmax=high, interpolation="nearest")
+        overlay = np.zeros(stamp.shape + (4,))
+        overlay[last["masks"][name][box]] = (1.0, 0.1, 0.1, 0.8)
+        ax.imshow(overlay, origin="lower", interpolation="nearest")
+        ax.contour(truth[box] > 0, levels=[0.5], colors="lime", linewidths=0.6)
+        if results.get("saturated") is not None and results["saturated"][box].any():
+            ax.contour(results["saturated"][box], levels=[0.5], colors="cyan", linewidths=0.6)
+        ax.set(title=f"{name}\nred flagged, green injected, cyan saturated", xticks=[], yticks=[])
+        ax.title.set_fontsize(6)
+    fig.suptitle(f"{results.get('name', '')}: {results['n_injected']} injected CRs, seed {results['seed']}", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
     plt.close(fig)

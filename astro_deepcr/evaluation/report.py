@@ -11,16 +11,13 @@ package. Inpainting: MSE over the true CR pixels for medmask, biharmonic and
 the deepCR-inpaint models. Runtime per megapixel for every method.
 """
 
+import dataclasses
 import json
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
-
-from ..deepcr import DeepCR
-from ..zoo import get_model
-from .metrics import dilated_tpr, inpaint_mse, mask_scores, roc_curve, tpr_at_fpr
 
 __all__ = ["make_test_set", "evaluate", "add_subparser", "CR_SOURCES"]
 
@@ -75,6 +72,10 @@ def _have_reference():
 
 
 def _detection(test_set, models, reference):
+    from ..deepcr import DeepCR
+    from ..zoo import get_model
+    from .metrics import dilated_tpr, mask_scores, roc_curve, tpr_at_fpr
+
     results = {}
     for field in dict.fromkeys(item["field"] for item in test_set):
         items = [item for item in test_set if item["field"] == field]
@@ -124,6 +125,9 @@ def _detection(test_set, models, reference):
 
 
 def _inpainting(test_set, inpaint_models):
+    from ..deepcr import DeepCR
+    from .metrics import inpaint_mse
+
     model = DeepCR("ACS-WFC", device="cpu", progress=False)
     methods = ["medmask", "biharmonic", *inpaint_models]
     results = {}
@@ -138,6 +142,7 @@ def _inpainting(test_set, inpaint_models):
 
 
 def _runtime(models, inpaint_models, reference, size=1024, repeat=1):
+    from ..deepcr import DeepCR
     from ..training.simulate import simulate_exposure
 
     sim = simulate_exposure((size, size), "extragalactic", seed=7)
@@ -363,7 +368,10 @@ def _run_inject(args):
         all_results.append(results)
         summary[frame["name"]] = {key: results[key] for key in ("model", "reason", "sigclip", "seed", "n_trials",
                                                                 "n_injected", "n_good")}
-        summary[frame["name"]].update(detectors=results["detectors"], png=str(png))
+        match = results["flag_match"]
+        summary[frame["name"]].update(detectors=results["detectors"], png=str(png),
+                                      flag_match=None if match is None else dataclasses.asdict(match),
+                                      significance=results["significance"])
     lines = injection.table_lines(all_results)
     (out / "injection.md").write_text("\n".join(["# Injection-recovery", "", *lines, ""]))
     (out / "injection.json").write_text(json.dumps(_jsonable(summary), indent=2))

@@ -14,11 +14,6 @@ evaluation.
 import os
 
 import numpy as np
-from astropy.io import fits
-
-from ..fitsutil import atomic_write
-from ..training.simulate import simulate_exposure
-from .metrics import mask_scores
 
 __all__ = ["run_simulated_demo", "add_subparser"]
 
@@ -78,7 +73,12 @@ def run_simulated_demo(outdir="demo_out", model="ACS-WFC", shape=(512, 512), see
         ``model``, ``threshold``, ``n_true``, ``n_detected``, ``tpr``,
         ``fpr`` (pixel rates), ``fits`` and ``png`` (paths).
     """
+    from astropy.io import fits
+
     from ..detection import choose_model, detect
+    from ..fitsutil import atomic_write
+    from ..training.simulate import simulate_exposure
+    from .metrics import mask_scores
 
     simulation = simulate_exposure(shape=tuple(shape), field=field, exptime=exptime, seed=seed)
     spec, reason = choose_model(None, model)

@@ -36,7 +36,7 @@ from scipy import ndimage
 
 from ..dq import CALACS_CRBIT, CR_BIT
 
-__all__ = ["harvest_cosmic_rays", "psf_sharpness", "not_psf_like"]
+__all__ = ["harvest_cosmic_rays", "harvest_frame", "psf_sharpness", "not_psf_like"]
 
 _IGNORED_DQ = CR_BIT | CALACS_CRBIT  # CR bits set by calacs / AstroDrizzle: not a reason to drop a candidate
 
@@ -130,9 +130,8 @@ def not_psf_like(excess, variance, member, sharpness, nsigma=3.0, max_axis_ratio
     return bool(np.sqrt(eigen[1] / eigen[0]) > max_axis_ratio and np.sqrt(eigen[0]) < 0.5)
 
 
-def _harvest_psf(image, dq, filter_name, nsigma, grow_sigma, read_noise, min_charge, max_size):
-    from .psf import psf_image
-
+def _harvest_psf(image, flagged, psf, sharpness, nsigma, grow_sigma, read_noise, min_charge, max_size):
+    """Candidates that ``psf`` (peak-to-neighbours limit ``sharpness``) cannot explain; none touching ``flagged``."""
     # median over an 11 x 11 box sampled every other pixel (36 points): 3x faster than the full box, as robust
     footprint = np.zeros((11, 11), bool)
     footprint[::2, ::2] = True
@@ -141,9 +140,7 @@ def _harvest_psf(image, dq, filter_name, nsigma, grow_sigma, read_noise, min_cha
     significance = (image - background) / noise
     low, _ = ndimage.label(significance > grow_sigma, np.ones((3, 3), int))
     keep = np.unique(low[significance > nsigma])
-    flagged = ndimage.binary_dilation((dq & ~_IGNORED_DQ) != 0, np.ones((3, 3), bool))
-    psf = psf_image("acs", "hrc", filter_name, size=15)
-    sharpness = psf_sharpness(psf)
+    flagged = ndimage.binary_dilation(flagged, np.ones((3, 3), bool))
     stamps = []
     objects = ndimage.find_objects(low)
     for k in keep[keep > 0]:
@@ -224,4 +221,57 @@ def harvest_cosmic_rays(path=None, method="psf", nsigma=5.0, grow_sigma=2.0, sig
     image, dq, filter_name = _read(path)
     if method == "lacosmic":
         return _harvest_lacosmic(image, dq, sigclip, objlim, read_noise, min_charge, max_size)
-    return _harvest_psf(image, dq, filter_name, nsigma, grow_sigma, read_noise, min_charge, max_size)
+    from .psf import psf_image
+
+    psf = psf_image("acs", "hrc", filter_name, size=15)
+    return _harvest_psf(image, (dq & ~_IGNORED_DQ) != 0, psf, psf_sharpness(psf), nsigma, grow_sigma, read_noise,
+                        min_charge, max_size)
+
+
+def harvest_frame(image, read_noise, *, gain=1.0, bad=None, satlevel=None, psf=None, nsigma=5.0, grow_sigma=2.0,
+                  min_charge=200.0, max_size=64):
+    """Charge stamps (e-) of the real cosmic rays of any 2-D frame, judged against the frame's own PSF.
+
+    The ``"psf"`` method of `harvest_cosmic_rays` on a plain array: every
+    connected excess above ``nsigma`` that cannot be a point source seen
+    through ``psf`` (`not_psf_like`), with the PSF measured from the frame's
+    own stars (`astro_deepcr.training.starpsf.measure_psf`) unless given.
+
+    Parameters
+    ----------
+    image : array-like, 2-D
+        The frame, ``gain`` e- per unit (not modified).
+    read_noise : float
+        e-.
+    gain : float
+        e- per image unit.
+    bad : array-like of bool, optional
+        Bad, hot or otherwise flagged pixels: candidates touching them are dropped.
+    satlevel : float, optional
+        Saturation (image units): pixels at or above it count as bad.
+    psf : `~astro_deepcr.training.starpsf.StarPSF`, optional
+        Default: measured from the frame.
+
+    Returns
+    -------
+    stamps : list of ndarray of float32
+    """
+    from .starpsf import measure_psf
+
+    electrons = np.asarray(image, dtype=np.float64) * float(gain)
+    if electrons.ndim != 2:
+        raise ValueError(f"image must be 2-D, not {electrons.ndim}-D")
+    if not read_noise > 0:
+        raise ValueError(f"read_noise must be > 0 e-, not {read_noise}")
+    flagged = ~np.isfinite(electrons)
+    if bad is not None:
+        if np.shape(bad) != electrons.shape:
+            raise ValueError(f"bad shape {np.shape(bad)} does not match image shape {electrons.shape}")
+        flagged |= np.asarray(bad, bool)
+    if satlevel is not None:
+        flagged |= electrons >= float(satlevel) * gain
+    if psf is None:
+        psf = measure_psf(electrons, read_noise, bad=flagged)
+    electrons = np.where(np.isfinite(electrons), electrons, np.nanmedian(electrons))
+    return _harvest_psf(electrons, flagged, psf.image, psf.sharpness, nsigma, grow_sigma, read_noise, min_charge,
+                        max_size)

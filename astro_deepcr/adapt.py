@@ -1,0 +1,329 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+Adapt a shipped mask model to your own frames: fine-tuning by injection, checked on held-out regions.
+
+``astro-deepcr adapt FRAMES... -o DIR`` (or `adapt_model`):
+
+1. Each frame (electrons, from its header's gain or ``gain``) is cut in two along its longer axis: the first
+   ``1 - holdout`` for training, the rest, after a gap of ``GAP`` px, held out for the check.
+2. The frame's own cosmic rays carry no label. Every pixel that the base model (probability above
+   ``CANDIDATE_PROBABILITY``) or LACosmic (sigclip 4, objlim 5) flags on the uninjected frame, grown by
+   2 px, is kept out of the loss, with bad and saturated pixels.
+3. Training samples are random ``crop`` x ``crop`` cut-outs of the training parts with cosmic rays
+   injected exactly as `astro_deepcr.training.ground` injects them into simulations (real ACS/HRC cosmic
+   rays, physical tracks, faint hits; labels down to the noise of the frame, ``sqrt(smooth + read
+   noise**2)``), and the base model is fine-tuned on them (BatchNorm frozen, Adam, ``steps`` steps).
+4. The check: injection-recovery on the held-out parts with a cosmic-ray library the fine-tuning did not
+   use (``check_library``, default `CHECK_LIBRARY`), the base and the adapted model against LACosmic,
+   each at equal flags, recall counted by new flags. The adapted model is also run at the base model's
+   number of flags on the uninjected held-out parts: if it recalls fewer cosmic rays there, it is worse
+   and nothing is written (`AdaptationRefused`).
+5. Written: ``DIR/<name>.safetensors`` and its card ``DIR/<name>.json`` (usable at once as
+   ``model="DIR/<name>.safetensors"``), ``DIR/models.json``, and ``DIR/adapt.md`` with the table.
+"""
+
+import dataclasses
+import json
+import os
+import time
+
+import numpy as np
+
+__all__ = ["AdaptationRefused", "AdaptFrame", "adapt_model", "own_candidates", "GAP", "CANDIDATE_PROBABILITY"]
+
+#: Pixels between the training and the held-out part of a frame.
+GAP = 16
+#: Base-model probability above which a pixel of the uninjected frame counts as its own cosmic-ray candidate.
+CANDIDATE_PROBABILITY = 0.3
+
+
+class AdaptationRefused(RuntimeError):
+    """The adapted model recalled fewer held-out cosmic rays than the base model at equal flags."""
+
+
+@dataclasses.dataclass
+class AdaptFrame:
+    """One frame for `adapt_model`: electrons, read noise (e-), and optional bad / saturated masks."""
+
+    name: str
+    electrons: np.ndarray
+    readnoise: float
+    bad: np.ndarray | None = None
+    saturated: np.ndarray | None = None
+    header: object = None
+
+    def __post_init__(self):
+        self.electrons = np.asarray(self.electrons, dtype=np.float32)
+        if self.electrons.ndim != 2:
+            raise ValueError(f"{self.name}: a frame must be 2-D, not {self.electrons.ndim}-D")
+        if not (np.isfinite(self.readnoise) and self.readnoise > 0):
+            raise ValueError(f"{self.name}: readnoise must be a positive number of electrons, not {self.readnoise!r}")
+        shape = self.electrons.shape
+        bad = np.zeros(shape, bool) if self.bad is None else np.asarray(self.bad, bool)
+        self.bad = bad | ~np.isfinite(self.electrons)
+        self.saturated = np.zeros(shape, bool) if self.saturated is None else np.asarray(self.saturated, bool)
+        self.electrons = np.where(self.bad, 0.0, self.electrons).astype(np.float32)
+
+    def parts(self, holdout):
+        """(training slices, held-out slices) along the longer axis."""
+        ny, nx = self.electrons.shape
+        axis_len = max(ny, nx)
+        cut = int(round(axis_len * (1.0 - holdout)))
+        if cut < 64 or axis_len - cut - GAP < 64:
+            raise ValueError(f"{self.name}: {nx}x{ny} px is too small to hold out {holdout:.0%} "
+                             f"(each part needs >= 64 px along the longer axis)")
+        if ny >= nx:
+            return (slice(0, cut), slice(None)), (slice(cut + GAP, None), slice(None))
+        return (slice(None), slice(0, cut)), (slice(None), slice(cut + GAP, None))
+
+
+def own_candidates(frame, spec, threads=None):
+    """Pixels of the uninjected frame that may be its own cosmic rays (base model or LACosmic), grown by 2 px."""
+    import astroscrappy
+    from scipy import ndimage
+
+    from .detection import detect
+
+    found = detect(frame.electrons, spec=spec, threshold=CANDIDATE_PROBABILITY, mask=frame.bad, grow=1,
+                   protect_saturated=False, device="cpu", threads=threads, progress=False).cr_mask
+    lacosmic, _ = astroscrappy.detect_cosmics(frame.electrons, inmask=frame.bad | frame.saturated, sigclip=4.0,
+                                              objlim=5.0, gain=1.0, readnoise=frame.readnoise, satlevel=np.inf,
+                                              verbose=False)
+    return ndimage.binary_dilation(found | lacosmic, np.ones((5, 5), bool))
+
+
+class _Samples:
+    """Map-style dataset: item ``i`` is a crop of a training part with injected cosmic rays, from rng (seed, i)."""
+
+    def __init__(self, regions, crop, seed, library):
+        self.regions, self.crop, self.seed, self.library = regions, int(crop), int(seed), library
+        sizes = np.array([r["image"].size for r in regions], float)
+        self.weights = sizes / sizes.sum()
+
+    def __len__(self):
+        return 2**62
+
+    def sample(self, index):
+        from .training.ground import _cosmic_rays, label_cosmic_rays
+
+        rng = np.random.default_rng((self.seed, int(index)))
+        region = self.regions[int(rng.choice(len(self.regions), p=self.weights))]
+        ny, nx = region["image"].shape
+        y0, x0 = int(rng.integers(0, ny - self.crop + 1)), int(rng.integers(0, nx - self.crop + 1))
+        box = (slice(y0, y0 + self.crop), slice(x0, x0 + self.crop))
+        image, sigma = region["image"][box], region["sigma"][box]
+        frozen = region["bad"][box] | region["saturated"][box]
+        cr_charge, identity = _cosmic_rays(image.shape, rng, self.library)
+        cr_charge = np.where(frozen, 0.0, cr_charge)
+        label, ignore = label_cosmic_rays(cr_charge, identity, sigma)
+        ignore |= frozen | region["candidates"][box]
+        label &= ~ignore
+        if rng.random() < 0.5:
+            image, cr_charge, label, ignore = (a[:, ::-1] for a in (image, cr_charge, label, ignore))
+        k = int(rng.integers(4))
+        image, cr_charge, label, ignore = (np.rot90(a, k) for a in (image, cr_charge, label, ignore))
+        return (image + cr_charge).astype(np.float32), label, ignore
+
+    def __getitem__(self, index):
+        import torch
+
+        image, label, ignore = self.sample(index)
+        return {"image": torch.from_numpy(np.ascontiguousarray(image)[None]),
+                "cr": torch.from_numpy(np.ascontiguousarray(label, np.float32)[None]),
+                "ignore": torch.from_numpy(np.ascontiguousarray(ignore, np.float32)[None])}
+
+
+def _noise(image, readnoise, bad):
+    from scipy import ndimage
+
+    smooth = ndimage.median_filter(np.where(bad, np.median(image[~bad]), image), size=5)
+    return np.sqrt(np.clip(smooth, 0, None) + readnoise**2).astype(np.float32)
+
+
+def _regions(frames, spec, holdout, threads):
+    train, held = [], []
+    for frame in frames:
+        candidates = own_candidates(frame, spec, threads)
+        sigma = _noise(frame.electrons, frame.readnoise, frame.bad)
+        train_box, held_box = frame.parts(holdout)
+        train.append({"image": frame.electrons[train_box], "sigma": sigma[train_box], "bad": frame.bad[train_box],
+                      "saturated": frame.saturated[train_box], "candidates": candidates[train_box]})
+        held.append(AdaptFrame(f"{frame.name} (held out)", frame.electrons[held_box], frame.readnoise,
+                               frame.bad[held_box], frame.saturated[held_box]))
+    return train, held
+
+
+def _check(held, specs, library, seed, threads, target_flags=None):
+    """Injection-recovery of each spec on each held-out part; also the adapted model at the base's flags."""
+    from .evaluation.injection import deepcr_detector, injection_recovery, lacosmic_detector, match_lacosmic_flags
+
+    rows = []
+    for part in held:
+        detectors = {name: deepcr_detector(spec, mask=part.bad, threads=threads) for name, spec in specs.items()}
+        lacosmic = dict(readnoise=part.readnoise, inmask=part.bad | part.saturated)
+        for name in list(specs):
+            target = int(detectors[name](part.electrons).sum())
+            match = match_lacosmic_flags(part.electrons, target, **lacosmic)
+            how = "flags" if match.matched else f"nearest flags, {match.n_flagged} vs {target}"
+            detectors[f"LACosmic at {name}'s {how}"] = lacosmic_detector(sigclip=match.sigclip, objlim=match.objlim,
+                                                                         **lacosmic)
+        if target_flags is not None:
+            detectors.update(target_flags(part))
+        n_trials = int(min(20, max(1, np.ceil(1000 / (500 * part.electrons.size / 1e6)))))
+        results = injection_recovery(part.electrons, detectors, library=library, seed=seed, n_trials=n_trials,
+                                     bad=part.bad, saturated=part.saturated)
+        rows.append((part.name, results))
+    return rows
+
+
+def _at_flags(spec, flags_of, threads):
+    """Detectors of ``spec`` thresholded to flag as many pixels as ``flags_of(part)`` on each uninjected part."""
+    from .detection import detect
+    from .evaluation.injection import deepcr_detector
+
+    def make(part):
+        probability = detect(part.electrons, spec=spec, mask=part.bad, grow=1, device="cpu", threads=threads,
+                             progress=False).probability
+        values = np.sort(probability[~part.bad].ravel())[::-1]
+        n = flags_of(part)
+        threshold = float(values[n]) if 0 < n < values.size else spec.threshold
+        threshold = float(np.nextafter(np.float32(threshold), np.float32(1)))
+        return {ADAPTED_AT_BASE_FLAGS: deepcr_detector(spec, threshold=threshold, mask=part.bad,
+                                                                     threads=threads)}
+
+    return make
+
+
+def adapt_model(frames, output, *, model=None, name=None, steps=400, batch_size=8, crop=128, lr=2e-4, seed=0,
+                holdout=0.3, check_library=None, threads=None, progress=True):
+    """Fine-tune a mask model on ``frames`` (list of `AdaptFrame`) and check it; see the module docstring.
+
+    Returns
+    -------
+    path : str
+        The written ``.safetensors`` file.
+    table : list of str
+        The before/after table (markdown), also in ``DIR/adapt.md``.
+
+    Raises
+    ------
+    AdaptationRefused
+        The adapted model is worse than the base model on the held-out parts; nothing is written.
+    """
+    import torch
+
+    from .detection import choose_model
+    from .training.ground_train import _training_library, fit
+    from .zoo import load_network, save_network
+
+    if not frames:
+        raise ValueError("adapt needs at least one frame")
+    start = time.monotonic()
+    if threads:
+        torch.set_num_threads(int(threads))
+    spec, reason = choose_model(frames[0].header, model=model)
+    if spec.units != "electron":
+        raise ValueError(f"model {spec.name} expects {spec.units}; adapt works in electrons")
+    name = name or f"{spec.name}-adapted"
+    train, held = _regions(frames, spec, holdout, threads)
+    for region in train:
+        if min(region["image"].shape) < crop:
+            raise ValueError(f"crop {crop} px is larger than a training part {region['image'].shape}")
+    os.makedirs(output, exist_ok=True)
+    torch.manual_seed(seed)
+    import copy
+
+    net = copy.deepcopy(load_network(spec))
+    for parameter in net.parameters():
+        parameter.requires_grad_(True)
+    settings = {"base": spec.name, "sha256": spec.sha256, "steps": steps, "batch_size": batch_size, "crop": crop,
+                "lr": lr, "seed": seed, "holdout": holdout, "frames": [f.name for f in frames]}
+    history, _ = fit(net, _Samples(train, crop, seed, _training_library()), output, steps=steps,
+                     batch_size=batch_size, lr=lr, bn_until=0, settings=settings, progress=progress)
+    trained = time.monotonic() - start
+    path = os.path.join(output, f"{name}.safetensors")
+    tmp = os.path.join(output, f".{name}.candidate.safetensors")
+    sha256 = save_network(net, tmp, {"name": name, "arch": f"{spec.depth}-{spec.width}", "base": spec.name})
+    adapted = dataclasses.replace(spec, name=name, file=tmp, sha256=sha256)
+    library = _check_library(check_library)
+    base_flags = {}
+
+    def flags_of(part):
+        return base_flags[part.name]
+
+    from .detection import detect
+
+    for part in held:
+        base_flags[part.name] = int(detect(part.electrons, spec=spec, mask=part.bad, grow=1, device="cpu",
+                                           threads=threads, progress=False).cr_mask.sum())
+    rows = _check(held, {"base": spec, "adapted": adapted}, library, seed + 1, threads,
+                  target_flags=_at_flags(adapted, flags_of, threads))
+    table, verdict = _table(rows, spec.name)
+    checkpoint = os.path.join(output, "checkpoint.safetensors")
+    if not verdict["better"]:
+        os.remove(tmp)
+        os.remove(checkpoint)
+        raise AdaptationRefused(f"the adapted model recalls {verdict['adapted']:.3f} of the held-out cosmic rays at "
+                                f"the base model's flags, the base model {verdict['base']:.3f}: not written\n"
+                                + "\n".join(table))
+    os.replace(tmp, path)
+    card = dataclasses.asdict(dataclasses.replace(adapted, file=os.path.basename(path)))
+    card["filters"] = list(card.get("filters") or ())
+    card.update(description=f"{spec.name} adapted to {', '.join(f.name for f in frames)} by astro-deepcr adapt",
+                training_data=f"injected cosmic rays in the first {1 - holdout:.0%} of each frame; the frames' own "
+                              "cosmic-ray candidates (base model p > 0.3 or LACosmic sigclip 4) kept out of the loss",
+                provenance=f"astro_deepcr.adapt, fine-tuned from {spec.name} ({spec.sha256[:12]}), {steps} steps, "
+                           f"seed {seed}",
+                metrics={"check": "injection-recovery on the held-out parts, recall by new flags", **verdict,
+                         "table": table, "seconds": round(time.monotonic() - start, 1),
+                         "training_seconds": round(trained, 1)})
+    for key in ("bf16_validation",):
+        card.pop(key, None)
+    card["auto_precision"] = "float32"
+    with open(os.path.join(output, f"{name}.json"), "w") as stream:
+        json.dump(card, stream, indent=1)
+    with open(os.path.join(output, "models.json"), "w") as stream:
+        json.dump({"format": 1, "models": [card]}, stream, indent=1)
+    with open(os.path.join(output, "adapt.md"), "w") as stream:
+        stream.write("\n".join(table) + "\n")
+    os.remove(checkpoint)
+    return path, table
+
+
+def _check_library(check_library):
+    if check_library is None or isinstance(check_library, str):
+        from .evaluation.libraries import cosmic_ray_library
+
+        return cosmic_ray_library(check_library or CHECK_LIBRARY)
+    return list(check_library)
+
+
+#: The cosmic-ray library of the check: simulated tracks (`astro_deepcr.training.crtracks`), which the
+#: fine-tuning never draws from (it draws the ACS/HRC harvest, `add_cosmic_rays` tracks and faint hits).
+CHECK_LIBRARY = "thin-ccd"
+ADAPTED_AT_BASE_FLAGS = "adapted at the base model's flags"
+
+
+def _table(rows, base_name):
+    """Markdown table of the check and the verdict (recall by new flags summed over the held-out parts)."""
+    from .evaluation.significance import discordant_test
+
+    lines = ["| held-out part | detector | flags | CRs | recall by new flags | < 1000 e- |",
+             "|---|---|---|---|---|---|"]
+    per_cr = {"base": [], ADAPTED_AT_BASE_FLAGS: []}
+    for part, results in rows:
+        for detector, rates in results["detectors"].items():
+            low = rates.get("object_recall_new < 1000 e-", float("nan"))
+            lines.append(f"| {part} | {detector.replace('base', base_name)} | {rates['flags_original']} | "
+                         f"{rates['objects']} | {rates['object_recall_new']:.3f} | {low:.3f} |")
+        for detector, found in per_cr.items():
+            found.append(np.asarray(results["per_cr"]["found_new"][detector], bool))
+    base, adapted = (np.concatenate(per_cr[name]) for name in ("base", ADAPTED_AT_BASE_FLAGS))
+    test = discordant_test(adapted, base)  # p: probability that the adapted model is worse by chance alone
+    verdict = {"base": round(float(base.mean()), 4), "adapted": round(float(adapted.mean()), 4),
+               "adapted_only": test["b"], "base_only": test["c"], "p_adapted_worse": round(test["p"], 4),
+               "better": bool(adapted.mean() >= base.mean())}
+    lines.append("")
+    lines.append(f"At the base model's flags: adapted {verdict['adapted']:.3f}, {base_name} {verdict['base']:.3f} "
+                 f"({test['b']} cosmic rays found only by the adapted model, {test['c']} only by {base_name}).")
+    return lines, verdict

@@ -1,0 +1,86 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""``astro-deepcr adapt``: fine-tune a mask model on your own frames (`astro_deepcr.adapt`)."""
+
+import sys
+import time
+
+__all__ = ["add_subparser", "adapt_command", "read_adapt_frame"]
+
+
+def add_subparser(subparsers):
+    """Register ``adapt``."""
+    parser = subparsers.add_parser(
+        "adapt", help="fine-tune a mask model on your own frames (injection), checked on held-out parts",
+        description="Fine-tune a shipped mask model on your frames by injecting cosmic rays into them (their own "
+                    "cosmic-ray candidates kept out of the loss), check it on the held-out part of every frame with "
+                    "a cosmic-ray library the fine-tuning did not use, and write DIR/NAME.safetensors with its card "
+                    "(before/after table) -- or nothing, when the adapted model is worse. Use the result with "
+                    "model='DIR/NAME.safetensors'.")
+    parser.add_argument("frames", nargs="+", metavar="FRAME", help="FITS files (SCI,1 or the first image)")
+    parser.add_argument("-o", "--output", required=True, metavar="DIR")
+    parser.add_argument("--model", default=None, help="base model (default: chosen from the first frame's header)")
+    parser.add_argument("--name", default=None, help="name of the adapted model (default: BASE-adapted)")
+    parser.add_argument("--ext", default=None, help="extension of every frame (default SCI,1 or the first image)")
+    parser.add_argument("--gain", type=float, default=None, help="e-/ADU when the header has none")
+    parser.add_argument("--readnoise", type=float, default=None, help="e- when the header has none")
+    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--holdout", type=float, default=0.3, help="fraction of each frame held out for the check")
+    parser.add_argument("--check-library", default=None, metavar="NAME",
+                        help="cosmic-ray library of the check (default thin-ccd; see "
+                             "astro_deepcr.evaluation.libraries)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--quiet", action="store_true")
+    parser.set_defaults(func=adapt_command)
+
+
+def read_adapt_frame(path, ext=None, gain=None, readnoise=None):
+    """An `~astro_deepcr.adapt.AdaptFrame` from a FITS file (electrons, DQ bad pixels, saturation)."""
+    from .adapt import AdaptFrame
+    from .bright import saturated_pixels
+    from .detection import pixel_masks
+    from .evaluation.injection import read_frame
+
+    frame = read_frame(path, ext=ext, gain=gain, readnoise=readnoise)
+    image = frame["electrons"]
+    saturated = saturated_pixels(image, dq=frame["dq"], satlevel=frame["satlevel"])
+    bad, _ = pixel_masks(image.shape, dq=frame["dq"])
+    return AdaptFrame(frame["name"], image, frame["readnoise"], bad & ~saturated, saturated, frame["header"])
+
+
+def _ext(text):
+    if text is None:
+        return None
+    name, _, version = str(text).partition(",")
+    if not version:
+        return int(name) if name.isdigit() else name
+    return (name, int(version))
+
+
+def adapt_command(args):
+    """``adapt``: returns an exit code (2 usage, 1 refused or failed, 0 written)."""
+    from .adapt import AdaptationRefused, adapt_model
+
+    if args.steps < 1:
+        print(f"adapt: --steps must be >= 1, not {args.steps}", file=sys.stderr)
+        return 2
+    if not 0.05 <= args.holdout <= 0.9:
+        print(f"adapt: --holdout must be in [0.05, 0.9], not {args.holdout}", file=sys.stderr)
+        return 2
+    start = time.monotonic()
+    try:
+        frames = [read_adapt_frame(path, _ext(args.ext), args.gain, args.readnoise) for path in args.frames]
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"adapt: {exc}", file=sys.stderr)
+        return 2
+    try:
+        path, table = adapt_model(frames, args.output, model=args.model, name=args.name, steps=args.steps,
+                                  seed=args.seed, holdout=args.holdout, threads=args.threads,
+                                  check_library=args.check_library,
+                                  progress=not args.quiet)
+    except AdaptationRefused as exc:
+        print(f"adapt: refused: {exc}", file=sys.stderr)
+        return 1
+    print("\n".join(table))
+    print(f"wrote {path} ({time.monotonic() - start:.0f} s)")
+    return 0

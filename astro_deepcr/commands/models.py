@@ -1,0 +1,44 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""``astro-deepcr models``: the registered models and their cards (reads JSON; loads no network)."""
+
+from .options import UsageError, common
+
+__all__ = ["add_subparser"]
+
+
+def _cmd_models_list(args):
+    from ..zoo import get_model, list_models
+
+    rows = [("name", "kind", "arch", "instrument", "units", "threshold")]
+    for name in list_models(args.kind):
+        spec = get_model(name)
+        instrument = "/".join(filter(None, [spec.instrument, spec.detector])) or "any"
+        threshold = "n/a" if spec.threshold is None else f"{spec.threshold:g}"
+        rows.append((name, spec.kind, spec.arch, instrument, spec.units, threshold))
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
+def _cmd_models_info(args):
+    from ..zoo import get_model
+
+    try:
+        print(get_model(args.name).card())
+    except ValueError as exc:
+        raise UsageError(exc) from None
+    return 0
+
+
+def add_subparser(subparsers):
+    """Register ``models`` (``list``, the default, and ``info NAME``)."""
+    parser = subparsers.add_parser("models", parents=[common()], help="list the models or show a model card")
+    actions = parser.add_subparsers(dest="action", metavar="{list,info}")
+    listing = actions.add_parser("list", help="table of the registered models (default)")
+    listing.add_argument("--kind", choices=("mask", "inpaint"), help="only this kind")
+    listing.set_defaults(func=_cmd_models_list)
+    info = actions.add_parser("info", help="print the model card of NAME")
+    info.add_argument("name", metavar="NAME")
+    info.set_defaults(func=_cmd_models_info)
+    parser.set_defaults(func=_cmd_models_list, kind=None)

@@ -1,0 +1,218 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+Injection-recovery of one real frame: the default deepCR model against LACosmic, with significance.
+
+`read_frame` reads a FITS frame in electrons; `run_frame` injects a cosmic-ray
+library into it and runs the deepCR model (chosen from the header like every
+other command, or given) and LACosmic at its defaults and at deepCR's flag
+count (`~astro_deepcr.evaluation.detectors.match_lacosmic_flags`; labelled
+"equal flags" only when that count was reached, else "nearest flags (N vs
+target M)"); each LACosmic row carries the paired exact test of deepCR
+against it (`~astro_deepcr.evaluation.significance`), overall and below
+1000 e-. `table_lines` writes the Markdown table, every recall by new flags.
+"""
+
+import numpy as np
+
+from .detectors import deepcr_detector, lacosmic_detector, match_lacosmic_flags
+from .recovery import DENSITY, injection_recovery
+from .significance import LOW_CHARGE, compare_detectors
+
+__all__ = ["read_frame", "run_frame", "table_lines", "COLUMNS", "LACOSMIC_DEFAULT", "training_claims"]
+
+#: Label of LACosmic at its defaults.
+LACOSMIC_DEFAULT = "LACosmic (sigclip 4.5)"
+
+
+def read_frame(path, ext=None, gain=None, readnoise=None):
+    """A FITS frame in electrons for `run_frame`: ``SCI,1`` (else the first image) or ``ext``, its ``DQ``.
+
+    Gain and units from the header (`astro_deepcr.units.electron_factor`),
+    read noise from the header (`~astro_deepcr.units.header_readnoise`) or
+    ``readnoise``; ``satlevel`` from ``SATURATE`` (data units) when present.
+    """
+    from astropy.io import fits
+
+    from ..units import electron_factor, header_readnoise
+
+    with fits.open(path, memmap=False) as hdul:
+        if ext is None:
+            ext = ("SCI", 1) if ("SCI", 1) in hdul else next(
+                (k for k, hdu in enumerate(hdul) if hdu.data is not None and hdu.data.ndim == 2), None)
+        if ext is None:
+            raise ValueError(f"{path}: no 2-D image extension; give ext")
+        hdu, primary = hdul[ext], hdul[0].header
+        if hdu.data is None or hdu.data.ndim != 2:
+            raise ValueError(f"{path}[{ext}] is not a 2-D image")
+        version = hdu.ver if hdu.name == "SCI" else None
+        dq = np.array(hdul["DQ", version].data) if version and ("DQ", version) in hdul else None
+        factor = electron_factor(hdu.header, primary, "electron", gain=gain)
+        readnoise = readnoise if readnoise is not None else header_readnoise(hdu.header, primary)[0]
+        if readnoise is None:
+            raise ValueError(f"{path}: no read noise in the header; give readnoise")
+        saturate = hdu.header.get("SATURATE", primary.get("SATURATE"))
+        header = fits.Header(primary)
+        header.update(hdu.header)
+        label = ",".join(map(str, ext)) if isinstance(ext, tuple) else ext
+        return {"name": f"{str(path).rsplit('/', 1)[-1]}[{label}]", "header": header, "dq": dq,
+                "electrons": np.asarray(hdu.data, np.float64) * factor, "readnoise": float(readnoise),
+                "satlevel": None if saturate is None else float(saturate) * factor}
+
+
+def training_claims(spec):
+    """``(frames, libraries)`` a model's card says it was trained on (``training_frames`` / ``training_libraries``).
+
+    Read from the card's fields, else from its ``metrics``; empty tuples
+    when the card names none (then nothing is *claimed* held out either).
+    """
+    def field(key):
+        value = getattr(spec, key, None) or (getattr(spec, "metrics", None) or {}).get(key) or ()
+        return tuple(str(item) for item in ([value] if isinstance(value, str) else value))
+
+    return field("training_frames"), field("training_libraries")
+
+
+def _frame_setup(frame):
+    from ..bright import saturated_pixels
+    from ..detection import pixel_masks
+
+    image = frame["electrons"]
+    saturated = saturated_pixels(image, dq=frame.get("dq"), satlevel=frame.get("satlevel"))
+    bad, _ = pixel_masks(image.shape, dq=frame.get("dq"), nonfinite=~np.isfinite(image))
+    bad = bad & ~saturated
+    satlevel = frame.get("satlevel")
+    if satlevel is None and saturated.any():  # DQ-saturated: LACosmic grows its own stars from their lowest level
+        satlevel = float(image[saturated].min())
+    return bad, saturated, dict(readnoise=frame["readnoise"], satlevel=satlevel, inmask=bad | saturated)
+
+
+def run_frame(frame, *, model=None, library=None, seed=0, n_cr=None, density=DENSITY, n_trials=1,
+              match_flags=True, flag_match=None, bright=None, detector=None, device="cpu", threads=None):
+    """The injection table of one frame (dict of `read_frame`): the chosen deepCR model vs LACosmic.
+
+    Parameters
+    ----------
+    frame : dict
+        ``electrons``, ``readnoise``, optional ``dq``, ``satlevel``, ``header``, ``name``.
+    model : str or `~astro_deepcr.zoo.ModelSpec`, optional
+        The deepCR model (zoo name or path of a ``.safetensors`` with its
+        card); default the one `astro_deepcr.detection.choose_model` picks
+        from the header.
+    library : str or list of ndarray, optional
+        Cosmic rays to inject: a name of
+        `~astro_deepcr.evaluation.libraries.cosmic_ray_library` or stamps
+        (default ``"hrc"``).
+    seed, n_cr, density, n_trials :
+        As for `~astro_deepcr.evaluation.recovery.injection_recovery`.
+    match_flags : bool
+        Also LACosmic at deepCR's flag count on the uninjected frame.
+    flag_match : `~astro_deepcr.evaluation.detectors.FlagMatch`, optional
+        Its result from an earlier run on the same frame and detector (the
+        search runs LACosmic up to 100 times); reused only when its target
+        is deepCR's count here.
+    bright : array-like of bool, optional
+        A set of pixels (e.g. the brightest 0.5 %); ``bright_flags`` counts
+        each detector's flags there on the uninjected frame.
+    detector : (str, callable), optional
+        ``(name, image -> mask)`` scored instead of the zoo model (e.g. a
+        network being trained); ``model`` is then only the label's source.
+    device, threads :
+        Where deepCR runs.
+
+    Returns
+    -------
+    dict
+        `injection_recovery`'s dict plus ``model``, ``reason``, ``default``
+        (the deepCR detector's name), ``flag_match``
+        (`~astro_deepcr.evaluation.detectors.FlagMatch` or None),
+        ``sigclip``, ``significance`` (LACosmic name -> ``{"all": ...,
+        "< 1000 e-": ...}`` of `~astro_deepcr.evaluation.significance.discordant_test`,
+        deepCR as A), ``bright_flags``, ``library``, ``saturated``, ``name``, ``n_good``.
+    """
+    from ..detection import choose_model
+
+    image = frame["electrons"]
+    if detector is None:
+        spec, reason = choose_model(frame.get("header"), model=model)
+        if spec.units != "electron":
+            raise ValueError(f"model {spec.name} expects {spec.units}; injection runs in electrons")
+        default = f"deepCR {spec.name}"
+        deepcr = deepcr_detector(spec, dq=frame.get("dq"), satlevel=frame.get("satlevel"), device=device,
+                                 threads=threads)
+        model_name = spec.name
+    else:
+        default, deepcr = detector
+        model_name, reason = default, "given detector"
+    bad, saturated, lacosmic = _frame_setup(frame)
+    detectors = {default: deepcr, LACOSMIC_DEFAULT: lacosmic_detector(**lacosmic)}
+    match = None
+    if match_flags:
+        target = int(np.asarray(deepcr(image), bool).sum())
+        match = flag_match if flag_match is not None and flag_match.target == target else \
+            match_lacosmic_flags(image, target, **lacosmic)
+        detectors[match.label()] = lacosmic_detector(sigclip=match.sigclip, objlim=match.objlim, **lacosmic)
+    library_name = library if isinstance(library, str) or library is None else "given"
+    if library is None or isinstance(library, str):
+        from .libraries import cosmic_ray_library
+
+        library = cosmic_ray_library(library or "hrc")
+    results = injection_recovery(image, detectors, library=library, n_cr=n_cr, density=density, seed=seed,
+                                 n_trials=n_trials, bad=bad, saturated=saturated)
+    results["significance"] = {name: {"all": compare_detectors(results, default, name),
+                                      f"< {LOW_CHARGE:g} e-": compare_detectors(results, default, name, LOW_CHARGE)}
+                               for name in detectors if name != default}
+    if bright is not None:
+        bright = np.asarray(bright, bool)
+        results["bright_flags"] = {name: int((mask & bright).sum()) for name, mask in
+                                   results["last"]["originals"].items()}
+    results.update(model=model_name, reason=reason, default=default, flag_match=match,
+                   sigclip=None if match is None else match.sigclip, saturated=saturated,
+                   library=library_name or "hrc", name=frame.get("name", "frame"),
+                   n_good=int((~bad & ~saturated).sum()))
+    return results
+
+
+#: Columns of `table_lines`: (heading, key, format). Recall is by new flags except where the heading says "plain".
+COLUMNS = (("flags", "flags_original", "d"), ("new away", "new_away", "d"), ("CRs", "objects", "d"),
+           ("px recall", "pixel_recall", ".3f"), ("recall", "object_recall_new", ".3f"),
+           ("near sat.", "object_recall_new near saturated", ".2f"),
+           ("bright", "object_recall_new bright source", ".2f"),
+           ("elsewhere", "object_recall_new elsewhere", ".3f"), ("<500 e-", "object_recall_new 0-500 e-", ".2f"),
+           ("0.5-1k", "object_recall_new 500-1000 e-", ".2f"), ("1-2k", "object_recall_new 1000-2000 e-", ".2f"),
+           ("2-5k", "object_recall_new 2000-5000 e-", ".2f"), (">5k", "object_recall_new >= 5000 e-", ".2f"),
+           ("<1k e-", "object_recall_new < 1000 e-", ".3f"), ("plain recall", "object_recall", ".3f"))
+
+
+def _cell(value, spec):
+    return "n/a" if isinstance(value, float) and not np.isfinite(value) else format(value, spec)
+
+
+def _significance_cell(test):
+    return f"{test['b']}/{test['c']} p={test['p']:.2g}"
+
+
+def table_lines(all_results):
+    """Markdown table of `run_frame` results (one row per frame, library and detector).
+
+    Recall columns count a cosmic ray found only by a flag the uninjected
+    frame lacks ("plain recall": by any flag). ``b/c p``: on a LACosmic row,
+    the cosmic rays only deepCR found (b) and only LACosmic found (c), and
+    the one-sided exact binomial p that deepCR recalls fewer, overall and
+    below 1000 e-. ``bright flags``: flags on the given bright set of the
+    uninjected frame.
+    """
+    with_bright = any("bright_flags" in results for results in all_results)
+    heads = ["frame", "detector", "library", *(head for head, _, _ in COLUMNS), "b/c p", "b/c p <1k e-"]
+    heads += ["bright flags"] if with_bright else []
+    lines = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
+    for results in all_results:
+        tests = results.get("significance", {})
+        for name, rates in results["detectors"].items():
+            cells = [results["name"], name, str(results.get("library", ""))]
+            cells += [_cell(rates[key], spec) for _, key, spec in COLUMNS]
+            test = tests.get(name)
+            cells += ["-", "-"] if test is None else [_significance_cell(value) for value in test.values()]
+            if with_bright:
+                cells.append(str(results.get("bright_flags", {}).get(name, "-")))
+            lines.append("| " + " | ".join(cells) + " |")
+    return lines

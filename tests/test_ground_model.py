@@ -1,0 +1,161 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""The simulator of seeing-limited frames, the ground-model training run and its card (tiny runs)."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from scipy import ndimage
+
+from astro_deepcr.training import ground
+from astro_deepcr.training.ground import faint_hits, ground_frame, label_cosmic_rays, moffat_psf
+from astro_deepcr.training.ground_train import GroundConfig, GroundFrames, negatives_report, train_ground
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def library():
+    # a small stand-in for the HRC harvest, so that these tests do not need spherical_geometry's file
+    rng = np.random.default_rng(5)
+    return [rng.uniform(100, 2000, (2, 3)).astype(np.float32) for _ in range(10)]
+
+
+@pytest.mark.parametrize("fwhm,beta", [(1.5, 2.5), (3.0, 4.765), (8.0, 3.0)])
+def test_moffat_psf_has_its_fwhm_and_unit_sum(fwhm, beta):
+    psf = moffat_psf(fwhm, beta, size=81, oversample=9)
+    assert psf.sum() == pytest.approx(1.0, abs=1e-12)
+    # the half-maximum width of the pixel-integrated profile along the central row (interpolated)
+    row = psf[40] / psf[40].max()
+    above = np.flatnonzero(row >= 0.5)
+    left, right = above[0], above[-1]
+    width = (right - left) + (row[left] - 0.5) / (row[left] - row[left - 1]) + (row[right] - 0.5) / (
+        row[right] - row[right + 1])
+    # pixel integration (and the linear interpolation of a sampled profile) broadens it, by at most ~1 px in
+    # quadrature: measured 1.5 -> 1.74, 3 -> 3.18, 8 -> 8.07
+    assert fwhm < width < np.hypot(fwhm, 1.0) + 0.15
+
+
+def test_moffat_psf_offset_moves_the_centroid():
+    psf = moffat_psf(3.0, 3.0, size=31, offset=(0.3, -0.2))
+    cy, cx = ndimage.center_of_mass(psf)
+    assert (cy - 15, cx - 15) == pytest.approx((0.3, -0.2), abs=0.02)
+
+
+def test_faint_hits_are_small_and_faint():
+    stamps = faint_hits(200, np.random.default_rng(1))
+    sizes = [int((s > 0).sum()) for s in stamps]
+    totals = [float(s.sum()) for s in stamps]
+    assert min(sizes) == 1 and max(sizes) == 4
+    assert 30 <= min(totals) and max(totals) <= 800
+    for stamp in stamps:  # connected
+        assert ndimage.label(stamp > 0, np.ones((3, 3)))[1] == 1
+
+
+def test_label_rule():
+    sigma = np.full((9, 9), 10.0)
+    charge = np.zeros((9, 9))
+    identity = np.zeros((9, 9), np.int32)
+    charge[2, 2], charge[2, 3] = 50.0, 5.0  # peak 5 sigma, neighbour 0.5 sigma
+    identity[2, 2:4] = 1
+    charge[6, 6], charge[6, 7] = 25.0, 15.0  # peak 2.5 sigma: undetectable
+    identity[6, 6:8] = 2
+    label, ignore = label_cosmic_rays(charge, identity, sigma)
+    assert label.sum() == 1 and label[2, 2]
+    assert ignore[2, 3] and ignore[6, 6] and ignore[6, 7]
+    assert not (label & ignore).any()
+    assert ignore.sum() == 3
+
+
+def test_ground_frame_is_reproducible_and_labels_are_exact(library):
+    first = ground_frame((96, 96), np.random.default_rng((3, 7)), library)
+    again = ground_frame((96, 96), np.random.default_rng((3, 7)), library)
+    np.testing.assert_array_equal(first["image"], again["image"])
+    np.testing.assert_array_equal(first["label"], again["label"])
+    raised = first["image"] > first["clean"]
+    assert first["label"].any()
+    assert (raised | ~first["label"]).all()  # every labelled pixel carries cosmic-ray charge
+    assert not (first["label"] & first["ignore"]).any()
+
+
+def test_ground_frames_cover_the_stated_ranges(library):
+    params = [ground_frame((48, 48), np.random.default_rng((0, k)), library)["params"] for k in range(60)]
+    fwhm = np.array([p["fwhm"] for p in params])
+    sky = np.array([p["sky"] for p in params])
+    assert 1.5 <= fwhm.min() < 2.5 and 5.0 < fwhm.max() <= 8.0
+    assert 5.0 <= sky.min() < 30 and 1000 < sky.max() <= 5000
+
+
+def test_saturated_pixels_are_never_labelled(library, monkeypatch):
+    monkeypatch.setitem(ground.GROUND_RANGES, "full_well", (3000.0, 3000.0001))
+    monkeypatch.setitem(ground.GROUND_RANGES, "star_density", (3e-3, 3e-3))
+    seen = 0
+    for k in range(10):
+        frame = ground_frame((96, 96), np.random.default_rng((9, k)), library)
+        saturated = frame["clean"] >= 3000 - 1e-3
+        seen += int(saturated.sum())
+        assert not (frame["label"] & (frame["image"] >= 2999)).any()
+    assert seen > 0
+
+
+def test_training_samples_do_not_depend_on_workers(library):
+    frames = GroundFrames(32, 4, library)
+    np.testing.assert_array_equal(frames[12]["image"], frames[12]["image"])
+    assert not np.array_equal(frames[12]["image"], frames[13]["image"])
+
+
+def test_train_ground_resumes_to_the_same_weights(tmp_path, monkeypatch, library):
+    from astro_deepcr.training import ground_train
+
+    monkeypatch.setattr(ground_train, "_training_library", lambda: library)
+    config = dict(init_from=None, depth=2, width=4, steps=4, batch_size=2, crop=32, checkpoint_every=2, seed=1)
+    whole = train_ground(str(tmp_path / "whole"), GroundConfig(**config), progress=False)
+    # an interrupted run: stop after 2 steps, then resume to 4
+    train_ground(str(tmp_path / "split"), GroundConfig(**dict(config, max_seconds=0.0)), progress=False)
+    log = json.loads((tmp_path / "split" / "log.json").read_text())
+    assert log["steps_done"] == 1
+    split = train_ground(str(tmp_path / "split"), GroundConfig(**config), progress=False)
+    from safetensors.torch import load_file
+
+    a, b = load_file(whole), load_file(split)
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
+
+
+def test_train_ground_refuses_a_checkpoint_of_other_settings(tmp_path, monkeypatch, library):
+    from astro_deepcr.training import ground_train
+
+    monkeypatch.setattr(ground_train, "_training_library", lambda: library)
+    config = dict(init_from=None, depth=2, width=4, steps=2, batch_size=2, crop=32, checkpoint_every=1)
+    train_ground(str(tmp_path), GroundConfig(**config), progress=False)
+    with pytest.raises(ValueError, match="other settings"):
+        train_ground(str(tmp_path), GroundConfig(**dict(config, seed=5)), progress=False)
+
+
+def test_negatives_report_counts_flags_on_clean_frames(library):
+    frames = [ground_frame((64, 64), np.random.default_rng((2, k)), library) for k in range(3)]
+
+    def everything(image):
+        return np.ones(image.shape)
+
+    report = negatives_report(everything, frames, 0.5)
+    usable = sum(int((~f["ignore"]).sum()) for f in frames)
+    assert report["pixels"] == usable
+    assert report["model_false_flags"] == usable
+    assert report["tpr"] == 1.0 and report["fpr"] == 1.0
+    nothing = negatives_report(lambda image: np.zeros(image.shape), frames, 0.5)
+    assert nothing["model_false_flags"] == 0 and nothing["tpr"] == 0.0
+    assert nothing["lacosmic_false_flags"] == report["lacosmic_false_flags"]
+
+
+def test_config_rejects_nonsense():
+    with pytest.raises(ValueError, match="steps must be >= 1"):
+        GroundConfig(steps=0)

@@ -1,0 +1,107 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""Flag matching, recall by new flags and the paired significance test of injection-recovery (issue #27)."""
+
+import numpy as np
+import pytest
+
+from astro_deepcr.evaluation.injection import (
+    FlagMatch,
+    compare_detectors,
+    discordant_test,
+    injection_recovery,
+    lacosmic_detector,
+    match_lacosmic_flags,
+    run_frame,
+    table_lines,
+)
+
+pytest.importorskip("astroscrappy")
+
+LIBRARY = [np.array([[0.0, 300.0], [800.0, 50.0]], np.float32), np.array([[4000.0, 2500.0, 900.0]], np.float32),
+           np.array([[150.0, 200.0]], np.float32)]
+
+
+def noise_frame(shape=(96, 96), seed=7):
+    return np.random.default_rng(seed).normal(200.0, np.sqrt(200.0 + 25.0), shape)
+
+
+def test_flag_match_reaches_a_target_below_sigclip_2():
+    """The former search stopped at sigclip 2.0 and returned the nearest count without saying so."""
+    image = noise_frame()
+    target = int(lacosmic_detector(readnoise=5.0, sigclip=1.0)(image).sum())
+    assert target > 5 * int(lacosmic_detector(readnoise=5.0, sigclip=2.0)(image).sum()) + 10
+    match = match_lacosmic_flags(image, target, readnoise=5.0)
+    assert isinstance(match, FlagMatch) and match.matched
+    assert abs(match.n_flagged - target) <= match.tolerance == max(2, round(0.05 * target))
+    assert match.sigclip < 2.0 and match.objlim == 5.0
+    assert match.label() == f"LACosmic (sigclip {match.sigclip:.3g}, equal flags)"
+
+
+def test_flag_match_says_when_it_cannot_reach_the_target():
+    image = noise_frame((40, 40))
+    match = match_lacosmic_flags(image, image.size + 500, readnoise=5.0, steps=6, objlims=(5.0, 1.0))
+    assert not match.matched and match.target == image.size + 500
+    assert match.n_flagged < image.size and match.objlim == 1.0  # tried the lower objlim too
+    assert match.label().endswith(f"nearest flags ({match.n_flagged} vs target {image.size + 500}))")
+    with pytest.raises(ValueError, match="n_flags"):
+        match_lacosmic_flags(image, -1, readnoise=5.0)
+
+
+def test_discordant_test_exact_values():
+    # 10 discordant: deepCR alone finds 2, LACosmic alone 8; 5 found by both, 3 by neither
+    found_a = np.array([1] * 5 + [1] * 2 + [0] * 8 + [0] * 3, bool)
+    found_b = np.array([1] * 5 + [0] * 2 + [1] * 8 + [0] * 3, bool)
+    result = discordant_test(found_a, found_b)
+    assert (result["b"], result["c"], result["n"]) == (2, 8, 18)
+    assert result["p"] == pytest.approx(56 / 1024, rel=1e-12)  # P(X <= 2 | 10, 1/2) = (1 + 10 + 45) / 2**10
+    assert result["recall_a"] == pytest.approx(7 / 18) and result["recall_b"] == pytest.approx(13 / 18)
+    assert discordant_test(found_b, found_a)["p"] == pytest.approx(1013 / 1024, rel=1e-12)  # P(X <= 8 | 10)
+    assert discordant_test([True, False], [True, False])["p"] == 1.0  # nothing discordant
+    with pytest.raises(ValueError, match="one length"):
+        discordant_test([True], [True, False])
+
+
+def test_recall_by_new_flags_excludes_flags_that_were_there_before():
+    image = noise_frame((120, 160))
+    everything = lambda data: np.ones(data.shape, bool)  # noqa: E731 - flags every pixel, before and after
+
+    def oracle(data):
+        return data > image
+
+    results = injection_recovery(image, {"everything": everything, "oracle": oracle}, library=LIBRARY, n_cr=30,
+                                 seed=3, n_trials=2)
+    rates = results["detectors"]["everything"]
+    assert rates["object_recall"] == 1.0 and rates["object_recall_new"] == 0.0  # plain 1, by new flags 0
+    for key in ("0-500 e-", "500-1000 e-", "< 1000 e-", ">= 5000 e-", "elsewhere"):
+        assert not rates[f"object_recall_new {key}"] > 0  # 0, or nan for an empty bin
+    assert results["detectors"]["oracle"]["object_recall_new < 1000 e-"] == 1.0
+    assert rates["objects < 1000 e-"] == rates["objects 0-500 e-"] + rates["objects 500-1000 e-"] > 0
+    # the paired record: the oracle finds every CR by a new flag, "everything" none
+    per_cr = results["per_cr"]
+    assert per_cr["charge"].size == results["n_injected"] == 60
+    assert per_cr["found"]["everything"].all() and not per_cr["found_new"]["everything"].any()
+    test = compare_detectors(results, "everything", "oracle")
+    assert (test["b"], test["c"]) == (0, 60) and test["p"] == pytest.approx(0.5**60)
+    low = compare_detectors(results, "oracle", "everything", max_charge=1000.0)
+    assert low["n"] == rates["objects < 1000 e-"] and low["p"] == 1.0
+    with pytest.raises(KeyError, match="nothing"):
+        compare_detectors(results, "nothing", "oracle")
+
+
+def test_run_frame_labels_a_missed_flag_match_and_gives_p_values():
+    image = noise_frame((80, 100))
+    frame = {"electrons": image, "readnoise": 5.0, "name": "noise"}
+    greedy = ("greedy", lambda data: np.ones(data.shape, bool))  # more flags than LACosmic can ever make
+    results = run_frame(frame, detector=greedy, library=LIBRARY, n_cr=20, seed=1)
+    match = results["flag_match"]
+    assert not match.matched and match.target == image.size
+    names = list(results["detectors"])
+    assert names[0] == "greedy" and names[2] == match.label() and "nearest flags" in names[2]
+    assert set(results["significance"]) == set(names[1:])
+    assert set(results["significance"][names[1]]) == {"all", "< 1000 e-"}
+    lines = table_lines([results])
+    assert "recall" in lines[0] and "plain recall" in lines[0] and "b/c p <1k e-" in lines[0]
+    assert not any("equal flags" in line for line in lines)
+    row = next(line for line in lines if "nearest flags" in line)
+    test = results["significance"][names[2]]["all"]
+    assert f"{test['b']}/{test['c']} p={test['p']:.2g}" in row
