@@ -48,7 +48,7 @@ FLIP_LIMIT = 0.015
 TPR_LIMIT = 0.005
 FPR_TARGETS = (0.0005, 0.005)
 #: Bumped when the frames or the limits change: older entries are then ignored.
-SCHEMA = 2
+SCHEMA = 3
 _memo = {}
 _memo_lock = threading.Lock()
 
@@ -170,7 +170,7 @@ def real_frame():
 
 def simulated_frame(size, seed, n_stars=400, n_crs=None):
     """A deterministic ACS/WFC-like exposure in electrons with its CR truth: sky 60 e-, read noise 4 e-,
-    Gaussian stars (sigma 1.0 px), and straight CR tracks of 1-10 px carrying 200-4000 e- per pixel.
+    Gaussian stars (sigma 1.0 px), and straight CR tracks of 1-10 px carrying 15-4000 e- per pixel (log-uniform).
 
     Self-contained on purpose: the core may not use `astro_deepcr.training`; its full simulator is what the
     models were evaluated with, this one only has to put realistic CR and star pixels in front of both
@@ -193,7 +193,7 @@ def simulated_frame(size, seed, n_stars=400, n_crs=None):
         steps = np.linspace(0, length - 1, 2 * length)
         ys = np.clip((y0 + steps * np.sin(angle)).astype(int), 0, size - 1)
         xs = np.clip((x0 + steps * np.cos(angle)).astype(int), 0, size - 1)
-        deposit[ys, xs] = rng.uniform(200.0, 4000.0, ys.size)
+        deposit[ys, xs] = np.exp(rng.uniform(np.log(15.0), np.log(4000.0), ys.size))  # faint edges to bright cores
     return {"image": (image + deposit).astype(np.float32), "cr_mask": deposit > 0}
 
 
