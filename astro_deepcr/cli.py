@@ -32,7 +32,7 @@ COMMANDS = ("astro_deepcr.commands.files", "astro_deepcr.commands.drizzle", "ast
             "astro_deepcr.commands.trial")
 #: Modules that add sub-commands with ``add_subparser(subparsers)``; skipped when absent.
 PLUGINS = ("astro_deepcr.evaluation.report", "astro_deepcr.training.cli", "astro_deepcr.evaluation.simulated_demo",
-           "astro_deepcr.training.ground_cli", "astro_deepcr.adapt_cli")
+           "astro_deepcr.training.ground_cli", "astro_deepcr.adapt_cli", "astro_deepcr.precision_cli")
 
 
 def _add_plugins(subparsers):

@@ -32,7 +32,8 @@ class Conf(_config.ConfigNamespace):
     precision = _config.ConfigItem(
         ["auto", "float32", "bfloat16", "float16"],
         "Network precision: 'auto' (bfloat16 where the device computes it natively and the model passed its "
-        "bfloat16 validation, else float32), or 'float32' for bit-reproducible runs, 'bfloat16', 'float16'.",
+        "bfloat16 validation on this machine, measured on first use and cached, else float32), or 'float32' for "
+        "bit-reproducible runs, 'bfloat16', 'float16'.",
     )
     backend = _config.ConfigItem(
         ["auto", "torch", "openvino"],

@@ -25,8 +25,16 @@ from astropy import log
 from astropy.utils.exceptions import AstropyUserWarning
 
 from . import bright
+from .conf import conf
 from .dq import CR_BIT, DEFAULT_BITS, DEFAULT_FILL_BITS, check_grow, dq_masks, grow_like_driz_cr
-from .engine import backend_label, bf16_validated, resolve_backend, resolve_device, resolve_precision, run_tiled
+from .engine import (
+    backend_label,
+    bf16_validated,
+    network_backend,
+    resolve_device,
+    resolve_precision,
+    run_tiled,
+)
 from .inpaint import fill_median
 from .selection import _header_text, select_model
 from .zoo import get_model, load_network
@@ -37,6 +45,8 @@ __all__ = [
     "default_threshold",
     "check_threshold",
     "choose_precision",
+    "precision_verdict",
+    "bf16_verdict",
     "pixel_masks",
     "run_network",
     "network_probability",
@@ -80,6 +90,8 @@ class Detection:
     protection : int
         The saturation protection applied: no flag within this many pixels
         of a saturated pixel (0: none; recorded as ``DCRSATP``).
+    precision_verdict : str
+        Why ``precision`` (`precision_verdict`; recorded as ``DCRPVAL``).
     """
 
     probability: np.ndarray
@@ -93,6 +105,7 @@ class Detection:
     fill: np.ndarray
     saturated: np.ndarray
     protection: int = 0
+    precision_verdict: str = ""
 
     @property
     def n_cr(self):
@@ -102,9 +115,9 @@ class Detection:
     @property
     def provenance(self):
         """The decisions of this detection as `astro_deepcr.provenance.record_run` fields (model, reason,
-        threshold, precision, backend, protection): every door records them the same way."""
+        threshold, precision and its verdict, backend, protection): every door records them the same way."""
         return dict(model=self.spec.name, reason=self.reason, threshold=self.threshold, precision=self.precision,
-                    backend=self.backend, protection=self.protection)
+                    backend=self.backend, protection=self.protection, precision_verdict=self.precision_verdict)
 
 
 def choose_model(header=None, model=None, kind="mask"):
@@ -148,12 +161,48 @@ def choose_precision(spec, precision=None, device=None):
     """The precision ``spec``'s network runs at: ``precision`` with ``"auto"`` resolved.
 
     ``"auto"`` (the default, ``conf.precision``) is bfloat16 only where the
-    device computes it natively and the model's card records a passed
-    bfloat16 validation for the backend that will run it
-    (`astro_deepcr.engine.bf16_validated`), else float32.
+    device computes it natively and the model passed its bfloat16
+    validation *on this machine* for the runtime that will run it
+    (`astro_deepcr.bf16_check`: measured on first use, then cached); float32
+    otherwise, without validating anything. `precision_verdict` says why.
     """
+    return precision_verdict(spec, precision, device)[0]
+
+
+def precision_verdict(spec, precision=None, device=None):
+    """``(precision, verdict)``: `choose_precision` and the verdict it used, for logs and headers
+    (``DCRPVAL``): ``"requested"``, ``"no native bfloat16"``, ``"passed here 2026-12-04 (HRC 48/3828 flipped)"``,
+    ``"failed here ..."``; an inpainting model: its card's validation (``"card: passed"``)."""
     device = resolve_device(device)
-    return resolve_precision(precision, device, bf16_validated(spec, resolve_backend(None, device)))
+    requested = conf.precision if precision is None else precision
+    if resolve_precision(requested, device, validated=True) == "float32" or requested != "auto":
+        # not "auto", or "auto" without native bfloat16: nothing to validate
+        return resolve_precision(requested, device), ("requested" if requested != "auto" else "no native bfloat16")
+    backend = network_backend(None, device, "bfloat16")
+    if spec.kind != "mask":
+        passed = bf16_validated(spec, backend)
+        return ("bfloat16" if passed else "float32"), f"card: {'passed' if passed else 'not validated'}"
+    from .bf16_check import verdict_text
+
+    result, _ = bf16_verdict(spec, device)
+    return ("bfloat16" if result["passed"] else "float32"), verdict_text(result)
+
+
+def bf16_verdict(spec, device=None, refresh=False):
+    """``(result, fresh)``: mask model ``spec``'s bfloat16 validation on this machine for the runtime
+    ``"auto"`` would use (`astro_deepcr.bf16_check.verdict`; ``refresh`` measures it again)."""
+    from . import bf16_check
+
+    device = resolve_device(device)
+
+    def detection(image, bad, precision):
+        with warnings.catch_warnings():  # the frames are comparisons, not the user's data: no domain alarm
+            warnings.simplefilter("ignore", AstropyUserWarning)
+            found = detect(image, spec=spec, mask=bad, device=device, precision=precision, progress=False)
+        return found.probability, found.cr_mask
+
+    backend = network_backend(None, device, "bfloat16")
+    return bf16_check.verdict(spec, backend, device, detection, refresh=refresh)
 
 
 def pixel_masks(shape, mask=None, dq=None, bits=DEFAULT_BITS, fill_bits=DEFAULT_FILL_BITS, crbit=CR_BIT,
@@ -287,7 +336,7 @@ def detect(image, *, spec, reason="explicit", threshold=None, mask=None, dq=None
     ctegrow = int(ctegrow)
     threshold = default_threshold(spec, threshold)
     radius = bright.protection_radius(protect_saturated)
-    precision = choose_precision(spec, precision, device)
+    precision, verdict = precision_verdict(spec, precision, device)
     data = _as_float32(image)
     nonfinite = ~np.isfinite(data)
     bad, fill = pixel_masks(data.shape, mask=mask, dq=dq, bits=bits, fill_bits=fill_bits, crbit=crbit,
@@ -313,7 +362,7 @@ def detect(image, *, spec, reason="explicit", threshold=None, mask=None, dq=None
     cr_mask = grow_like_driz_cr(cr_mask, grow, ctegrow, cte_dir) & ~bad
     return Detection(probability=probability, cr_mask=cr_mask, spec=spec, reason=reason, threshold=threshold,
                      precision=precision, backend=backend_used(spec, device, precision), bad=bad,
-                     fill=fill | nonfinite, saturated=saturated, protection=radius)
+                     fill=fill | nonfinite, saturated=saturated, protection=radius, precision_verdict=verdict)
 
 
 def _protection_seeds(saturated, mask, dq, data):

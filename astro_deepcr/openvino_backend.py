@@ -7,13 +7,24 @@ each batch of tiles. The torch inference copy (BatchNorm folded) is converted
 in memory by OpenVINO's PyTorch front end, the converter behind
 ``openvino.convert_model``, called directly because ``convert_model`` also
 starts OpenVINO's usage telemetry, and nothing here may reach for the
-network. No model file is written, no model cache directory is set.
+network. No model cache directory is set.
 
 Precision is always set explicitly (``INFERENCE_PRECISION_HINT``):
 OpenVINO's own default on a CPU with native bfloat16 is bfloat16 in every
 layer, which flips about twice as many real cosmic-ray pixels as keeping the
 `~astro_deepcr.nets.FLOAT32_LAYERS` (first convolution and 1x1 head) in
-float32, as this module does. One compiled model with dynamic height and
+float32, as this module does. How: the CPU plugin keeps a node in float32
+under a bfloat16 hint only when it carries OpenVINO's
+``DisablePrecisionConversion`` runtime attribute, which the Python API cannot
+create; a plain string entry in the node's runtime info is ignored (measured
+with OpenVINO 2026.4: the first convolution ran bfloat16 and flipped 90 of
+3828 HRC CR pixels). OpenVINO's IR reader does create it from the legacy
+attribute ``precise`` (``ConvertLegacyPrecisionAttribute``), so `convert`
+marks the operations with ``precise_0`` and passes the model once through
+the IR format: written to a temporary folder, read back into memory, the
+folder removed at once. The runtime precisions are checked by
+``tests/test_backends.py::test_runtime_precision_of_the_first_convolution``
+on every CPU with native bfloat16 (`OpenVINONetwork.runtime_precisions`). One compiled model with dynamic height and
 width serves every tile shape (one per thread count), held in the one network
 cache (`astro_deepcr.zoo.load_network`). Measured against one compiled model
 per tile shape on 2 AVX2 cores: identical probabilities (difference 0.0),
@@ -21,19 +32,24 @@ per tile shape on 2 AVX2 cores: identical probabilities (difference 0.0),
 cold, five small odd shapes in 0.03 s instead of 0.22 s.
 """
 
+import os
+import tempfile
 import threading
 import warnings
 
 import numpy as np
 
-__all__ = ["available", "version", "convert", "network", "OpenVINONetwork", "HINTS", "KEEP_FLOAT32"]
+__all__ = ["available", "version", "convert", "network", "OpenVINONetwork", "HINTS", "KEEP_FLOAT32",
+           "keeps_float32"]
 
 #: Precisions OpenVINO runs here, and the hint each sets.
 HINTS = {"float32": "f32", "bfloat16": "bf16"}
-#: OpenVINO's runtime attribute that keeps a node in its original (float32) precision
-#: under a reduced inference precision (``ov::disable_fp16_compression``; the CPU
-#: plugin honours it for bfloat16 as well).
-KEEP_FLOAT32 = "disable_fp16_compression_0"
+#: The legacy runtime attribute (``precise``, version 0) that OpenVINO's IR reader turns into
+#: ``DisablePrecisionConversion``, the attribute the CPU plugin honours: the node keeps float32
+#: under a bfloat16 inference precision.
+KEEP_FLOAT32 = "precise_0"
+#: The runtime-info key of that attribute once the model has been read back (`convert`).
+KEPT_FLOAT32 = "DisablePrecisionConversion_0"
 
 _core = None
 _core_lock = threading.Lock()
@@ -102,7 +118,28 @@ def convert(net, float32_layers=()):
     missing = set(float32_layers) - marked
     if missing:
         raise ValueError(f"no OpenVINO operation of layer(s) {sorted(missing)} found to keep in float32")
-    return model
+    return _through_ir(model) if marked else model
+
+
+def _through_ir(model):
+    """``model`` written as IR and read back into memory: the reader makes the CPU plugin's
+    ``DisablePrecisionConversion`` of the ``precise_0`` marks (see the module's notes)."""
+    import openvino
+
+    with tempfile.TemporaryDirectory(prefix="astro_deepcr_ov_") as folder:
+        xml = os.path.join(folder, "model.xml")
+        openvino.save_model(model, xml, compress_to_fp16=False)
+        with open(xml, "rb") as stream:
+            text = stream.read()
+        with open(os.path.join(folder, "model.bin"), "rb") as stream:
+            weights = np.frombuffer(stream.read(), np.uint8).copy()
+    return _get_core().read_model(text, openvino.Tensor(weights))
+
+
+def keeps_float32(op):
+    """Whether the operation ``op`` of a model from `convert` is marked to keep float32."""
+    info = op.get_rt_info()
+    return KEPT_FLOAT32 in info or KEEP_FLOAT32 in info
 
 
 def network(trained, precision, cache):

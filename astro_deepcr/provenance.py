@@ -14,6 +14,8 @@ DCRMODEL  deepCR-mask model name
 DCRWHY    why that model was used (``explicit`` or the header match)
 DCRTHRSH  probability threshold
 DCRPREC   numerical precision of the network (``float32``, ``bfloat16``...)
+DCRPVAL   the verdict behind DCRPREC (``requested``, ``no native bfloat16``,
+          ``passed here 2026-12-04 (HRC 48/3828 flipped)``: bf16 validated on this machine)
 DCRBACK   inference runtime and its version (``torch 2.13.0``, ``openvino 2026.4.1``)
 DCRINPT   replacement of the CR pixels (``none`` when only flagged)
 DCRNCR    number of cosmic-ray pixels found
@@ -41,6 +43,7 @@ PROVENANCE_KEYWORDS = {
     "DCRWHY": ("reason", "why this model was used"),
     "DCRTHRSH": ("threshold", "deepCR probability threshold"),
     "DCRPREC": ("precision", "network precision"),
+    "DCRPVAL": ("precision_verdict", "why that precision (bf16 validation)"),
     "DCRBACK": ("backend", "inference runtime and its version"),
     "DCRINPT": ("inpaint", "replacement of cosmic-ray pixels"),
     "DCRNCR": ("n_cr", "number of cosmic-ray pixels found"),

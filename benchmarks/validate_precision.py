@@ -1,7 +1,12 @@
 #!/usr/bin/env python
 # Licensed under a 3-clause BSD style license - see LICENSE.rst
 """
-bfloat16 against float32, per model: the validation behind ``precision="auto"``.
+bfloat16 against float32, per model: the validations recorded in the model cards.
+
+Under ``precision="auto"`` the decision is the verdict measured on the machine
+that runs the model (`astro_deepcr.bf16_check`, ``astro-deepcr models
+--validate-precision``); the cards' figures written here are documentation of
+where they were measured.
 
 A mask model may run bfloat16 under ``precision="auto"`` only if its
 bfloat16 masks (with `astro_deepcr.nets.FLOAT32_LAYERS` kept in float32),

@@ -139,10 +139,10 @@ def test_first_convolution_and_head_marked_float32_under_reduced_precision(openv
     trained = zoo.load_network("ACS-WFC")
     marked = openvino_backend.convert(fold_batchnorm(trained), FLOAT32_LAYERS).get_ordered_ops()
     kept = {openvino_backend.layer_of(op.get_friendly_name()) for op in marked
-            if openvino_backend.KEEP_FLOAT32 in op.get_rt_info()}
+            if openvino_backend.keeps_float32(op)}
     assert kept == {"inc.0", "head"}
     plain = openvino_backend.convert(fold_batchnorm(trained)).get_ordered_ops()
-    assert not any(openvino_backend.KEEP_FLOAT32 in op.get_rt_info() for op in plain)
+    assert not any(openvino_backend.keeps_float32(op) for op in plain)
     with pytest.raises(ValueError, match=r"no OpenVINO operation of layer\(s\) \['nope'\]"):
         openvino_backend.convert(fold_batchnorm(trained), ["nope"])
 

@@ -46,7 +46,7 @@ drizzlepac_warnings = pytest.mark.filterwarnings(
 requires_drizzlepac = pytest.mark.skipif(importlib.util.find_spec("drizzlepac") is None,
                                          reason='drizzlepac is not installed (pip install "astro_deepcr[drizzle]")')
 RECORD_KEYS = {"DCRMODEL", "DCRVERS", "DCRTHRSH", "DCRBIT", "DCRGROW", "DCRSTEP", "DCRWHY", "DCRPREC", "DCRBACK",
-               "DCRNCR", "DCRSATP"}
+               "DCRNCR", "DCRSATP", "DCRPVAL"}
 NO_REJECTION = {"driz_cr": False, "median": False, "blot": False, "driz_separate": False}
 
 
@@ -135,16 +135,20 @@ def test_bad_input_is_refused(stack, tmp_path):
 
 @pytest.mark.parametrize(("native", "precision", "recorded"), [(True, None, "bfloat16"), (True, "float32", "float32"),
                                                                (False, None, "float32")])
-def test_flag_records_the_precision_used(stack, tmp_path, monkeypatch, native, precision, recorded):
-    """``precision`` reaches the network and DCRPREC records what ran: ``auto`` (the default) resolved per model
-    card and hardware (ACS-WFC-F606W passed its bf16 validation), never the word "auto"."""
+def test_flag_records_the_precision_used(stack, tmp_path, monkeypatch, native, precision, recorded, verdict_cache):
+    """``precision`` reaches the network and DCRPREC records what ran: ``auto`` (the default) resolved per
+    hardware and the verdict of this machine (here provided: ACS-WFC-F606W passed), never the word "auto";
+    DCRPVAL says which verdict."""
     from astro_deepcr import conf, engine
 
     monkeypatch.setattr(engine, "_cpu_native_bfloat16", lambda: native)
     path = _copy(stack, tmp_path)[0]
-    with conf.set_temp("backend", "torch"):  # the torch validation of the card (OpenVINO's: test_backends.py)
+    with conf.set_temp("backend", "torch"):
+        verdict_cache("ACS-WFC-F606W", "torch", True)
         flag_cosmic_rays(path, precision=precision, device="cpu")
     assert fits.getheader(path)["DCRPREC"] == recorded
+    expected = {None: "passed here 2026-12-04 (HRC 40/4000 flipped)" if native else "no native bfloat16"}
+    assert fits.getheader(path)["DCRPVAL"] == expected.get(precision, "requested")
 
 
 def test_flag_changes_only_crbit_and_finds_the_injected_crs(stack, tmp_path):

@@ -91,13 +91,17 @@ def test_inpainting_equals_reference(name):
 def test_default_precision_against_reference(which):
     """The default (``precision="auto"``) takes what this machine reports and says which precision it chose:
     float32 equals the reference; bfloat16 (native-bf16 CPUs, or ASTRO_DEEPCR_NATIVE_BF16=1) agrees in the mask."""
-    from astro_deepcr.engine import bf16_validated, native_bfloat16, resolve_backend
+    from astro_deepcr.detection import precision_verdict
+    from astro_deepcr.engine import native_bfloat16
 
     image = _inputs()[which]
     spec = zoo.get_model("ACS-WFC")
     model = DeepCR("ACS-WFC", device="cpu", tile_size=48)
-    validated = bf16_validated(spec, resolve_backend(None, "cpu"))
-    assert model.precision_used == ("bfloat16" if native_bfloat16("cpu") and validated else "float32")
+    # on a bf16 CPU (or ASTRO_DEEPCR_NATIVE_BF16=1): validated here on first use (astro_deepcr.bf16_check)
+    precision, verdict = precision_verdict(spec, "auto", "cpu")
+    assert model.precision_used == precision
+    assert verdict.startswith("passed here") if precision == "bfloat16" else native_bfloat16("cpu") or (
+        verdict == "no native bfloat16")
     reference = _reference("ACS-WFC").clean(image, binary=False, segment=False, inpaint=False)
     ours = model.probability(image)
     if model.precision_used == "float32":
