@@ -35,6 +35,8 @@ def write_images(directory, count=4, shape=SHAPE, bunit="ELECTRONS", exptime=100
         simulation = simulate_exposure(shape, exptime=exptime, seed=seed + number)
         primary = fits.PrimaryHDU()
         primary.header["EXPTIME"] = exptime
+        # ACS/WFC-like simulations: without these the generic default (the ground model) would be chosen
+        primary.header["INSTRUME"], primary.header["DETECTOR"] = "ACS", "WFC"
         data = simulation["image"] / (exptime if bunit == "ELECTRONS/S" else 1.0)
         sci = fits.ImageHDU(data.astype(np.float32), header=image_header(bunit), name="SCI")
         err = fits.ImageHDU(np.ones(shape, np.float32), name="ERR")

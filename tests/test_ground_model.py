@@ -178,9 +178,15 @@ def test_train_ground_command_writes_a_usable_model_and_card(tmp_path, monkeypat
     assert card["metrics"]["training_frames"] == []
     assert "--init-from none --steps 2" in card["provenance"]
     image = np.random.default_rng(0).normal(100, 5, (48, 48)).astype(np.float32)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # a 2-step network may set off the flagged-fraction alarm
-        assert DeepCR(mask=str(out / "my-ground.safetensors"), device="cpu").probability(image).shape == (48, 48)
+    from astro_deepcr.zoo import unregister_model
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a 2-step network may set off the flagged-fraction alarm
+            model = DeepCR(mask=str(out / "my-ground.safetensors"), device="cpu")
+            assert model.probability(image).shape == (48, 48)
+    finally:
+        unregister_model("my-ground")  # other tests run every registered model
     assert main(["train-ground", str(out), "--steps", "0"]) == 2
 
 
