@@ -68,7 +68,7 @@ def cache_folder():
     return os.path.join(os.fspath(get_cache_dir_path()), "astro_deepcr", "bf16_validation")
 
 
-def _cpu_name():
+def cpu_name():
     try:
         with open("/proc/cpuinfo") as stream:
             for line in stream:
@@ -89,7 +89,7 @@ def device_capability(backend, device):
     if device.type == "cuda":
         major, minor = torch.cuda.get_device_capability(device)
         return f"{torch.cuda.get_device_name(device)} (sm_{major}{minor})"
-    parts = [platform.machine(), _cpu_name(), torch.backends.cpu.get_cpu_capability()]
+    parts = [platform.machine(), cpu_name(), torch.backends.cpu.get_cpu_capability()]
     if backend == "openvino":
         from . import openvino_backend
 

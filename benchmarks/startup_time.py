@@ -41,14 +41,9 @@ COMMANDS = {
 
 def cpu_name():
     """The CPU model as the OS reports it (``/proc/cpuinfo`` on Linux)."""
-    try:
-        with open("/proc/cpuinfo") as stream:
-            for line in stream:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    from astro_deepcr.bf16_check import cpu_name as name
+
+    return name()
 
 
 def time_once(arguments, pythonpath=None):

@@ -47,7 +47,7 @@ import time
 import numpy as np
 import torch
 
-from astro_deepcr.datasets import hst_example_path
+from astro_deepcr.bf16_check import real_frame
 
 FLIP_LIMIT = 0.015
 TPR_LIMIT = 0.005
@@ -61,18 +61,6 @@ LAYER_SETS = {
     "first conv + head + transposed convs": ("inc.0", "head", "up.0.up"),
     "first DoubleConv + head": ("inc", "head"),
 }
-
-
-def real_frame():
-    """The ACS/HRC frame (electrons) and its bad-pixel mask, or None where not installed."""
-    from astropy.io import fits
-
-    try:
-        path = hst_example_path()
-    except FileNotFoundError:
-        return None
-    with fits.open(path) as hdul:
-        return np.asarray(hdul["SCI", 1].data, np.float32), np.asarray(hdul["DQ", 1].data) != 0
 
 
 def simulated_frame(size=1024, seed=7):
@@ -209,7 +197,7 @@ def main(argv=None):
     from astro_deepcr.evaluation.report import make_test_set
     from astro_deepcr.nets import FLOAT32_LAYERS
 
-    hrc = real_frame()
+    hrc = real_frame()  # astro_deepcr.bf16_check's reader: the frame the first-use validation reads
     if hrc is None:
         print("spherical_geometry's j8bt06nyq_flt.fits is not installed: no model can pass", file=sys.stderr)
     print(f"backend {args.backend}, torch {torch.__version__}, CPU capability "

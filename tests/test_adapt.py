@@ -5,20 +5,13 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from astro_deepcr import DeepCR
 from astro_deepcr.adapt import AdaptationRefused, AdaptFrame, _Samples, adapt_model, own_candidates
 from astro_deepcr.training.ground import ground_frame
 from astro_deepcr.zoo import get_model, unregister_model
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

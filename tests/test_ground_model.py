@@ -13,13 +13,7 @@ from astro_deepcr.training import ground
 from astro_deepcr.training.ground import faint_hits, ground_frame, label_cosmic_rays, moffat_psf
 from astro_deepcr.training.ground_train import GroundConfig, GroundFrames, negatives_report, train_ground
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

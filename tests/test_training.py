@@ -44,13 +44,7 @@ def _write(root, fields=("a", "b", "c", "d"), splits=("train", "train", "validat
     return str(root)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # tiny convolutions: thread start-up and spinning cost more than they save on a busy machine
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
