@@ -153,22 +153,26 @@ def _regions(frames, spec, holdout, threads):
     return train, held
 
 
-def _check(held, specs, library, seed, threads, target_flags=None):
-    """Injection-recovery of each spec on each held-out part; also the adapted model at the base's flags."""
+def _check(held, specs, library, seed, threads, at_base_flags=None):
+    """Injection-recovery of each spec on each held-out part, each against LACosmic at its flags.
+
+    ``at_base_flags(part, n_flags)``: more detectors, given the base model's flags on the uninjected part.
+    """
     from .evaluation.injection import deepcr_detector, injection_recovery, lacosmic_detector, match_lacosmic_flags
 
     rows = []
     for part in held:
         detectors = {name: deepcr_detector(spec, mask=part.bad, threads=threads) for name, spec in specs.items()}
         lacosmic = dict(readnoise=part.readnoise, inmask=part.bad | part.saturated)
+        flags = {}
         for name in list(specs):
-            target = int(detectors[name](part.electrons).sum())
+            flags[name] = target = int(detectors[name](part.electrons).sum())
             match = match_lacosmic_flags(part.electrons, target, **lacosmic)
             how = "flags" if match.matched else f"nearest flags, {match.n_flagged} vs {target}"
             detectors[f"LACosmic at {name}'s {how}"] = lacosmic_detector(sigclip=match.sigclip, objlim=match.objlim,
                                                                          **lacosmic)
-        if target_flags is not None:
-            detectors.update(target_flags(part))
+        if at_base_flags is not None:
+            detectors.update(at_base_flags(part, flags["base"]))
         n_trials = int(min(20, max(1, np.ceil(1000 / (500 * part.electrons.size / 1e6)))))
         results = injection_recovery(part.electrons, detectors, library=library, seed=seed, n_trials=n_trials,
                                      bad=part.bad, saturated=part.saturated)
@@ -176,16 +180,15 @@ def _check(held, specs, library, seed, threads, target_flags=None):
     return rows
 
 
-def _at_flags(spec, flags_of, threads):
-    """Detectors of ``spec`` thresholded to flag as many pixels as ``flags_of(part)`` on each uninjected part."""
+def _at_flags(spec, threads):
+    """``(part, n) ->`` the detector of ``spec`` thresholded to flag ``n`` pixels on the uninjected ``part``."""
     from .detection import detect
     from .evaluation.injection import deepcr_detector
 
-    def make(part):
+    def make(part, n):
         probability = detect(part.electrons, spec=spec, mask=part.bad, grow=1, device="cpu", threads=threads,
                              progress=False).probability
         values = np.sort(probability[~part.bad].ravel())[::-1]
-        n = flags_of(part)
         threshold = float(values[n]) if 0 < n < values.size else spec.threshold
         threshold = float(np.nextafter(np.float32(threshold), np.float32(1)))
         return {ADAPTED_AT_BASE_FLAGS: deepcr_detector(spec, threshold=threshold, mask=part.bad,
@@ -214,7 +217,8 @@ def adapt_model(frames, output, *, model=None, name=None, steps=400, batch_size=
 
     from .detection import choose_model
     from .training.ground_train import _training_library, fit
-    from .zoo import load_network, save_network
+    from .training.trainer import trainable_copy
+    from .zoo import save_network
 
     if not frames:
         raise ValueError("adapt needs at least one frame")
@@ -231,11 +235,7 @@ def adapt_model(frames, output, *, model=None, name=None, steps=400, batch_size=
             raise ValueError(f"crop {crop} px is larger than a training part {region['image'].shape}")
     os.makedirs(output, exist_ok=True)
     torch.manual_seed(seed)
-    import copy
-
-    net = copy.deepcopy(load_network(spec))
-    for parameter in net.parameters():
-        parameter.requires_grad_(True)
+    net = trainable_copy(spec)
     settings = {"base": spec.name, "sha256": spec.sha256, "steps": steps, "batch_size": batch_size, "crop": crop,
                 "lr": lr, "seed": seed, "holdout": holdout, "frames": [f.name for f in frames]}
     history, _ = fit(net, _Samples(train, crop, seed, _training_library()), output, steps=steps,
@@ -245,19 +245,8 @@ def adapt_model(frames, output, *, model=None, name=None, steps=400, batch_size=
     tmp = os.path.join(output, f".{name}.candidate.safetensors")
     sha256 = save_network(net, tmp, {"name": name, "arch": f"{spec.depth}-{spec.width}", "base": spec.name})
     adapted = dataclasses.replace(spec, name=name, file=tmp, sha256=sha256)
-    library = _check_library(check_library)
-    base_flags = {}
-
-    def flags_of(part):
-        return base_flags[part.name]
-
-    from .detection import detect
-
-    for part in held:
-        base_flags[part.name] = int(detect(part.electrons, spec=spec, mask=part.bad, grow=1, device="cpu",
-                                           threads=threads, progress=False).cr_mask.sum())
-    rows = _check(held, {"base": spec, "adapted": adapted}, library, seed + 1, threads,
-                  target_flags=_at_flags(adapted, flags_of, threads))
+    rows = _check(held, {"base": spec, "adapted": adapted}, _check_library(check_library), seed + 1, threads,
+                  at_base_flags=_at_flags(adapted, threads))
     table, verdict = _table(rows, spec.name)
     checkpoint = os.path.join(output, "checkpoint.safetensors")
     if not verdict["better"]:
@@ -277,8 +266,7 @@ def adapt_model(frames, output, *, model=None, name=None, steps=400, batch_size=
                 metrics={"check": "injection-recovery on the held-out parts, recall by new flags", **verdict,
                          "table": table, "seconds": round(time.monotonic() - start, 1),
                          "training_seconds": round(trained, 1)})
-    for key in ("bf16_validation",):
-        card.pop(key, None)
+    card.pop("bf16_validation", None)
     card["auto_precision"] = "float32"
     with open(os.path.join(output, f"{name}.json"), "w") as stream:
         json.dump(card, stream, indent=1)

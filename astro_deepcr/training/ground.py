@@ -83,11 +83,15 @@ def moffat_psf(fwhm, beta, size=None, ellipticity=0.0, angle=0.0, offset=(0.0, 0
 
 
 def _add_stamp(image, stamp, y0, x0):
-    """Add ``stamp`` with its top-left corner at (y0, x0), clipped to the image."""
+    """Add ``stamp`` with its top-left corner at (y0, x0), clipped to the image; return the (image box, part of
+    the stamp added) or None when the stamp falls outside."""
     ys, xs = max(y0, 0), max(x0, 0)
     ye, xe = min(y0 + stamp.shape[0], image.shape[0]), min(x0 + stamp.shape[1], image.shape[1])
-    if ye > ys and xe > xs:
-        image[ys:ye, xs:xe] += stamp[ys - y0:ye - y0, xs - x0:xe - x0]
+    if ye <= ys or xe <= xs:
+        return None
+    added = stamp[ys - y0:ye - y0, xs - x0:xe - x0]
+    image[ys:ye, xs:xe] += added
+    return (slice(ys, ye), slice(xs, xe)), added
 
 
 def _star_fluxes(rng, n):
@@ -169,10 +173,10 @@ def _cosmic_rays(shape, rng, library):
         stamp = np.where(stamp > 1e-3 * stamp.max(), stamp, 0.0)
         y0 = int(rng.integers(-stamp.shape[0] // 2, shape[0] - stamp.shape[0] // 2))
         x0 = int(rng.integers(-stamp.shape[1] // 2, shape[1] - stamp.shape[1] // 2))
-        _add_stamp(charge, stamp, y0, x0)
-        placed = np.zeros(shape)
-        _add_stamp(placed, stamp, y0, x0)
-        identity[(placed > 0) & (2 * placed >= charge)] = k  # where cosmic rays overlap: the larger share
+        placed = _add_stamp(charge, stamp, y0, x0)
+        if placed is not None:
+            box, added = placed
+            identity[box][(added > 0) & (2 * added >= charge[box])] = k  # where cosmic rays overlap: the larger share
     return charge, identity
 
 

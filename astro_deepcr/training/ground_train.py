@@ -92,24 +92,14 @@ def _training_library():
 
 def _network(config):
     from ..nets import UNet
-    from ..zoo import get_model, load_network
+    from ..zoo import get_model
+    from .trainer import trainable_copy
 
     if config.init_from:
         spec = get_model(config.init_from, kind="mask")
-        import copy
-
-        net = copy.deepcopy(load_network(spec))
-        for parameter in net.parameters():
-            parameter.requires_grad_(True)
         config.depth, config.width = spec.depth, spec.width
-        return net, spec
+        return trainable_copy(spec), spec
     return UNet(in_channels=1, depth=config.depth, width=config.width, norm="batch", sigmoid=True), None
-
-
-def _set_mode(net, bn_frozen):
-    from .trainer import set_batchnorm_frozen
-
-    set_batchnorm_frozen(net, bn_frozen)
 
 
 def fit(net, samples, output, *, steps, batch_size, lr, bn_until=0, device="cpu", workers=0, checkpoint_every=250,
@@ -123,7 +113,7 @@ def fit(net, samples, output, *, steps, batch_size, lr, bn_until=0, device="cpu"
     """
     import torch
 
-    from .trainer import load_state, mask_loss, save_state
+    from .trainer import load_state, mask_loss, save_state, set_batchnorm_frozen
 
     device = torch.device(device)
     net = net.to(device, memory_format=torch.channels_last)
@@ -151,7 +141,7 @@ def fit(net, samples, output, *, steps, batch_size, lr, bn_until=0, device="cpu"
         os.replace(checkpoint + ".tmp", checkpoint)
 
     for batch in loader:
-        _set_mode(net, bn_frozen=step >= bn_until)
+        set_batchnorm_frozen(net, step >= bn_until)
         image = batch["image"].to(device).contiguous(memory_format=torch.channels_last)
         loss = mask_loss(net(image), batch["cr"].to(device), batch["ignore"].to(device))
         optimizer.zero_grad(set_to_none=True)

@@ -46,7 +46,8 @@ from ..nets import UNet
 from ..zoo import get_model, load_network, save_network
 from .dataset import StampDataset
 
-__all__ = ["TrainConfig", "Trainer", "TrainingCollapsedError", "mask_loss", "inpaint_loss", "set_batchnorm_frozen"]
+__all__ = ["TrainConfig", "Trainer", "TrainingCollapsedError", "mask_loss", "inpaint_loss", "set_batchnorm_frozen",
+           "trainable_copy"]
 
 
 @dataclasses.dataclass
@@ -119,6 +120,14 @@ def set_batchnorm_frozen(net, frozen):
                 module.eval()
 
 
+def trainable_copy(spec):
+    """A private, trainable copy of a zoo model's network (the cached inference network stays untouched)."""
+    net = copy.deepcopy(load_network(spec))
+    for parameter in net.parameters():
+        parameter.requires_grad_(True)
+    return net
+
+
 def _batches(n_items, batch_size, steps, rng):
     """Index batches for one epoch: shuffled passes over the items, ``steps`` batches (or one pass)."""
     if steps is None:
@@ -161,9 +170,7 @@ class Trainer:
         self.init_spec = None
         if config.init_from:
             self.init_spec = get_model(config.init_from, kind=config.kind)
-            net = copy.deepcopy(load_network(self.init_spec))
-            for parameter in net.parameters():
-                parameter.requires_grad_(True)
+            net = trainable_copy(self.init_spec)
             config.depth, config.width, config.norm = self.init_spec.depth, self.init_spec.width, self.init_spec.norm
             config.scale = self.init_spec.scale
             config.instrument = config.instrument or self.init_spec.instrument
