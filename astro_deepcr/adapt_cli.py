@@ -9,6 +9,8 @@ __all__ = ["add_subparser", "adapt_command", "read_adapt_frame"]
 
 def add_subparser(subparsers):
     """Register ``adapt``."""
+    from .commands.options import positive_int
+
     parser = subparsers.add_parser(
         "adapt", help="fine-tune a mask model on your own frames (injection), checked on held-out parts",
         description="Fine-tune a shipped mask model on your frames by injecting cosmic rays into them (their own "
@@ -23,7 +25,7 @@ def add_subparser(subparsers):
     parser.add_argument("--ext", default=None, help="extension of every frame (default SCI,1 or the first image)")
     parser.add_argument("--gain", type=float, default=None, help="e-/ADU when the header has none")
     parser.add_argument("--readnoise", type=float, default=None, help="e- when the header has none")
-    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--steps", type=positive_int, default=400)
     parser.add_argument("--holdout", type=float, default=0.3, help="fraction of each frame held out for the check")
     parser.add_argument("--check-library", default=None, metavar="NAME",
                         help="cosmic-ray library of the check (default wfpc2; see "
@@ -61,9 +63,6 @@ def adapt_command(args):
     """``adapt``: returns an exit code (2 usage, 1 refused or failed, 0 written)."""
     from .adapt import AdaptationRefused, adapt_model
 
-    if args.steps < 1:
-        print(f"adapt: --steps must be >= 1, not {args.steps}", file=sys.stderr)
-        return 2
     if not 0.05 <= args.holdout <= 0.9:
         print(f"adapt: --holdout must be in [0.05, 0.9], not {args.holdout}", file=sys.stderr)
         return 2

@@ -107,15 +107,6 @@ def run_simulated_demo(outdir="demo_out", model="ACS-WFC", shape=(512, 512), see
             "n_detected": int(cr_mask.sum()), "tpr": tpr, "fpr": fpr, "fits": fits_path, "png": png_path}
 
 
-def _positive_int(text):
-    value = int(text)
-    if value < 1:
-        import argparse
-
-        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text}")
-    return value
-
-
 def _cli_simulated(args):
     """What ``astro-deepcr demo --simulated`` runs: the summary of `run_simulated_demo`."""
     return run_simulated_demo(args.outdir, model=args.model or "ACS-WFC", shape=tuple(args.shape), seed=args.seed,
@@ -125,11 +116,13 @@ def _cli_simulated(args):
 
 def add_subparser(subparsers):
     """Plug-in hook: add the ``--simulated`` options to the core ``demo`` sub-command."""
+    from ..commands.options import positive_int
+
     parser = subparsers.choices.get("demo")
     if parser is None:
         return
     group = parser.add_argument_group("simulated image (with --simulated)")
-    group.add_argument("--shape", type=_positive_int, nargs=2, default=(512, 512), metavar=("NY", "NX"),
+    group.add_argument("--shape", type=positive_int, nargs=2, default=(512, 512), metavar=("NY", "NX"),
                        help="image shape (default 512 512)")
     group.add_argument("--field", choices=FIELDS, default="extragalactic",
                        help="simulated field (default extragalactic)")

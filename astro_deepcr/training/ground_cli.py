@@ -18,6 +18,8 @@ DESCRIPTION = ("Fine-tune (default: from ACS-WFC) or train a deepCR-mask network
 
 def add_subparser(subparsers):
     """Register ``train-ground``."""
+    from ..commands.options import positive_int
+
     parser = subparsers.add_parser("train-ground", help="train the mask model for seeing-limited frames",
                                    description=DESCRIPTION)
     parser.add_argument("output", help="run folder")
@@ -26,17 +28,17 @@ def add_subparser(subparsers):
                         help="model name (default my-ground: 'ground' is the built-in model this reproduces)")
     parser.add_argument("--init-from", default=defaults["init_from"], metavar="MODEL",
                         help="registered model to fine-tune ('none': train from scratch)")
-    parser.add_argument("--depth", type=int, default=defaults["depth"], help="from scratch only")
-    parser.add_argument("--width", type=int, default=defaults["width"], help="from scratch only")
-    parser.add_argument("--steps", type=int, default=defaults["steps"])
-    parser.add_argument("--batch-size", type=int, default=defaults["batch_size"])
-    parser.add_argument("--crop", type=int, default=defaults["crop"], help="side of a simulated frame (px)")
+    parser.add_argument("--depth", type=positive_int, default=defaults["depth"], help="from scratch only")
+    parser.add_argument("--width", type=positive_int, default=defaults["width"], help="from scratch only")
+    parser.add_argument("--steps", type=positive_int, default=defaults["steps"])
+    parser.add_argument("--batch-size", type=positive_int, default=defaults["batch_size"])
+    parser.add_argument("--crop", type=positive_int, default=defaults["crop"], help="side of a simulated frame (px)")
     parser.add_argument("--lr", type=float, default=None, help="default 2e-4 fine-tuning, 5e-3 from scratch")
     parser.add_argument("--seed", type=int, default=defaults["seed"])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--workers", type=int, default=0, help="data-loader processes (results do not change)")
-    parser.add_argument("--validation-frames", type=int, default=16, metavar="N",
+    parser.add_argument("--validation-frames", type=positive_int, default=16, metavar="N",
                         help="simulated validation frames (256 px, never trained on) for the card's figures")
     parser.add_argument("--quiet", action="store_true")
     parser.set_defaults(func=train_ground_command)
@@ -52,10 +54,6 @@ def train_ground_command(args):
     """``train-ground``: returns an exit code."""
     from .ground_train import GroundConfig, train_ground
 
-    for name in ("steps", "batch_size", "crop", "validation_frames"):
-        if getattr(args, name) < 1:
-            print(f"train-ground: --{name.replace('_', '-')} must be >= 1, not {getattr(args, name)}")
-            return 2
     init_from = None if str(args.init_from).lower() == "none" else args.init_from
     config = GroundConfig(init_from=init_from, depth=args.depth, width=args.width, steps=args.steps,
                           batch_size=args.batch_size, crop=args.crop, lr=args.lr, seed=args.seed, device=args.device,
