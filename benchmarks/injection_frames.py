@@ -39,7 +39,11 @@ paired exact test (deepCR only / LACosmic only, one-sided binomial p that
 deepCR recalls fewer), overall and below 1000 e-; ``bright flags``: flags on
 the uninjected frame among its brightest 0.5 % of pixels
 (``ground_frames.bright_pixels``: the top 0.5 % of the 5x5 median of the
-background-subtracted frame; LACosmic's own flags there are not excluded).
+background-subtracted frame; LACosmic's own flags there are not excluded),
+and the same outside the pixels within 2 px of what deepCR and LACosmic at
+its defaults both flag (``evaluation.frames.common_flags``: a cosmic-ray
+track wide enough to survive the median, as GMOS-S's two, counts against
+neither).
 A frame or library the model's card lists in ``training_frames`` /
 ``training_libraries`` is marked "trained on" and not scored. Cosmic rays:
 500 per megapixel per trial, trials until about 1000 are injected (at most
@@ -247,11 +251,11 @@ def bright_set(frame):
 def summary_lines(all_results):
     """One row per frame x library: deepCR against LACosmic at equal flags and at its defaults."""
     lines = ["| frame | library | CRs | deepCR recall | LA equal-flags recall | p | p <1k e- | LA default recall | p "
-             "| p <1k e- | bright flags deepCR / LA default |", "|" + "---|" * 11]
+             "| p <1k e- | bright flags deepCR / LA default | ... outside common flags |", "|" + "---|" * 12]
     for results in all_results:
         if "trained_on" in results:
             lines.append(f"| {results['name']} | {results['library']} | trained on ({results['trained_on']}) |"
-                         + " |" * 8)
+                         + " |" * 9)
             continue
         rates = results["detectors"]
         default = results["default"]
@@ -265,6 +269,8 @@ def summary_lines(all_results):
                       f"{test['< 1000 e-']['p']:.2g}"]
         bright = results.get("bright_flags", {})
         cells.append(f"{bright.get(default, '-')} / {bright.get('LACosmic (sigclip 4.5)', '-')}")
+        unshared = results.get("bright_flags_unshared", {})
+        cells.append(f"{unshared.get(default, '-')} / {unshared.get('LACosmic (sigclip 4.5)', '-')}")
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -299,7 +305,8 @@ def psf_lines(frames):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
-    parser.add_argument("--png-dir", help="write injection_<frame>_<library>.png here")
+    parser.add_argument("--png-dir", help="write injection_<frame>_<library>.png and bright_<frame>.png (cut-outs "
+                        "of the flags on the brightest pixels) here")
     parser.add_argument("--seed", type=int, default=22)
     parser.add_argument("--density", type=float, default=500.0, help="CRs per megapixel per trial")
     parser.add_argument("--frames", nargs="+", default=list(LOADERS), choices=list(LOADERS))
@@ -315,6 +322,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     from astro_deepcr.detection import choose_model
     from astro_deepcr.evaluation.injection import plot_injection, run_frame, table_lines, training_claims
+    from astro_deepcr.evaluation.plots import plot_bright_flags
 
     start = time.perf_counter()
     if args.candidates:
@@ -343,6 +351,7 @@ def main(argv=None):
         print(f"\n{name}: model {spec.name}; its card claims training on frames {list(trained_frames) or 'none'}, "
               f"libraries {list(trained_libraries) or 'none'} (everything else is held out as far as the card says)")
         bright, match = bright_set(frame), None
+        scored = [library for library in args.libraries if library not in trained_libraries] or [None]
         for library in args.libraries:
             if name in trained_frames or library in trained_libraries:
                 all_results.append({"name": name, "library": library,
@@ -359,6 +368,9 @@ def main(argv=None):
                   f"({time.perf_counter() - start:.0f} s)")
             if args.png_dir:
                 plot_injection(results, pathlib.Path(args.png_dir) / f"injection_{name}_{library}.png")
+                bright_png = pathlib.Path(args.png_dir) / f"bright_{name}.png"
+                if library == scored[0]:  # the uninjected frame's flags: the same for every library
+                    plot_bright_flags(results, frame["electrons"], bright, bright_png)
     print("\nSummary (recall by new flags; p: one-sided exact binomial that deepCR recalls fewer):\n")
     print("\n".join(summary_lines(all_results)))
     print("\nFull table:\n")

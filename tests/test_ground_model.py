@@ -86,17 +86,92 @@ def test_ground_frames_cover_the_stated_ranges(library):
     sky = np.array([p["sky"] for p in params])
     assert 1.5 <= fwhm.min() < 2.5 and 5.0 < fwhm.max() <= 8.0
     assert 5.0 <= sky.min() < 30 and 1000 < sky.max() <= 5000
+    assert {p["kind"] for p in params} == {"imaging"} and not any(p["spikes"] for p in params)  # the shipped mix
+
+
+def test_a_scene_mix_covers_its_ranges(library):
+    mix = ground.SceneMix(long_slit=0.25, spikes=0.5, fwhm_min=1.0)
+    params = [ground_frame((48, 48), np.random.default_rng((0, k)), library, mix)["params"] for k in range(120)]
+    fwhm = np.array([p["fwhm"] for p in params])
+    imaging = [p for p in params if p["kind"] == "imaging"]
+    assert 1.0 <= fwhm.min() < 1.3 and 5.0 < fwhm.max() <= 8.0
+    # a quarter long-slit frames, half of the imaging frames with spikes (binomial 3-sigma bounds)
+    assert 18 <= sum(p["kind"] == "long-slit" for p in params) <= 42
+    spiked = [p["spikes"] for p in imaging if p["spikes"] > 0]
+    assert 0.3 < len(spiked) / len(imaging) < 0.7
+    assert 3e-3 <= min(spiked) and max(spiked) <= 3e-2
+
+
+def test_spike_pattern_points_four_ways_and_falls_as_the_inverse_square():
+    pattern = ground.spike_pattern(2.0, 0.0, length=40)
+    assert pattern.sum() == pytest.approx(1.0)
+    centre = 40
+    np.testing.assert_allclose(pattern, np.rot90(pattern), rtol=1e-12, atol=1e-18)  # four-fold
+    along = pattern[centre, centre + 10], pattern[centre, centre + 20]
+    # 1 / (1 + (d / fwhm)**2): 1/26 at 10 px, 1/101 at 20 px
+    assert along[0] / along[1] == pytest.approx(101 / 26, rel=1e-9)
+    assert pattern[centre + 20, centre + 20] < 1e-6 * along[1]  # nothing between the spikes
+    assert (pattern[np.hypot(*np.mgrid[-40:41, -40:41]) < 2.0] == 0).all()  # the core is the Moffat's
+
+
+@pytest.mark.parametrize("flux,with_spikes", [(50.0, False), (1e6, True)])
+def test_spikes_go_on_bright_stars_only(monkeypatch, flux, with_spikes):
+    monkeypatch.setitem(ground.GROUND_RANGES, "star_flux", (flux, flux * (1 + 1e-9)))
+    monkeypatch.setitem(ground.GROUND_RANGES, "galaxy_density", (0.0, 0.0))
+    placed = []
+    add_stamp = ground._add_stamp
+    monkeypatch.setattr(ground, "_add_stamp", lambda image, stamp, y0, x0: placed.append(stamp.shape) or
+                        add_stamp(image, stamp, y0, x0))
+    _, params = ground.ground_scene((64, 64), np.random.default_rng(3), ground.SceneMix(spikes=1.0))
+    spike_size = 2 * ground.SPIKE_LENGTH + 1
+    n_spiked = sum(shape == (spike_size, spike_size) for shape in placed)
+    # 50 e- * at most 3 % is below SPIKE_MIN_CHARGE; 1e6 e- * at least 0.3 % is above it
+    assert params["spikes"] > 0 and len(placed) > 0
+    assert n_spiked == (len(placed) // 2 if with_spikes else 0)
+
+
+def test_long_slit_scene_has_lines_across_and_traces_along():
+    from astro_deepcr.training.spectra import long_slit_scene
+
+    found_line = found_trace = False
+    for k in range(30):
+        scene, params = long_slit_scene((120, 200), np.random.default_rng((2, k)), 3.0, 3.0)
+        assert scene.shape == (120, 200) and (scene >= 0).all() and np.isfinite(scene).all()
+        columns = np.median(scene, axis=0)
+        # a sky line: a column far above its neighbours in most rows (the lines cross the slit)
+        peak = int(np.argmax(columns - ndimage.median_filter(columns, 15)))
+        if params["lines"] and (columns[peak] > 3 * np.median(columns)):
+            lit = scene[:, peak] > 2 * np.median(scene[:, max(peak - 10, 0):peak + 10], axis=1)
+            found_line |= lit.mean() > 0.3
+        if params["traces"]:
+            rows = np.median(scene, axis=1)
+            found_trace |= rows.max() > 2 * np.median(rows)
+    assert found_line and found_trace
+
+
+def test_long_slit_frames_turn_either_way(library):
+    axes = set()
+    for k in range(12):
+        frame = ground_frame((64, 96), np.random.default_rng((4, k)), library, ground.SceneMix(long_slit=1.0))
+        assert frame["image"].shape == (64, 96) and frame["params"]["kind"] == "long-slit"
+        clean = frame["clean"] - np.median(frame["clean"])
+        # the dispersion runs along the axis whose profile varies most (the sky lines)
+        axes.add(int(np.std(np.median(clean, axis=0)) < np.std(np.median(clean, axis=1))))
+    assert axes == {0, 1}
 
 
 def test_saturated_pixels_are_never_labelled(library, monkeypatch):
     monkeypatch.setitem(ground.GROUND_RANGES, "full_well", (3000.0, 3000.0001))
     monkeypatch.setitem(ground.GROUND_RANGES, "star_density", (3e-3, 3e-3))
+    # no read noise (added after saturation), so that a saturated pixel reads exactly the full well
+    monkeypatch.setitem(ground.GROUND_RANGES, "read_noise", (0.0, 1e-12))
     seen = 0
     for k in range(10):
         frame = ground_frame((96, 96), np.random.default_rng((9, k)), library)
-        saturated = frame["clean"] >= 3000 - 1e-3
+        saturated = frame["image"] >= 3000 - 1e-3
         seen += int(saturated.sum())
-        assert not (frame["label"] & (frame["image"] >= 2999)).any()
+        assert not (frame["label"] & saturated).any()
+        assert frame["ignore"][saturated].all()
     assert seen > 0
 
 
@@ -123,6 +198,32 @@ def test_train_ground_resumes_to_the_same_weights(tmp_path, monkeypatch, library
     assert a.keys() == b.keys()
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
+
+
+def test_stop_at_is_the_reproducible_form_of_a_run_stopped_early(tmp_path, monkeypatch, library):
+    from safetensors.torch import load_file
+
+    from astro_deepcr.cli import main
+    from astro_deepcr.training import ground_train
+
+    monkeypatch.setattr(ground_train, "_training_library", lambda: library)
+    config = dict(init_from=None, depth=2, width=4, steps=4, batch_size=2, crop=32, checkpoint_every=1, seed=1)
+    # stopped by time after one step of the 4-step schedule, and the same stop asked for by stop_at
+    timed = train_ground(str(tmp_path / "timed"), GroundConfig(**dict(config, max_seconds=0.0)), progress=False)
+    asked = train_ground(str(tmp_path / "asked"), GroundConfig(**dict(config, stop_at=1)), progress=False)
+    a, b = load_file(timed), load_file(asked)
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
+    assert json.loads((tmp_path / "asked" / "log.json").read_text())["steps_done"] == 1
+    with pytest.raises(ValueError, match="stop_at"):
+        GroundConfig(steps=4, stop_at=5)
+    # the card's command line says how to reproduce it
+    out = tmp_path / "run"
+    assert main(["train-ground", str(out), "--init-from", "none", "--width", "4", "--steps", "3", "--stop-at", "2",
+                 "--batch-size", "2", "--crop", "32", "--validation-frames", "1", "--quiet", "--name", "stopped"]) == 0
+    card = json.loads((out / "stopped.json").read_text())
+    assert "--steps 3 --stop-at 2 --batch-size 2" in card["provenance"]
+    assert json.loads((out / "log.json").read_text())["steps_done"] == 2
 
 
 def test_train_ground_refuses_a_checkpoint_of_other_settings(tmp_path, monkeypatch, library):
@@ -194,3 +295,36 @@ def test_the_shipped_ground_card_holds_its_figures():
     # measured by train-ground on 16 simulated validation frames (seed 0): 20 false flags against LACosmic's 1218
     assert validation["model_false_flags"] < validation["lacosmic_false_flags"] / 10
     assert "hrc" in spec.metrics["training_libraries"] and spec.metrics["training_frames"] == []
+
+
+class _DecisionsAside:
+    """A Generator whose first ``n`` argument-less ``random()`` calls answer 0.5 without drawing."""
+
+    def __init__(self, seed, n):
+        self.rng, self.left = np.random.default_rng(seed), n
+
+    def random(self, *args, **kwargs):
+        if not args and not kwargs and self.left:
+            self.left -= 1
+            return 0.5
+        return self.rng.random(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.rng, name)
+
+
+def test_the_default_mix_draws_nothing_for_what_it_leaves_out():
+    # the shipped model's frames stay reproducible: with fractions of 0 nothing is drawn for long-slit frames
+    # and spikes; with fractions below 0.5 the two decisions (set aside here) are the only extra draws
+    plain, _ = ground.ground_scene((64, 64), np.random.default_rng(8))
+    mixed, params = ground.ground_scene((64, 64), _DecisionsAside(8, 2), ground.SceneMix(long_slit=0.4, spikes=0.4))
+    assert params["kind"] == "imaging" and params["spikes"] == 0.0
+    np.testing.assert_array_equal(plain, mixed)
+
+
+@pytest.mark.parametrize("kwargs", [dict(long_slit=1.5), dict(spikes=-0.1), dict(fwhm_min=0.1), dict(fwhm_min=9.0)])
+def test_scene_mix_rejects_nonsense(kwargs):
+    with pytest.raises(ValueError, match=next(iter(kwargs))):
+        ground.SceneMix(**kwargs)
+    with pytest.raises(ValueError, match=next(iter(kwargs))):
+        GroundConfig(**kwargs)

@@ -118,3 +118,33 @@ def test_training_claims_from_a_card():
     assert training_claims(card) == (("saao", "gmos"), ("thin-ccd",))
     card = SimpleNamespace(training_frames=("hrc",), metrics={"training_frames": ["saao"]})
     assert training_claims(card) == (("hrc",), ())  # a card field wins over metrics
+
+
+def test_common_flags_take_what_both_flag_and_its_surroundings():
+    from astro_deepcr.evaluation.frames import common_flags
+
+    first, second = np.zeros((20, 20), bool), np.zeros((20, 20), bool)
+    first[5, 5:9] = second[5, 7:12] = True  # both flag (5, 7) and (5, 8)
+    first[15, 15] = True  # only the first
+    common = common_flags(first, second)
+    assert common[5, 7:9].all() and common[3, 5:11].all() and common[7, 10]
+    assert not common[2, 7] and not common[5, 11] and not common[15, 15]
+    assert common.sum() == 5 * 6  # rows 3-7, columns 5-10
+    assert not common_flags(first, ~first).any()
+
+
+def test_run_frame_counts_bright_flags_outside_common_ones():
+    image = noise_frame((60, 60))
+    image[31, 10:40] += 3000.0  # a track: both detectors flag it
+    yy, xx = np.mgrid[:60, :60]
+    image += 3000.0 * np.exp(-0.5 * ((yy - 10) ** 2 + (xx - 45) ** 2) / 2.5**2)  # a star LACosmic leaves alone
+    bright = np.zeros(image.shape, bool)
+    bright[29:34, 8:42] = bright[5:16, 40:51] = True
+    frame = {"electrons": image, "readnoise": 5.0, "name": "track"}
+    results = run_frame(frame, detector=("greedy", lambda data: data > 1000.0), library=LIBRARY, n_cr=5, seed=1,
+                        bright=bright, match_flags=False)
+    star = int(((image > 1000.0) & bright)[5:16, 40:51].sum())
+    assert star > 10
+    assert results["bright_flags"]["greedy"] == 30 + star
+    assert results["bright_flags"]["LACosmic (sigclip 4.5)"] >= 28
+    assert results["bright_flags_unshared"] == {"greedy": star, "LACosmic (sigclip 4.5)": 0}

@@ -18,7 +18,10 @@ from .detectors import deepcr_detector, lacosmic_detector, match_lacosmic_flags
 from .recovery import DENSITY, injection_recovery
 from .significance import LOW_CHARGE, compare_detectors
 
-__all__ = ["read_frame", "run_frame", "table_lines", "COLUMNS", "LACOSMIC_DEFAULT", "training_claims"]
+#: `common_flags` takes the pixels within this many px of a pixel both detectors flag.
+COMMON_GROW = 2
+
+__all__ = ["read_frame", "run_frame", "common_flags", "table_lines", "COLUMNS", "LACOSMIC_DEFAULT", "training_claims"]
 
 #: Label of LACosmic at its defaults.
 LACOSMIC_DEFAULT = "LACosmic (sigclip 4.5)"
@@ -86,6 +89,21 @@ def _frame_setup(frame):
     return bad, saturated, dict(readnoise=frame["readnoise"], satlevel=satlevel, inmask=bad | saturated)
 
 
+def common_flags(first, second, grow=COMMON_GROW):
+    """Pixels within ``grow`` px (8-connected) of a pixel that both masks flag.
+
+    Where deepCR and LACosmic, two detectors that share no method, both flag a pixel of the brightest set,
+    it is a cosmic ray bright or wide enough to survive the set's median filter (GMOS-S's two long
+    tracks), or a source both mistake; either way it says nothing of one detector against the other.
+    Counting the bright set less these pixels (``bright_flags_unshared``) compares what each one flags
+    alone, and treats both detectors alike.
+    """
+    from scipy import ndimage
+
+    both = np.asarray(first, bool) & np.asarray(second, bool)
+    return ndimage.binary_dilation(both, np.ones((3, 3), bool), iterations=grow) if grow and both.any() else both
+
+
 def run_frame(frame, *, model=None, library=None, seed=0, n_cr=None, density=DENSITY, n_trials=1,
               match_flags=True, flag_match=None, bright=None, detector=None, device="cpu", threads=None):
     """The injection table of one frame (dict of `read_frame`): the chosen deepCR model vs LACosmic.
@@ -112,7 +130,9 @@ def run_frame(frame, *, model=None, library=None, seed=0, n_cr=None, density=DEN
         is deepCR's count here.
     bright : array-like of bool, optional
         A set of pixels (e.g. the brightest 0.5 %); ``bright_flags`` counts
-        each detector's flags there on the uninjected frame.
+        each detector's flags there on the uninjected frame,
+        ``bright_flags_unshared`` the same less the pixels near what deepCR
+        and LACosmic at its defaults both flag (`common_flags`).
     detector : (str, callable), optional
         ``(name, image -> mask)`` scored instead of the zoo model (e.g. a
         network being trained); ``model`` is then only the label's source.
@@ -127,7 +147,7 @@ def run_frame(frame, *, model=None, library=None, seed=0, n_cr=None, density=DEN
         (`~astro_deepcr.evaluation.detectors.FlagMatch` or None),
         ``sigclip``, ``significance`` (LACosmic name -> ``{"all": ...,
         "< 1000 e-": ...}`` of `~astro_deepcr.evaluation.significance.discordant_test`,
-        deepCR as A), ``bright_flags``, ``library``, ``saturated``, ``name``, ``n_good``.
+        deepCR as A), ``bright_flags``, ``bright_flags_unshared``, ``library``, ``saturated``, ``name``, ``n_good``.
     """
     from ..detection import choose_model
 
@@ -162,9 +182,11 @@ def run_frame(frame, *, model=None, library=None, seed=0, n_cr=None, density=DEN
                                       f"< {LOW_CHARGE:g} e-": compare_detectors(results, default, name, LOW_CHARGE)}
                                for name in detectors if name != default}
     if bright is not None:
+        originals = results["last"]["originals"]
         bright = np.asarray(bright, bool)
-        results["bright_flags"] = {name: int((mask & bright).sum()) for name, mask in
-                                   results["last"]["originals"].items()}
+        results["bright_flags"] = {name: int((mask & bright).sum()) for name, mask in originals.items()}
+        unshared = bright & ~common_flags(originals[default], originals[LACOSMIC_DEFAULT])
+        results["bright_flags_unshared"] = {name: int((mask & unshared).sum()) for name, mask in originals.items()}
     results.update(model=model_name, reason=reason, default=default, flag_match=match,
                    sigclip=None if match is None else match.sigclip, saturated=saturated,
                    library=library_name or "hrc", name=frame.get("name", "frame"),

@@ -3,7 +3,7 @@
 
 import numpy as np
 
-__all__ = ["roc", "gallery", "runtime", "plot_injection"]
+__all__ = ["roc", "gallery", "runtime", "plot_injection", "plot_bright_flags"]
 
 
 def _pyplot():
@@ -126,4 +126,47 @@ def plot_injection(results, path):
     fig.suptitle(f"{results.get('name', '')}: {results['n_injected']} injected CRs, seed {results['seed']}", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_bright_flags(results, image, bright, path, count=24, half=10):
+    """PNG: cut-outs around the flags of the brightest set, for judging them by eye.
+
+    One cut-out per 8-connected group of pixels of ``bright`` that deepCR (``results["default"]``) or
+    LACosmic at its defaults flags on the uninjected frame, the largest groups first, at most ``count``:
+    red deepCR, cyan LACosmic, yellow the pixels near what both flag (`~astro_deepcr.evaluation.frames.common_flags`).
+    """
+    from scipy import ndimage
+
+    from .frames import LACOSMIC_DEFAULT, common_flags
+
+    plt = _pyplot()
+    originals = results["last"]["originals"]
+    deepcr, lacosmic = originals[results["default"]], originals[LACOSMIC_DEFAULT]
+    common = common_flags(deepcr, lacosmic)
+    labels, n_groups = ndimage.label((deepcr | lacosmic) & bright, np.ones((3, 3), bool))
+    sizes = ndimage.sum(np.ones(image.shape), labels, np.arange(1, n_groups + 1)) if n_groups else []
+    order = np.argsort(sizes)[::-1][:count] + 1
+    centres = ndimage.center_of_mass(np.ones(image.shape), labels, order) if n_groups else []
+    columns = 6
+    rows = max(1, int(np.ceil(len(order) / columns)))
+    fig, axes = plt.subplots(rows, columns, figsize=(2.2 * columns, 2.3 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, label, (cy, cx) in zip(axes.flat, order, centres):
+        box = tuple(slice(max(int(round(c)) - half, 0), int(round(c)) + half + 1) for c in (cy, cx))
+        stamp = image[box]
+        low, high = np.percentile(stamp, [5, 99.5])
+        ax.imshow(np.arcsinh((stamp - low) / max(high - low, 1e-9) * 10), origin="lower", cmap="gray",
+                  interpolation="nearest")
+        for mask, colour, width in ((deepcr, "red", 1.2), (lacosmic, "cyan", 0.8), (common, "yellow", 0.6)):
+            if mask[box].any():
+                ax.contour(mask[box], levels=[0.5], colors=colour, linewidths=width)
+        in_group = labels[box] == label
+        ax.set_title(f"y {int(cy)} x {int(cx)}: {int((deepcr[box] & in_group).sum())} / "
+                     f"{int((lacosmic[box] & in_group).sum())} px", fontsize=7)
+    fig.suptitle(f"{results.get('name', '')}: flags on the brightest pixels, red {results['default']}, cyan "
+                 f"{LACOSMIC_DEFAULT}, yellow near both ({n_groups} groups)", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
     plt.close(fig)

@@ -27,17 +27,29 @@ cosmic ray, its fainter pixels and every pixel of an unlabelled (undetectable) c
 Saturated pixels, dead columns and hot pixels are ignored too: a single exposure cannot tell a hot pixel
 from a one-pixel cosmic ray, so the network is neither rewarded nor punished there.
 
+A `SceneMix` adds, on request, what the shipped ``ground`` model never saw (its default adds nothing and
+leaves the random stream of every frame as it was): diffraction spikes of a four-vane spider on a fraction
+of the imaging frames (0.3 to 3 % of each star's light, intensity falling as the inverse square of the
+distance along four perpendicular spikes as wide as the core, one orientation per frame, on every star
+bright enough to show them), a fraction of long-slit spectra (`astro_deepcr.training.spectra`: sky lines,
+object traces, emission-line knots, the same seeing, dispersion along either axis), and a lower FWHM
+limit (undersampled cameras).
+
 No real ground frame enters: the ground frames of the evaluation (SAAO, GMOS-S, WFPC2) and the cosmic-ray
 libraries harvested from them stay held out.
 """
+
+import dataclasses
 
 import numpy as np
 from scipy import ndimage, signal
 
 from .detector import add_bad_columns, add_hot_pixels, bleed_saturation, sky_gradient
 from .simulate import add_cosmic_rays
+from .spectra import long_slit_scene
 
-__all__ = ["GROUND_RANGES", "moffat_psf", "ground_scene", "faint_hits", "ground_frame", "label_cosmic_rays"]
+__all__ = ["GROUND_RANGES", "SceneMix", "moffat_psf", "spike_pattern", "ground_scene", "faint_hits", "ground_frame",
+           "label_cosmic_rays"]
 
 #: The ranges every frame is drawn from (see the module docstring); ``(low, high)``, log-uniform where noted.
 GROUND_RANGES = {
@@ -55,12 +67,37 @@ GROUND_RANGES = {
     "depletion": (10.0, 250.0),  # um, log-uniform
     "faint_charge": (30.0, 800.0),  # e- per faint hit, log-uniform
     "exptime": (30.0, 1800.0),  # s, for hot pixels, log-uniform
+    "spike_fraction": (3e-3, 3e-2),  # of a star's light in its four spikes, log-uniform
 }
+#: A star gets spikes when they carry at least this many electrons; their length (px from the centre).
+SPIKE_MIN_CHARGE = 200.0
+SPIKE_LENGTH = 60
 #: Fractions of cosmic rays from the HRC library, physical tracks and faint hits.
 CR_SOURCES = (0.4, 0.35, 0.25)
 STAR_SLOPE = 0.7
 LABEL_PEAK_SIGMA = 3.0
 LABEL_PIXEL_SIGMA = 1.0
+
+
+@dataclasses.dataclass(frozen=True)
+class SceneMix:
+    """What a frame may hold beyond the shipped recipe (the default: nothing beyond it).
+
+    ``long_slit``: fraction of long-slit frames; ``spikes``: fraction of the imaging frames with diffraction
+    spikes; ``fwhm_min``: lower FWHM limit (px) instead of ``GROUND_RANGES["fwhm"][0]``. A fraction of 0
+    draws no random number, so the default mix gives the frames of the shipped recipe.
+    """
+
+    long_slit: float = 0.0
+    spikes: float = 0.0
+    fwhm_min: float | None = None
+
+    def __post_init__(self):
+        for name in ("long_slit", "spikes"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be a fraction between 0 and 1, not {getattr(self, name)!r}")
+        if self.fwhm_min is not None and not 0.5 <= self.fwhm_min < GROUND_RANGES["fwhm"][1]:
+            raise ValueError(f"fwhm_min must be between 0.5 and {GROUND_RANGES['fwhm'][1]} px, not {self.fwhm_min!r}")
 
 
 def _log_uniform(rng, low, high, size=None):
@@ -102,12 +139,26 @@ def _star_fluxes(rng, n):
     return (a - u * (a - b)) ** (-1.0 / STAR_SLOPE)
 
 
-def ground_scene(shape, rng):
-    """Expected signal (e-, no noise, no cosmic rays) of a random ground field, and its parameters."""
+def ground_scene(shape, rng, mix=None):
+    """Expected signal (e-, no noise, no cosmic rays) of a random ground field, and its parameters.
+
+    ``mix``: a `SceneMix` (default: the shipped recipe's frames).
+    """
     r = GROUND_RANGES
-    params = {"fwhm": float(_log_uniform(rng, *r["fwhm"])), "beta": float(rng.uniform(*r["beta"])),
+    mix = mix or SceneMix()
+    fwhm_range = (mix.fwhm_min or r["fwhm"][0], r["fwhm"][1])
+    params = {"fwhm": float(_log_uniform(rng, *fwhm_range)), "beta": float(rng.uniform(*r["beta"])),
               "ellipticity": float(rng.uniform(*r["ellipticity"])), "angle": float(rng.uniform(0, np.pi)),
               "sky": float(_log_uniform(rng, *r["sky"]))}
+    if mix.long_slit and rng.random() < mix.long_slit:
+        turned = rng.random() < 0.5
+        scene, spectrum = long_slit_scene(shape[::-1] if turned else shape, rng, params["fwhm"], params["beta"])
+        params.update(spectrum, kind="long-slit", sky=spectrum["continuum"], spikes=0.0)
+        return (scene.T if turned else scene), params
+    params["kind"] = "imaging"
+    spiked = bool(mix.spikes) and rng.random() < mix.spikes
+    params["spikes"] = float(_log_uniform(rng, *r["spike_fraction"])) if spiked else 0.0
+    spikes = spike_pattern(params["fwhm"], float(rng.uniform(0, np.pi / 2))) if spiked else None
     scene = np.zeros(shape)
     margin = int(3 * params["fwhm"]) + 2
     area = (shape[0] + 2 * margin) * (shape[1] + 2 * margin)
@@ -119,6 +170,8 @@ def ground_scene(shape, rng):
         psf = moffat_psf(params["fwhm"], params["beta"], size, params["ellipticity"], params["angle"],
                          offset=(y - iy - 0.5, x - ix - 0.5))
         _add_stamp(scene, flux * psf, iy - size // 2, ix - size // 2)
+        if spikes is not None and flux * params["spikes"] >= SPIKE_MIN_CHARGE:
+            _add_stamp(scene, flux * params["spikes"] * spikes, iy - SPIKE_LENGTH, ix - SPIKE_LENGTH)
     n_galaxies = rng.poisson(rng.uniform(*r["galaxy_density"]) * area)
     if n_galaxies:
         points = np.zeros((shape[0] + 2 * margin, shape[1] + 2 * margin))
@@ -135,6 +188,24 @@ def ground_scene(shape, rng):
         scene += signal.fftconvolve(points, psf, mode="same")[margin:-margin, margin:-margin].clip(0, None)
     sky = sky_gradient(shape, params["sky"], rng.uniform(*r["sky_gradient"]), rng)
     return scene + sky, params
+
+
+def spike_pattern(fwhm, angle, length=SPIKE_LENGTH):
+    """Four diffraction spikes of a spider (unit sum, the core left out), ``2 * length + 1`` px square.
+
+    Along a spike the intensity falls as ``1 / (1 + (d / fwhm)**2)`` (a straight edge's diffraction: the
+    inverse square of the distance ``d``), across it a Gaussian as wide as the core; the spikes point at
+    ``angle`` plus multiples of 90 degrees.
+    """
+    yy, xx = np.mgrid[-length:length + 1, -length:length + 1].astype(float)
+    sigma = max(fwhm, 1.0) / 2.355
+    pattern = np.zeros(yy.shape)
+    for turn in (angle, angle + np.pi / 2):
+        along = np.cos(turn) * xx + np.sin(turn) * yy
+        across = -np.sin(turn) * xx + np.cos(turn) * yy
+        pattern += np.exp(-0.5 * (across / sigma) ** 2) / (1.0 + (along / fwhm) ** 2)
+    pattern[np.hypot(yy, xx) < fwhm] = 0.0  # the core is the Moffat's
+    return pattern / pattern.sum()
 
 
 def faint_hits(n, rng):
@@ -209,8 +280,8 @@ def label_cosmic_rays(cr_charge, identity, sigma):
     return label, ignore & ~label
 
 
-def ground_frame(shape, rng, library=None):
-    """One simulated ground frame with exact labels.
+def ground_frame(shape, rng, library=None, mix=None):
+    """One simulated ground frame with exact labels (``mix``: a `SceneMix`, default the shipped recipe's).
 
     Returns
     -------
@@ -219,7 +290,7 @@ def ground_frame(shape, rng, library=None):
         ``clean`` (float32, e-: the same frame without cosmic rays, same noise) and ``params``.
     """
     r = GROUND_RANGES
-    expected, params = ground_scene(shape, rng)
+    expected, params = ground_scene(shape, rng, mix)
     params["read_noise"] = float(rng.uniform(*r["read_noise"]))
     exptime = float(_log_uniform(rng, *r["exptime"]))
     dark, hot = add_hot_pixels(shape, exptime, float(rng.uniform(0, 2e-3)), rng)

@@ -9,9 +9,10 @@ import time
 __all__ = ["add_subparser", "train_ground_command", "write_card"]
 
 DESCRIPTION = ("Fine-tune (default: from ACS-WFC) or train a deepCR-mask network on simulated seeing-limited "
-               "frames (astro_deepcr.training.ground: Moffat PSFs of 1.5-8 px FWHM, sky 5-5000 e-, saturation "
-               "and bleeding, hot pixels, dead columns, real HRC cosmic rays, physical tracks through 10-250 um of "
-               "silicon, faint 1-4 px hits; labels exact down to the noise). Writes OUTPUT/NAME.safetensors, its "
+               "frames (astro_deepcr.training.ground: Moffat PSFs of 1.5-8 px FWHM, sky 5-5000 e-, saturation and "
+               "bleeding, hot pixels, dead columns, real HRC cosmic rays, physical tracks through 10-250 um of "
+               "silicon, faint 1-4 px hits; labels exact down to the noise; on request diffraction spikes, "
+               "long-slit spectra and a lower FWHM limit). Writes OUTPUT/NAME.safetensors, its "
                "card NAME.json, models.json, log.json and a checkpoint that a second call resumes from. The "
                "defaults reproduce the shipped 'ground' model (under the name my-ground).")
 
@@ -30,7 +31,9 @@ def add_subparser(subparsers):
                         help="registered model to fine-tune ('none': train from scratch)")
     parser.add_argument("--depth", type=positive_int, default=defaults["depth"], help="from scratch only")
     parser.add_argument("--width", type=positive_int, default=defaults["width"], help="from scratch only")
-    parser.add_argument("--steps", type=positive_int, default=defaults["steps"])
+    parser.add_argument("--steps", type=positive_int, default=defaults["steps"], help="length of the schedule")
+    parser.add_argument("--stop-at", type=positive_int, default=None, metavar="STEP",
+                        help="stop after this many steps of the --steps schedule (the shipped model stopped early)")
     parser.add_argument("--batch-size", type=positive_int, default=defaults["batch_size"])
     parser.add_argument("--crop", type=positive_int, default=defaults["crop"], help="side of a simulated frame (px)")
     parser.add_argument("--lr", type=float, default=None, help="default 2e-4 fine-tuning, 5e-3 from scratch")
@@ -38,6 +41,12 @@ def add_subparser(subparsers):
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--workers", type=int, default=0, help="data-loader processes (results do not change)")
+    parser.add_argument("--long-slit", type=float, default=0.0, metavar="FRACTION",
+                        help="fraction of long-slit spectra among the frames (default 0, as the shipped model)")
+    parser.add_argument("--spikes", type=float, default=0.0, metavar="FRACTION",
+                        help="fraction of imaging frames with diffraction spikes (default 0)")
+    parser.add_argument("--fwhm-min", type=float, default=None, metavar="PX",
+                        help="lower FWHM limit of the PSFs (default 1.5 px)")
     parser.add_argument("--validation-frames", type=positive_int, default=16, metavar="N",
                         help="simulated validation frames (256 px, never trained on) for the card's figures")
     parser.add_argument("--quiet", action="store_true")
@@ -57,12 +66,24 @@ def train_ground_command(args):
     init_from = None if str(args.init_from).lower() == "none" else args.init_from
     config = GroundConfig(init_from=init_from, depth=args.depth, width=args.width, steps=args.steps,
                           batch_size=args.batch_size, crop=args.crop, lr=args.lr, seed=args.seed, device=args.device,
-                          threads=args.threads, workers=args.workers, name=args.name)
+                          threads=args.threads, workers=args.workers, name=args.name, stop_at=args.stop_at,
+                          long_slit=args.long_slit, spikes=args.spikes, fwhm_min=args.fwhm_min)
     start = time.monotonic()
     path = train_ground(args.output, config, progress=not args.quiet)
     card = write_card(path, config, time.monotonic() - start, n_validation=args.validation_frames)
     print(f"wrote {path} and its card ({card['metrics']['validation']})")
     return 0
+
+
+def _mix_words(config):
+    from .ground import GROUND_RANGES
+
+    words = [f"Moffat PSFs of {config.fwhm_min or GROUND_RANGES['fwhm'][0]:g}-{GROUND_RANGES['fwhm'][1]:g} px FWHM"]
+    if config.spikes:
+        words.append(f"diffraction spikes on {config.spikes:.0%} of the imaging frames")
+    if config.long_slit:
+        words.append(f"{config.long_slit:.0%} long-slit spectra")
+    return ", ".join(words)
 
 
 def write_card(path, config, seconds, n_validation=16, threshold=0.5):
@@ -76,7 +97,7 @@ def write_card(path, config, seconds, n_validation=16, threshold=0.5):
     spec = ModelSpec(name=config.name, kind="mask", depth=config.depth, width=config.width, file=path,
                      sha256=file_sha256(path), norm="batch", normalisation="scale", scale=1.0, threshold=threshold,
                      units="electron")
-    frames = validation_frames(n_validation, crop=256, seed=config.seed)
+    frames = validation_frames(n_validation, crop=256, seed=config.seed, mix=config.mix())
 
     def probability_of(image):
         return network_probability(np.asarray(image, np.float32), np.zeros(image.shape, bool), spec, device="cpu",
@@ -84,9 +105,15 @@ def write_card(path, config, seconds, n_validation=16, threshold=0.5):
 
     validation = negatives_report(probability_of, frames, threshold)
     source = f"fine-tuned from {config.init_from}" if config.init_from else "trained from scratch"
+    with open(os.path.join(os.path.dirname(path), "log.json")) as stream:
+        steps_done = json.load(stream)["steps_done"]
     command = (f"astro-deepcr train-ground OUTPUT --init-from {config.init_from or 'none'} --steps {config.steps} "
-               f"--batch-size {config.batch_size} --crop {config.crop} --seed {config.seed}"
-               + ("" if config.init_from else f" --depth {config.depth} --width {config.width}"))
+               + (f"--stop-at {steps_done} " if steps_done < config.steps else "")
+               + f"--batch-size {config.batch_size} --crop {config.crop} --seed {config.seed}"
+               + ("" if config.init_from else f" --depth {config.depth} --width {config.width}")
+               + (f" --long-slit {config.long_slit:g}" if config.long_slit else "")
+               + (f" --spikes {config.spikes:g}" if config.spikes else "")
+               + (f" --fwhm-min {config.fwhm_min:g}" if config.fwhm_min is not None else ""))
     card = {"name": config.name, "kind": "mask", "depth": config.depth, "width": config.width,
             "file": os.path.basename(path), "sha256": spec.sha256, "norm": "batch", "normalisation": "scale",
             "scale": 1.0, "threshold": threshold, "units": "electron", "instrument": "", "detector": "",
@@ -94,8 +121,8 @@ def write_card(path, config, seconds, n_validation=16, threshold=0.5):
             "description": f"deepCR-mask {config.depth}-{config.width} for seeing-limited (ground-based) CCD frames, "
                            f"{source} on simulated ground frames",
             "training_data": "simulated seeing-limited frames (astro_deepcr.training.ground, seed "
-                             f"{config.seed}); cosmic rays: the ACS/HRC j8bt06nyq harvest, physical tracks, faint "
-                             "hits; no real ground frame",
+                             f"{config.seed}, {_mix_words(config)}); cosmic rays: the ACS/HRC j8bt06nyq harvest, "
+                             "physical tracks, faint hits; no real ground frame",
             "provenance": f"{command} ({seconds / 60:.1f} min on device {config.device})",
             "citation": "Zhang, K. & Bloom, J. S. 2020, ApJ, 889, 24 (deepCR)",
             "license": "BSD-3-Clause" + (" (fine-tuned from deepCR weights; see licenses/DEEPCR_LICENSE.rst)"

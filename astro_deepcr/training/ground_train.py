@@ -51,7 +51,12 @@ class GroundConfig:
     workers: int = 0
     checkpoint_every: int = 250
     max_seconds: float | None = None  # stop (and export) after this much training time
+    stop_at: int | None = None  # stop (and export) after this many steps of the ``steps``-long schedule
     name: str = "ground"
+    # the scene mix (`astro_deepcr.training.ground.SceneMix`; the defaults: the shipped model's frames)
+    long_slit: float = 0.0
+    spikes: float = 0.0
+    fwhm_min: float | None = None
 
     def __post_init__(self):
         if self.lr is None:
@@ -59,13 +64,23 @@ class GroundConfig:
         for field in ("steps", "batch_size", "crop", "depth", "width", "checkpoint_every"):
             if int(getattr(self, field)) < 1:
                 raise ValueError(f"{field} must be >= 1, not {getattr(self, field)!r}")
+        if self.stop_at is not None and not 1 <= int(self.stop_at) <= int(self.steps):
+            raise ValueError(f"stop_at must be between 1 and steps ({self.steps}), not {self.stop_at!r}")
+        self.mix()  # checks the fractions and fwhm_min
+
+    def mix(self):
+        """The `~astro_deepcr.training.ground.SceneMix` of the run."""
+        from .ground import SceneMix
+
+        return SceneMix(long_slit=self.long_slit, spikes=self.spikes, fwhm_min=self.fwhm_min)
 
 
 class GroundFrames:
-    """Map-style dataset: item ``i`` is the simulated frame of ``default_rng((seed, i))``."""
+    """Map-style dataset: item ``i`` is the simulated frame of ``default_rng((seed, i))`` (``mix``: a
+    `~astro_deepcr.training.ground.SceneMix`, default the shipped recipe's)."""
 
-    def __init__(self, crop, seed, library):
-        self.crop, self.seed, self.library = int(crop), int(seed), library
+    def __init__(self, crop, seed, library, mix=None):
+        self.crop, self.seed, self.library, self.mix = int(crop), int(seed), library, mix
 
     def __len__(self):
         return 2**62
@@ -73,7 +88,8 @@ class GroundFrames:
     def frame(self, index):
         from .ground import ground_frame
 
-        return ground_frame((self.crop, self.crop), np.random.default_rng((self.seed, int(index))), self.library)
+        return ground_frame((self.crop, self.crop), np.random.default_rng((self.seed, int(index))), self.library,
+                            self.mix)
 
     def __getitem__(self, index):
         import torch
@@ -103,13 +119,15 @@ def _network(config):
 
 
 def fit(net, samples, output, *, steps, batch_size, lr, bn_until=0, device="cpu", workers=0, checkpoint_every=250,
-        max_seconds=None, settings=None, progress=True):
+        max_seconds=None, stop_at=None, settings=None, progress=True):
     """Train ``net`` (a mask UNet) on ``samples`` (a map-style dataset of ``image``/``cr``/``ignore``) in place.
 
     Batch ``k`` holds items ``k * batch_size`` to ``(k + 1) * batch_size - 1``; BatchNorm learns for the first
     ``bn_until`` steps and is frozen after; Adam with a cosine decay of the learning rate to a tenth. A
     checkpoint ``output/checkpoint.safetensors`` (``settings`` must match to resume from it) is written every
-    ``checkpoint_every`` steps. Returns the history (one row per checkpoint) and the number of steps done.
+    ``checkpoint_every`` steps. ``stop_at``: stop after that many steps of the same ``steps``-long schedule (the
+    reproducible form of a run that ``max_seconds`` stopped). Returns the history (one row per checkpoint) and
+    the number of steps done.
     """
     import torch
 
@@ -130,7 +148,8 @@ def fit(net, samples, output, *, steps, batch_size, lr, bn_until=0, device="cpu"
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["schedule"])
         step, history = state["step"], state["history"]
-    sampler = torch.utils.data.BatchSampler(range(step * batch_size, steps * batch_size), batch_size, drop_last=False)
+    last = steps if stop_at is None else int(stop_at)
+    sampler = torch.utils.data.BatchSampler(range(step * batch_size, last * batch_size), batch_size, drop_last=False)
     loader = torch.utils.data.DataLoader(samples, batch_sampler=sampler, num_workers=workers)
     start, total, count = time.monotonic(), 0.0, 0
 
@@ -150,7 +169,7 @@ def fit(net, samples, output, *, steps, batch_size, lr, bn_until=0, device="cpu"
         schedule.step()
         step += 1
         total, count = total + float(loss.detach()), count + 1
-        if step % checkpoint_every == 0 or step == steps:
+        if step % checkpoint_every == 0 or step == last:
             history.append({"step": step, "loss": total / count, "lr": optimizer.param_groups[0]["lr"],
                             "seconds": time.monotonic() - start})
             if progress:
@@ -169,7 +188,7 @@ def fit(net, samples, output, *, steps, batch_size, lr, bn_until=0, device="cpu"
 def _result_settings(config):
     """The settings a result depends on (a checkpoint resumes only under the same ones)."""
     settings = dataclasses.asdict(config)
-    for name in ("threads", "workers", "max_seconds", "checkpoint_every"):
+    for name in ("threads", "workers", "max_seconds", "stop_at", "checkpoint_every"):
         settings.pop(name)
     return settings
 
@@ -190,11 +209,12 @@ def train_ground(output, config=None, progress=True):
         torch.set_num_threads(int(config.threads))
     torch.manual_seed(config.seed)
     net, init_spec = _network(config)
-    frames = GroundFrames(config.crop, config.seed, _training_library())
+    frames = GroundFrames(config.crop, config.seed, _training_library(), config.mix())
     bn_until = 0 if init_spec is not None else int(config.bn_fraction * config.steps)
     history, steps_done = fit(net, frames, output, steps=config.steps, batch_size=config.batch_size, lr=config.lr,
                               bn_until=bn_until, device=config.device, workers=config.workers,
                               checkpoint_every=config.checkpoint_every, max_seconds=config.max_seconds,
+                              stop_at=config.stop_at,
                               settings=_result_settings(config), progress=progress)
     path = os.path.join(output, f"{config.name}.safetensors")
     save_network(net, path, {"name": config.name, "arch": f"{config.depth}-{config.width}",
@@ -205,9 +225,9 @@ def train_ground(output, config=None, progress=True):
     return path
 
 
-def validation_frames(n, crop=256, seed=0):
-    """The ``n`` validation frames of a run seed (indices from `VALIDATION_OFFSET`), library included."""
-    frames = GroundFrames(crop, seed, _training_library())
+def validation_frames(n, crop=256, seed=0, mix=None):
+    """The ``n`` validation frames of a run seed and scene mix (indices from `VALIDATION_OFFSET`)."""
+    frames = GroundFrames(crop, seed, _training_library(), mix)
     return [frames.frame(VALIDATION_OFFSET + k) for k in range(n)]
 
 

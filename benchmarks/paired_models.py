@@ -1,0 +1,120 @@
+#!/usr/bin/env python
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+Two deepCR mask models paired on the same injections: is a candidate significantly worse than a model?
+
+For each real frame (``injection_frames.LOADERS``) and cosmic-ray library, both models run as detectors in one
+`~astro_deepcr.evaluation.recovery.injection_recovery` (seed 22, 500 cosmic rays per megapixel per trial, about
+1000 in all, as ``injection_frames.py``); recall by new flags; ``b/c p``: cosmic rays only the candidate / only
+the reference finds, and the one-sided exact binomial p that the candidate recalls fewer, overall and below
+1000 e-. This is the rule by which a candidate may replace a shipped model (docs/ground.rst).
+
+``--validation N``: also both models on ``N`` simulated validation frames of the scene mix given by
+``--long-slit``, ``--spikes`` and ``--fwhm-min`` (`astro_deepcr.training.ground_train.validation_frames`, never
+trained on; seed 0): pixel TPR, FPR and the false flags on their cosmic-ray-free versions, over all frames and
+per kind (imaging, long-slit). ::
+
+    python benchmarks/paired_models.py RUN/my-ground.safetensors [--reference ground]
+        [--frames saao gmos wfpc2 hrc] [--libraries wfpc2 thin-ccd]
+        [--validation 16 --long-slit 0.25 --spikes 0.5 [--fwhm-min 1.0]]
+"""
+
+import argparse
+import pathlib
+import sys
+import time
+import warnings
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+
+
+def paired_lines(candidate, reference="ground", frames=("saao", "gmos", "wfpc2", "hrc"),
+                 libraries=("wfpc2", "thin-ccd"), seed=22, density=500.0):
+    import injection_frames as inj
+
+    from astro_deepcr.detection import choose_model
+    from astro_deepcr.evaluation.frames import _frame_setup
+    from astro_deepcr.evaluation.injection import (
+        compare_detectors,
+        cosmic_ray_library,
+        deepcr_detector,
+        injection_recovery,
+    )
+
+    lines = ["| frame | library | CRs | flags ref. / cand. | recall ref. | recall cand. | b/c p | b/c p < 1k e- |",
+             "|" + "---|" * 8]
+    for name in frames:
+        frame = inj.LOADERS[name]()
+        bad, saturated, _ = _frame_setup(frame)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the out-of-domain alarm: measured here, not a failure
+            specs = {"reference": choose_model(frame["header"], model=reference)[0],
+                     "candidate": choose_model(frame["header"], model=candidate)[0]}
+        detectors = {key: deepcr_detector(spec, dq=frame.get("dq"), satlevel=frame.get("satlevel"))
+                     for key, spec in specs.items()}
+        for library in libraries:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                results = injection_recovery(frame["electrons"], detectors, library=cosmic_ray_library(library),
+                                             density=density, seed=seed, n_trials=inj.trials_for(frame, density),
+                                             bad=bad, saturated=saturated)
+            rates = results["detectors"]
+            tests = [compare_detectors(results, "candidate", "reference", *limit) for limit in ((), (1000.0,))]
+            lines.append(f"| {name} | {library} | {results['n_injected']} | {rates['reference']['flags_original']} / "
+                         f"{rates['candidate']['flags_original']} | {rates['reference']['object_recall_new']:.3f} | "
+                         f"{rates['candidate']['object_recall_new']:.3f} | "
+                         + " | ".join(f"{t['b']}/{t['c']} p={t['p']:.2g}" for t in tests) + " |")
+    return lines
+
+
+def validation_lines(models, n_frames, mix):
+    """`negatives_report` of each model (name -> zoo name or path) on the validation frames of ``mix``."""
+    import numpy as np
+
+    from astro_deepcr.detection import choose_model, network_probability
+    from astro_deepcr.training.ground_train import negatives_report, validation_frames
+
+    frames = validation_frames(n_frames, crop=256, seed=0, mix=mix)
+    kinds = {"all": frames, "imaging": [f for f in frames if f["params"]["kind"] == "imaging"],
+             "long-slit": [f for f in frames if f["params"]["kind"] == "long-slit"]}
+    lines = ["| model | frames | kind | TPR | FPR | false flags | LACosmic false flags |", "|" + "---|" * 7]
+    for label, model in models.items():
+        spec = choose_model(None, model=model)[0]
+
+        def probability_of(image, spec=spec):
+            return network_probability(np.asarray(image, np.float32), np.zeros(image.shape, bool), spec, device="cpu")
+
+        for kind, subset in kinds.items():
+            if subset:
+                report = negatives_report(probability_of, subset, spec.threshold)
+                lines.append(f"| {label} | {report['frames']} | {kind} | {report['tpr']:.4f} | {report['fpr']:.3g} | "
+                             f"{report['model_false_flags']} | {report['lacosmic_false_flags']} |")
+    return lines
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    parser.add_argument("candidate", help="zoo name or .safetensors path (with its card)")
+    parser.add_argument("--reference", default="ground", help="zoo name or path (default ground)")
+    parser.add_argument("--frames", nargs="+", default=["saao", "gmos", "wfpc2", "hrc"])
+    parser.add_argument("--libraries", nargs="+", default=["wfpc2", "thin-ccd"])
+    parser.add_argument("--seed", type=int, default=22)
+    parser.add_argument("--validation", type=int, default=0, metavar="N", help="also N simulated validation frames")
+    parser.add_argument("--long-slit", type=float, default=0.0)
+    parser.add_argument("--spikes", type=float, default=0.0)
+    parser.add_argument("--fwhm-min", type=float, default=None)
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    print("\n".join(paired_lines(args.candidate, args.reference, args.frames, args.libraries, args.seed)))
+    if args.validation:
+        from astro_deepcr.training.ground import SceneMix
+
+        mix = SceneMix(long_slit=args.long_slit, spikes=args.spikes, fwhm_min=args.fwhm_min)
+        print(f"\nSimulated validation frames ({mix}):\n")
+        print("\n".join(validation_lines({"reference": args.reference, "candidate": args.candidate},
+                                          args.validation, mix)))
+    print(f"\n{time.perf_counter() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
