@@ -148,3 +148,25 @@ def test_run_frame_counts_bright_flags_outside_common_ones():
     assert results["bright_flags"]["greedy"] == 30 + star
     assert results["bright_flags"]["LACosmic (sigclip 4.5)"] >= 28
     assert results["bright_flags_unshared"] == {"greedy": star, "LACosmic (sigclip 4.5)": 0}
+
+
+def test_bright_flag_cut_outs_are_written(tmp_path):
+    pytest.importorskip("matplotlib")
+    from astro_deepcr.evaluation.plots import plot_bright_flags
+
+    image = noise_frame((60, 60))
+    image[31, 10:40] += 3000.0
+    bright = np.zeros(image.shape, bool)
+    bright[29:34, 8:42] = True
+    frame = {"electrons": image, "readnoise": 5.0, "name": "track"}
+    results = run_frame(frame, detector=("greedy", lambda data: data > 1000.0), library=LIBRARY, n_cr=5, seed=1,
+                        bright=bright, match_flags=False)
+    path = tmp_path / "bright_track.png"
+    plot_bright_flags(results, image, bright, path)
+    from matplotlib.image import imread
+
+    picture = imread(path)
+    assert picture.shape[0] > 100 and picture.shape[1] > 500
+    # nothing flagged on the bright set: an empty sheet, still written
+    plot_bright_flags(results, image, np.zeros(image.shape, bool), tmp_path / "empty.png")
+    assert (tmp_path / "empty.png").stat().st_size > 1000
