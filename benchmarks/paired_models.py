@@ -69,10 +69,8 @@ def paired_lines(candidate, reference="ground", frames=("saao", "gmos", "wfpc2",
 
 def validation_lines(models, n_frames, mix):
     """`negatives_report` of each model (name -> zoo name or path) on the validation frames of ``mix``."""
-    import numpy as np
-
-    from astro_deepcr.detection import choose_model, network_probability
-    from astro_deepcr.training.ground_train import negatives_report, validation_frames
+    from astro_deepcr.detection import choose_model
+    from astro_deepcr.training.ground_train import model_probability, negatives_report, validation_frames
 
     frames = validation_frames(n_frames, crop=256, seed=0, mix=mix)
     kinds = {"all": frames, "imaging": [f for f in frames if f["params"]["kind"] == "imaging"],
@@ -80,13 +78,9 @@ def validation_lines(models, n_frames, mix):
     lines = ["| model | frames | kind | TPR | FPR | false flags | LACosmic false flags |", "|" + "---|" * 7]
     for label, model in models.items():
         spec = choose_model(None, model=model)[0]
-
-        def probability_of(image, spec=spec):
-            return network_probability(np.asarray(image, np.float32), np.zeros(image.shape, bool), spec, device="cpu")
-
         for kind, subset in kinds.items():
             if subset:
-                report = negatives_report(probability_of, subset, spec.threshold)
+                report = negatives_report(model_probability(spec), subset, spec.threshold)
                 lines.append(f"| {label} | {report['frames']} | {kind} | {report['tpr']:.4f} | {report['fpr']:.3g} | "
                              f"{report['model_false_flags']} | {report['lacosmic_false_flags']} |")
     return lines

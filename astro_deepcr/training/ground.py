@@ -46,7 +46,6 @@ from scipy import ndimage, signal
 
 from .detector import add_bad_columns, add_hot_pixels, bleed_saturation, sky_gradient
 from .simulate import add_cosmic_rays
-from .spectra import long_slit_scene
 
 __all__ = ["GROUND_RANGES", "SceneMix", "moffat_psf", "spike_pattern", "ground_scene", "faint_hits", "ground_frame",
            "label_cosmic_rays"]
@@ -151,6 +150,8 @@ def ground_scene(shape, rng, mix=None):
               "ellipticity": float(rng.uniform(*r["ellipticity"])), "angle": float(rng.uniform(0, np.pi)),
               "sky": float(_log_uniform(rng, *r["sky"]))}
     if mix.long_slit and rng.random() < mix.long_slit:
+        from .spectra import long_slit_scene  # spectra builds on this module's helpers
+
         turned = rng.random() < 0.5
         scene, spectrum = long_slit_scene(shape[::-1] if turned else shape, rng, params["fwhm"], params["beta"])
         params.update(spectrum, kind="long-slit", sky=spectrum["continuum"], spikes=0.0)

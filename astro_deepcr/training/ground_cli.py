@@ -88,22 +88,14 @@ def _mix_words(config):
 
 def write_card(path, config, seconds, n_validation=16, threshold=0.5):
     """The model card of a `train_ground` run: settings, time, and its figures on simulated validation frames."""
-    import numpy as np
-
-    from ..detection import network_probability
     from ..zoo import ModelSpec, file_sha256
-    from .ground_train import negatives_report, validation_frames
+    from .ground_train import model_probability, negatives_report, validation_frames
 
     spec = ModelSpec(name=config.name, kind="mask", depth=config.depth, width=config.width, file=path,
                      sha256=file_sha256(path), norm="batch", normalisation="scale", scale=1.0, threshold=threshold,
                      units="electron")
     frames = validation_frames(n_validation, crop=256, seed=config.seed, mix=config.mix())
-
-    def probability_of(image):
-        return network_probability(np.asarray(image, np.float32), np.zeros(image.shape, bool), spec, device="cpu",
-                                   threads=config.threads)
-
-    validation = negatives_report(probability_of, frames, threshold)
+    validation = negatives_report(model_probability(spec, config.threads), frames, threshold)
     source = f"fine-tuned from {config.init_from}" if config.init_from else "trained from scratch"
     with open(os.path.join(os.path.dirname(path), "log.json")) as stream:
         steps_done = json.load(stream)["steps_done"]

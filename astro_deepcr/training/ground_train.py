@@ -26,8 +26,8 @@ import time
 
 import numpy as np
 
-__all__ = ["GroundConfig", "GroundFrames", "fit", "train_ground", "validation_frames", "negatives_report",
-           "VALIDATION_OFFSET"]
+__all__ = ["GroundConfig", "GroundFrames", "fit", "train_ground", "validation_frames", "model_probability",
+           "negatives_report", "VALIDATION_OFFSET"]
 
 #: Sample indices from here on are validation frames, never trained on.
 VALIDATION_OFFSET = 10**9
@@ -229,6 +229,17 @@ def validation_frames(n, crop=256, seed=0, mix=None):
     """The ``n`` validation frames of a run seed and scene mix (indices from `VALIDATION_OFFSET`)."""
     frames = GroundFrames(crop, seed, _training_library(), mix)
     return [frames.frame(VALIDATION_OFFSET + k) for k in range(n)]
+
+
+def model_probability(spec, threads=None):
+    """``image (e-) -> CR probability`` of a mask model on CPU, no pixel masked: `negatives_report`'s first argument."""
+    from ..detection import network_probability
+
+    def probability_of(image):
+        return network_probability(np.asarray(image, np.float32), np.zeros(image.shape, bool), spec, device="cpu",
+                                   threads=threads)
+
+    return probability_of
 
 
 def negatives_report(probability_of, frames, threshold):
