@@ -46,6 +46,7 @@ from scipy import ndimage, signal
 
 from .detector import add_bad_columns, add_hot_pixels, bleed_saturation, sky_gradient
 from .simulate import add_cosmic_rays
+from .spectra import _log_uniform, long_slit_scene
 
 __all__ = ["GROUND_RANGES", "SceneMix", "moffat_psf", "spike_pattern", "ground_scene", "faint_hits", "ground_frame",
            "label_cosmic_rays"]
@@ -99,10 +100,6 @@ class SceneMix:
             raise ValueError(f"fwhm_min must be between 0.5 and {GROUND_RANGES['fwhm'][1]} px, not {self.fwhm_min!r}")
 
 
-def _log_uniform(rng, low, high, size=None):
-    return np.exp(rng.uniform(np.log(low), np.log(high), size))
-
-
 def moffat_psf(fwhm, beta, size=None, ellipticity=0.0, angle=0.0, offset=(0.0, 0.0), oversample=3):
     """A pixel-integrated Moffat PSF (sum 1) centred at ``offset`` (px) from the central pixel."""
     if size is None:
@@ -150,8 +147,6 @@ def ground_scene(shape, rng, mix=None):
               "ellipticity": float(rng.uniform(*r["ellipticity"])), "angle": float(rng.uniform(0, np.pi)),
               "sky": float(_log_uniform(rng, *r["sky"]))}
     if mix.long_slit and rng.random() < mix.long_slit:
-        from .spectra import long_slit_scene  # spectra builds on this module's helpers
-
         turned = rng.random() < 0.5
         scene, spectrum = long_slit_scene(shape[::-1] if turned else shape, rng, params["fwhm"], params["beta"])
         params.update(spectrum, kind="long-slit", sky=spectrum["continuum"], spikes=0.0)

@@ -22,8 +22,6 @@ as a cosmic ray. `long_slit_scene` draws one such frame from wide ranges (all in
 import numpy as np
 from scipy import ndimage, special
 
-from .ground import _log_uniform
-
 __all__ = ["SPECTRA_RANGES", "long_slit_scene"]
 
 #: The ranges a long-slit frame is drawn from; ``(low, high)``, log-uniform where noted.
@@ -39,6 +37,11 @@ SPECTRA_RANGES = {
     "knots": (0, 6),
     "knot_strength": (3.0, 3e4),  # e- per knot, log-uniform
 }
+
+
+def _log_uniform(rng, low, high, size=None):
+    """A draw uniform in log between ``low`` and ``high`` (also `astro_deepcr.training.ground`'s)."""
+    return np.exp(rng.uniform(np.log(low), np.log(high), size))
 
 
 def _smooth_curve(n, rng, scale, amplitude):
