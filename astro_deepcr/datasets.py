@@ -17,6 +17,8 @@ where the row / column medians are 4-20x the sky, and the last row and column), 
 electrons (DN times ``ATODGAIN`` 7 e-/DN), read noise 5.3 e- (WFPC2 Instrument Handbook, gain 7; the
 header has none), saturated at or above 0.95 x (``SATURATE`` 4095 DN - the chip's ``BIASEVEN``): the
 dip of the chip's histogram below the A-to-D plateau (the c0f is bias-subtracted and flat-fielded).
+``chip=3`` reads WF3 of the same exposure the same way (its edge rows and columns are shadowed alike, and its
+histogram dips below the plateau at the same fraction of its own range).
 """
 
 import dataclasses
@@ -128,11 +130,14 @@ WFPC2_GOOD = (slice(50, -1), slice(50, -1))  # without the pyramid shadow and th
 WFPC2_READNOISE = 5.3  # e-, WFPC2 Instrument Handbook, ATODGAIN 7
 
 
-def load_wfpc2_example():
-    """The WFPC2 example's WF2 chip as a frame dict: ``name``, ``electrons``, ``dq`` (None), ``header``,
-    ``readnoise`` (e-), ``satlevel`` (e-); see the module docstring."""
+def load_wfpc2_example(chip=WFPC2_CHIP):
+    """A WF chip of the WFPC2 example (WF2 unless ``chip``) as a frame dict: ``name`` (``wfpc2`` for WF2,
+    ``wfpc2-wf3`` for WF3), ``electrons``, ``dq`` (None), ``header``, ``readnoise`` (e-), ``satlevel`` (e-);
+    see the module docstring."""
     import warnings
 
+    if chip not in (2, 3, 4):
+        raise ValueError(f"chip must be a WF chip, 2, 3 or 4 (PC1 is sampled twice as finely), not {chip!r}")
     package, relative = WFPC2_EXAMPLE
     spec = importlib.util.find_spec(package)
     path = None if spec is None or not spec.submodule_search_locations else os.path.join(
@@ -143,9 +148,10 @@ def load_wfpc2_example():
         warnings.simplefilter("ignore")  # the GEIS group table's TDISP cards
         with fits.open(path, memmap=False) as hdul:
             header = hdul[0].header.copy()
-            dn = np.asarray(hdul[0].data[WFPC2_CHIP - 1], dtype=np.float64)[WFPC2_GOOD]
-            bias = float(hdul[1].data["BIASEVEN"][WFPC2_CHIP - 1])
+            dn = np.asarray(hdul[0].data[chip - 1], dtype=np.float64)[WFPC2_GOOD]
+            bias = float(hdul[1].data["BIASEVEN"][chip - 1])
     gain = float(header["ATODGAIN"])
     satlevel_dn = 0.95 * (float(header["SATURATE"]) - bias)
-    return {"name": "wfpc2", "electrons": dn * gain, "dq": None, "header": header, "readnoise": WFPC2_READNOISE,
+    name = "wfpc2" if chip == WFPC2_CHIP else f"wfpc2-wf{chip}"
+    return {"name": name, "electrons": dn * gain, "dq": None, "header": header, "readnoise": WFPC2_READNOISE,
             "satlevel": satlevel_dn * gain}

@@ -20,6 +20,19 @@ it installs (see `FRAMES`), loaded where installed:
     noise: the read noise, 4.24 e-, is ``sqrt(median(VAR - SCI))`` of its own
     variance plane; the gain used to give the ``adu`` model ADU, 1.933 e-/ADU,
     is the one astroscrappy's own test of this file uses.
+``kpno``
+    IRAF's test image ``dev$pix`` (Debian's ``iraf`` package, else ``$iraf``;
+    read by `read_iraf_image`): M51, B, 600 s, KPNO 1987 (RCA CCD, 512x512),
+    reduced by IRAF's ccdproc (overscan, trim, flat field; ``CR-FLAG = 0``:
+    its cosmic rays are intact). Seeing-limited, stars of about 2.5 px FWHM
+    (IRAF's daophot examples use ``fwhmpsf = 2.5``). Its header carries no gain
+    nor read noise, and the daophot examples' ``epadu = 14``, ``readnoise = 75``
+    do not fit its noise (they predict a sky sigma of 5.6 ADU; it is 2.1): the
+    gain, 8.7 e-/ADU, is the sky's mean over its clipped variance (39.5 ADU,
+    sigma 2.13 ADU in the 60x60 px corner at the origin), that is the sky
+    noise taken as all photon noise, so the read noise is 0 (the frame's
+    neighbouring pixels correlate by 0.28: some smoothing in its reduction
+    lowered the noise, which no split into gain and read noise can undo).
 
 Per frame and method (LACosmic = astroscrappy.detect_cosmics with its
 defaults, sigclip 4.5, objlim 5, and the frame's gain and read noise; every
@@ -51,6 +64,7 @@ prints the table (reST) and writes ``ground_<frame>.png`` per frame.
 import argparse
 import importlib.util
 import pathlib
+import re
 import warnings
 
 import numpy as np
@@ -66,17 +80,75 @@ SIGNIFICANT_SIGMA = 5.0
 BRIGHT_MEDIAN_BOX = 5
 EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
 
-# frame name -> (package, path inside it)
+# frame name -> (package, path inside it); "IRAF" is IRAF's own tree (`iraf_roots`), not a Python package
 FRAMES = {
     "saao": ("ccdproc", "tests/data/a8280271.fits"),
     "gmos": ("astroscrappy", "tests/data/gmos.fits"),
+    "kpno": ("IRAF", "dev/pix.imh"),
 }
 GMOS_GAIN = 1.933  # e-/ADU, as astroscrappy/tests/test_gmos.py uses for this file
+KPNO_GAIN = 8.7  # e-/ADU: dev$pix's sky mean over its variance (the module docstring)
+KPNO_READNOISE = 0.0  # e-: the sky's noise is all accounted for as photon noise at KPNO_GAIN
+# IRAF pixel types of an OIF image: TY_SHORT, TY_INT / TY_LONG, TY_REAL, TY_DOUBLE (IRAF's <iraf.h>)
+_IRAF_PIXTYPES = {3: ">i2", 4: ">i4", 5: ">i4", 6: ">f4", 7: ">f8"}
+# a card of the user area: 80 characters, then a newline; a keyword, then "= " (or HISTORY / COMMENT)
+_IRAF_CARD = re.compile(r"((?:[A-Z0-9_-]{1,8} *= |(?:HISTORY|COMMENT) )[ -~]{70,72})\n")
+
+
+def iraf_roots():
+    """Folders where an IRAF tree may be: ``$iraf``, Debian's ``/usr/lib/iraf``, IRAF's default ``/iraf/iraf``."""
+    import os
+
+    return [pathlib.Path(root) for root in (os.environ.get("iraf"), "/usr/lib/iraf", "/iraf/iraf") if root]
+
+
+def read_iraf_image(path):
+    """``(data, header)`` of an IRAF OIF image (``.imh`` header, its ``.pix`` beside it), version 2, big-endian.
+
+    Reads what IRAF's own test image needs: the ``imhv2`` header's pixel type
+    and axis lengths, its FITS cards (the user area, one card per line) and
+    the pixels at the end of the pixel file. The data's minimum and maximum
+    must equal the header's ``IRAF-MIN`` / ``IRAF-MAX`` where present, which
+    catches a wrong offset or byte order.
+
+    Raises
+    ------
+    ValueError
+        Not a version-2 OIF image, a pixel type other than those of
+        ``_IRAF_PIXTYPES``, padded lines, or data that disagree with the header.
+    """
+    path = pathlib.Path(path)
+    raw = path.read_bytes()
+    if raw[:5] != b"imhv2":
+        raise ValueError(f"{path}: not an IRAF OIF version-2 header (magic {raw[:5]!r})")
+    words = np.frombuffer(raw[6:6 + 4 * 18], dtype=">i4")  # after the 6-byte magic: header length, pixel type, ...
+    pixtype, ndim = int(words[1]), int(words[3])
+    lengths, physical = words[4:4 + ndim], words[11:11 + ndim]  # seven axis lengths, then seven physical ones
+    if pixtype not in _IRAF_PIXTYPES or ndim != 2 or not np.array_equal(lengths, physical):
+        raise ValueError(f"{path}: pixel type {pixtype}, {ndim} axes, lengths {lengths.tolist()} / physical "
+                         f"{physical.tolist()}: only unpadded 2-D images are read")
+    header = fits.Header()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # IRAF's cards are not all FITS-standard
+        for card in _IRAF_CARD.findall(raw.decode("latin-1")):
+            header.append(fits.Card.fromstring(card))
+    dtype = np.dtype(_IRAF_PIXTYPES[pixtype])
+    pixels = path.with_suffix(".pix").read_bytes()
+    count = int(np.prod(lengths)) * dtype.itemsize
+    if pixels[:5] != b"impv2" or len(pixels) < count:
+        raise ValueError(f"{path.with_suffix('.pix')}: not the OIF pixel file of {path.name}")
+    data = np.frombuffer(pixels[len(pixels) - count:], dtype=dtype).reshape(lengths[::-1]).astype(np.float64)
+    for key, value in (("IRAF-MIN", data.min()), ("IRAF-MAX", data.max())):
+        if key in header and not np.isclose(float(header[key]), value, rtol=1e-5):
+            raise ValueError(f"{path}: data {key[5:].lower()} {value} differs from the header's {header[key]}")
+    return data, header
 
 
 def frame_path(name):
     """Path of frame ``name`` inside its installed package, or None where it is not installed."""
     package, relative = FRAMES[name]
+    if package == "IRAF":
+        return next((root / relative for root in iraf_roots() if (root / relative).exists()), None)
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         return None
@@ -132,6 +204,14 @@ def _load_gmos(path):
                 note="DRAGONS-reduced cut-out in electrons; read noise from VAR, gain from astroscrappy's test")
 
 
+def _load_kpno(path):
+    adu, header = read_iraf_image(path)
+    header["EXPTIME"] = (header["ITIME"], "ITIME: dev$pix's integration time")
+    header["TELESCOP"] = ("KPNO", "IRAF's dev$pix: M51, B, 1987")
+    return dict(electrons=adu * KPNO_GAIN, gain=KPNO_GAIN, readnoise=KPNO_READNOISE, header=header,
+                note="IRAF dev$pix as IRAF's ccdproc left it; gain and read noise from its sky noise")
+
+
 def load_frame(name):
     """Frame ``name`` as a dict: ``electrons`` (2-D float64), ``gain`` (e-/ADU), ``readnoise`` (e-), ``header``.
 
@@ -143,7 +223,7 @@ def load_frame(name):
     path = frame_path(name)
     if path is None:
         raise FileNotFoundError(f"frame {name!r} needs the package {FRAMES[name][0]!r} installed")
-    frame = {"saao": _load_saao, "gmos": _load_gmos}[name](path)
+    frame = {"saao": _load_saao, "gmos": _load_gmos, "kpno": _load_kpno}[name](path)
     frame.update(name=name, path=str(path))
     return frame
 

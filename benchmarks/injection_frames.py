@@ -21,6 +21,18 @@ Frames (loaded where their package is installed, never shipped):
     at or above 0.95 x (SATURATE 4095 DN - the chip's BIASEVEN 352.5 DN) =
     3555 DN, the dip of the chip's histogram below the A-to-D plateau
     (the c0f is bias-subtracted and flat-fielded; no c1f DQ file is shipped).
+``kpno``
+    IRAF's test image ``dev$pix`` (M51, B, 600 s, KPNO 1987), where IRAF is
+    installed (Debian's ``iraf`` package), as ``benchmarks/ground_frames.py``
+    loads it: gain 8.7 e-/ADU and read noise 0 from its sky noise. Added in
+    session 34, after every candidate before G and H had been judged: held out
+    from every choice made so far.
+``wfpc2-wf3``
+    WF3 of the same WFPC2 exposure, read like WF2 (saturated at or above
+    0.95 x (4095 - its BIASEVEN 303.1 DN) = 3602 DN). Another chip, other
+    stars and cosmic rays, the same exposure and camera: a weaker hold-out
+    than ``kpno``, and the ``wfpc2`` library (harvested from WF2) is another
+    chip's cosmic rays here.
 
 Libraries (`astro_deepcr.evaluation.libraries`): ``hrc`` (harvested from the
 HRC frame against TinyTim's PSF), ``saao``, ``gmos``, ``wfpc2`` (harvested
@@ -53,7 +65,7 @@ every electron zoo model on every frame (the out-of-domain alarm).
 
 ::
 
-    python benchmarks/injection_frames.py [--png-dir DIR] [--seed 22] [--frames hrc saao gmos wfpc2]
+    python benchmarks/injection_frames.py [--png-dir DIR] [--seed 22] [--frames hrc saao gmos wfpc2 kpno wfpc2-wf3]
         [--libraries hrc wfpc2 thin-ccd thick-ccd] [--model NAME]
 """
 
@@ -91,10 +103,10 @@ def load_hrc():
             "readnoise": 4.71, "satlevel": None}
 
 
-def load_wfpc2():
+def load_wfpc2(chip=2):
     from astro_deepcr.datasets import load_wfpc2_example
 
-    return load_wfpc2_example()
+    return load_wfpc2_example(chip)
 
 
 def load_ground(name):
@@ -106,7 +118,7 @@ def load_ground(name):
 
 
 LOADERS = {"hrc": load_hrc, "saao": lambda: load_ground("saao"), "gmos": lambda: load_ground("gmos"),
-           "wfpc2": load_wfpc2}
+           "wfpc2": load_wfpc2, "kpno": lambda: load_ground("kpno"), "wfpc2-wf3": lambda: load_wfpc2(chip=3)}
 
 
 def trials_for(frame, density):

@@ -111,3 +111,23 @@ def test_harvest_on_a_seeing_limited_frame_and_as_a_library():
         harvest_frame(image, 0.0)
     with pytest.raises(ValueError, match="bad shape"):
         harvest_frame(image, READ_NOISE, bad=np.zeros((3, 3), bool))
+
+
+def test_wfpc2_example_chips():
+    """WF2 (the ``wfpc2`` frame and library) and WF3 (the held-out ``wfpc2-wf3`` frame) of stsci.tools' exposure."""
+    pytest.importorskip("stsci.tools")
+    from astro_deepcr.datasets import load_wfpc2_example
+
+    try:
+        wf2, wf3 = load_wfpc2_example(), load_wfpc2_example(chip=3)
+    except FileNotFoundError as exc:
+        pytest.skip(str(exc))
+    assert (wf2["name"], wf3["name"]) == ("wfpc2", "wfpc2-wf3")
+    assert wf2["electrons"].shape == wf3["electrons"].shape == (749, 749)
+    assert not np.array_equal(wf2["electrons"], wf3["electrons"])
+    # 0.95 x (SATURATE 4095 DN - the chip's BIASEVEN: 352.5 DN on WF2, 303.1 DN on WF3) x 7 e-/DN
+    assert wf2["satlevel"] == pytest.approx(0.95 * (4095 - 352.5027) * 7, rel=1e-6)
+    assert wf3["satlevel"] == pytest.approx(0.95 * (4095 - 303.1454) * 7, rel=1e-6)
+    assert int((wf3["electrons"] >= wf3["satlevel"]).sum()) == 648  # measured
+    with pytest.raises(ValueError, match="chip must be a WF chip"):
+        load_wfpc2_example(chip=1)
