@@ -15,7 +15,7 @@ trained on; seed 0): pixel TPR, FPR and the false flags on their cosmic-ray-free
 per kind (imaging, long-slit). ::
 
     python benchmarks/paired_models.py RUN/my-ground.safetensors [--reference ground]
-        [--frames saao gmos wfpc2 hrc] [--libraries wfpc2 thin-ccd]
+        [--frames saao gmos wfpc2 hrc kpno wfpc2-wf3] [--libraries wfpc2 thin-ccd]
         [--validation 16 --long-slit 0.25 --spikes 0.5 [--fwhm-min 1.0]]
 """
 
@@ -28,8 +28,8 @@ import warnings
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 
 
-def paired_lines(candidate, reference="ground", frames=("saao", "gmos", "wfpc2", "hrc"),
-                 libraries=("wfpc2", "thin-ccd"), seed=22, density=500.0):
+def paired_lines(candidate, reference="ground", frames=None, libraries=("wfpc2", "thin-ccd"), seed=22, density=500.0):
+    """The paired table on ``frames`` (default: every frame of ``injection_frames.LOADERS`` that is installed)."""
     import injection_frames as inj
 
     from astro_deepcr.detection import choose_model
@@ -43,8 +43,12 @@ def paired_lines(candidate, reference="ground", frames=("saao", "gmos", "wfpc2",
 
     lines = ["| frame | library | CRs | flags ref. / cand. | recall ref. | recall cand. | b/c p | b/c p < 1k e- |",
              "|" + "---|" * 8]
-    for name in frames:
-        frame = inj.LOADERS[name]()
+    for name in inj.LOADERS if frames is None else frames:
+        try:
+            frame = inj.LOADERS[name]()
+        except (FileNotFoundError, ImportError) as exc:
+            print(f"{name}: skipped ({exc})", file=sys.stderr)
+            continue
         bad, saturated, _ = _frame_setup(frame)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the out-of-domain alarm: measured here, not a failure
@@ -90,7 +94,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument("candidate", help="zoo name or .safetensors path (with its card)")
     parser.add_argument("--reference", default="ground", help="zoo name or path (default ground)")
-    parser.add_argument("--frames", nargs="+", default=["saao", "gmos", "wfpc2", "hrc"])
+    parser.add_argument("--frames", nargs="+", help="real frames (default: every installed one of "
+                        "injection_frames.LOADERS: hrc saao gmos wfpc2 kpno wfpc2-wf3)")
     parser.add_argument("--libraries", nargs="+", default=["wfpc2", "thin-ccd"])
     parser.add_argument("--seed", type=int, default=22)
     parser.add_argument("--validation", type=int, default=0, metavar="N", help="also N simulated validation frames")

@@ -154,3 +154,22 @@ def test_generic_default_on_real_ground_frames(ground, name):
     for key in ("la_total", "la_found", "la_significant", "la_significant_found"):
         assert row[key] == expected[key], key
     assert result["rows"]["LACosmic"]["flagged"] == {"saao": 77, "gmos": 157, "kpno": 450}[name]
+
+
+def test_paired_models_pairs_the_same_injections(ground):
+    """A model paired with itself finds exactly the same cosmic rays (b = c = 0): the pairing is per cosmic ray."""
+    import sys
+
+    if ground.frame_path("gmos") is None:
+        pytest.skip("frame 'gmos' needs astroscrappy installed")
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        import paired_models
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+    header, rule, row = paired_models.paired_lines("ground", "ground", frames=["gmos"], libraries=["thin-ccd"])
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    frame, library, n_injected, flags, recall_ref, recall_cand, both, below_1k = cells
+    assert (frame, library) == ("gmos", "thin-ccd") and int(n_injected) == 600  # 15 trials x 40 (the 40-trial cap)
+    assert recall_ref == recall_cand and flags.split(" / ")[0] == flags.split(" / ")[1] == "236"
+    assert both == below_1k == "0/0 p=1"
