@@ -206,7 +206,7 @@ def cosmicray_deepcr(ccd, sigclip=4.5, sigfrac=0.3, objlim=5.0, gain=GAIN_NOT_GI
     >>> ccd = CCDData(data, unit="adu", meta={"GAIN": 2.0})
     >>> nccd = cosmicray_deepcr(ccd, device="cpu")  # doctest: +IGNORE_OUTPUT
     >>> nccd.unit, bool(nccd.mask[20, 12]), nccd.meta["DCRMODEL"]  # no INSTRUME: the model for ground frames
-    (Unit("electron"), True, 'ground')
+    (Unit("electron"), True, 'ground-v2')
     """
     _warn_ignored(sigclip=sigclip, sigfrac=sigfrac, objlim=objlim, niter=niter, fsmode=fsmode, psfmodel=psfmodel,
                   psffwhm=psffwhm, psfsize=psfsize, psfk=psfk, psfbeta=psfbeta)

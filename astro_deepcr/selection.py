@@ -132,10 +132,11 @@ def select_model(header, model=None, kind="mask"):
        preferring the telescope's default (`~astro_deepcr.zoo.TELESCOPE_DEFAULT_MODELS`:
        ACS-WFC for HST) when it is one of them, with a warning; another
        instrument of the same telescope (``TELESCOP``, or an HST
-       ``INSTRUME``, e.g. WFPC2) gets the generic default for mask models
-       (measured better than ACS-WFC on a WFPC2 frame, docs/ground.rst) and
-       the most general card of that telescope for inpaint models, with a
-       warning;
+       ``INSTRUME``, e.g. WFPC2) gets that telescope's model for instruments
+       without a card (`~astro_deepcr.zoo.UNCARDED_INSTRUMENT_MODELS`:
+       ``ground`` for HST, measured better than ACS-WFC on WFPC2 frames,
+       docs/ground.rst) for mask models and the most general card of that
+       telescope for inpaint models, with a warning;
     4. anything else (ground-based frames): `~astro_deepcr.zoo.GENERIC_DEFAULT_MODEL` for mask
        models, the most general card for inpaint models.
 
@@ -189,12 +190,14 @@ def _select(header, model, kind):
         spec = by_name.get(zoo.TELESCOPE_DEFAULT_MODELS.get(telescope, "")) or min(same_instrument, key=_general_first)
         return _nearest(spec, kind, where, "instrument")
     same_telescope = [spec for spec in cards if telescope and _telescope(spec.instrument.upper()) == telescope]
-    if same_telescope and kind == "mask" and zoo.GENERIC_DEFAULT_MODEL in {spec.name for spec in cards}:
-        # measured on a WFPC2 frame (docs/ground.rst): the generic default beats the nearest HST card there
-        spec = zoo.get_model(zoo.GENERIC_DEFAULT_MODEL, kind)
-        warnings.warn(f"no deepCR {kind} model for {where}; using {spec.name}, the generic default, rather than a "
-                      "model of another instrument of the same telescope: check its masks", AstropyUserWarning)
-        return spec, "generic default, no card for this instrument"
+    uncarded = zoo.UNCARDED_INSTRUMENT_MODELS.get(telescope)
+    if same_telescope and kind == "mask" and uncarded in {spec.name for spec in cards}:
+        # measured on WFPC2 frames (docs/ground.rst): this model beats the nearest HST card there
+        spec = zoo.get_model(uncarded, kind)
+        warnings.warn(f"no deepCR {kind} model for {where}; using {spec.name}, the {telescope} default for an "
+                      "instrument without a card, rather than a model of another instrument of the same telescope: "
+                      "check its masks", AstropyUserWarning)
+        return spec, f"{telescope} default for an instrument without a card"
     if same_telescope:
         return _nearest(min(same_telescope, key=_general_first), kind, where, "telescope")
     if kind == "mask" and zoo.GENERIC_DEFAULT_MODEL in {spec.name for spec in cards}:

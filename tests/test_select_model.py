@@ -79,10 +79,13 @@ def test_other_hst_detector_gets_nearest_with_warning():
         spec, reason = choose_model(header)
     assert (spec.name, reason) == ("ACS-WFC", "nearest card, same instrument")
     wfpc2 = fits.Header({"INSTRUME": "WFPC2", "DETECTOR": 1})  # no TELESCOP: HST known from INSTRUME
-    # another HST instrument: the generic default, measured better than ACS-WFC on a WFPC2 frame (docs/ground.rst)
-    with pytest.warns(AstropyUserWarning, match="no deepCR mask model for WFPC2/1; using ground, the generic default"):
+    # another HST instrument: ground, measured better than ACS-WFC on WFPC2 frames; not the generic default
+    # ground-v2, which the rule fixed before its measurement gave ground frames only (docs/ground.rst)
+    with pytest.warns(AstropyUserWarning, match="no deepCR mask model for WFPC2/1; using ground, the HST default for "
+                                                "an instrument without a card"):
         spec, reason = choose_model(wfpc2)
-    assert (spec.name, reason) == ("ground", "generic default, no card for this instrument")
+    assert (spec.name, reason) == ("ground", "HST default for an instrument without a card")
+    assert zoo.GENERIC_DEFAULT_MODEL == "ground-v2" != zoo.UNCARDED_INSTRUMENT_MODELS["HST"]
     with pytest.warns(AstropyUserWarning, match="same telescope"):
         assert choose_model(wfpc2, kind="inpaint")[0].instrument == "ACS"
 
@@ -90,7 +93,8 @@ def test_other_hst_detector_gets_nearest_with_warning():
 def test_ground_based_header_gets_generic_default(monkeypatch):
     header = fits.Header({"TELESCOP": "INT", "INSTRUME": "WFC", "FILTER": "r"})
     spec, reason = choose_model(header)
-    assert (spec.name, reason) == (zoo.GENERIC_DEFAULT_MODEL, "generic default, no card matches")
+    assert (spec.name, reason) == ("ground-v2", "generic default, no card matches")
+    assert choose_model(fits.Header({"TELESCOP": "KPNO"}))[0].name == "ground-v2"  # a telescope with no card at all
     # the constant is read at call time, so setting it by measurement changes the choice
     monkeypatch.setattr(zoo, "GENERIC_DEFAULT_MODEL", "ACS-WFC-F814W")
     assert choose_model(header)[0].name == "ACS-WFC-F814W"
