@@ -17,8 +17,10 @@ where the row / column medians are 4-20x the sky, and the last row and column), 
 electrons (DN times ``ATODGAIN`` 7 e-/DN), read noise 5.3 e- (WFPC2 Instrument Handbook, gain 7; the
 header has none), saturated at or above 0.95 x (``SATURATE`` 4095 DN - the chip's ``BIASEVEN``): the
 dip of the chip's histogram below the A-to-D plateau (the c0f is bias-subtracted and flat-fielded).
-``chip=3`` reads WF3 of the same exposure the same way (its edge rows and columns are shadowed alike, and its
-histogram dips below the plateau at the same fraction of its own range).
+``chip=3`` and ``chip=4`` read WF3 and WF4 of the same exposure the same way (their edge rows and columns are
+shadowed alike, and their histograms rise to the plateau at the same fraction of their own range), ``chip=1`` the
+PC1 chip (0.046" pixels against the WF chips' 0.1"), whose few saturated stars make no clear plateau (its
+histogram rises from about 3500 DN; the same 0.95 rule gives 3592 DN).
 """
 
 import dataclasses
@@ -131,13 +133,13 @@ WFPC2_READNOISE = 5.3  # e-, WFPC2 Instrument Handbook, ATODGAIN 7
 
 
 def load_wfpc2_example(chip=WFPC2_CHIP):
-    """A WF chip of the WFPC2 example (WF2 unless ``chip``) as a frame dict: ``name`` (``wfpc2`` for WF2,
-    ``wfpc2-wf3`` for WF3), ``electrons``, ``dq`` (None), ``header``, ``readnoise`` (e-), ``satlevel`` (e-);
-    see the module docstring."""
+    """A chip of the WFPC2 example (WF2 unless ``chip``) as a frame dict: ``name`` (``wfpc2`` for WF2,
+    ``wfpc2-wf3``, ``wfpc2-wf4``, ``wfpc2-pc1`` for the others), ``electrons``, ``dq`` (None), ``header``,
+    ``readnoise`` (e-), ``satlevel`` (e-); see the module docstring."""
     import warnings
 
-    if chip not in (2, 3, 4):
-        raise ValueError(f"chip must be a WF chip, 2, 3 or 4 (PC1 is sampled twice as finely), not {chip!r}")
+    if chip not in (1, 2, 3, 4):
+        raise ValueError(f"chip must be 1 (PC1), 2, 3 or 4 (WF2-WF4), not {chip!r}")
     package, relative = WFPC2_EXAMPLE
     spec = importlib.util.find_spec(package)
     path = None if spec is None or not spec.submodule_search_locations else os.path.join(
@@ -152,6 +154,6 @@ def load_wfpc2_example(chip=WFPC2_CHIP):
             bias = float(hdul[1].data["BIASEVEN"][chip - 1])
     gain = float(header["ATODGAIN"])
     satlevel_dn = 0.95 * (float(header["SATURATE"]) - bias)
-    name = "wfpc2" if chip == WFPC2_CHIP else f"wfpc2-wf{chip}"
+    name = "wfpc2" if chip == WFPC2_CHIP else f"wfpc2-{'pc' if chip == 1 else 'wf'}{chip}"
     return {"name": name, "electrons": dn * gain, "dq": None, "header": header, "readnoise": WFPC2_READNOISE,
             "satlevel": satlevel_dn * gain}

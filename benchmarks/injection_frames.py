@@ -33,6 +33,10 @@ Frames (loaded where their package is installed, never shipped):
     stars and cosmic rays, the same exposure and camera: a weaker hold-out
     than ``kpno``, and the ``wfpc2`` library (harvested from WF2) is another
     chip's cosmic rays here.
+``wfpc2-wf4``, ``wfpc2-pc1``
+    WF4 and PC1 (0.046" pixels) of the same exposure, read the same way:
+    first loaded in session 34 to judge ``ground-v2`` for HST instruments
+    without a card, by a rule written before any model ran on them.
 
 Libraries (`astro_deepcr.evaluation.libraries`): ``hrc`` (harvested from the
 HRC frame against TinyTim's PSF), ``saao``, ``gmos``, ``wfpc2`` (harvested
@@ -65,7 +69,7 @@ every electron zoo model on every frame (the out-of-domain alarm).
 
 ::
 
-    python benchmarks/injection_frames.py [--png-dir DIR] [--seed 22] [--frames hrc saao gmos wfpc2 kpno wfpc2-wf3]
+    python benchmarks/injection_frames.py [--png-dir DIR] [--seed 22] [--frames hrc saao gmos wfpc2 kpno wfpc2-wf3 wfpc2-wf4 wfpc2-pc1]
         [--libraries hrc wfpc2 thin-ccd thick-ccd] [--model NAME]
 """
 
@@ -118,7 +122,8 @@ def load_ground(name):
 
 
 LOADERS = {"hrc": load_hrc, "saao": lambda: load_ground("saao"), "gmos": lambda: load_ground("gmos"),
-           "wfpc2": load_wfpc2, "kpno": lambda: load_ground("kpno"), "wfpc2-wf3": lambda: load_wfpc2(chip=3)}
+           "wfpc2": load_wfpc2, "kpno": lambda: load_ground("kpno"), "wfpc2-wf3": lambda: load_wfpc2(chip=3),
+           "wfpc2-wf4": lambda: load_wfpc2(chip=4), "wfpc2-pc1": lambda: load_wfpc2(chip=1)}
 
 
 def trials_for(frame, density):

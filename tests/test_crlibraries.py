@@ -129,5 +129,6 @@ def test_wfpc2_example_chips():
     assert wf2["satlevel"] == pytest.approx(0.95 * (4095 - 352.5027) * 7, rel=1e-6)
     assert wf3["satlevel"] == pytest.approx(0.95 * (4095 - 303.1454) * 7, rel=1e-6)
     assert int((wf3["electrons"] >= wf3["satlevel"]).sum()) == 648  # measured
-    with pytest.raises(ValueError, match="chip must be a WF chip"):
-        load_wfpc2_example(chip=1)
+    assert load_wfpc2_example(chip=1)["name"] == "wfpc2-pc1" and load_wfpc2_example(chip=4)["name"] == "wfpc2-wf4"
+    with pytest.raises(ValueError, match="chip must be 1"):
+        load_wfpc2_example(chip=5)
