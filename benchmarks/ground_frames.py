@@ -212,6 +212,11 @@ def _load_kpno(path):
                 note="IRAF dev$pix as IRAF's ccdproc left it; gain and read noise from its sky noise")
 
 
+def _source(name):
+    package = FRAMES[name][0]
+    return "IRAF (Debian's iraf package, or $iraf)" if package == "IRAF" else f"the package {package!r}"
+
+
 def load_frame(name):
     """Frame ``name`` as a dict: ``electrons`` (2-D float64), ``gain`` (e-/ADU), ``readnoise`` (e-), ``header``.
 
@@ -222,7 +227,7 @@ def load_frame(name):
     """
     path = frame_path(name)
     if path is None:
-        raise FileNotFoundError(f"frame {name!r} needs the package {FRAMES[name][0]!r} installed")
+        raise FileNotFoundError(f"frame {name!r} needs {_source(name)} installed")
     frame = {"saao": _load_saao, "gmos": _load_gmos, "kpno": _load_kpno}[name](path)
     frame.update(name=name, path=str(path))
     return frame
@@ -421,7 +426,7 @@ def main(argv=None):
     results, bright_counts = {}, {}
     for name in FRAMES:
         if frame_path(name) is None:
-            print(f"{name}: skipped, package {FRAMES[name][0]!r} not installed")
+            print(f"{name}: skipped, {_source(name)} not installed")
             continue
         frame = load_frame(name)
         print(_describe(frame))

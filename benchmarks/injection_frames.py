@@ -69,7 +69,8 @@ every electron zoo model on every frame (the out-of-domain alarm).
 
 ::
 
-    python benchmarks/injection_frames.py [--png-dir DIR] [--seed 22] [--frames hrc saao gmos wfpc2 kpno wfpc2-wf3 wfpc2-wf4 wfpc2-pc1]
+    python benchmarks/injection_frames.py [--png-dir DIR] [--seed 22]
+        [--frames hrc saao gmos wfpc2 kpno wfpc2-wf3 wfpc2-wf4 wfpc2-pc1]
         [--libraries hrc wfpc2 thin-ccd thick-ccd] [--model NAME]
 """
 

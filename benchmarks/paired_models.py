@@ -15,7 +15,7 @@ trained on; seed 0): pixel TPR, FPR and the false flags on their cosmic-ray-free
 per kind (imaging, long-slit). ::
 
     python benchmarks/paired_models.py RUN/my-ground.safetensors [--reference ground]
-        [--frames saao gmos wfpc2 hrc kpno wfpc2-wf3] [--libraries wfpc2 thin-ccd]
+        [--frames NAME ...] [--libraries wfpc2 thin-ccd]
         [--validation 16 --long-slit 0.25 --spikes 0.5 [--fwhm-min 1.0]]
 """
 
@@ -95,7 +95,7 @@ def main(argv=None):
     parser.add_argument("candidate", help="zoo name or .safetensors path (with its card)")
     parser.add_argument("--reference", default="ground", help="zoo name or path (default ground)")
     parser.add_argument("--frames", nargs="+", help="real frames (default: every installed one of "
-                        "injection_frames.LOADERS: hrc saao gmos wfpc2 kpno wfpc2-wf3)")
+                        "injection_frames.LOADERS)")
     parser.add_argument("--libraries", nargs="+", default=["wfpc2", "thin-ccd"])
     parser.add_argument("--seed", type=int, default=22)
     parser.add_argument("--validation", type=int, default=0, metavar="N", help="also N simulated validation frames")

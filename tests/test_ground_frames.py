@@ -2,7 +2,8 @@
 """The generic default model on real ground-based CCD frames (``benchmarks/ground_frames.py``, docs/ground.rst).
 
 The frames are test files of installed packages (ccdproc, astroscrappy; IRAF's ``dev$pix`` from Debian's ``iraf``,
-which ``.ci/run`` installs where apt-get can); each test skips where its package or the benchmarks/ folder is missing. The asserted figures are those of the docs table, measured with::
+which ``.ci/run`` installs where apt-get can); each test skips where its package or the benchmarks/ folder is
+missing. The asserted figures are those of the docs table, measured with::
 
     python benchmarks/ground_frames.py --threads 1
 """
@@ -31,7 +32,7 @@ def ground():
 
 def _frame(ground, name):
     if ground.frame_path(name) is None:
-        pytest.skip(f"frame {name!r} needs the package {ground.FRAMES[name][0]!r} installed")
+        pytest.skip(f"frame {name!r} needs {ground._source(name)} installed")
     return ground.load_frame(name)
 
 
