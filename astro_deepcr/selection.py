@@ -128,15 +128,14 @@ def select_model(header, model=None, kind="mask"):
     2. cards of that instrument and detector for any filter: the most
        general one (empty ``filters``, else the most filters), so ACS/WFC
        F775W gets ``ACS-WFC``;
-    3. another detector of the same instrument (e.g. ACS/HRC -> ACS-WFC),
-       preferring the telescope's default (`~astro_deepcr.zoo.TELESCOPE_DEFAULT_MODELS`:
-       ACS-WFC for HST) when it is one of them, with a warning; another
-       instrument of the same telescope (``TELESCOP``, or an HST
-       ``INSTRUME``, e.g. WFPC2) gets that telescope's model for instruments
-       without a card (`~astro_deepcr.zoo.UNCARDED_INSTRUMENT_MODELS`:
-       ``ground`` for HST, measured better than ACS-WFC on WFPC2 frames,
-       docs/ground.rst) for mask models and the most general card of that
-       telescope for inpaint models, with a warning;
+    3. a camera without a card of a telescope that has cards: another detector
+       of the same instrument (ACS/HRC) or another instrument (WFPC2) gets that
+       telescope's mask model for cameras without a card
+       (`~astro_deepcr.zoo.UNCARDED_CAMERA_MODELS`: ``ground`` for HST,
+       measured better than ACS-WFC on the ACS/HRC frame and on WFPC2's
+       chips, docs/ground.rst), with a warning; inpaint models, or a
+       telescope without such a model, get the most general card of the same
+       instrument, else of the same telescope, with a warning;
     4. anything else (ground-based frames): `~astro_deepcr.zoo.GENERIC_DEFAULT_MODEL` for mask
        models, the most general card for inpaint models.
 
@@ -185,19 +184,17 @@ def _select(header, model, kind):
         spec = min(exact, key=_general_first)
         note = f", {filters[0]} in no card" if filters and spec.filters else ""
         return spec, f"card for {where}{note}"
-    if same_instrument:
-        by_name = {spec.name: spec for spec in same_instrument}
-        spec = by_name.get(zoo.TELESCOPE_DEFAULT_MODELS.get(telescope, "")) or min(same_instrument, key=_general_first)
-        return _nearest(spec, kind, where, "instrument")
     same_telescope = [spec for spec in cards if telescope and _telescope(spec.instrument.upper()) == telescope]
-    uncarded = zoo.UNCARDED_INSTRUMENT_MODELS.get(telescope)
-    if same_telescope and kind == "mask" and uncarded in {spec.name for spec in cards}:
-        # measured on WFPC2 frames (docs/ground.rst): this model beats the nearest HST card there
+    uncarded = zoo.UNCARDED_CAMERA_MODELS.get(telescope)
+    if (same_instrument or same_telescope) and kind == "mask" and uncarded in {spec.name for spec in cards}:
+        # measured on ACS/HRC and WFPC2 frames (docs/ground.rst): this model beats the nearest HST card there
         spec = zoo.get_model(uncarded, kind)
-        warnings.warn(f"no deepCR {kind} model for {where}; using {spec.name}, the {telescope} default for an "
-                      "instrument without a card, rather than a model of another instrument of the same telescope: "
-                      "check its masks", AstropyUserWarning)
-        return spec, f"{telescope} default for an instrument without a card"
+        warnings.warn(f"no deepCR {kind} model for {where}; using {spec.name}, the {telescope} default for a camera "
+                      "without a card, rather than a model of another camera of the same telescope: check its masks",
+                      AstropyUserWarning)
+        return spec, f"{telescope} default for a camera without a card"
+    if same_instrument:
+        return _nearest(min(same_instrument, key=_general_first), kind, where, "instrument")
     if same_telescope:
         return _nearest(min(same_telescope, key=_general_first), kind, where, "telescope")
     if kind == "mask" and zoo.GENERIC_DEFAULT_MODEL in {spec.name for spec in cards}:

@@ -29,8 +29,7 @@ __all__ = [
     "register_models_from",
     "unregister_model",
     "GENERIC_DEFAULT_MODEL",
-    "TELESCOPE_DEFAULT_MODELS",
-    "UNCARDED_INSTRUMENT_MODELS",
+    "UNCARDED_CAMERA_MODELS",
     "load_network",
     "clear_network_cache",
     "save_network",
@@ -367,13 +366,11 @@ def unregister_model(name):
 #: instruments). Chosen by measurement on the real ground-based frames
 #: (SAAO, GMOS-S, KPNO) against the model it replaced: docs/ground.rst.
 GENERIC_DEFAULT_MODEL = "ground-v2"
-#: Per telescope, the model for a frame whose instrument has cards but not for its detector (HST: the global
-#: ACS/WFC model, e.g. for ACS/HRC).
-TELESCOPE_DEFAULT_MODELS = {"HST": "ACS-WFC"}
-#: Per telescope, the mask model for an instrument with no card at all (HST: ``ground``, e.g. for WFPC2, where it
-#: was measured better than ACS-WFC; ``ground-v2`` was not chosen for HST frames by the rule fixed before it was
-#: measured: docs/ground.rst).
-UNCARDED_INSTRUMENT_MODELS = {"HST": "ground"}
+#: Per telescope, the mask model for a camera without a card: an instrument with no card at all (WFPC2) or a
+#: detector with none of an instrument that has cards (ACS/HRC). HST: ``ground``, measured better than ACS-WFC on
+#: WFPC2's chips and on the ACS/HRC frame, each by a rule fixed before the measurement (docs/ground.rst,
+#: "Cameras without a card"); ``ground-v2`` broke must-show lines on WFPC2 that ``ground`` meets.
+UNCARDED_CAMERA_MODELS = {"HST": "ground"}
 
 
 def load_network(model, kind=None, *, device=None, precision="float32", backend=None):

@@ -10,13 +10,14 @@ the reference finds, and the one-sided exact binomial p that the candidate recal
 1000 e-. This is the rule by which a candidate may replace a shipped model (docs/ground.rst).
 
 ``--validation N``: also both models on ``N`` simulated validation frames of the scene mix given by
-``--long-slit``, ``--spikes`` and ``--fwhm-min`` (`astro_deepcr.training.ground_train.validation_frames`, never
+``--long-slit``, ``--spikes``, ``--fwhm-min`` / ``--fwhm-max`` and ``--no-hrc-library``
+(`astro_deepcr.training.ground_train.validation_frames`, never
 trained on; seed 0): pixel TPR, FPR and the false flags on their cosmic-ray-free versions, over all frames and
 per kind (imaging, long-slit). ::
 
     python benchmarks/paired_models.py RUN/my-ground.safetensors [--reference ground]
         [--frames NAME ...] [--libraries wfpc2 thin-ccd]
-        [--validation 16 --long-slit 0.25 --spikes 0.5 [--fwhm-min 1.0]]
+        [--validation 16 --long-slit 0.25 --spikes 0.5 [--fwhm-min 1.0] [--fwhm-max 3.0] [--no-hrc-library]]
 """
 
 import argparse
@@ -71,12 +72,13 @@ def paired_lines(candidate, reference="ground", frames=None, libraries=("wfpc2",
     return lines
 
 
-def validation_lines(models, n_frames, mix):
-    """`negatives_report` of each model (name -> zoo name or path) on the validation frames of ``mix``."""
+def validation_lines(models, n_frames, mix, hrc_library=True):
+    """`negatives_report` of each model (name -> zoo name or path) on the validation frames of ``mix`` (and of
+    the HRC library's cosmic rays unless ``hrc_library`` is False)."""
     from astro_deepcr.detection import choose_model
     from astro_deepcr.training.ground_train import model_probability, negatives_report, validation_frames
 
-    frames = validation_frames(n_frames, crop=256, seed=0, mix=mix)
+    frames = validation_frames(n_frames, crop=256, seed=0, mix=mix, hrc_library=hrc_library)
     kinds = {"all": frames, "imaging": [f for f in frames if f["params"]["kind"] == "imaging"],
              "long-slit": [f for f in frames if f["params"]["kind"] == "long-slit"]}
     lines = ["| model | frames | kind | TPR | FPR | false flags | LACosmic false flags |", "|" + "---|" * 7]
@@ -102,16 +104,19 @@ def main(argv=None):
     parser.add_argument("--long-slit", type=float, default=0.0)
     parser.add_argument("--spikes", type=float, default=0.0)
     parser.add_argument("--fwhm-min", type=float, default=None)
+    parser.add_argument("--fwhm-max", type=float, default=None)
+    parser.add_argument("--no-hrc-library", dest="hrc_library", action="store_false",
+                        help="validation frames without the HRC library's cosmic rays (as train-ground's option)")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     print("\n".join(paired_lines(args.candidate, args.reference, args.frames, args.libraries, args.seed)))
     if args.validation:
         from astro_deepcr.training.ground import SceneMix
 
-        mix = SceneMix(long_slit=args.long_slit, spikes=args.spikes, fwhm_min=args.fwhm_min)
+        mix = SceneMix(long_slit=args.long_slit, spikes=args.spikes, fwhm_min=args.fwhm_min, fwhm_max=args.fwhm_max)
         print(f"\nSimulated validation frames ({mix}):\n")
         print("\n".join(validation_lines({"reference": args.reference, "candidate": args.candidate},
-                                          args.validation, mix)))
+                                          args.validation, mix, args.hrc_library)))
     print(f"\n{time.perf_counter() - start:.0f} s")
 
 

@@ -286,10 +286,10 @@ def test_train_ground_command_writes_a_usable_model_and_card(tmp_path, monkeypat
 
 
 def test_the_shipped_ground_card_holds_its_figures():
-    from astro_deepcr.zoo import UNCARDED_INSTRUMENT_MODELS, get_model
+    from astro_deepcr.zoo import UNCARDED_CAMERA_MODELS, get_model
 
     spec = get_model("ground", kind="mask")
-    assert UNCARDED_INSTRUMENT_MODELS["HST"] == "ground"  # WFPC2 and other HST instruments without a card
+    assert UNCARDED_CAMERA_MODELS["HST"] == "ground"  # WFPC2, ACS/HRC and other HST cameras without a card
     assert (spec.depth, spec.width, spec.threshold, spec.units) == (2, 32, 0.5, "electron")
     validation = spec.metrics["validation"]
     # measured by train-ground on 16 simulated validation frames (seed 0): 20 false flags against LACosmic's 1218
@@ -338,7 +338,41 @@ def test_the_default_mix_draws_nothing_for_what_it_leaves_out():
     np.testing.assert_array_equal(plain, mixed)
 
 
-@pytest.mark.parametrize("kwargs", [dict(long_slit=1.5), dict(spikes=-0.1), dict(fwhm_min=0.1), dict(fwhm_min=9.0)])
+def test_an_hst_mix_keeps_to_its_fwhm_limits_and_can_leave_out_the_hrc_library(library):
+    mix = ground.SceneMix(spikes=0.5, fwhm_min=1.0, fwhm_max=3.0)
+    fwhm = np.array([ground_frame((48, 48), np.random.default_rng((0, k)), None, mix)["params"]["fwhm"]
+                     for k in range(60)])
+    assert 1.0 <= fwhm.min() < 1.2 and 2.6 < fwhm.max() <= 3.0
+    # without the library, the frames' cosmic rays are tracks and faint hits only: the same scene, other hits
+    with_library = ground_frame((96, 96), np.random.default_rng((3, 1)), library, mix)
+    without = ground_frame((96, 96), np.random.default_rng((3, 1)), None, mix)
+    assert with_library["params"]["fwhm"] == without["params"]["fwhm"]
+    assert not np.array_equal(with_library["label"], without["label"])
+    config = GroundConfig(fwhm_min=1.0, fwhm_max=3.0, hrc_library=False)
+    assert config.library() is None and config.library_names() == ["tracks", "faint"]
+    assert GroundConfig().library_names() == ["hrc", "tracks", "faint"]
+
+
+def test_the_card_of_an_hst_mix_says_what_it_trained_on(tmp_path, monkeypatch, library):
+    from astro_deepcr.cli import main
+    from astro_deepcr.training import ground_train
+
+    def refuse():
+        raise AssertionError("the HRC library was read although --no-hrc-library was given")
+
+    monkeypatch.setattr(ground_train, "_training_library", refuse)
+    out = tmp_path / "run"
+    assert main(["train-ground", str(out), "--init-from", "none", "--width", "4", "--steps", "2", "--batch-size", "2",
+                 "--crop", "32", "--validation-frames", "1", "--quiet", "--fwhm-min", "1", "--fwhm-max", "3",
+                 "--no-hrc-library"]) == 0
+    card = json.loads((out / "my-ground.json").read_text())
+    assert card["metrics"]["training_libraries"] == ["tracks", "faint"]
+    assert "--fwhm-min 1 --fwhm-max 3 --no-hrc-library" in card["provenance"]
+    assert "Moffat PSFs of 1-3 px FWHM" in card["training_data"] and "HRC" not in card["training_data"]
+
+
+@pytest.mark.parametrize("kwargs", [dict(long_slit=1.5), dict(spikes=-0.1), dict(fwhm_min=0.1), dict(fwhm_min=9.0),
+                                    dict(fwhm_max=9.0), dict(fwhm_max=1.2), dict(fwhm_min=2.0, fwhm_max=1.5)])
 def test_scene_mix_rejects_nonsense(kwargs):
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         ground.SceneMix(**kwargs)

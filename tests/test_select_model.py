@@ -72,22 +72,33 @@ def test_meta_dict_with_lower_case_keys():
     assert choose_model(meta)[0].name == "ACS-WFC-F435W"
 
 
-def test_other_hst_detector_gets_nearest_with_warning():
+def test_an_hst_camera_without_a_card_gets_the_uncarded_model_with_warning(monkeypatch):
     header = acs_wfc("F814W")
     header["DETECTOR"] = "HRC"
-    with pytest.warns(AstropyUserWarning, match="no deepCR mask model for ACS/HRC; using ACS-WFC .*training domain"):
+    # another detector of an instrument with cards: ground, measured better than ACS-WFC on the ACS/HRC frame
+    with pytest.warns(AstropyUserWarning, match="no deepCR mask model for ACS/HRC; using ground, the HST default for "
+                                                "a camera without a card"):
         spec, reason = choose_model(header)
-    assert (spec.name, reason) == ("ACS-WFC", "nearest card, same instrument")
+    assert (spec.name, reason) == ("ground", "HST default for a camera without a card")
     wfpc2 = fits.Header({"INSTRUME": "WFPC2", "DETECTOR": 1})  # no TELESCOP: HST known from INSTRUME
-    # another HST instrument: ground, measured better than ACS-WFC on WFPC2 frames; not the generic default
-    # ground-v2, which the rule fixed before its measurement gave ground frames only (docs/ground.rst)
+    # another HST instrument: ground too, measured better than ACS-WFC on WFPC2 frames; not the generic default
+    # ground-v2, which broke must-show lines on WFPC2 that ground meets (docs/ground.rst)
     with pytest.warns(AstropyUserWarning, match="no deepCR mask model for WFPC2/1; using ground, the HST default for "
-                                                "an instrument without a card"):
+                                                "a camera without a card"):
         spec, reason = choose_model(wfpc2)
-    assert (spec.name, reason) == ("ground", "HST default for an instrument without a card")
-    assert zoo.GENERIC_DEFAULT_MODEL == "ground-v2" != zoo.UNCARDED_INSTRUMENT_MODELS["HST"]
+    assert (spec.name, reason) == ("ground", "HST default for a camera without a card")
+    assert zoo.GENERIC_DEFAULT_MODEL == "ground-v2" != zoo.UNCARDED_CAMERA_MODELS["HST"]
+    # inpaint models have no such default: the nearest card, of the same instrument first
+    with pytest.warns(AstropyUserWarning, match="same instrument"):
+        assert choose_model(header, kind="inpaint")[0].instrument == "ACS"
     with pytest.warns(AstropyUserWarning, match="same telescope"):
         assert choose_model(wfpc2, kind="inpaint")[0].instrument == "ACS"
+    # without that model registered: the most general card of the same instrument (ACS-WFC), else telescope
+    monkeypatch.setattr(zoo, "UNCARDED_CAMERA_MODELS", {})
+    with pytest.warns(AstropyUserWarning, match="using ACS-WFC .*training domain"):
+        assert choose_model(header) == (zoo.get_model("ACS-WFC"), "nearest card, same instrument")
+    with pytest.warns(AstropyUserWarning, match="same telescope"):
+        assert choose_model(wfpc2)[1] == "nearest card, same telescope"
 
 
 def test_ground_based_header_gets_generic_default(monkeypatch):
@@ -126,9 +137,9 @@ def test_inpaint_kind():
 
 def test_an_hst_extension_read_alone_is_known_by_its_photmode():
     # CCDData.read(flt, hdu=1) keeps only the SCI header: no INSTRUME, but PHOTMODE names instrument and filter
-    with pytest.warns(AstropyUserWarning, match="no deepCR mask model for ACS/HRC; using ACS-WFC"):
+    with pytest.warns(AstropyUserWarning, match="no deepCR mask model for ACS/HRC; using ground"):
         spec, reason = choose_model({"PHOTMODE": "ACS HRC F606W MJD#52000.0", "INHERIT": True})
-    assert (spec.name, reason) == ("ACS-WFC", "nearest card, same instrument")
+    assert (spec.name, reason) == ("ground", "HST default for a camera without a card")
     assert choose_model({"PHOTMODE": "ACS WFC1 F814W"})[0].name == "ACS-WFC-F814W"
     assert choose_model({"PHOTMODE": "WFC3 UVIS2 F606W"})[0].name == "WFC3-UVIS"
     # not an HST obsmode: the generic default, as without PHOTMODE

@@ -84,13 +84,15 @@ class SceneMix:
     """What a frame may hold beyond the shipped recipe (the default: nothing beyond it).
 
     ``long_slit``: fraction of long-slit frames; ``spikes``: fraction of the imaging frames with diffraction
-    spikes; ``fwhm_min``: lower FWHM limit (px) instead of ``GROUND_RANGES["fwhm"][0]``. A fraction of 0
-    draws no random number, so the default mix gives the frames of the shipped recipe.
+    spikes; ``fwhm_min`` / ``fwhm_max``: FWHM limits (px) instead of ``GROUND_RANGES["fwhm"]`` (an HST camera's
+    undersampled PSFs: 1-3 px). A fraction of 0 draws no random number, so the default mix gives the frames of
+    the shipped recipe.
     """
 
     long_slit: float = 0.0
     spikes: float = 0.0
     fwhm_min: float | None = None
+    fwhm_max: float | None = None
 
     def __post_init__(self):
         for name in ("long_slit", "spikes"):
@@ -98,6 +100,15 @@ class SceneMix:
                 raise ValueError(f"{name} must be a fraction between 0 and 1, not {getattr(self, name)!r}")
         if self.fwhm_min is not None and not 0.5 <= self.fwhm_min < GROUND_RANGES["fwhm"][1]:
             raise ValueError(f"fwhm_min must be between 0.5 and {GROUND_RANGES['fwhm'][1]} px, not {self.fwhm_min!r}")
+        low, high = self.fwhm_range()
+        if self.fwhm_max is not None and not (0.5 < self.fwhm_max <= GROUND_RANGES["fwhm"][1] and high > low):
+            raise ValueError(f"fwhm_max must be above fwhm_min ({low} px) and at most {GROUND_RANGES['fwhm'][1]} px, "
+                             f"not {self.fwhm_max!r}")
+
+    def fwhm_range(self):
+        """``(low, high)`` FWHM limits of the PSFs (px)."""
+        default = GROUND_RANGES["fwhm"]
+        return (self.fwhm_min or default[0], self.fwhm_max or default[1])
 
 
 def moffat_psf(fwhm, beta, size=None, ellipticity=0.0, angle=0.0, offset=(0.0, 0.0), oversample=3):
@@ -142,8 +153,7 @@ def ground_scene(shape, rng, mix=None):
     """
     r = GROUND_RANGES
     mix = mix or SceneMix()
-    fwhm_range = (mix.fwhm_min or r["fwhm"][0], r["fwhm"][1])
-    params = {"fwhm": float(_log_uniform(rng, *fwhm_range)), "beta": float(rng.uniform(*r["beta"])),
+    params = {"fwhm": float(_log_uniform(rng, *mix.fwhm_range())), "beta": float(rng.uniform(*r["beta"])),
               "ellipticity": float(rng.uniform(*r["ellipticity"])), "angle": float(rng.uniform(0, np.pi)),
               "sky": float(_log_uniform(rng, *r["sky"]))}
     if mix.long_slit and rng.random() < mix.long_slit:

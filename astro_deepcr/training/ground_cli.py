@@ -47,6 +47,11 @@ def add_subparser(subparsers):
                         help="fraction of imaging frames with diffraction spikes (default 0)")
     parser.add_argument("--fwhm-min", type=float, default=None, metavar="PX",
                         help="lower FWHM limit of the PSFs (default 1.5 px)")
+    parser.add_argument("--fwhm-max", type=float, default=None, metavar="PX",
+                        help="upper FWHM limit of the PSFs (default 8 px; an HST camera: 3)")
+    parser.add_argument("--no-hrc-library", dest="hrc_library", action="store_false",
+                        help="no real cosmic rays from the ACS/HRC frame, only physical tracks and faint hits "
+                             "(keeps that frame's cosmic rays a held-out library)")
     parser.add_argument("--validation-frames", type=positive_int, default=16, metavar="N",
                         help="simulated validation frames (256 px, never trained on) for the card's figures")
     parser.add_argument("--quiet", action="store_true")
@@ -67,7 +72,8 @@ def train_ground_command(args):
     config = GroundConfig(init_from=init_from, depth=args.depth, width=args.width, steps=args.steps,
                           batch_size=args.batch_size, crop=args.crop, lr=args.lr, seed=args.seed, device=args.device,
                           threads=args.threads, workers=args.workers, name=args.name, stop_at=args.stop_at,
-                          long_slit=args.long_slit, spikes=args.spikes, fwhm_min=args.fwhm_min)
+                          long_slit=args.long_slit, spikes=args.spikes, fwhm_min=args.fwhm_min,
+                          fwhm_max=args.fwhm_max, hrc_library=args.hrc_library)
     start = time.monotonic()
     path = train_ground(args.output, config, progress=not args.quiet)
     card = write_card(path, config, time.monotonic() - start, n_validation=args.validation_frames)
@@ -76,9 +82,8 @@ def train_ground_command(args):
 
 
 def _mix_words(config):
-    from .ground import GROUND_RANGES
-
-    words = [f"Moffat PSFs of {config.fwhm_min or GROUND_RANGES['fwhm'][0]:g}-{GROUND_RANGES['fwhm'][1]:g} px FWHM"]
+    low, high = config.mix().fwhm_range()
+    words = [f"Moffat PSFs of {low:g}-{high:g} px FWHM"]
     if config.spikes:
         words.append(f"diffraction spikes on {config.spikes:.0%} of the imaging frames")
     if config.long_slit:
@@ -94,7 +99,8 @@ def write_card(path, config, seconds, n_validation=16, threshold=0.5):
     spec = ModelSpec(name=config.name, kind="mask", depth=config.depth, width=config.width, file=path,
                      sha256=file_sha256(path), norm="batch", normalisation="scale", scale=1.0, threshold=threshold,
                      units="electron")
-    frames = validation_frames(n_validation, crop=256, seed=config.seed, mix=config.mix())
+    frames = validation_frames(n_validation, crop=256, seed=config.seed, mix=config.mix(),
+                               hrc_library=config.hrc_library)
     validation = negatives_report(model_probability(spec, config.threads), frames, threshold)
     source = f"fine-tuned from {config.init_from}" if config.init_from else "trained from scratch"
     with open(os.path.join(os.path.dirname(path), "log.json")) as stream:
@@ -105,7 +111,10 @@ def write_card(path, config, seconds, n_validation=16, threshold=0.5):
                + ("" if config.init_from else f" --depth {config.depth} --width {config.width}")
                + (f" --long-slit {config.long_slit:g}" if config.long_slit else "")
                + (f" --spikes {config.spikes:g}" if config.spikes else "")
-               + (f" --fwhm-min {config.fwhm_min:g}" if config.fwhm_min is not None else ""))
+               + (f" --fwhm-min {config.fwhm_min:g}" if config.fwhm_min is not None else "")
+               + (f" --fwhm-max {config.fwhm_max:g}" if config.fwhm_max is not None else "")
+               + ("" if config.hrc_library else " --no-hrc-library"))
+    sources = ("the ACS/HRC j8bt06nyq harvest, " if config.hrc_library else "") + "physical tracks, faint hits"
     card = {"name": config.name, "kind": "mask", "depth": config.depth, "width": config.width,
             "file": os.path.basename(path), "sha256": spec.sha256, "norm": "batch", "normalisation": "scale",
             "scale": 1.0, "threshold": threshold, "units": "electron", "instrument": "", "detector": "",
@@ -113,14 +122,13 @@ def write_card(path, config, seconds, n_validation=16, threshold=0.5):
             "description": f"deepCR-mask {config.depth}-{config.width} for seeing-limited (ground-based) CCD frames, "
                            f"{source} on simulated ground frames",
             "training_data": "simulated seeing-limited frames (astro_deepcr.training.ground, seed "
-                             f"{config.seed}, {_mix_words(config)}); cosmic rays: the ACS/HRC j8bt06nyq harvest, "
-                             "physical tracks, faint hits; no real ground frame",
+                             f"{config.seed}, {_mix_words(config)}); cosmic rays: {sources}; no real frame",
             "provenance": f"{command} ({seconds / 60:.1f} min on device {config.device})",
             "citation": "Zhang, K. & Bloom, J. S. 2020, ApJ, 889, 24 (deepCR)",
             "license": "BSD-3-Clause" + (" (fine-tuned from deepCR weights; see licenses/DEEPCR_LICENSE.rst)"
                                          if config.init_from else ""),
             "metrics": {"validation": validation, "training_frames": [],
-                        "training_libraries": ["hrc", "tracks", "faint"]},
+                        "training_libraries": config.library_names()},
             "auto_precision": "float32"}
     folder = os.path.dirname(path)
     with open(os.path.join(folder, f"{config.name}.json"), "w") as stream:

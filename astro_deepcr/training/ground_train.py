@@ -57,6 +57,10 @@ class GroundConfig:
     long_slit: float = 0.0
     spikes: float = 0.0
     fwhm_min: float | None = None
+    fwhm_max: float | None = None
+    # cosmic rays: real ones harvested from the ACS/HRC frame (False: physical tracks and faint hits only, so
+    # that the HRC frame's own cosmic rays stay a held-out library)
+    hrc_library: bool = True
 
     def __post_init__(self):
         if self.lr is None:
@@ -66,13 +70,21 @@ class GroundConfig:
                 raise ValueError(f"{field} must be >= 1, not {getattr(self, field)!r}")
         if self.stop_at is not None and not 1 <= int(self.stop_at) <= int(self.steps):
             raise ValueError(f"stop_at must be between 1 and steps ({self.steps}), not {self.stop_at!r}")
-        self.mix()  # checks the fractions and fwhm_min
+        self.mix()  # checks the fractions and the FWHM limits
 
     def mix(self):
         """The `~astro_deepcr.training.ground.SceneMix` of the run."""
         from .ground import SceneMix
 
-        return SceneMix(long_slit=self.long_slit, spikes=self.spikes, fwhm_min=self.fwhm_min)
+        return SceneMix(long_slit=self.long_slit, spikes=self.spikes, fwhm_min=self.fwhm_min, fwhm_max=self.fwhm_max)
+
+    def library(self):
+        """The real cosmic rays of the run (`ground_frame`'s ``library``): the HRC harvest, or None."""
+        return _training_library() if self.hrc_library else None
+
+    def library_names(self):
+        """The cosmic-ray sources of the run, as a card's ``training_libraries`` names them."""
+        return (["hrc"] if self.hrc_library else []) + ["tracks", "faint"]
 
 
 class GroundFrames:
@@ -209,7 +221,7 @@ def train_ground(output, config=None, progress=True):
         torch.set_num_threads(int(config.threads))
     torch.manual_seed(config.seed)
     net, init_spec = _network(config)
-    frames = GroundFrames(config.crop, config.seed, _training_library(), config.mix())
+    frames = GroundFrames(config.crop, config.seed, config.library(), config.mix())
     bn_until = 0 if init_spec is not None else int(config.bn_fraction * config.steps)
     history, steps_done = fit(net, frames, output, steps=config.steps, batch_size=config.batch_size, lr=config.lr,
                               bn_until=bn_until, device=config.device, workers=config.workers,
@@ -225,9 +237,10 @@ def train_ground(output, config=None, progress=True):
     return path
 
 
-def validation_frames(n, crop=256, seed=0, mix=None):
-    """The ``n`` validation frames of a run seed and scene mix (indices from `VALIDATION_OFFSET`)."""
-    frames = GroundFrames(crop, seed, _training_library(), mix)
+def validation_frames(n, crop=256, seed=0, mix=None, hrc_library=True):
+    """The ``n`` validation frames of a run seed, scene mix and cosmic-ray sources (indices from
+    `VALIDATION_OFFSET`)."""
+    frames = GroundFrames(crop, seed, _training_library() if hrc_library else None, mix)
     return [frames.frame(VALIDATION_OFFSET + k) for k in range(n)]
 
 
