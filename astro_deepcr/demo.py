@@ -40,7 +40,8 @@ def run_demo(outdir="demo_out", model=None, threshold=None, device=None, path=No
         DS9 polygon per cosmic ray).
     model : str, optional
         deepCR-mask model; default: chosen from the header (ACS/HRC has no
-        card of its own: the nearest, ACS-WFC, with a warning).
+        card of its own: ``ground``, HST's model for a camera without a card,
+        with a warning).
     threshold : float, optional
         Probability threshold; default the model's.
     device : str, optional

@@ -60,9 +60,10 @@ __all__ = [
 #: exposure time, more than ``"per_second"`` of them per second of exposure, without one more than
 #: ``"without_exptime"``. Cosmic rays accumulate with time (HST: about 2.5 % of the pixels per 1000 s), so
 #: a fixed fraction would fire on deep exposures. Measured (docs/bright.rst, benchmarks/injection_frames.py):
-#: the default models flag at most 7.7e-5 per second (0.03 % of SAAO in 150 s, 0.62 % of GMOS-S in 90 s,
-#: 0.24 % of the ACS/HRC frame in 60 s); WFC3-UVIS, outside its domain, 3.5e-4 (5.2 % of SAAO) to 1.0e-3
-#: (9.2 % of GMOS-S). The bound lies between, about a factor 2 from each.
+#: the default models flag at most 8.1e-5 per second (0.03 % of SAAO in 150 s, 0.62 % of GMOS-S in 90 s with
+#: ACS-WFC; 0.49 % of the ACS/HRC frame in 60 s with ground, its model since session 35); WFC3-UVIS, outside
+#: its domain, 3.5e-4 (5.2 % of SAAO) to 1.0e-3 (9.2 % of GMOS-S). The bound lies between, about a factor 2
+#: from each.
 MAX_FLAGGED_FRACTION = {"floor": 0.01, "per_second": 1.5e-4, "without_exptime": 0.05}
 
 

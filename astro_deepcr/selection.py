@@ -114,8 +114,10 @@ def select_model(header, model=None, kind="mask"):
     -----
     AstropyUserWarning
         The header names an instrument or detector no card was trained on,
-        but one of the same instrument (else the same telescope) exists:
-        that nearest model is used outside its training domain.
+        but one of the same telescope exists: that telescope's model for a
+        camera without a card (`~astro_deepcr.zoo.UNCARDED_CAMERA_MODELS`),
+        else the nearest card (of the same instrument, else telescope), is
+        used outside its training domain.
 
     Notes
     -----
