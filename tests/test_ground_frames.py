@@ -212,3 +212,32 @@ def test_the_hrc_frame_gets_ground_which_finds_more_than_acs_wfc(ground):
     assert float(recall_cand) - float(recall_ref) == pytest.approx(0.030, abs=0.006)
     b, c = (int(count) for count in below_1k.split()[0].split("/"))
     assert 22 <= b <= 28 and c <= 5  # measured 25/3
+
+
+def test_the_hrc_frames_model_flags_a_tenth_of_lacosmics_brightest_pixels_at_most(ground):
+    """The issue's bound on HST frames, on the HRC frame with its default model (measured: ground 0, LACosmic at its
+    defaults 22, ACS-WFC 4, float32 and bfloat16 alike): a model that flags star cores fails it."""
+    import sys
+    import warnings
+
+    from astro_deepcr.detection import choose_model
+    from astro_deepcr.evaluation.detectors import deepcr_detector
+
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        import injection_frames
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+    try:
+        frame = injection_frames.LOADERS["hrc"]()
+    except (FileNotFoundError, ImportError) as exc:
+        pytest.skip(str(exc))
+    bright = ground.bright_pixels(frame["electrons"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # no card for ACS/HRC
+        spec = choose_model(frame["header"])[0]
+        flags = {name: deepcr_detector(model, dq=frame.get("dq"), satlevel=frame.get("satlevel"))(frame["electrons"])
+                 for name, model in (("default", spec), ("ACS-WFC", "ACS-WFC"))}
+    assert spec.name == "ground" and int(bright.sum()) > 5000
+    assert int((flags["default"] & bright).sum()) <= 2  # a tenth of LACosmic's 22; measured 0
+    assert 2 <= int((flags["ACS-WFC"] & bright).sum()) <= 6  # measured 4: the same bright set finds star-core flags
