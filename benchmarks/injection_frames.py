@@ -60,7 +60,9 @@ and the same outside the pixels within 2 px of what deepCR and LACosmic at
 its defaults both flag (``evaluation.frames.common_flags``: a cosmic-ray
 track wide enough to survive the median, as GMOS-S's two, counts against
 neither).
-A frame or library the model's card lists in ``training_frames`` /
+A last table splits each row by where the cosmic rays landed (near saturated, on a bright
+source, elsewhere: `astro_deepcr.evaluation.injection.ENVIRONMENTS`), the default against
+LACosmic at its defaults. A frame or library the model's card lists in ``training_frames`` /
 ``training_libraries`` is marked "trained on" and not scored. Cosmic rays:
 500 per megapixel per trial, trials until about 1000 are injected (at most
 40: GMOS gets 600), seed 22. Also, unless ``--no-protection``: the saturation protection
@@ -266,6 +268,31 @@ def bright_set(frame):
     return bright_pixels(frame["electrons"])
 
 
+def environment_lines(all_results):
+    """Each scored frame and library split by where the cosmic rays landed (`ENVIRONMENTS`): the default
+    detector against LACosmic at its defaults, paired on the same cosmic rays (b/c and one-sided p as above)."""
+    import numpy as np
+
+    from astro_deepcr.evaluation.frames import LACOSMIC_DEFAULT
+    from astro_deepcr.evaluation.injection import ENVIRONMENTS, discordant_test
+
+    lines = ["| frame | library | environment | CRs | deepCR recall | LA default recall | b/c p |", "|" + "---|" * 7]
+    for results in all_results:
+        if "trained_on" in results:
+            continue
+        per_cr = results["per_cr"]
+        where = np.asarray(per_cr["environment"])
+        ours, theirs = per_cr["found_new"][results["default"]], per_cr["found_new"][LACOSMIC_DEFAULT]
+        for index, label in enumerate(ENVIRONMENTS):
+            chosen = where == index
+            if chosen.any():
+                test = discordant_test(ours[chosen], theirs[chosen])
+                lines.append(f"| {results['name']} | {results['library']} | {label} | {int(chosen.sum())} | "
+                             f"{ours[chosen].mean():.3f} | {theirs[chosen].mean():.3f} | "
+                             f"{test['b']}/{test['c']} p={test['p']:.2g} |")
+    return lines
+
+
 def summary_lines(all_results):
     """One row per frame x library: deepCR against LACosmic at equal flags and at its defaults."""
     lines = ["| frame | library | CRs | deepCR recall | LA equal-flags recall | p | p <1k e- | LA default recall | p "
@@ -393,6 +420,8 @@ def main(argv=None):
     print("\n".join(summary_lines(all_results)))
     print("\nFull table:\n")
     print("\n".join(table_lines([results for results in all_results if "trained_on" not in results])))
+    print("\nBy environment (the default against LACosmic at its defaults):\n")
+    print("\n".join(environment_lines(all_results)))
     hrc = next((frame for frame in frames if frame["name"] == "hrc"), None)
     if hrc is not None and not args.no_protection:
         protection_before_after(hrc, args.seed, args.density)

@@ -241,3 +241,24 @@ def test_the_hrc_frames_model_flags_a_tenth_of_lacosmics_brightest_pixels_at_mos
     assert spec.name == "ground" and int(bright.sum()) > 5000
     assert int((flags["default"] & bright).sum()) <= 2  # a tenth of LACosmic's 22; measured 0
     assert 2 <= int((flags["ACS-WFC"] & bright).sum()) <= 6  # measured 4: the same bright set finds star-core flags
+
+
+def test_environment_lines_pair_the_detectors_within_each_environment():
+    """``injection_frames.environment_lines``: b/c and recall per environment, from the per-CR record."""
+    import sys
+
+    from astro_deepcr.evaluation.frames import LACOSMIC_DEFAULT
+
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        import injection_frames
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+    # 2 near saturated (LACosmic finds both), 4 on bright sources (deepCR finds 3, LACosmic 1), 0 elsewhere
+    environment = np.array([0, 0, 1, 1, 1, 1])
+    found = {"deepCR ground": np.array([0, 0, 1, 1, 1, 0], bool), LACOSMIC_DEFAULT: np.array([1, 1, 0, 0, 1, 0], bool)}
+    results = {"name": "f", "library": "lib", "default": "deepCR ground",
+               "per_cr": {"environment": environment, "found_new": found}}
+    lines = injection_frames.environment_lines([results, {"name": "g", "library": "lib", "trained_on": "library"}])
+    assert lines[2:] == ["| f | lib | near saturated | 2 | 0.000 | 1.000 | 0/2 p=0.25 |",
+                         "| f | lib | bright source | 4 | 0.750 | 0.250 | 2/0 p=1 |"]
