@@ -116,6 +116,10 @@ def test_models(capsys):
     listing = capsys.readouterr().out
     assert listing.splitlines()[0].split() == ["name", "kind", "arch", "instrument", "units", "threshold"]
     assert any(line.split()[:3] == ["WFC3-UVIS", "mask", "2-32"] for line in listing.splitlines())
+    # models without an instrument say where the header-driven choice uses them
+    rows = {line.split()[0]: line for line in listing.splitlines()[1:]}
+    assert "  no card matches  " in rows["ground-v2"] and "  HST without a card  " in rows["ground"]
+    assert "  ACS/WFC  " in rows["ACS-WFC"]
     assert cli.main(["models", "list", "--kind", "inpaint"]) == 0
     assert all(line.split()[1] == "inpaint" for line in capsys.readouterr().out.splitlines()[1:])
     assert cli.main(["models", "info", "ACS-WFC"]) == 0

@@ -6,13 +6,28 @@ from .options import UsageError, common
 __all__ = ["add_subparser"]
 
 
+def _where_chosen(spec):
+    """The instrument column: the card's instrument, else where `select_model` chooses a model without one."""
+    from ..zoo import GENERIC_DEFAULT_MODEL, UNCARDED_CAMERA_MODELS
+
+    carded = "/".join(filter(None, [spec.instrument, spec.detector]))
+    if carded:
+        return carded
+    if spec.kind == "mask" and spec.name == GENERIC_DEFAULT_MODEL:
+        return "no card matches"
+    telescopes = sorted(scope for scope, name in UNCARDED_CAMERA_MODELS.items() if name == spec.name)
+    if spec.kind == "mask" and telescopes:
+        return f"{', '.join(telescopes)} without a card"
+    return "any"
+
+
 def _cmd_models_list(args):
     from ..zoo import get_model, list_models
 
     rows = [("name", "kind", "arch", "instrument", "units", "threshold")]
     for name in list_models(args.kind):
         spec = get_model(name)
-        instrument = "/".join(filter(None, [spec.instrument, spec.detector])) or "any"
+        instrument = _where_chosen(spec)
         threshold = "n/a" if spec.threshold is None else f"{spec.threshold:g}"
         rows.append((name, spec.kind, spec.arch, instrument, spec.units, threshold))
     widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
