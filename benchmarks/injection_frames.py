@@ -271,24 +271,18 @@ def bright_set(frame):
 def environment_lines(all_results):
     """Each scored frame and library split by where the cosmic rays landed (`ENVIRONMENTS`): the default
     detector against LACosmic at its defaults, paired on the same cosmic rays (b/c and one-sided p as above)."""
-    import numpy as np
-
     from astro_deepcr.evaluation.frames import LACOSMIC_DEFAULT
-    from astro_deepcr.evaluation.injection import ENVIRONMENTS, discordant_test
+    from astro_deepcr.evaluation.injection import ENVIRONMENTS, compare_detectors
 
     lines = ["| frame | library | environment | CRs | deepCR recall | LA default recall | b/c p |", "|" + "---|" * 7]
     for results in all_results:
         if "trained_on" in results:
             continue
-        per_cr = results["per_cr"]
-        where = np.asarray(per_cr["environment"])
-        ours, theirs = per_cr["found_new"][results["default"]], per_cr["found_new"][LACOSMIC_DEFAULT]
         for index, label in enumerate(ENVIRONMENTS):
-            chosen = where == index
-            if chosen.any():
-                test = discordant_test(ours[chosen], theirs[chosen])
-                lines.append(f"| {results['name']} | {results['library']} | {label} | {int(chosen.sum())} | "
-                             f"{ours[chosen].mean():.3f} | {theirs[chosen].mean():.3f} | "
+            test = compare_detectors(results, results["default"], LACOSMIC_DEFAULT, environment=index)
+            if test["n"]:
+                lines.append(f"| {results['name']} | {results['library']} | {label} | {test['n']} | "
+                             f"{test['recall_a']:.3f} | {test['recall_b']:.3f} | "
                              f"{test['b']}/{test['c']} p={test['p']:.2g} |")
     return lines
 

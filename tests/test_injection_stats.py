@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from astro_deepcr.evaluation.injection import (
+    ENVIRONMENTS,
     FlagMatch,
     compare_detectors,
     discordant_test,
@@ -84,6 +85,9 @@ def test_recall_by_new_flags_excludes_flags_that_were_there_before():
     assert (test["b"], test["c"]) == (0, 60) and test["p"] == pytest.approx(0.5**60)
     low = compare_detectors(results, "oracle", "everything", max_charge=1000.0)
     assert low["n"] == rates["objects < 1000 e-"] and low["p"] == 1.0
+    for index, name in enumerate(ENVIRONMENTS):
+        where = compare_detectors(results, "oracle", "everything", environment=index)
+        assert where["n"] == rates[f"objects {name}"] and where["b"] == where["n"] and where["c"] == 0
     with pytest.raises(KeyError, match="nothing"):
         compare_detectors(results, "nothing", "oracle")
 

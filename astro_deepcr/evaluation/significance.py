@@ -54,14 +54,20 @@ def discordant_test(found_a, found_b):
             "recall_b": float(found_b.mean()) if n else float("nan")}
 
 
-def compare_detectors(results, first, second, max_charge=None):
+def compare_detectors(results, first, second, max_charge=None, environment=None):
     """`discordant_test` of detector ``first`` against ``second`` in `injection_recovery`'s ``results``.
 
-    ``max_charge``: only the cosmic rays with less injected charge (e-), e.g. `LOW_CHARGE`.
+    ``max_charge``: only the cosmic rays with less injected charge (e-), e.g. `LOW_CHARGE`; ``environment``:
+    only those that landed there (an index of ``recovery.ENVIRONMENTS``: 0 near saturated, 1 on a bright
+    source, 2 elsewhere).
     """
     per_cr = results["per_cr"]
     for name in (first, second):
         if name not in per_cr["found_new"]:
             raise KeyError(f"no detector {name!r} in the results; have {sorted(per_cr['found_new'])}")
-    chosen = np.ones(per_cr["charge"].shape, bool) if max_charge is None else per_cr["charge"] < max_charge
+    chosen = np.ones(np.shape(per_cr["found_new"][first]), bool)
+    if max_charge is not None:
+        chosen &= np.asarray(per_cr["charge"]) < max_charge
+    if environment is not None:
+        chosen &= np.asarray(per_cr["environment"]) == environment
     return discordant_test(per_cr["found_new"][first][chosen], per_cr["found_new"][second][chosen])
