@@ -30,6 +30,17 @@ def ground():
     return module
 
 
+def _benchmark(name):
+    """A benchmarks/ script as a module (it imports its siblings, so benchmarks/ is on sys.path while it loads)."""
+    import sys
+
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+
+
 def _frame(ground, name):
     if ground.frame_path(name) is None:
         pytest.skip(f"frame {name!r} needs {ground._source(name)} installed")
@@ -160,15 +171,9 @@ def test_generic_default_on_real_ground_frames(ground, name):
 
 def test_paired_models_pairs_the_same_injections(ground):
     """A model paired with itself finds exactly the same cosmic rays (b = c = 0): the pairing is per cosmic ray."""
-    import sys
-
     if ground.frame_path("gmos") is None:
         pytest.skip("frame 'gmos' needs astroscrappy installed")
-    sys.path.insert(0, str(SCRIPT.parent))
-    try:
-        import paired_models
-    finally:
-        sys.path.remove(str(SCRIPT.parent))
+    paired_models = _benchmark("paired_models")
     header, rule, row = paired_models.paired_lines("ground", "ground", frames=["gmos"], libraries=["thin-ccd"])
     cells = [cell.strip() for cell in row.strip("|").split("|")]
     frame, library, n_injected, flags, recall_ref, recall_cand, both, below_1k = cells
@@ -183,7 +188,6 @@ def test_the_hrc_frame_gets_ground_which_finds_more_than_acs_wfc(ground):
     Measured (seed 22, the wfpc2 library, held out for both models; float32 and bfloat16 alike): ground finds 37
     cosmic rays that ACS-WFC misses and misses 7 it finds (25/3 below 1000 e-), at 4970 flags against 2412.
     """
-    import sys
     import warnings
 
     from astro_deepcr.datasets import load_hst_example
@@ -196,11 +200,7 @@ def test_the_hrc_frame_gets_ground_which_finds_more_than_acs_wfc(ground):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # no card for ACS/HRC
         assert choose_model(example.primary_header)[0].name == "ground"
-    sys.path.insert(0, str(SCRIPT.parent))
-    try:
-        import paired_models
-    finally:
-        sys.path.remove(str(SCRIPT.parent))
+    paired_models = _benchmark("paired_models")
     row = paired_models.paired_lines("ground", "ACS-WFC", frames=["hrc"], libraries=["wfpc2"])[-1]
     cells = [cell.strip() for cell in row.strip("|").split("|")]
     frame, library, n_injected, flags, recall_ref, recall_cand, overall, below_1k = cells
@@ -217,17 +217,12 @@ def test_the_hrc_frame_gets_ground_which_finds_more_than_acs_wfc(ground):
 def test_the_hrc_frames_model_flags_a_tenth_of_lacosmics_brightest_pixels_at_most(ground):
     """The issue's bound on HST frames, on the HRC frame with its default model (measured: ground 0, LACosmic at its
     defaults 22, ACS-WFC 4, float32 and bfloat16 alike): a model that flags star cores fails it."""
-    import sys
     import warnings
 
     from astro_deepcr.detection import choose_model
     from astro_deepcr.evaluation.detectors import deepcr_detector
 
-    sys.path.insert(0, str(SCRIPT.parent))
-    try:
-        import injection_frames
-    finally:
-        sys.path.remove(str(SCRIPT.parent))
+    injection_frames = _benchmark("injection_frames")
     try:
         frame = injection_frames.LOADERS["hrc"]()
     except (FileNotFoundError, ImportError) as exc:
@@ -245,15 +240,9 @@ def test_the_hrc_frames_model_flags_a_tenth_of_lacosmics_brightest_pixels_at_mos
 
 def test_environment_lines_pair_the_detectors_within_each_environment():
     """``injection_frames.environment_lines``: b/c and recall per environment, from the per-CR record."""
-    import sys
-
     from astro_deepcr.evaluation.frames import LACOSMIC_DEFAULT
 
-    sys.path.insert(0, str(SCRIPT.parent))
-    try:
-        import injection_frames
-    finally:
-        sys.path.remove(str(SCRIPT.parent))
+    injection_frames = _benchmark("injection_frames")
     # 2 near saturated (LACosmic finds both), 4 on bright sources (deepCR finds 3, LACosmic 1), 0 elsewhere
     environment = np.array([0, 0, 1, 1, 1, 1])
     found = {"deepCR ground": np.array([0, 0, 1, 1, 1, 0], bool), LACOSMIC_DEFAULT: np.array([1, 1, 0, 0, 1, 0], bool)}

@@ -80,7 +80,7 @@ class GroundConfig:
 
     def library(self):
         """The real cosmic rays of the run (`ground_frame`'s ``library``): the HRC harvest, or None."""
-        return _training_library() if self.hrc_library else None
+        return _real_cosmic_rays(self.hrc_library)
 
     def library_names(self):
         """The cosmic-ray sources of the run, as a card's ``training_libraries`` names them."""
@@ -116,6 +116,11 @@ def _training_library():
     from .crlibrary import harvest_cosmic_rays
 
     return [np.asarray(stamp, np.float32) for stamp in harvest_cosmic_rays(method="psf")]
+
+
+def _real_cosmic_rays(hrc_library):
+    """`ground_frame`'s ``library`` for a run with or without the HRC harvest (None: tracks and faint hits only)."""
+    return _training_library() if hrc_library else None
 
 
 def _network(config):
@@ -240,7 +245,7 @@ def train_ground(output, config=None, progress=True):
 def validation_frames(n, crop=256, seed=0, mix=None, hrc_library=True):
     """The ``n`` validation frames of a run seed, scene mix and cosmic-ray sources (indices from
     `VALIDATION_OFFSET`)."""
-    frames = GroundFrames(crop, seed, _training_library() if hrc_library else None, mix)
+    frames = GroundFrames(crop, seed, _real_cosmic_rays(hrc_library), mix)
     return [frames.frame(VALIDATION_OFFSET + k) for k in range(n)]
 
 
