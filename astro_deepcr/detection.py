@@ -53,6 +53,7 @@ __all__ = [
     "backend_used",
     "detect",
     "MAX_FLAGGED_FRACTION",
+    "flagged_fraction_alarm",
 ]
 
 #: The flagged-fraction alarm: `detect` warns that a frame is probably outside the model's domain (wrong
@@ -386,17 +387,37 @@ def _protection_seeds(saturated, mask, dq, data):
     return saturated & known
 
 
+def flagged_fraction_alarm(fraction, exptime=None):
+    """The limit of `MAX_FLAGGED_FRACTION` that a flagged fraction exceeds, or None: the out-of-domain alarm.
+
+    Parameters
+    ----------
+    fraction : float
+        Flagged pixels over good pixels.
+    exptime : float, optional
+        Exposure time (s): the bound is then a fraction per second of exposure.
+
+    Returns
+    -------
+    str or None
+        The limit exceeded, in words (e.g. ``"0.00015 per second of exposure"``), or None when the
+        fraction is plausible for cosmic rays.
+    """
+    bound = MAX_FLAGGED_FRACTION
+    if fraction <= bound["floor"]:
+        return None
+    if exptime is not None and exptime > 0:
+        return f"{bound['per_second']:g} per second of exposure" if fraction / exptime > bound["per_second"] else None
+    return f"{100 * bound['without_exptime']:g} %" if fraction > bound["without_exptime"] else None
+
+
 def _check_fraction(cr_mask, bad, spec, exptime=None):
     n_good = int(bad.size - bad.sum())
     if n_good == 0:
         return
     fraction = cr_mask.sum() / n_good
-    bound = MAX_FLAGGED_FRACTION
-    if exptime is not None and exptime > 0:
-        alarm, limit = fraction / exptime > bound["per_second"], f"{bound['per_second']:g} per second of exposure"
-    else:
-        alarm, limit = fraction > bound["without_exptime"], f"{100 * bound['without_exptime']:g} %"
-    if alarm and fraction > bound["floor"]:
+    limit = flagged_fraction_alarm(fraction, exptime)
+    if limit is not None:
         exposure = "" if exptime is None else f" in {exptime:g} s"
         warnings.warn(
             f"deepCR model {spec.name} flagged {100 * fraction:.1f} % of the good pixels ({int(cr_mask.sum())} px)"

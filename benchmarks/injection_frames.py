@@ -59,7 +59,11 @@ background-subtracted frame; LACosmic's own flags there are not excluded),
 and the same outside the pixels within 2 px of what deepCR and LACosmic at
 its defaults both flag (``evaluation.frames.common_flags``: a cosmic-ray
 track wide enough to survive the median, as GMOS-S's two, counts against
-neither).
+neither); ``flagged %``: flagged fraction of the good pixels of the uninjected
+frame, "(alarm)" where it exceeds what cosmic rays explain in the header's
+exposure time (`astro_deepcr.detection.flagged_fraction_alarm`, the core's
+out-of-domain alarm): the bright-pixel count sees only star cores, this sees
+flags on fainter sources too.
 A last table splits each row by where the cosmic rays landed (near saturated, on a bright
 source, elsewhere: `astro_deepcr.evaluation.injection.ENVIRONMENTS`), the default against
 LACosmic at its defaults. A frame or library the model's card lists in ``training_frames`` /
@@ -290,11 +294,13 @@ def environment_lines(all_results):
 def summary_lines(all_results):
     """One row per frame x library: deepCR against LACosmic at equal flags and at its defaults."""
     lines = ["| frame | library | CRs | deepCR recall | LA equal-flags recall | p | p <1k e- | LA default recall | p "
-             "| p <1k e- | bright flags deepCR / LA default | ... outside common flags |", "|" + "---|" * 12]
+             "| p <1k e- | bright flags deepCR / LA default | ... outside common flags "
+             "| flagged % deepCR / LA default |",
+             "|" + "---|" * 13]
     for results in all_results:
         if "trained_on" in results:
             lines.append(f"| {results['name']} | {results['library']} | trained on ({results['trained_on']}) |"
-                         + " |" * 9)
+                         + " |" * 10)
             continue
         rates = results["detectors"]
         default = results["default"]
@@ -310,8 +316,17 @@ def summary_lines(all_results):
         cells.append(f"{bright.get(default, '-')} / {bright.get('LACosmic (sigclip 4.5)', '-')}")
         unshared = results.get("bright_flags_unshared", {})
         cells.append(f"{unshared.get(default, '-')} / {unshared.get('LACosmic (sigclip 4.5)', '-')}")
+        cells.append(" / ".join(_flagged_cell(results, name) for name in (default, "LACosmic (sigclip 4.5)")))
         lines.append("| " + " | ".join(cells) + " |")
     return lines
+
+
+def _flagged_cell(results, name):
+    """Flagged % of the uninjected frame, with "(alarm)" where it exceeds what cosmic rays explain in its exposure."""
+    if name not in results.get("flagged_fraction", {}):
+        return "-"
+    alarm = " (alarm)" if results["alarm"][name] else ""
+    return f"{100 * results['flagged_fraction'][name]:.2f}{alarm}"
 
 
 def library_lines(names):

@@ -105,6 +105,7 @@ def main(argv=None):
     parser.add_argument("--spikes", type=float, default=0.0)
     parser.add_argument("--fwhm-min", type=float, default=None)
     parser.add_argument("--fwhm-max", type=float, default=None)
+    parser.add_argument("--on-sources", type=float, default=0.0)
     parser.add_argument("--no-hrc-library", dest="hrc_library", action="store_false",
                         help="validation frames without the HRC library's cosmic rays (as train-ground's option)")
     args = parser.parse_args(argv)
@@ -113,7 +114,8 @@ def main(argv=None):
     if args.validation:
         from astro_deepcr.training.ground import SceneMix
 
-        mix = SceneMix(long_slit=args.long_slit, spikes=args.spikes, fwhm_min=args.fwhm_min, fwhm_max=args.fwhm_max)
+        mix = SceneMix(long_slit=args.long_slit, spikes=args.spikes, fwhm_min=args.fwhm_min, fwhm_max=args.fwhm_max,
+                       on_sources=args.on_sources)
         print(f"\nSimulated validation frames ({mix}):\n")
         print("\n".join(validation_lines({"reference": args.reference, "candidate": args.candidate},
                                           args.validation, mix, args.hrc_library)))

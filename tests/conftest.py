@@ -14,3 +14,25 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def benchmark_script():
+    """``benchmark_script(name)``: a ``benchmarks/`` script imported as a module (it imports its siblings, so
+    ``benchmarks/`` is on ``sys.path`` while it loads); skips where that folder is absent (an installed package)."""
+    import importlib
+    import pathlib
+    import sys
+
+    folder = pathlib.Path(__file__).parents[1] / "benchmarks"
+    if not folder.is_dir():
+        pytest.skip("benchmarks/ not available (installed package)")
+
+    def load(name):
+        sys.path.insert(0, str(folder))
+        try:
+            return importlib.import_module(name)
+        finally:
+            sys.path.remove(str(folder))
+
+    return load

@@ -83,3 +83,15 @@ def test_alarm_names_model_and_causes():
     image[::4, ::3] += 5000.0  # 8 % of the pixels: no exposure time makes that plausible
     with pytest.warns(AstropyUserWarning, match="ACS-WFC flagged .* Check the units .* the gain, and the model"):
         detect(image, spec="ACS-WFC", **FLOAT32)
+
+
+def test_flagged_fraction_alarm_is_the_warnings_rule():
+    from astro_deepcr.detection import flagged_fraction_alarm
+
+    # 1 % is the floor; then 1.5e-4 per second of exposure, or 5 % without an exposure time
+    assert flagged_fraction_alarm(0.0099, exptime=1.0) is None
+    assert flagged_fraction_alarm(0.0197, exptime=60.0) == "0.00015 per second of exposure"  # 3.3e-4 per s
+    assert flagged_fraction_alarm(0.0197, exptime=200.0) is None  # 9.9e-5 per s
+    assert flagged_fraction_alarm(0.049) is None
+    assert flagged_fraction_alarm(0.051) == "5 %"
+    assert flagged_fraction_alarm(0.051, exptime=0.0) == "5 %"  # no usable exposure time

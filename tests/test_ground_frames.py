@@ -30,17 +30,6 @@ def ground():
     return module
 
 
-def _benchmark(name):
-    """A benchmarks/ script as a module (it imports its siblings, so benchmarks/ is on sys.path while it loads)."""
-    import sys
-
-    sys.path.insert(0, str(SCRIPT.parent))
-    try:
-        return importlib.import_module(name)
-    finally:
-        sys.path.remove(str(SCRIPT.parent))
-
-
 def _frame(ground, name):
     if ground.frame_path(name) is None:
         pytest.skip(f"frame {name!r} needs {ground._source(name)} installed")
@@ -169,11 +158,11 @@ def test_generic_default_on_real_ground_frames(ground, name):
     assert result["rows"]["LACosmic"]["flagged"] == {"saao": 77, "gmos": 157, "kpno": 450}[name]
 
 
-def test_paired_models_pairs_the_same_injections(ground):
+def test_paired_models_pairs_the_same_injections(ground, benchmark_script):
     """A model paired with itself finds exactly the same cosmic rays (b = c = 0): the pairing is per cosmic ray."""
     if ground.frame_path("gmos") is None:
         pytest.skip("frame 'gmos' needs astroscrappy installed")
-    paired_models = _benchmark("paired_models")
+    paired_models = benchmark_script("paired_models")
     header, rule, row = paired_models.paired_lines("ground", "ground", frames=["gmos"], libraries=["thin-ccd"])
     cells = [cell.strip() for cell in row.strip("|").split("|")]
     frame, library, n_injected, flags, recall_ref, recall_cand, both, below_1k = cells
@@ -182,7 +171,7 @@ def test_paired_models_pairs_the_same_injections(ground):
     assert both == below_1k == "0/0 p=1"
 
 
-def test_the_hrc_frame_gets_ground_which_finds_more_than_acs_wfc(ground):
+def test_the_hrc_frame_gets_ground_which_finds_more_than_acs_wfc(ground, benchmark_script):
     """The measurement behind ACS/HRC's model (docs/ground.rst, "Cameras without a card"), on one library.
 
     Measured (seed 22, the wfpc2 library, held out for both models; float32 and bfloat16 alike): ground finds 37
@@ -200,7 +189,7 @@ def test_the_hrc_frame_gets_ground_which_finds_more_than_acs_wfc(ground):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # no card for ACS/HRC
         assert choose_model(example.primary_header)[0].name == "ground"
-    paired_models = _benchmark("paired_models")
+    paired_models = benchmark_script("paired_models")
     row = paired_models.paired_lines("ground", "ACS-WFC", frames=["hrc"], libraries=["wfpc2"])[-1]
     cells = [cell.strip() for cell in row.strip("|").split("|")]
     frame, library, n_injected, flags, recall_ref, recall_cand, overall, below_1k = cells
@@ -214,7 +203,7 @@ def test_the_hrc_frame_gets_ground_which_finds_more_than_acs_wfc(ground):
     assert 22 <= b <= 28 and c <= 5  # measured 25/3
 
 
-def test_the_hrc_frames_model_flags_a_tenth_of_lacosmics_brightest_pixels_at_most(ground):
+def test_the_hrc_frames_model_flags_a_tenth_of_lacosmics_brightest_pixels_at_most(ground, benchmark_script):
     """The issue's bound on HST frames, on the HRC frame with its default model (measured: ground 0, LACosmic at its
     defaults 22, ACS-WFC 4, float32 and bfloat16 alike): a model that flags star cores fails it."""
     import warnings
@@ -222,7 +211,7 @@ def test_the_hrc_frames_model_flags_a_tenth_of_lacosmics_brightest_pixels_at_mos
     from astro_deepcr.detection import choose_model
     from astro_deepcr.evaluation.detectors import deepcr_detector
 
-    injection_frames = _benchmark("injection_frames")
+    injection_frames = benchmark_script("injection_frames")
     try:
         frame = injection_frames.LOADERS["hrc"]()
     except (FileNotFoundError, ImportError) as exc:
@@ -238,11 +227,11 @@ def test_the_hrc_frames_model_flags_a_tenth_of_lacosmics_brightest_pixels_at_mos
     assert 2 <= int((flags["ACS-WFC"] & bright).sum()) <= 6  # measured 4: the same bright set finds star-core flags
 
 
-def test_environment_lines_pair_the_detectors_within_each_environment():
+def test_environment_lines_pair_the_detectors_within_each_environment(benchmark_script):
     """``injection_frames.environment_lines``: b/c and recall per environment, from the per-CR record."""
     from astro_deepcr.evaluation.frames import LACOSMIC_DEFAULT
 
-    injection_frames = _benchmark("injection_frames")
+    injection_frames = benchmark_script("injection_frames")
     # 2 near saturated (LACosmic finds both), 4 on bright sources (deepCR finds 3, LACosmic 1), 0 elsewhere
     environment = np.array([0, 0, 1, 1, 1, 1])
     found = {"deepCR ground": np.array([0, 0, 1, 1, 1, 0], bool), LACOSMIC_DEFAULT: np.array([1, 1, 0, 0, 1, 0], bool)}

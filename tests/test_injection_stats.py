@@ -174,3 +174,24 @@ def test_bright_flag_cut_outs_are_written(tmp_path):
     # nothing flagged on the bright set: an empty sheet, still written
     plot_bright_flags(results, image, np.zeros(image.shape, bool), tmp_path / "empty.png")
     assert (tmp_path / "empty.png").stat().st_size > 1000
+
+
+def test_run_frame_gives_flagged_fractions_and_the_alarm_with_the_exposure_time(benchmark_script):
+    from astropy.io import fits
+
+    image = noise_frame((50, 40))
+    every_tenth = ("every tenth", lambda data: (np.arange(data.size) % 10 == 0).reshape(data.shape))
+    rates = {}
+    for exptime in (60.0, 1000.0):
+        frame = {"electrons": image, "readnoise": 5.0, "name": "noise",
+                 "header": fits.Header({"EXPTIME": exptime})}
+        results = run_frame(frame, detector=every_tenth, library=LIBRARY, n_cr=5, seed=1, match_flags=False)
+        assert results["flagged_fraction"]["every tenth"] == pytest.approx(0.1)
+        rates[exptime] = results
+    # 10 % in 60 s is 1.7e-3 per second; in 1000 s 1e-4 per second, under the bound
+    assert rates[60.0]["alarm"]["every tenth"] == "0.00015 per second of exposure"
+    assert rates[1000.0]["alarm"]["every tenth"] is None
+    lacosmic = rates[60.0]["flagged_fraction"]["LACosmic (sigclip 4.5)"]
+    assert lacosmic < 0.01 and rates[60.0]["alarm"]["LACosmic (sigclip 4.5)"] is None
+    row = benchmark_script("injection_frames").summary_lines([rates[60.0]])[2]
+    assert row.endswith(f"| 10.00 (alarm) / {100 * lacosmic:.2f} |")

@@ -147,7 +147,10 @@ def run_frame(frame, *, model=None, library=None, seed=0, n_cr=None, density=DEN
         (`~astro_deepcr.evaluation.detectors.FlagMatch` or None),
         ``sigclip``, ``significance`` (LACosmic name -> ``{"all": ...,
         "< 1000 e-": ...}`` of `~astro_deepcr.evaluation.significance.discordant_test`,
-        deepCR as A), ``bright_flags``, ``bright_flags_unshared``, ``library``, ``saturated``, ``name``, ``n_good``.
+        deepCR as A), ``bright_flags``, ``bright_flags_unshared``, ``flagged_fraction`` (detector -> flagged
+        fraction of the good pixels of the uninjected frame), ``alarm`` (detector -> the limit of
+        `~astro_deepcr.detection.flagged_fraction_alarm` it exceeds with the header's exposure time, or None),
+        ``library``, ``saturated``, ``name``, ``n_good``.
     """
     from ..detection import choose_model
 
@@ -187,11 +190,25 @@ def run_frame(frame, *, model=None, library=None, seed=0, n_cr=None, density=DEN
         results["bright_flags"] = {name: int((mask & bright).sum()) for name, mask in originals.items()}
         unshared = bright & ~common_flags(originals[default], originals[LACOSMIC_DEFAULT])
         results["bright_flags_unshared"] = {name: int((mask & unshared).sum()) for name, mask in originals.items()}
+    n_good = int((~bad & ~saturated).sum())
+    results["flagged_fraction"], results["alarm"] = _flag_rates(results["last"]["originals"], n_good,
+                                                                 frame.get("header"))
     results.update(model=model_name, reason=reason, default=default, flag_match=match,
                    sigclip=None if match is None else match.sigclip, saturated=saturated,
-                   library=library_name or "hrc", name=frame.get("name", "frame"),
-                   n_good=int((~bad & ~saturated).sum()))
+                   library=library_name or "hrc", name=frame.get("name", "frame"), n_good=n_good)
     return results
+
+
+def _flag_rates(originals, n_good, header):
+    """Each detector's flagged fraction of the good pixels of the uninjected frame, and the out-of-domain alarm's
+    verdict on it (`astro_deepcr.detection.flagged_fraction_alarm`: the limit exceeded, or None), with the
+    header's exposure time: more flags than cosmic rays can explain in that time are flags on something else."""
+    from ..detection import flagged_fraction_alarm
+    from ..units import header_exptime
+
+    exptime = header_exptime(header) if header is not None else None
+    fractions = {name: float(np.asarray(mask, bool).sum()) / max(n_good, 1) for name, mask in originals.items()}
+    return fractions, {name: flagged_fraction_alarm(value, exptime) for name, value in fractions.items()}
 
 
 #: Columns of `table_lines`: (heading, key, format). Recall is by new flags except where the heading says "plain".

@@ -32,8 +32,11 @@ leaves the random stream of every frame as it was): diffraction spikes of a four
 of the imaging frames (0.3 to 3 % of each star's light, intensity falling as the inverse square of the
 distance along four perpendicular spikes as wide as the core, one orientation per frame, on every star
 bright enough to show them), a fraction of long-slit spectra (`astro_deepcr.training.spectra`: sky lines,
-object traces, emission-line knots, the same seeing, dispersion along either axis), and a lower FWHM
-limit (undersampled cameras).
+object traces, emission-line knots, the same seeing, dispersion along either axis), FWHM limits
+(undersampled cameras), and a fraction of the cosmic rays of an imaging frame centred on a source (a pixel
+where stars and galaxies add at least ``3 sigma`` of the sky's noise): on a uniform draw few cosmic rays
+land on stars, while in a crowded field such as a globular cluster a third or more do, and there a cosmic
+ray must be told from a star core.
 
 No real ground frame enters: the ground frames of the evaluation (SAAO, GMOS-S, WFPC2) and the cosmic-ray
 libraries harvested from them stay held out.
@@ -48,8 +51,8 @@ from .detector import add_bad_columns, add_hot_pixels, bleed_saturation, sky_gra
 from .simulate import add_cosmic_rays
 from .spectra import _log_uniform, long_slit_scene
 
-__all__ = ["GROUND_RANGES", "SceneMix", "moffat_psf", "spike_pattern", "ground_scene", "faint_hits", "ground_frame",
-           "label_cosmic_rays"]
+__all__ = ["GROUND_RANGES", "SceneMix", "moffat_psf", "spike_pattern", "ground_scene", "source_pixels", "faint_hits",
+           "ground_frame", "label_cosmic_rays"]
 
 #: The ranges every frame is drawn from (see the module docstring); ``(low, high)``, log-uniform where noted.
 GROUND_RANGES = {
@@ -85,17 +88,19 @@ class SceneMix:
 
     ``long_slit``: fraction of long-slit frames; ``spikes``: fraction of the imaging frames with diffraction
     spikes; ``fwhm_min`` / ``fwhm_max``: FWHM limits (px) instead of ``GROUND_RANGES["fwhm"]`` (an HST camera's
-    undersampled PSFs: 1-3 px). A fraction of 0 draws no random number, so the default mix gives the frames of
-    the shipped recipe.
+    undersampled PSFs: 1-3 px); ``on_sources``: fraction of the cosmic rays of an imaging frame centred on a
+    source pixel (`source_pixels`; the others, and every one of a frame without a source pixel, fall anywhere).
+    A fraction of 0 draws no random number, so the default mix gives the frames of the shipped recipe.
     """
 
     long_slit: float = 0.0
     spikes: float = 0.0
     fwhm_min: float | None = None
     fwhm_max: float | None = None
+    on_sources: float = 0.0
 
     def __post_init__(self):
-        for name in ("long_slit", "spikes"):
+        for name in ("long_slit", "spikes", "on_sources"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be a fraction between 0 and 1, not {getattr(self, name)!r}")
         if self.fwhm_min is not None and not 0.5 <= self.fwhm_min < GROUND_RANGES["fwhm"][1]:
@@ -151,6 +156,13 @@ def ground_scene(shape, rng, mix=None):
 
     ``mix``: a `SceneMix` (default: the shipped recipe's frames).
     """
+    sources, sky, params = _scene_parts(shape, rng, mix)
+    return sources + sky, params
+
+
+def _scene_parts(shape, rng, mix):
+    """`ground_scene`'s expected signal in two parts, ``(sources, sky, params)``: stars and galaxies, and the
+    sky; a long-slit frame's whole spectrum is its ``sky`` (no source pixels)."""
     r = GROUND_RANGES
     mix = mix or SceneMix()
     params = {"fwhm": float(_log_uniform(rng, *mix.fwhm_range())), "beta": float(rng.uniform(*r["beta"])),
@@ -160,7 +172,7 @@ def ground_scene(shape, rng, mix=None):
         turned = rng.random() < 0.5
         scene, spectrum = long_slit_scene(shape[::-1] if turned else shape, rng, params["fwhm"], params["beta"])
         params.update(spectrum, kind="long-slit", sky=spectrum["continuum"], spikes=0.0)
-        return (scene.T if turned else scene), params
+        return np.zeros(shape), (scene.T if turned else scene), params
     params["kind"] = "imaging"
     spiked = bool(mix.spikes) and rng.random() < mix.spikes
     params["spikes"] = float(_log_uniform(rng, *r["spike_fraction"])) if spiked else 0.0
@@ -193,7 +205,13 @@ def ground_scene(shape, rng, mix=None):
         psf = moffat_psf(params["fwhm"], params["beta"], size, params["ellipticity"], params["angle"])
         scene += signal.fftconvolve(points, psf, mode="same")[margin:-margin, margin:-margin].clip(0, None)
     sky = sky_gradient(shape, params["sky"], rng.uniform(*r["sky_gradient"]), rng)
-    return scene + sky, params
+    return scene, sky, params
+
+
+def source_pixels(sources, sky_level, read_noise):
+    """Pixels where stars and galaxies (``sources``, e-) add at least ``LABEL_PEAK_SIGMA`` (3) times the sky's
+    noise ``sqrt(sky_level + read_noise**2)``: where `SceneMix.on_sources` centres cosmic rays."""
+    return sources >= LABEL_PEAK_SIGMA * np.sqrt(sky_level + read_noise**2)
 
 
 def spike_pattern(fwhm, angle, length=SPIKE_LENGTH):
@@ -231,14 +249,16 @@ def faint_hits(n, rng):
     return stamps
 
 
-def _cosmic_rays(shape, rng, library):
-    """CR charge (e-) and a map of CR identities (0: none) for one frame."""
+def _cosmic_rays(shape, rng, library, on_sources=0.0, sources=None):
+    """CR charge (e-) and a map of CR identities (0: none) for one frame; a fraction ``on_sources`` of them
+    centred on a pixel of ``sources`` (a boolean map; none when it holds no pixel)."""
     n_cr = rng.poisson(_log_uniform(rng, *GROUND_RANGES["cr_density"]) * shape[0] * shape[1] / 1e6)
     charge = np.zeros(shape)
     identity = np.zeros(shape, np.int32)
-    sources = rng.choice(3, size=n_cr, p=CR_SOURCES if library else (0.0, 0.6, 0.4))
-    faint = iter(faint_hits(int((sources == 2).sum()), rng))
-    for k, source in enumerate(sources, start=1):
+    kinds = rng.choice(3, size=n_cr, p=CR_SOURCES if library else (0.0, 0.6, 0.4))
+    faint = iter(faint_hits(int((kinds == 2).sum()), rng))
+    sites = np.argwhere(sources) if on_sources else ()
+    for k, source in enumerate(kinds, start=1):
         if source == 0:
             stamp = np.rot90(np.asarray(library[int(rng.integers(len(library)))], float), int(rng.integers(4)))
             stamp = stamp[:, ::-1] if rng.random() < 0.5 else stamp
@@ -248,8 +268,12 @@ def _cosmic_rays(shape, rng, library):
         else:
             stamp = next(faint)
         stamp = np.where(stamp > 1e-3 * stamp.max(), stamp, 0.0)
-        y0 = int(rng.integers(-stamp.shape[0] // 2, shape[0] - stamp.shape[0] // 2))
-        x0 = int(rng.integers(-stamp.shape[1] // 2, shape[1] - stamp.shape[1] // 2))
+        if on_sources and len(sites) and rng.random() < on_sources:
+            centre = sites[int(rng.integers(len(sites)))]
+            y0, x0 = int(centre[0]) - stamp.shape[0] // 2, int(centre[1]) - stamp.shape[1] // 2
+        else:
+            y0 = int(rng.integers(-stamp.shape[0] // 2, shape[0] - stamp.shape[0] // 2))
+            x0 = int(rng.integers(-stamp.shape[1] // 2, shape[1] - stamp.shape[1] // 2))
         placed = _add_stamp(charge, stamp, y0, x0)
         if placed is not None:
             box, added = placed
@@ -296,12 +320,14 @@ def ground_frame(shape, rng, library=None, mix=None):
         ``clean`` (float32, e-: the same frame without cosmic rays, same noise) and ``params``.
     """
     r = GROUND_RANGES
-    expected, params = ground_scene(shape, rng, mix)
+    mix = mix or SceneMix()
+    sources, sky, params = _scene_parts(shape, rng, mix)
     params["read_noise"] = float(rng.uniform(*r["read_noise"]))
     exptime = float(_log_uniform(rng, *r["exptime"]))
     dark, hot = add_hot_pixels(shape, exptime, float(rng.uniform(0, 2e-3)), rng)
-    expected = expected + dark
-    cr_charge, identity = _cosmic_rays(shape, rng, library)
+    expected = sources + sky + dark
+    sites = source_pixels(sources, params["sky"], params["read_noise"]) if mix.on_sources else None
+    cr_charge, identity = _cosmic_rays(shape, rng, library, mix.on_sources, sites)
     noisy = rng.poisson(np.clip(expected, 0, None)).astype(float)
     noise = rng.normal(0.0, params["read_noise"], shape)
     full_well = float(_log_uniform(rng, *r["full_well"]))

@@ -12,7 +12,7 @@ DESCRIPTION = ("Fine-tune (default: from ACS-WFC) or train a deepCR-mask network
                "frames (astro_deepcr.training.ground: Moffat PSFs of 1.5-8 px FWHM, sky 5-5000 e-, saturation and "
                "bleeding, hot pixels, dead columns, real HRC cosmic rays, physical tracks through 10-250 um of "
                "silicon, faint 1-4 px hits; labels exact down to the noise; on request diffraction spikes, "
-               "long-slit spectra and a lower FWHM limit). Writes OUTPUT/NAME.safetensors, its "
+               "long-slit spectra, FWHM limits and cosmic rays on sources). Writes OUTPUT/NAME.safetensors, its "
                "card NAME.json, models.json, log.json and a checkpoint that a second call resumes from. The "
                "defaults reproduce the shipped 'ground' model (under the name my-ground).")
 
@@ -49,6 +49,9 @@ def add_subparser(subparsers):
                         help="lower FWHM limit of the PSFs (default 1.5 px)")
     parser.add_argument("--fwhm-max", type=float, default=None, metavar="PX",
                         help="upper FWHM limit of the PSFs (default 8 px; an HST camera: 3)")
+    parser.add_argument("--on-sources", type=float, default=0.0, metavar="FRACTION",
+                        help="fraction of the cosmic rays of an imaging frame centred on a star or galaxy (default 0: "
+                             "anywhere, as the shipped model)")
     parser.add_argument("--no-hrc-library", dest="hrc_library", action="store_false",
                         help="no real cosmic rays from the ACS/HRC frame, only physical tracks and faint hits "
                              "(keeps that frame's cosmic rays a held-out library)")
@@ -73,7 +76,7 @@ def train_ground_command(args):
                           batch_size=args.batch_size, crop=args.crop, lr=args.lr, seed=args.seed, device=args.device,
                           threads=args.threads, workers=args.workers, name=args.name, stop_at=args.stop_at,
                           long_slit=args.long_slit, spikes=args.spikes, fwhm_min=args.fwhm_min,
-                          fwhm_max=args.fwhm_max, hrc_library=args.hrc_library)
+                          fwhm_max=args.fwhm_max, on_sources=args.on_sources, hrc_library=args.hrc_library)
     start = time.monotonic()
     path = train_ground(args.output, config, progress=not args.quiet)
     card = write_card(path, config, time.monotonic() - start, n_validation=args.validation_frames)
@@ -88,6 +91,8 @@ def _mix_words(config):
         words.append(f"diffraction spikes on {config.spikes:.0%} of the imaging frames")
     if config.long_slit:
         words.append(f"{config.long_slit:.0%} long-slit spectra")
+    if config.on_sources:
+        words.append(f"{config.on_sources:.0%} of the cosmic rays of an imaging frame centred on a source")
     return ", ".join(words)
 
 
@@ -113,6 +118,7 @@ def write_card(path, config, seconds, n_validation=16, threshold=0.5):
                + (f" --spikes {config.spikes:g}" if config.spikes else "")
                + (f" --fwhm-min {config.fwhm_min:g}" if config.fwhm_min is not None else "")
                + (f" --fwhm-max {config.fwhm_max:g}" if config.fwhm_max is not None else "")
+               + (f" --on-sources {config.on_sources:g}" if config.on_sources else "")
                + ("" if config.hrc_library else " --no-hrc-library"))
     sources = ("the ACS/HRC j8bt06nyq harvest, " if config.hrc_library else "") + "physical tracks, faint hits"
     card = {"name": config.name, "kind": "mask", "depth": config.depth, "width": config.width,
