@@ -10,14 +10,16 @@ the reference finds, and the one-sided exact binomial p that the candidate recal
 1000 e-. This is the rule by which a candidate may replace a shipped model (docs/ground.rst).
 
 ``--validation N``: also both models on ``N`` simulated validation frames of the scene mix given by
-``--long-slit``, ``--spikes``, ``--fwhm-min`` / ``--fwhm-max`` and ``--no-hrc-library``
+train-ground's own options (``--long-slit``, ``--spikes``, ``--fwhm-min`` / ``--fwhm-max``, ``--on-sources``,
+``--no-hrc-library``; `astro_deepcr.training.ground_cli.add_mix_arguments`)
 (`astro_deepcr.training.ground_train.validation_frames`, never
 trained on; seed 0): pixel TPR, FPR and the false flags on their cosmic-ray-free versions, over all frames and
 per kind (imaging, long-slit). ::
 
     python benchmarks/paired_models.py RUN/my-ground.safetensors [--reference ground]
         [--frames NAME ...] [--libraries wfpc2 thin-ccd]
-        [--validation 16 --long-slit 0.25 --spikes 0.5 [--fwhm-min 1.0] [--fwhm-max 3.0] [--no-hrc-library]]
+        [--validation 16 --long-slit 0.25 --spikes 0.5 [--fwhm-min 1.0] [--fwhm-max 3.0] [--on-sources 0.5]
+         [--no-hrc-library]]
 """
 
 import argparse
@@ -25,6 +27,8 @@ import pathlib
 import sys
 import time
 import warnings
+
+from astro_deepcr.training.ground_cli import add_mix_arguments, mix_from_args
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 
@@ -101,24 +105,17 @@ def main(argv=None):
     parser.add_argument("--libraries", nargs="+", default=["wfpc2", "thin-ccd"])
     parser.add_argument("--seed", type=int, default=22)
     parser.add_argument("--validation", type=int, default=0, metavar="N", help="also N simulated validation frames")
-    parser.add_argument("--long-slit", type=float, default=0.0)
-    parser.add_argument("--spikes", type=float, default=0.0)
-    parser.add_argument("--fwhm-min", type=float, default=None)
-    parser.add_argument("--fwhm-max", type=float, default=None)
-    parser.add_argument("--on-sources", type=float, default=0.0)
-    parser.add_argument("--no-hrc-library", dest="hrc_library", action="store_false",
-                        help="validation frames without the HRC library's cosmic rays (as train-ground's option)")
+    add_mix_arguments(parser)  # the validation frames' mix, as train-ground's options give it
     args = parser.parse_args(argv)
     start = time.perf_counter()
     print("\n".join(paired_lines(args.candidate, args.reference, args.frames, args.libraries, args.seed)))
     if args.validation:
-        from astro_deepcr.training.ground import SceneMix
+        from astro_deepcr.training.ground_train import GroundConfig
 
-        mix = SceneMix(long_slit=args.long_slit, spikes=args.spikes, fwhm_min=args.fwhm_min, fwhm_max=args.fwhm_max,
-                       on_sources=args.on_sources)
-        print(f"\nSimulated validation frames ({mix}):\n")
+        config = GroundConfig(**mix_from_args(args))
+        print(f"\nSimulated validation frames ({config.mix()}):\n")
         print("\n".join(validation_lines({"reference": args.reference, "candidate": args.candidate},
-                                          args.validation, mix, args.hrc_library)))
+                                          args.validation, config.mix(), config.hrc_library)))
     print(f"\n{time.perf_counter() - start:.0f} s")
 
 

@@ -6,7 +6,7 @@ import json
 import os
 import time
 
-__all__ = ["add_subparser", "train_ground_command", "write_card"]
+__all__ = ["add_subparser", "add_mix_arguments", "mix_from_args", "train_ground_command", "write_card"]
 
 DESCRIPTION = ("Fine-tune (default: from ACS-WFC) or train a deepCR-mask network on simulated seeing-limited "
                "frames (astro_deepcr.training.ground: Moffat PSFs of 1.5-8 px FWHM, sky 5-5000 e-, saturation and "
@@ -41,6 +41,17 @@ def add_subparser(subparsers):
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--workers", type=int, default=0, help="data-loader processes (results do not change)")
+    add_mix_arguments(parser)
+    parser.add_argument("--validation-frames", type=positive_int, default=16, metavar="N",
+                        help="simulated validation frames (256 px, never trained on) for the card's figures")
+    parser.add_argument("--quiet", action="store_true")
+    parser.set_defaults(func=train_ground_command)
+
+
+def add_mix_arguments(parser):
+    """The options of the simulated frames (`~astro_deepcr.training.ground.SceneMix` and the cosmic-ray sources),
+    for ``train-ground`` and for scripts that rebuild a run's validation frames (``benchmarks/paired_models.py``);
+    `mix_from_args` reads them back."""
     parser.add_argument("--long-slit", type=float, default=0.0, metavar="FRACTION",
                         help="fraction of long-slit spectra among the frames (default 0, as the shipped model)")
     parser.add_argument("--spikes", type=float, default=0.0, metavar="FRACTION",
@@ -55,10 +66,12 @@ def add_subparser(subparsers):
     parser.add_argument("--no-hrc-library", dest="hrc_library", action="store_false",
                         help="no real cosmic rays from the ACS/HRC frame, only physical tracks and faint hits "
                              "(keeps that frame's cosmic rays a held-out library)")
-    parser.add_argument("--validation-frames", type=positive_int, default=16, metavar="N",
-                        help="simulated validation frames (256 px, never trained on) for the card's figures")
-    parser.add_argument("--quiet", action="store_true")
-    parser.set_defaults(func=train_ground_command)
+
+
+def mix_from_args(args):
+    """The `GroundConfig` keywords of the options of `add_mix_arguments`."""
+    return {"long_slit": args.long_slit, "spikes": args.spikes, "fwhm_min": args.fwhm_min, "fwhm_max": args.fwhm_max,
+            "on_sources": args.on_sources, "hrc_library": args.hrc_library}
 
 
 def _defaults():
@@ -75,8 +88,7 @@ def train_ground_command(args):
     config = GroundConfig(init_from=init_from, depth=args.depth, width=args.width, steps=args.steps,
                           batch_size=args.batch_size, crop=args.crop, lr=args.lr, seed=args.seed, device=args.device,
                           threads=args.threads, workers=args.workers, name=args.name, stop_at=args.stop_at,
-                          long_slit=args.long_slit, spikes=args.spikes, fwhm_min=args.fwhm_min,
-                          fwhm_max=args.fwhm_max, on_sources=args.on_sources, hrc_library=args.hrc_library)
+                          **mix_from_args(args))
     start = time.monotonic()
     path = train_ground(args.output, config, progress=not args.quiet)
     card = write_card(path, config, time.monotonic() - start, n_validation=args.validation_frames)
