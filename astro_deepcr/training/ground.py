@@ -249,27 +249,27 @@ def faint_hits(n, rng):
     return stamps
 
 
-def _cosmic_rays(shape, rng, library, on_sources=0.0, sources=None):
+def _cosmic_rays(shape, rng, library, on_sources=0.0, sites=None):
     """CR charge (e-) and a map of CR identities (0: none) for one frame; a fraction ``on_sources`` of them
-    centred on a pixel of ``sources`` (a boolean map; none when it holds no pixel)."""
+    centred on a pixel of ``sites`` (a boolean map, `source_pixels`; none when it holds no pixel)."""
     n_cr = rng.poisson(_log_uniform(rng, *GROUND_RANGES["cr_density"]) * shape[0] * shape[1] / 1e6)
     charge = np.zeros(shape)
     identity = np.zeros(shape, np.int32)
     kinds = rng.choice(3, size=n_cr, p=CR_SOURCES if library else (0.0, 0.6, 0.4))
     faint = iter(faint_hits(int((kinds == 2).sum()), rng))
-    sites = np.argwhere(sources) if on_sources else ()
-    for k, source in enumerate(kinds, start=1):
-        if source == 0:
+    centres = np.argwhere(sites) if on_sources else ()
+    for k, kind in enumerate(kinds, start=1):
+        if kind == 0:
             stamp = np.rot90(np.asarray(library[int(rng.integers(len(library)))], float), int(rng.integers(4)))
             stamp = stamp[:, ::-1] if rng.random() < 0.5 else stamp
-        elif source == 1:
+        elif kind == 1:
             depletion = float(_log_uniform(rng, *GROUND_RANGES["depletion"]))
             stamp = _one_track(rng, depletion)
         else:
             stamp = next(faint)
         stamp = np.where(stamp > 1e-3 * stamp.max(), stamp, 0.0)
-        if on_sources and len(sites) and rng.random() < on_sources:
-            centre = sites[int(rng.integers(len(sites)))]
+        if on_sources and len(centres) and rng.random() < on_sources:
+            centre = centres[int(rng.integers(len(centres)))]
             y0, x0 = int(centre[0]) - stamp.shape[0] // 2, int(centre[1]) - stamp.shape[1] // 2
         else:
             y0 = int(rng.integers(-stamp.shape[0] // 2, shape[0] - stamp.shape[0] // 2))
