@@ -152,6 +152,8 @@ def load_wfpc2_example(chip=WFPC2_CHIP):
             header = hdul[0].header.copy()
             dn = np.asarray(hdul[0].data[chip - 1], dtype=np.float64)[WFPC2_GOOD]
             bias = float(hdul[1].data["BIASEVEN"][chip - 1])
+            # a GEIS file's primary header holds the first group's parameters; the chip's own are in the table
+            header["DETECTOR"] = int(hdul[1].data["DETECTOR"][chip - 1])
     gain = float(header["ATODGAIN"])
     satlevel_dn = 0.95 * (float(header["SATURATE"]) - bias)
     name = "wfpc2" if chip == WFPC2_CHIP else f"wfpc2-{'pc' if chip == 1 else 'wf'}{chip}"

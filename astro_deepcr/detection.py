@@ -423,4 +423,11 @@ def _check_fraction(cr_mask, bad, spec, exptime=None):
             f"deepCR model {spec.name} flagged {100 * fraction:.1f} % of the good pixels ({int(cr_mask.sum())} px)"
             f"{exposure}, more than the {limit} seen on real frames: the frame is probably outside the model's "
             f"domain. Check the units ({spec.name} expects {spec.units}), the gain, and the model choice "
-            f"(trained on {spec.instrument or '?'} {spec.detector}).", AstropyUserWarning)
+            f"({_trained_for(spec)}).", AstropyUserWarning)
+
+
+def _trained_for(spec):
+    """What a model was trained for, in the alarm's words: its camera, or its card's description."""
+    if spec.instrument:
+        return f"trained on {spec.instrument} {spec.detector}".rstrip()
+    return f"{spec.description or 'a model for no particular camera'}; its card: astro-deepcr models"

@@ -130,5 +130,7 @@ def test_wfpc2_example_chips():
     assert wf3["satlevel"] == pytest.approx(0.95 * (4095 - 303.1454) * 7, rel=1e-6)
     assert int((wf3["electrons"] >= wf3["satlevel"]).sum()) == 648  # measured
     assert load_wfpc2_example(chip=1)["name"] == "wfpc2-pc1" and load_wfpc2_example(chip=4)["name"] == "wfpc2-wf4"
+    # each chip's header names its own detector (the GEIS primary header holds the first group's)
+    assert (wf2["header"]["DETECTOR"], wf3["header"]["DETECTOR"]) == (2, 3)
     with pytest.raises(ValueError, match="chip must be 1"):
         load_wfpc2_example(chip=5)

@@ -95,3 +95,15 @@ def test_flagged_fraction_alarm_is_the_warnings_rule():
     assert flagged_fraction_alarm(0.049) is None
     assert flagged_fraction_alarm(0.051) == "5 %"
     assert flagged_fraction_alarm(0.051, exptime=0.0) == "5 %"  # no usable exposure time
+
+
+def test_alarm_says_what_a_model_without_a_camera_was_trained_for():
+    image = np.random.default_rng(2).normal(100.0, 8.0, (64, 64)).astype(np.float32)
+    image[::4, ::3] += 5000.0
+    # ground has no instrument: the alarm quotes its card's description, not "trained on ?"
+    with pytest.warns(AstropyUserWarning, match=r"model choice \(deepCR-mask 2-32 for seeing-limited .*; its card: "
+                                                r"astro-deepcr models\)") as record:
+        detect(image, spec="ground", **FLOAT32)
+    assert "?" not in str(record[0].message)
+    with pytest.warns(AstropyUserWarning, match=r"model choice \(trained on ACS WFC\)"):
+        detect(image, spec="ACS-WFC", **FLOAT32)
