@@ -2,12 +2,12 @@
 """
 Seam-free tiled inference.
 
-The image is padded (top and left, with zeros, as deepCR does) to a multiple
-of ``2**depth`` and cut into square tiles whose origins lie on that grid. Each
-tile is extended by a halo at least as wide as the network's receptive
-radius, and clipped to the padded image, so the zero padding a tile's
-convolutions see at its clipped edges is exactly the padding the whole image
-would see. The core of every tile therefore equals whole-image inference to
+The image is padded (top and left, mirroring its first rows and columns, where
+deepCR pads zeros: see `_mirrored`) to a multiple of ``2**depth`` and cut into
+square tiles whose origins lie on that grid. Each tile is extended by a halo
+at least as wide as the network's receptive radius, and clipped to the padded
+image, so the zero padding a tile's convolutions see at its clipped edges is
+exactly the padding the whole image would see. The core of every tile therefore equals whole-image inference to
 float rounding, and peak memory is set by the tile size, not the image size.
 """
 
@@ -275,12 +275,32 @@ def tile_layout(shape, depth, tile_size):
 
 
 def _cut(inputs, pad, box):
-    """The padded-coordinate box of ``inputs`` (C, H, W), zeros outside the image."""
+    """The padded-coordinate box of ``inputs`` (C, H, W); the alignment strip above and left of the image mirrors
+    its first rows and columns (`_mirrored`)."""
     y0, y1, x0, x1 = box
-    out = np.zeros((inputs.shape[0], y1 - y0, x1 - x0), dtype=np.float32)
-    sy0, sx0 = max(y0, pad[0]), max(x0, pad[1])
-    out[:, sy0 - y0:, sx0 - x0:] = inputs[:, sy0 - pad[0]:y1 - pad[0], sx0 - pad[1]:x1 - pad[1]]
-    return out
+    if y0 >= pad[0] and x0 >= pad[1]:
+        return np.array(inputs[:, y0 - pad[0]:y1 - pad[0], x0 - pad[1]:x1 - pad[1]], dtype=np.float32)
+    rows = _mirrored(np.arange(y0, y1) - pad[0], inputs.shape[1])
+    cols = _mirrored(np.arange(x0, x1) - pad[1], inputs.shape[2])
+    return inputs[:, rows[:, None], cols[None, :]].astype(np.float32, copy=False)
+
+
+def _mirrored(index, length):
+    """Image rows (or columns) for padded ones, mirrored about the edge row as ``numpy.pad(mode="reflect")`` does
+    (row -k is row k: the edge row is not repeated).
+
+    deepCR pads the alignment strip with zeros, a cliff beside the first rows and columns that no training crop
+    had (they were multiples of ``2**depth``): on WFPC2's chips cut to 499 x 499 px (one padded row and column)
+    ``ground`` flagged 1490 pixels in the two outermost rows and columns of four cut-outs where the same pixels
+    inside larger cut-outs get 873; with the mirror, 1232. A wider mirrored margin on every side made it worse
+    (8-32 px: 1393), so the other edges keep the convolutions' own zero padding, as in training (aligned 500 px
+    cut-outs: 1071 against 912, unchanged). Measured in session 36: ``docs/architecture.rst``, "Frame edges".
+    """
+    if length == 1:
+        return np.zeros_like(index)
+    period = 2 * (length - 1)
+    index = np.abs(index) % period
+    return np.where(index >= length, period - index, index)
 
 
 @contextlib.contextmanager

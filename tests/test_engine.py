@@ -23,10 +23,10 @@ def inpaint_fast():
 
 
 def _whole(net, inputs):
-    """Whole-image inference with the plain network: pad top/left to 2**depth."""
+    """Whole-image inference with the plain network: pad top/left to 2**depth, mirroring the image."""
     align = 2**net.depth
     pad = (-inputs.shape[1] % align, -inputs.shape[2] % align)
-    padded = np.pad(inputs, ((0, 0), (pad[0], 0), (pad[1], 0)))
+    padded = np.pad(inputs, ((0, 0), (pad[0], 0), (pad[1], 0)), mode="reflect")
     with torch.no_grad():
         return net(torch.from_numpy(padded)[None])[0, 0].numpy()[pad[0]:, pad[1]:]
 
@@ -51,6 +51,41 @@ def test_tiled_equals_whole_image_inpaint_net(inpaint_fast, tile):
     reference = _whole(zoo.load_network("ACS-WFC-F606W-3-32"), inputs)
     tiled = run_tiled(inpaint_fast, inputs, tile_size=tile, progress=False)
     assert np.abs(tiled - reference).max() < 1e-4 * max(1.0, np.abs(reference).max())
+
+
+def test_the_alignment_strip_mirrors_the_image_as_numpy_reflect():
+    from astro_deepcr.engine import _cut
+
+    image = np.arange(5 * 7, dtype=np.float32).reshape(1, 5, 7)
+    for pad in [(3, 3), (1, 6), (7, 0)]:  # wider than the image too
+        padded = np.pad(image, ((0, 0), (pad[0], 0), (pad[1], 0)), mode="reflect")
+        np.testing.assert_array_equal(_cut(image, pad, (0, 5 + pad[0], 0, 7 + pad[1])), padded)
+        np.testing.assert_array_equal(_cut(image, pad, (2, 4, 1, 5)), padded[:, 2:4, 1:5])
+    single = np.full((1, 1, 1), 4.0, np.float32)
+    np.testing.assert_array_equal(_cut(single, (3, 3), (0, 4, 0, 4)), np.full((1, 4, 4), 4.0))
+
+
+def test_a_frame_off_the_grid_gets_fewer_false_flags_along_its_first_rows():
+    """deepCR's zero alignment strip was a cliff the networks flagged (``engine._mirrored``).
+
+    WF4 of the WFPC2 example cut to 499 px (one padded row and column): the first two rows and columns get 281
+    flags with the mirrored strip (280 in bfloat16), 355 (357) with zeros, 156 inside a larger cut-out.
+    """
+    import warnings
+
+    from astro_deepcr.datasets import load_wfpc2_example
+    from astro_deepcr.detection import detect
+
+    try:
+        chip = load_wfpc2_example(chip=4)["electrons"].astype(np.float32)
+    except FileNotFoundError as exc:
+        pytest.skip(str(exc))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the flagged-fraction alarm: WFPC2's chips are outside ground's domain
+        found = detect(chip[70:569, 70:569], spec="ground", precision="float32", threads=1).cr_mask
+    edge = np.zeros(found.shape, bool)
+    edge[:2] = edge[:, :2] = True
+    assert 265 <= int((found & edge).sum()) <= 300
 
 
 def test_tile_layout_is_aligned_and_covers_the_image():

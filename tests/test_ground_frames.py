@@ -123,12 +123,14 @@ def test_gmos_read_noise_from_its_variance_plane(ground):
 
 # frame -> (flagged, away, bright pixels in the set, LACosmic objects found/total, those >= 5 sigma found/total),
 # the generic default ground-v2 at its card threshold 0.5 (python benchmarks/ground_frames.py --threads 1; ground,
-# the generic default before it: saao 87 / 3 / 0 / 18 of 24, gmos 236 / 14 / 1 / 2 of 2, kpno 589 / 285 / 0 / 63 of
-# 93; ACS-WFC before that: saao 86 / 0 / 0 / 18 of 24, gmos 187 / 2 / 0 / 2 of 2)
+# the generic default before it: saao 85 / 1 / 0 / 18 of 24, gmos 224 / 2 / 0 / 2 of 2, kpno 589 / 285 / 0 / 63 of
+# 93; ACS-WFC before that: saao 86 / 0 / 0 / 18 of 24, gmos 186 / 2 / 0 / 2 of 2). Since session 36 the engine
+# mirrors the alignment strip (engine._mirrored): saao (511 rows) and gmos (150 rows) lost flags along their first
+# rows that lay away from every LACosmic object (ground-v2 93 / 7 and 217 / 4 before)
 MEASURED = {
-    "saao": dict(flagged=93, away=7, bright=0, la_found=18, la_total=24, la_significant_found=18,
+    "saao": dict(flagged=86, away=0, bright=0, la_found=18, la_total=24, la_significant_found=18,
                  la_significant=18),
-    "gmos": dict(flagged=217, away=4, bright=0, la_found=2, la_total=2, la_significant_found=2, la_significant=2),
+    "gmos": dict(flagged=215, away=2, bright=0, la_found=2, la_total=2, la_significant_found=2, la_significant=2),
     "kpno": dict(flagged=401, away=93, bright=0, la_found=62, la_total=93, la_significant_found=25,
                  la_significant=37),
 }
@@ -167,7 +169,7 @@ def test_paired_models_pairs_the_same_injections(ground, benchmark_script):
     cells = [cell.strip() for cell in row.strip("|").split("|")]
     frame, library, n_injected, flags, recall_ref, recall_cand, both, below_1k = cells
     assert (frame, library) == ("gmos", "thin-ccd") and int(n_injected) == 600  # 15 trials x 40 (the 40-trial cap)
-    assert recall_ref == recall_cand and flags.split(" / ")[0] == flags.split(" / ")[1] == "236"
+    assert recall_ref == recall_cand and flags.split(" / ")[0] == flags.split(" / ")[1] == "224"
     assert both == below_1k == "0/0 p=1"
 
 
