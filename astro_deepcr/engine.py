@@ -7,8 +7,9 @@ deepCR pads zeros: see `_mirrored`) to a multiple of ``2**depth`` and cut into
 square tiles whose origins lie on that grid. Each tile is extended by a halo
 at least as wide as the network's receptive radius, and clipped to the padded
 image, so the zero padding a tile's convolutions see at its clipped edges is
-exactly the padding the whole image would see. The core of every tile therefore equals whole-image inference to
-float rounding, and peak memory is set by the tile size, not the image size.
+exactly the padding the whole image would see. The core of every tile
+therefore equals whole-image inference to float rounding, and peak memory is
+set by the tile size, not the image size.
 """
 
 import contextlib
