@@ -39,11 +39,14 @@ Frames (loaded where their package is installed, never shipped):
     without a card, by a rule written before any model ran on them.
 
 Libraries (`astro_deepcr.evaluation.libraries`): ``hrc`` (harvested from the
-HRC frame against TinyTim's PSF), ``saao``, ``gmos``, ``wfpc2`` (harvested
-from those frames against each frame's own PSF, measured from its stars or
-its spectrum trace; registered here with the loaders below), ``thin-ccd``
-and ``thick-ccd`` (simulated tracks). ``gmos`` holds 2 cosmic rays (a 200 x 150
-cut-out, 90 s) and ``saao`` 18, so they are not in the default list.
+HRC frame against TinyTim's PSF), one per other frame, named after it
+(harvested from it against its own PSF, measured from its stars or its
+spectrum trace; ``wfpc2`` is built in, the others are registered here with
+the loaders below, and skipped where their frame is not installed),
+``thin-ccd`` and ``thick-ccd`` (simulated tracks). The default list is
+``hrc``, ``wfpc2``, ``kpno`` (54 faint ground cosmic rays, added in session
+37), ``thin-ccd``, ``thick-ccd``: ``gmos`` holds 2 cosmic rays (a 200 x 150
+cut-out, 90 s) and ``saao`` 18, and the other WFPC2 chips resemble ``wfpc2``.
 
 Per frame and library: the model `astro_deepcr.detection.choose_model` picks
 from the header (``--model`` to score another as "the default"), LACosmic
@@ -77,7 +80,7 @@ every electron zoo model on every frame (the out-of-domain alarm).
 
     python benchmarks/injection_frames.py [--png-dir DIR] [--seed 22]
         [--frames hrc saao gmos wfpc2 kpno wfpc2-wf3 wfpc2-wf4 wfpc2-pc1]
-        [--libraries hrc wfpc2 thin-ccd thick-ccd] [--model NAME]
+        [--libraries hrc wfpc2 kpno thin-ccd thick-ccd] [--model NAME]
 """
 
 import argparse
@@ -250,15 +253,36 @@ def flagged_fractions(frames):
     return table
 
 
-DEFAULT_LIBRARIES = ("hrc", "wfpc2", "thin-ccd", "thick-ccd")
+DEFAULT_LIBRARIES = ("hrc", "wfpc2", "kpno", "thin-ccd", "thick-ccd")
+BUILT_IN_LIBRARIES = ("hrc", "wfpc2")
 
 
 def register_libraries():
-    """The frames' own cosmic rays as named libraries (harvested against each frame's PSF when first used)."""
+    """Every frame's own cosmic rays as a library named after it (harvested against its own PSF when first used).
+
+    ``hrc`` (against TinyTim's PSF) and ``wfpc2`` (WF2) are built into `astro_deepcr.evaluation.libraries`.
+    """
     from astro_deepcr.evaluation.libraries import register_frame_library
 
-    for name in ("saao", "gmos"):  # wfpc2 is built in
-        register_frame_library(name, LOADERS[name], f"real CRs harvested from the {name} frame against its own PSF")
+    for name in LOADERS:
+        if name not in BUILT_IN_LIBRARIES:
+            register_frame_library(name, LOADERS[name], f"real CRs harvested from the {name} frame against its "
+                                   "own PSF")
+
+
+def available_libraries(names):
+    """``names`` less the libraries whose frame is not installed (each said)."""
+    from astro_deepcr.evaluation.libraries import cosmic_ray_library
+
+    kept = []
+    for name in names:
+        try:
+            cosmic_ray_library(name)
+        except (FileNotFoundError, ImportError) as exc:
+            print(f"library {name}: skipped ({exc})")
+            continue
+        kept.append(name)
+    return kept
 
 
 def bright_set(frame):
@@ -365,7 +389,7 @@ def main(argv=None):
     parser.add_argument("--density", type=float, default=500.0, help="CRs per megapixel per trial")
     parser.add_argument("--frames", nargs="+", default=list(LOADERS), choices=list(LOADERS))
     parser.add_argument("--libraries", nargs="+", default=list(DEFAULT_LIBRARIES),
-                        help="cosmic-ray libraries (%(default)s; also saao, gmos, hrc-lacosmic)")
+                        help="cosmic-ray libraries (%(default)s; also any other frame's name, and hrc-lacosmic)")
     parser.add_argument("--model", help="score this model (zoo name or .safetensors path) as the default")
     parser.add_argument("--fractions", action="store_true", help="also the flagged fraction of every zoo model")
     parser.add_argument("--no-protection", action="store_true", help="skip the HRC saturation-protection table")
@@ -382,6 +406,7 @@ def main(argv=None):
     if args.candidates:
         return protection_candidates(load_hrc(), args.seed, args.density)
     register_libraries()
+    args.libraries = available_libraries(args.libraries)
     if args.png_dir:
         pathlib.Path(args.png_dir).mkdir(parents=True, exist_ok=True)
     print("Cosmic-ray libraries:\n")

@@ -46,6 +46,7 @@ def paired_lines(candidate, reference="ground", frames=None, libraries=("wfpc2",
         injection_recovery,
     )
 
+    inj.register_libraries()
     lines = ["| frame | library | CRs | flags ref. / cand. | recall ref. | recall cand. | b/c p | b/c p < 1k e- |",
              "|" + "---|" * 8]
     for name in inj.LOADERS if frames is None else frames:

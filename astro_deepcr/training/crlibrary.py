@@ -251,7 +251,7 @@ def harvest_frame(image, read_noise, *, gain=1.0, bad=None, satlevel=None, psf=N
     image : array-like, 2-D
         The frame, ``gain`` e- per unit (not modified).
     read_noise : float
-        e-.
+        e-; 0 where the photon noise of the sky is all the noise (a frame whose gain was fitted so).
     gain : float
         e- per image unit.
     bad : array-like of bool, optional
@@ -270,8 +270,8 @@ def harvest_frame(image, read_noise, *, gain=1.0, bad=None, satlevel=None, psf=N
     electrons = np.asarray(image, dtype=np.float64) * float(gain)
     if electrons.ndim != 2:
         raise ValueError(f"image must be 2-D, not {electrons.ndim}-D")
-    if not read_noise > 0:
-        raise ValueError(f"read_noise must be > 0 e-, not {read_noise}")
+    if not read_noise >= 0:  # 0: the sky's photon noise is all the noise (IRAF's dev$pix, whose gain is fitted so)
+        raise ValueError(f"read_noise must be >= 0 e-, not {read_noise}")
     flagged = ~np.isfinite(electrons)
     if bad is not None:
         if np.shape(bad) != electrons.shape:
