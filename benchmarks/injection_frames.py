@@ -254,7 +254,6 @@ def flagged_fractions(frames):
 
 
 DEFAULT_LIBRARIES = ("hrc", "wfpc2", "kpno", "thin-ccd", "thick-ccd")
-BUILT_IN_LIBRARIES = ("hrc", "wfpc2")
 
 
 def register_libraries():
@@ -262,10 +261,10 @@ def register_libraries():
 
     ``hrc`` (against TinyTim's PSF) and ``wfpc2`` (WF2) are built into `astro_deepcr.evaluation.libraries`.
     """
-    from astro_deepcr.evaluation.libraries import register_frame_library
+    from astro_deepcr.evaluation.libraries import LIBRARIES, register_frame_library
 
     for name in LOADERS:
-        if name not in BUILT_IN_LIBRARIES:
+        if name not in LIBRARIES:  # built in, or registered by an earlier call
             register_frame_library(name, LOADERS[name], f"real CRs harvested from the {name} frame against its "
                                    "own PSF")
 

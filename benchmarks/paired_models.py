@@ -103,7 +103,8 @@ def main(argv=None):
     parser.add_argument("--reference", default="ground", help="zoo name or path (default ground)")
     parser.add_argument("--frames", nargs="+", help="real frames (default: every installed one of "
                         "injection_frames.LOADERS)")
-    parser.add_argument("--libraries", nargs="+", default=["wfpc2", "thin-ccd"])
+    parser.add_argument("--libraries", nargs="+", default=["wfpc2", "thin-ccd"],
+                        help="cosmic-ray libraries (%(default)s; any of injection_frames.py's, e.g. kpno)")
     parser.add_argument("--seed", type=int, default=22)
     parser.add_argument("--validation", type=int, default=0, metavar="N", help="also N simulated validation frames")
     add_mix_arguments(parser)  # the validation frames' mix, as train-ground's options give it
