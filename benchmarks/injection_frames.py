@@ -74,13 +74,14 @@ LACosmic at its defaults. A frame or library the model's card lists in ``trainin
 500 per megapixel per trial, trials until about 1000 are injected (at most
 40: GMOS gets 600), seed 22. Also, unless ``--no-protection``: the saturation protection
 before/after on the HRC frame; with ``--fractions``: the flagged fraction of
-every electron zoo model on every frame (the out-of-domain alarm).
+every electron zoo model on every frame (the out-of-domain alarm); with
+``--rst``: the summary as docs/ground.rst's held-out table (`rst_lines`).
 
 ::
 
     python benchmarks/injection_frames.py [--png-dir DIR] [--seed 22]
         [--frames hrc saao gmos wfpc2 kpno wfpc2-wf3 wfpc2-wf4 wfpc2-pc1]
-        [--libraries hrc wfpc2 kpno thin-ccd thick-ccd] [--model NAME]
+        [--libraries hrc wfpc2 kpno thin-ccd thick-ccd] [--model NAME] [--rst]
 """
 
 import argparse
@@ -314,34 +315,73 @@ def environment_lines(all_results):
     return lines
 
 
-def summary_lines(all_results):
-    """One row per frame x library: deepCR against LACosmic at equal flags and at its defaults."""
-    lines = ["| frame | library | CRs | deepCR recall | LA equal-flags recall | p | p <1k e- | LA default recall | p "
-             "| p <1k e- | bright flags deepCR / LA default | ... outside common flags "
-             "| flagged % deepCR / LA default |",
-             "|" + "---|" * 13]
+SUMMARY_COLUMNS = ("frame", "library", "CRs", "deepCR recall", "LA equal-flags recall", "p", "p <1k e-",
+                   "LA default recall", "p", "p <1k e-", "bright flags deepCR / LA default",
+                   "... outside common flags", "flagged % deepCR / LA default")
+
+
+def summary_rows(all_results):
+    """One row of `SUMMARY_COLUMNS` cells per frame x library; a frame or library trained on: ``None`` cells."""
+    from astro_deepcr.evaluation.frames import LACOSMIC_DEFAULT as LACOSMIC
+
+    rows = []
     for results in all_results:
         if "trained_on" in results:
-            lines.append(f"| {results['name']} | {results['library']} | trained on ({results['trained_on']}) |"
-                         + " |" * 10)
+            rows.append([results["name"], results["library"], f"trained on ({results['trained_on']})"]
+                        + [None] * 10)
             continue
         rates = results["detectors"]
         default = results["default"]
-        matched = [name for name in rates if name not in (default, "LACosmic (sigclip 4.5)")]
+        matched = [name for name in rates if name not in (default, LACOSMIC)]
         cells = [results["name"], results["library"], str(results["n_injected"]),
                  f"{rates[default]['object_recall_new']:.3f}"]
-        for name in matched + ["LACosmic (sigclip 4.5)"]:
+        if not matched:  # run without the flag match
+            cells += ["-", "-", "-"]
+        for name in matched + [LACOSMIC]:
             test = results["significance"][name]
-            label = "" if "equal flags" in name or name.endswith("4.5)") else " (nearest flags)"
+            label = "" if "equal flags" in name or name == LACOSMIC else " (nearest flags)"
             cells += [f"{rates[name]['object_recall_new']:.3f}{label}", f"{test['all']['p']:.2g}",
                       f"{test['< 1000 e-']['p']:.2g}"]
         bright = results.get("bright_flags", {})
-        cells.append(f"{bright.get(default, '-')} / {bright.get('LACosmic (sigclip 4.5)', '-')}")
+        cells.append(f"{bright.get(default, '-')} / {bright.get(LACOSMIC, '-')}")
         unshared = results.get("bright_flags_unshared", {})
-        cells.append(f"{unshared.get(default, '-')} / {unshared.get('LACosmic (sigclip 4.5)', '-')}")
-        cells.append(" / ".join(_flagged_cell(results, name) for name in (default, "LACosmic (sigclip 4.5)")))
-        lines.append("| " + " | ".join(cells) + " |")
+        cells.append(f"{unshared.get(default, '-')} / {unshared.get(LACOSMIC, '-')}")
+        cells.append(" / ".join(_flagged_cell(results, name) for name in (default, LACOSMIC)))
+        rows.append(cells)
+    return rows
+
+
+def summary_lines(all_results):
+    """`summary_rows` as a Markdown table."""
+    lines = ["| " + " | ".join(SUMMARY_COLUMNS) + " |", "|" + "---|" * len(SUMMARY_COLUMNS)]
+    for row in summary_rows(all_results):
+        lines.append("| " + " | ".join("" if cell is None else cell for cell in row) + " |")
     return lines
+
+
+def rst_lines(all_results):
+    """The held-out table of docs/ground.rst (and of the ground models' cards) as reStructuredText.
+
+    `summary_rows` with the model's name and without the CR count and the flagged fraction; a row trained on:
+    "trained on" and "..".
+    """
+    head = ["frame", "library", "model", "deepCR", "LA equal flags", "p", "p < 1k e-", "LA defaults", "p",
+            "p < 1k e-", "bright", "bright outside"]
+    sub = [""] * 10 + ["deepCR / LA", "common flags"]
+    body = []
+    for results, row in zip(all_results, summary_rows(all_results)):
+        model = results.get("model", "")
+        if row[3] is None:
+            body.append([row[0], row[1], model, "trained on"] + [".."] * 8)
+        else:
+            body.append([row[0], row[1], model] + row[3:10] + [cell.replace(" ", "") for cell in row[10:12]])
+    widths = [max(len(cells[i]) for cells in [head, sub] + body) for i in range(len(head))]
+    rule = " ".join("=" * width for width in widths)
+
+    def line(cells):
+        return " ".join(cell.ljust(width) for cell, width in zip(cells, widths)).rstrip()
+
+    return [rule, line(head), line(sub), rule] + [line(cells) for cells in body] + [rule]
 
 
 def _flagged_cell(results, name):
@@ -391,6 +431,8 @@ def main(argv=None):
                         help="cosmic-ray libraries (%(default)s; also any other frame's name, and hrc-lacosmic)")
     parser.add_argument("--model", help="score this model (zoo name or .safetensors path) as the default")
     parser.add_argument("--fractions", action="store_true", help="also the flagged fraction of every zoo model")
+    parser.add_argument("--rst", action="store_true",
+                        help="also the summary as docs/ground.rst's held-out table (reStructuredText)")
     parser.add_argument("--no-protection", action="store_true", help="skip the HRC saturation-protection table")
     parser.add_argument("--list-libraries", action="store_true",
                         help="only print the statistics of the --libraries and each frame's PSF, and stop")
@@ -432,7 +474,7 @@ def main(argv=None):
         scored = [library for library in args.libraries if library not in trained_libraries] or [None]
         for library in args.libraries:
             if name in trained_frames or library in trained_libraries:
-                all_results.append({"name": name, "library": library,
+                all_results.append({"name": name, "library": library, "model": spec.name,
                                     "trained_on": "frame" if name in trained_frames else "library"})
                 continue
             with warnings.catch_warnings():
@@ -451,6 +493,9 @@ def main(argv=None):
                     plot_bright_flags(results, frame["electrons"], bright, bright_png)
     print("\nSummary (recall by new flags; p: one-sided exact binomial that deepCR recalls fewer):\n")
     print("\n".join(summary_lines(all_results)))
+    if args.rst:
+        print("\nAs docs/ground.rst's held-out table:\n")
+        print("\n".join(rst_lines(all_results)))
     print("\nFull table:\n")
     print("\n".join(table_lines([results for results in all_results if "trained_on" not in results])))
     print("\nBy environment (the default against LACosmic at its defaults):\n")

@@ -195,3 +195,26 @@ def test_run_frame_gives_flagged_fractions_and_the_alarm_with_the_exposure_time(
     assert lacosmic < 0.01 and rates[60.0]["alarm"]["LACosmic (sigclip 4.5)"] is None
     row = benchmark_script("injection_frames").summary_lines([rates[60.0]])[2]
     assert row.endswith(f"| 10.00 (alarm) / {100 * lacosmic:.2f} |")
+
+
+def test_rst_lines_give_the_docs_held_out_table(benchmark_script):
+    """``injection_frames --rst``: the summary's cells as docs/ground.rst's table, a trained-on row as "..", a run
+    without the flag match as "-", every cell inside its column's rule (Sphinx rejects one that overhangs)."""
+    frame = {"electrons": noise_frame((50, 40)), "readnoise": 5.0, "name": "noise"}
+    every_tenth = ("deepCR tenth", lambda data: (np.arange(data.size) % 10 == 0).reshape(data.shape))
+    results = run_frame(frame, detector=every_tenth, library=LIBRARY, n_cr=5, seed=1, match_flags=False)
+    injection_frames = benchmark_script("injection_frames")
+    trained = {"name": "noise", "library": "hrc", "model": "tenth", "trained_on": "library"}
+    lines = injection_frames.rst_lines([trained, results])
+    rule = lines[0]
+    assert len(lines) == 7 and lines[3] == lines[-1] == rule
+    gaps = [i for i, char in enumerate(rule) if char == " "]
+    assert len(gaps) == 11  # twelve columns
+    for line in lines[1:3] + lines[4:6]:
+        assert all(i >= len(line) or line[i] == " " for i in gaps)
+    assert lines[4].split() == ["noise", "hrc", "tenth", "trained", "on"] + [".."] * 8
+    summary = injection_frames.summary_rows([results])[0]
+    assert summary[4:7] == ["-", "-", "-"]  # no equal-flags LACosmic in this run
+    recall, la_default, p_all, p_low = summary[3], summary[7], summary[8], summary[9]
+    assert lines[5].split() == ["noise", "given", "deepCR", "tenth", recall, "-", "-", "-", la_default, p_all, p_low,
+                                "-/-", "-/-"]
