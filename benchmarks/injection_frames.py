@@ -328,7 +328,7 @@ def summary_rows(all_results):
     for results in all_results:
         if "trained_on" in results:
             rows.append([results["name"], results["library"], f"trained on ({results['trained_on']})"]
-                        + [None] * 10)
+                        + [None] * (len(SUMMARY_COLUMNS) - 3))
             continue
         rates = results["detectors"]
         default = results["default"]
@@ -367,7 +367,7 @@ def rst_lines(all_results):
     """
     head = ["frame", "library", "model", "deepCR", "LA equal flags", "p", "p < 1k e-", "LA defaults", "p",
             "p < 1k e-", "bright", "bright outside"]
-    sub = [""] * 10 + ["deepCR / LA", "common flags"]
+    sub = [""] * (len(head) - 2) + ["deepCR / LA", "common flags"]
     body = []
     for results, row in zip(all_results, summary_rows(all_results)):
         model = results.get("model", "")
