@@ -36,7 +36,10 @@ object traces, emission-line knots, the same seeing, dispersion along either axi
 (undersampled cameras), and a fraction of the cosmic rays of an imaging frame centred on a source (a pixel
 where stars and galaxies add at least ``3 sigma`` of the sky's noise): on a uniform draw few cosmic rays
 land on stars, while in a crowded field such as a globular cluster a third or more do, and there a cosmic
-ray must be told from a star core.
+ray must be told from a star core; and a fraction of HST-like imaging frames whose stars take real
+undersampled HST PSFs (drizzlepac's TinyTim models of ACS/WFC and WFC3/UVIS, at their own sampling or
+binned to WFPC2's WF sampling, at random sub-pixel phases), where a Moffat of 1-3 px FWHM is not what an
+undersampled star peak looks like.
 
 No real ground frame enters: the ground frames of the evaluation (SAAO, GMOS-S, WFPC2) and the cosmic-ray
 libraries harvested from them stay held out.
@@ -48,11 +51,12 @@ import numpy as np
 from scipy import ndimage, signal
 
 from .detector import add_bad_columns, add_hot_pixels, bleed_saturation, sky_gradient
+from .psf import phased_psf, tinytim_models
 from .simulate import add_cosmic_rays
 from .spectra import _log_uniform, long_slit_scene
 
-__all__ = ["GROUND_RANGES", "SceneMix", "moffat_psf", "spike_pattern", "ground_scene", "source_pixels", "faint_hits",
-           "ground_frame", "label_cosmic_rays"]
+__all__ = ["GROUND_RANGES", "SceneMix", "moffat_psf", "equivalent_fwhm", "spike_pattern", "ground_scene",
+           "source_pixels", "faint_hits", "ground_frame", "label_cosmic_rays"]
 
 #: The ranges every frame is drawn from (see the module docstring); ``(low, high)``, log-uniform where noted.
 GROUND_RANGES = {
@@ -78,6 +82,9 @@ SPIKE_LENGTH = 60
 #: Fractions of cosmic rays from the HRC library, physical tracks and faint hits.
 CR_SOURCES = (0.4, 0.35, 0.25)
 STAR_SLOPE = 0.7
+#: Side (px) of a star's stamp on an HST-like frame (`SceneMix.hst_psf`), and the binnings of its TinyTim model.
+HST_STAMP = 31
+HST_BINNINGS = (1, 2)
 LABEL_PEAK_SIGMA = 3.0
 LABEL_PIXEL_SIGMA = 1.0
 
@@ -89,8 +96,12 @@ class SceneMix:
     ``long_slit``: fraction of long-slit frames; ``spikes``: fraction of the imaging frames with diffraction
     spikes; ``fwhm_min`` / ``fwhm_max``: FWHM limits (px) instead of ``GROUND_RANGES["fwhm"]`` (an HST camera's
     undersampled PSFs: 1-3 px); ``on_sources``: fraction of the cosmic rays of an imaging frame centred on a
-    source pixel (`source_pixels`; the others, and every one of a frame without a source pixel, fall anywhere).
-    A fraction of 0 draws no random number, so the default mix gives the frames of the shipped recipe.
+    source pixel (`source_pixels`; the others, and every one of a frame without a source pixel, fall anywhere);
+    ``hst_psf``: fraction of the imaging frames whose stars and galaxies take a real HST PSF instead of a Moffat
+    (`astro_deepcr.training.psf.phased_psf`: a TinyTim model of ACS/WFC or WFC3/UVIS from drizzlepac, at the
+    detector's sampling or binned 2 x 2, each star at its own sub-pixel phase; their spider's diffraction
+    spikes come with the model). A fraction of 0 draws no random number, so the default mix gives the frames
+    of the shipped recipe.
     """
 
     long_slit: float = 0.0
@@ -98,9 +109,10 @@ class SceneMix:
     fwhm_min: float | None = None
     fwhm_max: float | None = None
     on_sources: float = 0.0
+    hst_psf: float = 0.0
 
     def __post_init__(self):
-        for name in ("long_slit", "spikes", "on_sources"):
+        for name in ("long_slit", "spikes", "on_sources", "hst_psf"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be a fraction between 0 and 1, not {getattr(self, name)!r}")
         if self.fwhm_min is not None and not 0.5 <= self.fwhm_min < GROUND_RANGES["fwhm"][1]:
@@ -174,20 +186,31 @@ def _scene_parts(shape, rng, mix):
         params.update(spectrum, kind="long-slit", sky=spectrum["continuum"], spikes=0.0)
         return np.zeros(shape), (scene.T if turned else scene), params
     params["kind"] = "imaging"
-    spiked = bool(mix.spikes) and rng.random() < mix.spikes
+    hst = _hst_model(rng) if mix.hst_psf and rng.random() < mix.hst_psf else None
+    if hst is not None:
+        instrument, detector, filter_name, binning = hst
+        size = HST_STAMP
+        params.update(psf=f"{instrument}_{detector}_{filter_name} x{binning}", binning=binning,
+                      fwhm=equivalent_fwhm(phased_psf(*hst[:3], size, binning)))
+
+        def star_psf(offset=(0.0, 0.0)):
+            return phased_psf(instrument, detector, filter_name, size, binning, offset)
+    else:
+        size = 2 * int(np.ceil(4 * params["fwhm"])) + 1
+
+        def star_psf(offset=(0.0, 0.0)):
+            return moffat_psf(params["fwhm"], params["beta"], size, params["ellipticity"], params["angle"], offset)
+    spiked = hst is None and bool(mix.spikes) and rng.random() < mix.spikes  # TinyTim's models have their own
     params["spikes"] = float(_log_uniform(rng, *r["spike_fraction"])) if spiked else 0.0
     spikes = spike_pattern(params["fwhm"], float(rng.uniform(0, np.pi / 2))) if spiked else None
     scene = np.zeros(shape)
     margin = int(3 * params["fwhm"]) + 2
     area = (shape[0] + 2 * margin) * (shape[1] + 2 * margin)
     n_stars = rng.poisson(_log_uniform(rng, *r["star_density"]) * area)
-    size = 2 * int(np.ceil(4 * params["fwhm"])) + 1
     for flux in _star_fluxes(rng, n_stars):
         y, x = rng.uniform(-margin, shape[0] + margin), rng.uniform(-margin, shape[1] + margin)
         iy, ix = int(np.floor(y)), int(np.floor(x))
-        psf = moffat_psf(params["fwhm"], params["beta"], size, params["ellipticity"], params["angle"],
-                         offset=(y - iy - 0.5, x - ix - 0.5))
-        _add_stamp(scene, flux * psf, iy - size // 2, ix - size // 2)
+        _add_stamp(scene, flux * star_psf((y - iy - 0.5, x - ix - 0.5)), iy - size // 2, ix - size // 2)
         if spikes is not None and flux * params["spikes"] >= SPIKE_MIN_CHARGE:
             _add_stamp(scene, flux * params["spikes"] * spikes, iy - SPIKE_LENGTH, ix - SPIKE_LENGTH)
     n_galaxies = rng.poisson(rng.uniform(*r["galaxy_density"]) * area)
@@ -202,10 +225,25 @@ def _scene_parts(shape, rng, mix):
             flux = _star_fluxes(rng, 1)[0] * 3
             _add_stamp(points, flux * disc / disc.sum(), int(rng.integers(points.shape[0])) - half,
                        int(rng.integers(points.shape[1])) - half)
-        psf = moffat_psf(params["fwhm"], params["beta"], size, params["ellipticity"], params["angle"])
-        scene += signal.fftconvolve(points, psf, mode="same")[margin:-margin, margin:-margin].clip(0, None)
+        scene += signal.fftconvolve(points, star_psf(), mode="same")[margin:-margin, margin:-margin].clip(0, None)
     sky = sky_gradient(shape, params["sky"], rng.uniform(*r["sky_gradient"]), rng)
     return scene, sky, params
+
+
+def _hst_model(rng):
+    """A random TinyTim model for an HST-like frame: ``(instrument, detector, filter, binning)``, the camera and
+    the binning (1, or 2 for WF-like sampling) drawn first, each with equal chances, then the filter."""
+    models = tinytim_models()
+    cameras = sorted(models)
+    camera = cameras[int(rng.integers(len(cameras)))]
+    filter_name = models[camera][int(rng.integers(len(models[camera])))]
+    return (*camera, filter_name, int(rng.choice(HST_BINNINGS)))
+
+
+def equivalent_fwhm(psf):
+    """The FWHM (px) of the Gaussian with the same effective area ``sum(psf)**2 / sum(psf**2)`` as ``psf``."""
+    area = psf.sum() ** 2 / (psf**2).sum()
+    return float(2.0 * np.sqrt(2.0 * np.log(2.0)) * np.sqrt(area / (4.0 * np.pi)))
 
 
 def source_pixels(sources, sky_level, read_noise):

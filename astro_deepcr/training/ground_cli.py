@@ -12,8 +12,9 @@ DESCRIPTION = ("Fine-tune (default: from ACS-WFC) or train a deepCR-mask network
                "frames (astro_deepcr.training.ground: Moffat PSFs of 1.5-8 px FWHM, sky 5-5000 e-, saturation and "
                "bleeding, hot pixels, dead columns, real HRC cosmic rays, physical tracks through 10-250 um of "
                "silicon, faint 1-4 px hits; labels exact down to the noise; on request diffraction spikes, "
-               "long-slit spectra, FWHM limits and cosmic rays on sources). Writes OUTPUT/NAME.safetensors, its "
-               "card NAME.json, models.json, log.json and a checkpoint that a second call resumes from. The "
+               "long-slit spectra, FWHM limits, cosmic rays on sources and real HST PSFs). Writes "
+               "OUTPUT/NAME.safetensors, its card NAME.json, models.json, log.json and a checkpoint that a second "
+               "call resumes from. The "
                "defaults reproduce the shipped 'ground' model (under the name my-ground).")
 
 
@@ -63,6 +64,9 @@ def add_mix_arguments(parser):
     parser.add_argument("--on-sources", type=float, default=0.0, metavar="FRACTION",
                         help="fraction of the cosmic rays of an imaging frame centred on a star or galaxy (default 0: "
                              "anywhere, as the shipped model)")
+    parser.add_argument("--hst-psf", type=float, default=0.0, metavar="FRACTION",
+                        help="fraction of imaging frames whose stars take a real undersampled HST PSF (drizzlepac's "
+                             "TinyTim models of ACS/WFC and WFC3/UVIS, native or binned 2x2; default 0)")
     parser.add_argument("--no-hrc-library", dest="hrc_library", action="store_false",
                         help="no real cosmic rays from the ACS/HRC frame, only physical tracks and faint hits "
                              "(keeps that frame's cosmic rays a held-out library)")
@@ -71,7 +75,7 @@ def add_mix_arguments(parser):
 def mix_from_args(args):
     """The `GroundConfig` keywords of the options of `add_mix_arguments`."""
     return {"long_slit": args.long_slit, "spikes": args.spikes, "fwhm_min": args.fwhm_min, "fwhm_max": args.fwhm_max,
-            "on_sources": args.on_sources, "hrc_library": args.hrc_library}
+            "on_sources": args.on_sources, "hst_psf": args.hst_psf, "hrc_library": args.hrc_library}
 
 
 def _defaults():
@@ -103,6 +107,9 @@ def _mix_words(config):
         words.append(f"diffraction spikes on {config.spikes:.0%} of the imaging frames")
     if config.long_slit:
         words.append(f"{config.long_slit:.0%} long-slit spectra")
+    if config.hst_psf:
+        words[0] += (f" ({config.hst_psf:.0%} of the imaging frames instead: TinyTim PSFs of ACS/WFC and WFC3/UVIS, "
+                     "native or binned 2x2)")
     if config.on_sources:
         words.append(f"{config.on_sources:.0%} of the cosmic rays of an imaging frame centred on a source")
     return ", ".join(words)
@@ -131,6 +138,7 @@ def write_card(path, config, seconds, n_validation=16, threshold=0.5):
                + (f" --fwhm-min {config.fwhm_min:g}" if config.fwhm_min is not None else "")
                + (f" --fwhm-max {config.fwhm_max:g}" if config.fwhm_max is not None else "")
                + (f" --on-sources {config.on_sources:g}" if config.on_sources else "")
+               + (f" --hst-psf {config.hst_psf:g}" if config.hst_psf else "")
                + ("" if config.hrc_library else " --no-hrc-library"))
     sources = ("the ACS/HRC j8bt06nyq harvest, " if config.hrc_library else "") + "physical tracks, faint hits"
     card = {"name": config.name, "kind": "mask", "depth": config.depth, "width": config.width,

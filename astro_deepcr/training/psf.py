@@ -19,20 +19,32 @@ the farthest corner of the chip, a smooth focus-like term; at the corner the
 F606W peak drops by 12 % (measured: 0.877 of the unbroadened peak). The ACS/WFC PSF
 is known to vary across the field (Anderson & King 2006, ACS ISR 2006-01);
 the size of the term here is assumed, not fitted.
+
+`tinytim_models` and `phased_psf` serve the ground simulator's HST-like
+frames (`astro_deepcr.training.ground.SceneMix.hst_psf`): every ACS/WFC and
+WFC3/UVIS model drizzlepac ships (ACS/HRC's are left out, since its real frame
+is scored; WFPC2 ships none), at the detector's sampling or binned 2 x 2 (about
+WFPC2's 0.1"/px WF sampling), with a star's sub-pixel phase applied before
+the binning.
 """
 
+import functools
+import glob
 import importlib.util
 import os
 
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["PSF_FILTERS", "WFC_CHIP_SHAPE", "psf_image", "psf_at", "psf_path"]
+__all__ = ["PSF_FILTERS", "WFC_CHIP_SHAPE", "TINYTIM_CAMERAS", "psf_image", "psf_at", "psf_path", "tinytim_models",
+           "phased_psf"]
 
 #: ACS/WFC broad-band filters whose TinyTim model drizzlepac ships (the filters of the ACS-WFC model's data).
 PSF_FILTERS = ("f435w", "f606w", "f814w")
 #: numpy shape (rows, columns) of one ACS/WFC chip; rows are the parallel (readout) direction.
 WFC_CHIP_SHAPE = (2048, 4096)
+#: The CCD cameras whose TinyTim models the simulator's HST-like frames use (ACS/HRC left out: its frame is scored).
+TINYTIM_CAMERAS = (("acs", "wfc"), ("wfc3", "uvis"))
 #: chip position (row, column) TinyTim modelled for ACS/WFC (header ``Y_PSF, X_PSF``).
 WFC_PSF_POSITION = (1024.0, 2048.0)
 
@@ -143,3 +155,78 @@ def psf_at(position, psf=None, filter_name="f606w", broadening=0.3, chip_shape=W
     # a continuous Gaussian blur (in Fourier space): sampling a 0.3 px Gaussian on the pixel grid would be a delta
     out = np.clip(np.fft.ifft2(ndimage.fourier_gaussian(np.fft.fft2(psf), sigma)).real, 0, None)
     return out / out.sum()
+
+
+def tinytim_models(cameras=TINYTIM_CAMERAS):
+    """``{(instrument, detector): [filter, ...]}`` of the TinyTim models drizzlepac ships for ``cameras``.
+
+    Raises
+    ------
+    ImportError
+        drizzlepac is not installed (the HST-like frames need its models; there is no stand-in).
+    """
+    package = importlib.util.find_spec("drizzlepac")
+    if package is None:
+        raise ImportError("the HST-like frames of the ground simulator use drizzlepac's TinyTim PSFs: "
+                          "pip install 'astro_deepcr[drizzlepac]'")
+    root = os.path.join(package.submodule_search_locations[0], "pars", "psfs")
+    models = {}
+    for instrument, detector in cameras:
+        pattern = os.path.join(root, instrument, detector, f"{instrument}_{detector}_*.fits")
+        names = sorted(os.path.basename(path)[len(instrument) + len(detector) + 2:-5] for path in glob.glob(pattern))
+        if names:
+            models[(instrument, detector)] = names
+    return models
+
+
+@functools.lru_cache(maxsize=128)
+def _model_spectrum(instrument, detector, filter_name, side):
+    """The Fourier transform of the TinyTim model (charge diffusion applied), cut to ``side`` px about its peak,
+    and the centroid of its core (9 x 9 px) relative to the central pixel ``(row, column)``."""
+    psf_path(instrument, detector, filter_name)  # raises where the model is missing: no Gaussian stand-in here
+    psf = psf_image(instrument, detector, filter_name, size=side)
+    if psf.shape != (side, side):
+        raise ValueError(f"the TinyTim model {instrument}_{detector}_{filter_name} is smaller than {side} px")
+    core = psf[side // 2 - 4:side // 2 + 5, side // 2 - 4:side // 2 + 5]
+    y, x = np.mgrid[-4:5, -4:5]
+    return np.fft.fft2(psf), ((core * y).sum() / core.sum(), (core * x).sum() / core.sum())
+
+
+def phased_psf(instrument, detector, filter_name, size, binning=1, offset=(0.0, 0.0)):
+    """A TinyTim PSF (sum 1, ``size`` x ``size`` px) at a sub-pixel phase, optionally binned.
+
+    Parameters
+    ----------
+    instrument, detector, filter_name : str
+        Which model (see `tinytim_models`); the header's charge-diffusion kernel is applied.
+    size : int
+        Odd side of the stamp, in binned pixels.
+    binning : int
+        Pixels of the model summed along each axis into one pixel of the stamp (2: the WF chips' sampling
+        from ACS/WFC's 0.05"/px).
+    offset : (float, float)
+        Where the centroid of the PSF's core falls relative to the centre of the stamp's central pixel
+        (binned px, each within +-0.5): the model is moved there before binning, by a Fourier shift (the
+        model is already integrated over its pixels, so a shift by a fraction of one interpolates between
+        its samples).
+
+    Raises
+    ------
+    ImportError, FileNotFoundError
+        drizzlepac, or that model, is missing.
+    """
+    if size % 2 != 1 or binning < 1:
+        raise ValueError(f"size must be odd and binning >= 1, not {size!r}, {binning!r}")
+    side = size * binning + 4 * binning  # room for the shift
+    spectrum, centroid = _model_spectrum(instrument, detector, filter_name, side)
+    # in model pixels, from the model's centroid; with even binning the binned central pixel's centre lies
+    # between two model pixels
+    half = 0.5 if binning % 2 == 0 else 0.0
+    shift = [binning * float(o) - c - half for o, c in zip(offset, centroid)]
+    fy, fx = np.fft.fftfreq(side)[:, None], np.fft.fftfreq(side)[None, :]
+    moved = np.fft.ifft2(spectrum * np.exp(-2j * np.pi * (fy * shift[0] + fx * shift[1]))).real.clip(0, None)
+    # the binned central pixel covers model pixels side // 2 - binning // 2 ... side // 2 - binning // 2 + binning - 1
+    start = side // 2 - binning // 2 - (size // 2) * binning
+    stamp = moved[start:start + size * binning, start:start + size * binning]
+    stamp = stamp.reshape(size, binning, size, binning).sum(axis=(1, 3))
+    return stamp / stamp.sum()
