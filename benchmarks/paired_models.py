@@ -9,6 +9,11 @@ For each real frame (``injection_frames.LOADERS``) and cosmic-ray library, both 
 the reference finds, and the one-sided exact binomial p that the candidate recalls fewer, overall and below
 1000 e-. This is the rule by which a candidate may replace a shipped model (docs/ground.rst).
 
+``--equal-flags``: the candidate at the threshold that gives the reference's flag count on each uninjected frame
+(`~astro_deepcr.evaluation.detectors.match_deepcr_flags`): two networks compared at their own thresholds differ
+in calibration as much as in what they can tell apart; at equal flags only the second is left, so a candidate
+that loses at its threshold but wins here needs another threshold, not another network.
+
 ``--validation N``: also both models on ``N`` simulated validation frames of the scene mix given by
 train-ground's own options (``--long-slit``, ``--spikes``, ``--fwhm-min`` / ``--fwhm-max``, ``--on-sources``,
 ``--no-hrc-library``; `astro_deepcr.training.ground_cli.add_mix_arguments`)
@@ -33,11 +38,15 @@ from astro_deepcr.training.ground_cli import add_mix_arguments, mix_from_args
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 
 
-def paired_lines(candidate, reference="ground", frames=None, libraries=("wfpc2", "thin-ccd"), seed=22, density=500.0):
-    """The paired table on ``frames`` (default: every frame of ``injection_frames.LOADERS`` that is installed)."""
+def paired_lines(candidate, reference="ground", frames=None, libraries=("wfpc2", "thin-ccd"), seed=22, density=500.0,
+                 equal_flags=False):
+    """The paired table on ``frames`` (default: every frame of ``injection_frames.LOADERS`` that is installed);
+    ``equal_flags``: the candidate at the threshold that gives the reference's flag count on each uninjected frame
+    (`~astro_deepcr.evaluation.detectors.match_deepcr_flags`), a column says which."""
     import injection_frames as inj
 
     from astro_deepcr.detection import choose_model
+    from astro_deepcr.evaluation.detectors import match_deepcr_flags
     from astro_deepcr.evaluation.frames import _frame_setup
     from astro_deepcr.evaluation.injection import (
         compare_detectors,
@@ -47,8 +56,9 @@ def paired_lines(candidate, reference="ground", frames=None, libraries=("wfpc2",
     )
 
     inj.register_libraries()
-    lines = ["| frame | library | CRs | flags ref. / cand. | recall ref. | recall cand. | b/c p | b/c p < 1k e- |",
-             "|" + "---|" * 8]
+    header = "| frame | library | CRs | flags ref. / cand. | recall ref. | recall cand. | b/c p | b/c p < 1k e- |"
+    header += " cand. threshold |" if equal_flags else ""
+    lines = [header, "|" + "---|" * header.count(" |")]
     for name in inj.LOADERS if frames is None else frames:
         try:
             frame = inj.LOADERS[name]()
@@ -60,8 +70,15 @@ def paired_lines(candidate, reference="ground", frames=None, libraries=("wfpc2",
             warnings.simplefilter("ignore")  # the out-of-domain alarm: measured here, not a failure
             specs = {"reference": choose_model(frame["header"], model=reference)[0],
                      "candidate": choose_model(frame["header"], model=candidate)[0]}
-        detectors = {key: deepcr_detector(spec, dq=frame.get("dq"), satlevel=frame.get("satlevel"))
-                     for key, spec in specs.items()}
+        settings = {"dq": frame.get("dq"), "satlevel": frame.get("satlevel")}
+        detectors = {key: deepcr_detector(spec, **settings) for key, spec in specs.items()}
+        match = None
+        if equal_flags:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                target = int(detectors["reference"](frame["electrons"]).sum())
+            match = match_deepcr_flags(frame["electrons"], target, specs["candidate"], **settings)
+            detectors["candidate"] = deepcr_detector(specs["candidate"], threshold=match.threshold, **settings)
         for library in libraries:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -73,7 +90,8 @@ def paired_lines(candidate, reference="ground", frames=None, libraries=("wfpc2",
             lines.append(f"| {name} | {library} | {results['n_injected']} | {rates['reference']['flags_original']} / "
                          f"{rates['candidate']['flags_original']} | {rates['reference']['object_recall_new']:.3f} | "
                          f"{rates['candidate']['object_recall_new']:.3f} | "
-                         + " | ".join(f"{t['b']}/{t['c']} p={t['p']:.2g}" for t in tests) + " |")
+                         + " | ".join(f"{t['b']}/{t['c']} p={t['p']:.2g}" for t in tests) + " |"
+                         + ("" if match is None else f" {match.label()} |"))
     return lines
 
 
@@ -106,11 +124,15 @@ def main(argv=None):
     parser.add_argument("--libraries", nargs="+", default=["wfpc2", "thin-ccd"],
                         help="cosmic-ray libraries (%(default)s; any of injection_frames.py's, e.g. kpno)")
     parser.add_argument("--seed", type=int, default=22)
+    parser.add_argument("--equal-flags", action="store_true",
+                        help="the candidate at the threshold that gives the reference's flag count on each "
+                             "uninjected frame: what the two networks tell apart, calibration aside")
     parser.add_argument("--validation", type=int, default=0, metavar="N", help="also N simulated validation frames")
     add_mix_arguments(parser)  # the validation frames' mix, as train-ground's options give it
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    print("\n".join(paired_lines(args.candidate, args.reference, args.frames, args.libraries, args.seed)))
+    print("\n".join(paired_lines(args.candidate, args.reference, args.frames, args.libraries, args.seed,
+                                  equal_flags=args.equal_flags)))
     if args.validation:
         from astro_deepcr.training.ground_train import GroundConfig
 

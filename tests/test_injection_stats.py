@@ -218,3 +218,24 @@ def test_rst_lines_give_the_docs_held_out_table(benchmark_script):
     recall, la_default, p_all, p_low = summary[3], summary[7], summary[8], summary[9]
     assert lines[5].split() == ["noise", "given", "deepCR", "tenth", recall, "-", "-", "-", la_default, p_all, p_low,
                                 "-/-", "-/-"]
+
+
+def test_deepcr_flag_match_finds_the_threshold_of_a_flag_count():
+    from astro_deepcr.evaluation.detectors import ThresholdMatch, deepcr_detector, match_deepcr_flags
+
+    image = noise_frame((128, 128), seed=11)
+    rng = np.random.default_rng(2)
+    for y, x in rng.integers(4, 124, (40, 2)):
+        image[y, x:x + 2] += rng.uniform(100, 3000)  # compact hits from faint to bright
+    target = int(deepcr_detector("ground", threshold=0.05)(image).sum())
+    assert target > int(deepcr_detector("ground")(image).sum()) + 5  # the target is not the default's count
+    match = match_deepcr_flags(image, target, "ground")
+    assert isinstance(match, ThresholdMatch) and match.matched
+    assert abs(match.n_flagged - target) <= match.tolerance // 5 + 1
+    assert match.n_flagged == int(deepcr_detector("ground", threshold=match.threshold)(image).sum())
+    assert 0.02 < match.threshold < 0.15 and match.label() == f"threshold {match.threshold:.3g}, equal flags"
+    # more flags than any threshold gives: the nearest, said so
+    far = match_deepcr_flags(image, image.size + 10, "ground", steps=4)
+    assert not far.matched and far.label().endswith(f"nearest flags ({far.n_flagged} vs target {image.size + 10})")
+    with pytest.raises(TypeError, match="threshold"):
+        match_deepcr_flags(image, 10, "ground", threshold=0.3)

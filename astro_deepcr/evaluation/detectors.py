@@ -1,19 +1,22 @@
 # Licensed under a 3-clause BSD style license - see LICENSE.rst
 """
-The detectors injection-recovery compares: a deepCR model, LACosmic, and LACosmic at deepCR's flag count.
+The detectors injection-recovery compares: a deepCR model, LACosmic, and either at another's flag count.
 
 A detector is a function ``image -> bool mask``. `match_lacosmic_flags` finds
 the LACosmic settings whose flag count on a frame equals a target (deepCR's
 count on the same frame) and says whether it reached it: a comparison "at
-equal flags" is only that when `FlagMatch.matched` is true.
+equal flags" is only that when `FlagMatch.matched` is true. `match_deepcr_flags`
+does the same for a deepCR model's threshold (two models at equal flags).
 """
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
+from astropy.utils.exceptions import AstropyUserWarning
 
-__all__ = ["deepcr_detector", "lacosmic_detector", "FlagMatch", "match_lacosmic_flags", "SIGCLIP_RANGE",
-           "OBJLIM_STEPS", "FLAG_TOLERANCE"]
+__all__ = ["deepcr_detector", "lacosmic_detector", "FlagMatch", "match_lacosmic_flags", "ThresholdMatch",
+           "match_deepcr_flags", "SIGCLIP_RANGE", "OBJLIM_STEPS", "FLAG_TOLERANCE"]
 
 #: The sigclip range the flag match searches (LACosmic's default is 4.5; below ~0.3 it flags most of a frame).
 SIGCLIP_RANGE = (0.2, 2000.0)
@@ -94,26 +97,43 @@ def flag_tolerance(target, fraction=FLAG_TOLERANCE):
     return int(max(2, round(fraction * target)))
 
 
-def _bisect_sigclip(count, target, low, high, steps, precision=0):
-    """Bisection in log sigclip for one objlim (flags fall as sigclip rises); the nearest (sigclip, count).
+def _geometric_midpoint(low, high):
+    return float(np.sqrt(low * high))
 
-    Stops once a count is within ``precision`` flags of the target.
-    """
+
+def _sigclip_converged(low, high):
+    return high / low < 1.0001
+
+
+def _logit_midpoint(low, high):
+    logit = (np.log(low / (1 - low)) + np.log(high / (1 - high))) / 2
+    return float(1 / (1 + np.exp(-logit)))
+
+
+def _threshold_converged(low, high):
+    return high - low < 1e-7
+
+
+def _bisect_decreasing(count, target, low, high, steps, precision=0, midpoint=_geometric_midpoint,
+                       converged=_sigclip_converged):
+    """Bisection of a setting whose flag count falls as it rises (LACosmic's sigclip in log, deepCR's threshold in
+    logit); the nearest (setting, count). The ends first; stops once a count is within ``precision`` flags of the
+    target."""
     best = None
-    for sigclip in (low, high):  # the ends first: is the target inside at all?
-        n = count(sigclip)
+    for setting in (low, high):  # the ends first: is the target inside at all?
+        n = count(setting)
         if best is None or abs(n - target) < abs(best[1] - target):
-            best = (sigclip, n)
+            best = (setting, n)
     if not count(low) >= target >= count(high):
         return best
     for _ in range(int(steps)):
-        sigclip = float(np.sqrt(low * high))
-        n = count(sigclip)
+        setting = midpoint(low, high)
+        n = count(setting)
         if abs(n - target) < abs(best[1] - target):
-            best = (sigclip, n)
-        if abs(n - target) <= precision or high / low < 1.0001:
+            best = (setting, n)
+        if abs(n - target) <= precision or converged(low, high):
             break
-        low, high = (sigclip, high) if n > target else (low, sigclip)
+        low, high = (setting, high) if n > target else (low, setting)
     return best
 
 
@@ -162,7 +182,7 @@ def match_lacosmic_flags(image, n_flags, *, sigclip_range=SIGCLIP_RANGE, objlims
                 cache[sigclip] = int(lacosmic_detector(sigclip=sigclip, objlim=objlim, **lacosmic)(image).sum())
             return cache[sigclip]
 
-        sigclip, n = _bisect_sigclip(count, n_flags, *sigclip_range, steps, precision=tolerance // 5)
+        sigclip, n = _bisect_decreasing(count, n_flags, *sigclip_range, steps, precision=tolerance // 5)
         if best is None or abs(n - n_flags) < abs(best[2] - n_flags):
             best = (objlim, sigclip, n)
         if abs(best[2] - n_flags) <= tolerance or count(sigclip_range[1]) > n_flags:
@@ -170,3 +190,69 @@ def match_lacosmic_flags(image, n_flags, *, sigclip_range=SIGCLIP_RANGE, objlims
     objlim, sigclip, n = best
     return FlagMatch(sigclip=float(sigclip), objlim=float(objlim), n_flagged=int(n), target=int(n_flags),
                      matched=abs(n - n_flags) <= tolerance, tolerance=tolerance)
+
+
+@dataclass(frozen=True)
+class ThresholdMatch:
+    """A deepCR threshold found by `match_deepcr_flags`; ``matched`` as in `FlagMatch`."""
+
+    threshold: float
+    n_flagged: int
+    target: int
+    matched: bool
+    tolerance: int
+
+    def label(self):
+        """``threshold T, equal flags`` or ``threshold T, nearest flags (N vs target M)``."""
+        how = "equal flags" if self.matched else f"nearest flags ({self.n_flagged} vs target {self.target})"
+        return f"threshold {self.threshold:.3g}, {how}"
+
+
+def match_deepcr_flags(image, n_flags, model, *, threshold_range=(1e-4, 1 - 1e-4), steps=30, tolerance=None,
+                       **detector):
+    """The threshold of a deepCR model whose flag count on ``image`` is nearest ``n_flags``; says whether it is
+    reached.
+
+    Two models compared at their own thresholds differ in calibration as much as in what they can tell apart;
+    at equal flags on the uninjected frame only the second is left (a point of each one's ROC curve). Bisection
+    in logit of the threshold, each step a run of `deepcr_detector` (the detection core decides everything
+    else: bad pixels, saturation, no growth), stopping within a fifth of ``tolerance``.
+
+    Parameters
+    ----------
+    image : array-like, 2-D
+        In the model's units.
+    n_flags : int
+        The target count (e.g. another model's flags on the same frame).
+    model : str or `~astro_deepcr.zoo.ModelSpec`
+    threshold_range : (float, float)
+    steps : int
+    tolerance : int, optional
+        Default `flag_tolerance` (5 % of the target, at least 2 flags).
+    **detector
+        Keywords of `deepcr_detector` (``dq``, ``mask``, ``satlevel``, ...).
+
+    Returns
+    -------
+    ThresholdMatch
+    """
+    if n_flags < 0:
+        raise ValueError(f"n_flags must be >= 0, not {n_flags}")
+    if "threshold" in detector:
+        raise TypeError("match_deepcr_flags chooses the threshold itself")
+    tolerance = flag_tolerance(n_flags) if tolerance is None else int(tolerance)
+    cache = {}
+
+    def count(threshold):
+        if threshold not in cache:
+            with warnings.catch_warnings():
+                # the search probes thresholds that flag much of the frame: the core's out-of-domain alarm is
+                # expected there, and the match says whether the count it returns was reached
+                warnings.simplefilter("ignore", AstropyUserWarning)
+                cache[threshold] = int(deepcr_detector(model, threshold=threshold, **detector)(image).sum())
+        return cache[threshold]
+
+    threshold, n = _bisect_decreasing(count, n_flags, *threshold_range, steps, precision=tolerance // 5,
+                                      midpoint=_logit_midpoint, converged=_threshold_converged)
+    return ThresholdMatch(threshold=float(threshold), n_flagged=int(n), target=int(n_flags),
+                          matched=abs(n - n_flags) <= tolerance, tolerance=tolerance)
