@@ -168,7 +168,7 @@ def tinytim_models(cameras=TINYTIM_CAMERAS):
     package = importlib.util.find_spec("drizzlepac")
     if package is None:
         raise ImportError("the HST-like frames of the ground simulator use drizzlepac's TinyTim PSFs: "
-                          "pip install 'astro_deepcr[drizzlepac]'")
+                          'pip install "astro_deepcr[drizzle]"')
     root = os.path.join(package.submodule_search_locations[0], "pars", "psfs")
     models = {}
     for instrument, detector in cameras:
