@@ -190,11 +190,12 @@ def _scene_parts(shape, rng, mix):
     if hst is not None:
         instrument, detector, filter_name, binning = hst
         size = HST_STAMP
-        params.update(psf=f"{instrument}_{detector}_{filter_name} x{binning}", binning=binning,
-                      fwhm=equivalent_fwhm(phased_psf(*hst[:3], size, binning)))
 
         def star_psf(offset=(0.0, 0.0)):
             return phased_psf(instrument, detector, filter_name, size, binning, offset)
+
+        params.update(psf=f"{instrument}_{detector}_{filter_name} x{binning}", binning=binning,
+                      fwhm=equivalent_fwhm(star_psf()))
     else:
         size = 2 * int(np.ceil(4 * params["fwhm"])) + 1
 
