@@ -28,6 +28,7 @@ __all__ = [
     "inference_copy",
     "FLOAT32_LAYERS",
     "receptive_radius",
+    "deepen",
 ]
 
 #: BatchNorm momentum used by deepCR for training (the paper's recipe).
@@ -157,6 +158,59 @@ def mask_net(depth=2, width=32, norm="batch"):
 def inpaint_net(depth=2, width=32, norm="batch"):
     """The deepCR-inpaint network: (masked image, mask) in, image out."""
     return UNet(in_channels=2, depth=depth, width=width, norm=norm, sigmoid=False)
+
+
+@torch.no_grad()
+def deepen(net, depth):
+    """A deeper copy of a BatchNorm `UNet` that computes the same function.
+
+    The levels of ``net`` are copied; the new coarser levels start from
+    PyTorch's default initialisation, and the new upsampling block that joins
+    them to the old bottom level starts as the identity on its skip input (its
+    weights on the upsampled channels are zero), so the copy's output, in eval
+    mode, equals ``net``'s until training changes the new weights (function-
+    preserving growth as in Net2Net, Chen, Goodfellow & Shlens 2016). Used to
+    fine-tune a shipped 2-level model as a 3-level one, whose receptive field
+    is wider (`receptive_radius`). ``net`` is not modified.
+
+    Raises
+    ------
+    ValueError
+        ``depth`` not larger than ``net.depth``, or a weight-normalised network
+        (it has no BatchNorm to make the joining block an identity with).
+    """
+    if not isinstance(net, UNet) or net.norm != "batch":
+        raise ValueError("deepen needs a UNet with BatchNorm blocks (norm='batch')")
+    if int(depth) <= net.depth:
+        raise ValueError(f"depth must exceed the network's depth {net.depth}, not {depth!r}")
+    in_channels = net.inc[0].in_channels
+    deeper = UNet(in_channels=in_channels, depth=depth, width=net.width, norm="batch", sigmoid=net.sigmoid)
+    deeper.inc.load_state_dict(net.inc.state_dict())
+    deeper.head.load_state_dict(net.head.state_dict())
+    for level, block in enumerate(net.down):
+        deeper.down[level].load_state_dict(block.state_dict())
+    # up[k] works at level depth - 2 - k in both networks
+    for k, block in enumerate(net.up):
+        level = net.depth - 2 - k
+        deeper.up[deeper.depth - 2 - level].load_state_dict(block.state_dict())
+    _make_identity(deeper.up[deeper.depth - 2 - (net.depth - 1)].conv)
+    return deeper
+
+
+def _make_identity(block):
+    """Set a BatchNorm `DoubleConv` of ``2C -> C`` channels to pass its first ``C`` input channels through
+    unchanged (they are a skip input, non-negative after its ReLU) and ignore the rest."""
+    for layer in block:
+        if isinstance(layer, nn.Conv2d):
+            layer.weight.zero_()
+            layer.bias.zero_()
+            for channel in range(layer.out_channels):
+                layer.weight[channel, channel, 1, 1] = 1.0
+        elif isinstance(layer, nn.BatchNorm2d):
+            layer.weight.fill_(1.0)
+            layer.bias.zero_()
+            layer.running_mean.zero_()
+            layer.running_var.fill_(1.0 - layer.eps)
 
 
 def receptive_radius(depth):

@@ -285,6 +285,36 @@ def test_train_ground_command_writes_a_usable_model_and_card(tmp_path, monkeypat
     assert main(["train-ground", str(out), "--steps", "0"]) == 2
 
 
+def test_train_ground_can_deepen_the_model_it_fine_tunes(tmp_path, monkeypatch, library):
+    from astro_deepcr.cli import main
+    from astro_deepcr.training import ground_train
+    from astro_deepcr.zoo import get_model, load_network
+
+    monkeypatch.setattr(ground_train, "_training_library", lambda: library)
+    # before a step: the deepened copy of 'ground' is 'ground' (nets.deepen), at 3 levels
+    config = GroundConfig(init_from="ground", depth=3)
+    net, spec = ground_train._network(config)
+    assert (config.depth, config.width, net.depth, spec.name) == (3, 32, 3, "ground")
+    image = torch.from_numpy(ground_frame((64, 64), np.random.default_rng(4), library)["image"][None, None])
+    with torch.no_grad():
+        torch.testing.assert_close(net.eval()(image), load_network(get_model("ground")).eval()(image),
+                                   rtol=1e-4, atol=1e-5)
+    left_alone = GroundConfig(init_from="ground")
+    assert ground_train._network(left_alone)[0].depth == 2 and left_alone.depth == 2
+    with pytest.raises(ValueError, match="fine-tuning can only deepen"):
+        ground_train._network(GroundConfig(init_from="ground", depth=1))
+    with pytest.raises(ValueError, match="fine-tuning keeps the width"):
+        ground_train._network(GroundConfig(init_from="ground", width=16))
+    out = tmp_path / "run"
+    assert main(["train-ground", str(out), "--init-from", "ground", "--depth", "3", "--steps", "1", "--batch-size",
+                 "1", "--crop", "32", "--validation-frames", "1", "--quiet", "--name", "deep"]) == 0
+    card = json.loads((out / "deep.json").read_text())
+    assert (card["depth"], card["width"]) == (3, 32)
+    assert "fine-tuned from ground deepened to 3 levels" in card["description"]
+    assert "--init-from ground --steps 1 --batch-size 1 --crop 32 --seed 0 --depth 3 (" in card["provenance"]
+    assert json.loads((out / "log.json").read_text())["init_depth"] == 2
+
+
 def test_the_shipped_ground_card_holds_its_figures():
     from astro_deepcr.zoo import UNCARDED_CAMERA_MODELS, get_model
 

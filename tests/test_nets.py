@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from astro_deepcr.nets import BN_MOMENTUM, UNet, fold_batchnorm, inpaint_net, mask_net, receptive_radius
+from astro_deepcr.nets import BN_MOMENTUM, UNet, deepen, fold_batchnorm, inpaint_net, mask_net, receptive_radius
 
 
 @pytest.mark.parametrize("depth, width", [(1, 4), (2, 4), (2, 32), (3, 32), (4, 8)])
@@ -84,3 +84,50 @@ def test_receptive_radius_bounds_the_measured_influence(depth):
     reach = max(np.abs(rows - 64).max(), np.abs(cols - 64).max())
     assert reach <= receptive_radius(depth)
     assert reach >= receptive_radius(depth) - 2**depth
+
+
+def _with_batchnorm_statistics(net, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    for module in net.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.copy_(torch.rand(module.num_features, generator=generator) - 0.5)
+            module.running_var.copy_(0.5 + 1.5 * torch.rand(module.num_features, generator=generator))
+            module.weight.data.copy_(0.5 + torch.rand(module.num_features, generator=generator))
+            module.bias.data.copy_(0.4 * torch.rand(module.num_features, generator=generator) - 0.2)
+    return net.eval()
+
+
+@pytest.mark.parametrize("in_channels, sigmoid", [(1, True), (2, False)])
+@pytest.mark.parametrize("depth, deeper", [(1, 2), (2, 3), (2, 4)])
+def test_deepen_starts_as_the_same_function_and_can_learn(in_channels, sigmoid, depth, deeper):
+    torch.manual_seed(3)
+    net = _with_batchnorm_statistics(UNet(in_channels, depth=depth, width=8, sigmoid=sigmoid))
+    before = {key: value.clone() for key, value in net.state_dict().items()}
+    grown = deepen(net, deeper).eval()
+    assert (grown.depth, grown.width, grown.sigmoid) == (deeper, 8, sigmoid)
+    assert receptive_radius(deeper) > receptive_radius(depth)
+    x = 5 * torch.randn(2, in_channels, 64, 48)
+    with torch.no_grad():
+        torch.testing.assert_close(grown(x), net(x), rtol=1e-5, atol=1e-5)
+    for key, value in net.state_dict().items():  # the network it grew from is untouched
+        torch.testing.assert_close(value, before[key], rtol=0, atol=0)
+    # the new levels are not dead: one gradient step changes the output
+    grown.train()
+    loss = grown(x).square().mean()
+    loss.backward()
+    joining = grown.up[deeper - 2 - (depth - 1)].conv[0].weight
+    assert joining.grad[:, joining.shape[1] // 2:].abs().max() > 0
+    # the new coarse levels get no gradient until the joining weights move off zero
+    assert grown.down[-1][1][0].weight.grad.abs().max() == 0
+    with torch.no_grad():
+        joining -= 0.1 * joining.grad.sign()
+    grown.eval()
+    with torch.no_grad():
+        assert (grown(x) - net(x)).abs().max() > 1e-3
+
+
+def test_deepen_rejects_what_it_cannot_grow():
+    with pytest.raises(ValueError, match="depth must exceed"):
+        deepen(mask_net(2, 4), 2)
+    with pytest.raises(ValueError, match="norm='batch'"):
+        deepen(mask_net(2, 4, norm="weight"), 3)

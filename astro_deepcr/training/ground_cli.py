@@ -30,8 +30,11 @@ def add_subparser(subparsers):
                         help="model name (default my-ground: 'ground' is the built-in model this reproduces)")
     parser.add_argument("--init-from", default=defaults["init_from"], metavar="MODEL",
                         help="registered model to fine-tune ('none': train from scratch)")
-    parser.add_argument("--depth", type=positive_int, default=defaults["depth"], help="from scratch only")
-    parser.add_argument("--width", type=positive_int, default=defaults["width"], help="from scratch only")
+    parser.add_argument("--depth", type=positive_int, default=defaults["depth"],
+                        help="resolution levels (default: the --init-from model's, 2 from scratch); more than the "
+                             "model's fine-tunes a deepened copy that starts as the same function")
+    parser.add_argument("--width", type=positive_int, default=defaults["width"],
+                        help="channels of the first level, from scratch only (default 32)")
     parser.add_argument("--steps", type=positive_int, default=defaults["steps"], help="length of the schedule")
     parser.add_argument("--stop-at", type=positive_int, default=None, metavar="STEP",
                         help="stop after this many steps of the --steps schedule (the shipped model stopped early)")
@@ -126,13 +129,17 @@ def write_card(path, config, seconds, n_validation=16, threshold=0.5):
     frames = validation_frames(n_validation, crop=256, seed=config.seed, mix=config.mix(),
                                hrc_library=config.hrc_library)
     validation = negatives_report(model_probability(spec, config.threads), frames, threshold)
-    source = f"fine-tuned from {config.init_from}" if config.init_from else "trained from scratch"
     with open(os.path.join(os.path.dirname(path), "log.json")) as stream:
-        steps_done = json.load(stream)["steps_done"]
+        log = json.load(stream)
+    steps_done, init_depth = log["steps_done"], log.get("init_depth")
+    deepened = bool(config.init_from) and init_depth is not None and config.depth > init_depth
+    source = (f"fine-tuned from {config.init_from}" + (f" deepened to {config.depth} levels" if deepened else "")
+              if config.init_from else "trained from scratch")
     command = (f"astro-deepcr train-ground OUTPUT --init-from {config.init_from or 'none'} --steps {config.steps} "
                + (f"--stop-at {steps_done} " if steps_done < config.steps else "")
                + f"--batch-size {config.batch_size} --crop {config.crop} --seed {config.seed}"
                + ("" if config.init_from else f" --depth {config.depth} --width {config.width}")
+               + (f" --depth {config.depth}" if deepened else "")
                + (f" --long-slit {config.long_slit:g}" if config.long_slit else "")
                + (f" --spikes {config.spikes:g}" if config.spikes else "")
                + (f" --fwhm-min {config.fwhm_min:g}" if config.fwhm_min is not None else "")

@@ -38,8 +38,8 @@ class GroundConfig:
     """Settings of a ground-model run (defaults: the shipped ``ground`` model)."""
 
     init_from: str | None = "ACS-WFC"
-    depth: int = 2
-    width: int = 32
+    depth: int | None = None  # None: the init model's (2 from scratch); deeper than it: `~astro_deepcr.nets.deepen`
+    width: int | None = None  # None: the init model's (32 from scratch); fine-tuning cannot change it
     steps: int = 3000
     batch_size: int = 8
     crop: int = 128
@@ -68,7 +68,7 @@ class GroundConfig:
         if self.lr is None:
             self.lr = 2e-4 if self.init_from else 5e-3
         for field in ("steps", "batch_size", "crop", "depth", "width", "checkpoint_every"):
-            if int(getattr(self, field)) < 1:
+            if getattr(self, field) is not None and int(getattr(self, field)) < 1:
                 raise ValueError(f"{field} must be >= 1, not {getattr(self, field)!r}")
         if self.stop_at is not None and not 1 <= int(self.stop_at) <= int(self.steps):
             raise ValueError(f"stop_at must be between 1 and steps ({self.steps}), not {self.stop_at!r}")
@@ -127,15 +127,26 @@ def _real_cosmic_rays(hrc_library):
 
 
 def _network(config):
-    from ..nets import UNet
+    """The network a run starts from, and the zoo model it was copied from (None from scratch). Fills in
+    ``config.depth`` and ``config.width`` where they were left None."""
+    from ..nets import UNet, deepen
     from ..zoo import get_model
     from .trainer import trainable_copy
 
-    if config.init_from:
-        spec = get_model(config.init_from, kind="mask")
-        config.depth, config.width = spec.depth, spec.width
-        return trainable_copy(spec), spec
-    return UNet(in_channels=1, depth=config.depth, width=config.width, norm="batch", sigmoid=True), None
+    if not config.init_from:
+        config.depth, config.width = config.depth or 2, config.width or 32
+        return UNet(in_channels=1, depth=config.depth, width=config.width, norm="batch", sigmoid=True), None
+    spec = get_model(config.init_from, kind="mask")
+    if config.width not in (None, spec.width):
+        raise ValueError(f"width {config.width} differs from {spec.name}'s {spec.width}: fine-tuning keeps the "
+                         "width (train from scratch with init_from=None to change it)")
+    if config.depth is not None and config.depth < spec.depth:
+        raise ValueError(f"depth {config.depth} is below {spec.name}'s {spec.depth}: fine-tuning can only deepen")
+    net = trainable_copy(spec)
+    if config.depth is not None and config.depth > spec.depth:
+        net = deepen(net, config.depth)
+    config.depth, config.width = net.depth, net.width
+    return net, spec
 
 
 def fit(net, samples, output, *, steps, batch_size, lr, bn_until=0, device="cpu", workers=0, checkpoint_every=250,
@@ -241,7 +252,8 @@ def train_ground(output, config=None, progress=True):
                              "config": json.dumps(dataclasses.asdict(config))})
     with open(os.path.join(output, "log.json"), "w") as stream:
         json.dump({"config": dataclasses.asdict(config), "history": history, "steps_done": steps_done,
-                   "init_from": None if init_spec is None else init_spec.name}, stream, indent=1)
+                   "init_from": None if init_spec is None else init_spec.name,
+                   "init_depth": None if init_spec is None else init_spec.depth}, stream, indent=1)
     return path
 
 
