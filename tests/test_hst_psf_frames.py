@@ -43,6 +43,18 @@ def test_without_drizzlepac_there_is_no_gaussian_stand_in(monkeypatch):
         psf.phased_psf("acs", "wfc", "f606w", 15)
     with pytest.raises(ImportError, match="TinyTim"):
         ground_frame((32, 32), np.random.default_rng(0), None, SceneMix(hst_psf=1.0))
+    # psf_image keeps its Gaussian stand-in unless asked not to
+    assert psf.psf_image(size=9).shape == (9, 9)
+    with pytest.raises(ImportError, match="drizzlepac"):
+        psf.psf_image(size=9, fallback=False)
+
+
+def test_a_missing_filter_raises_without_fallback(tinytim):
+    with pytest.raises(FileNotFoundError, match="acs_wfc_f999w"):
+        psf.psf_image("acs", "wfc", "f999w", fallback=False)
+    psf._model_spectrum.cache_clear()
+    with pytest.raises(FileNotFoundError, match="acs_wfc_f999w"):
+        psf.phased_psf("acs", "wfc", "f999w", 15)
 
 
 @pytest.mark.parametrize("binning", [1, 2])

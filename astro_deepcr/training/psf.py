@@ -84,7 +84,7 @@ def _diffusion_kernel(header):
     return None
 
 
-def psf_image(instrument="acs", detector="wfc", filter_name="f606w", size=25, charge_diffusion=True):
+def psf_image(instrument="acs", detector="wfc", filter_name="f606w", size=25, charge_diffusion=True, fallback=True):
     """A normalised PSF stamp: drizzlepac's TinyTim model, or a 2 px FWHM Gaussian.
 
     Parameters
@@ -98,12 +98,21 @@ def psf_image(instrument="acs", detector="wfc", filter_name="f606w", size=25, ch
     charge_diffusion : bool
         Convolve with the CCD charge-diffusion kernel listed in the header
         (for ACS/WFC F606W 0.594 in the central pixel); TinyTim did not apply it.
+    fallback : bool
+        Where the model cannot be read, return the Gaussian stand-in below
+        (True) or raise (False).
 
     Returns
     -------
     psf : ndarray of float64
         Sums to 1. Without drizzlepac (or without that filter) a Gaussian of
-        2 px FWHM, ``size`` (25 if None) px across.
+        2 px FWHM, ``size`` (25 if None) px across, unless ``fallback`` is False.
+
+    Raises
+    ------
+    ImportError, OSError
+        With ``fallback=False``: drizzlepac is not installed, or it ships no
+        readable model for this instrument, detector and filter.
     """
     from astropy.io import fits
 
@@ -112,6 +121,8 @@ def psf_image(instrument="acs", detector="wfc", filter_name="f606w", size=25, ch
             psf = np.asarray(hdul[0].data, dtype=np.float64)
             kernel = _diffusion_kernel(hdul[0].header) if charge_diffusion else None
     except (ImportError, OSError):
+        if not fallback:
+            raise
         side = 25 if size is None else size
         y, x = np.mgrid[:side, :side] - side // 2
         psf = np.exp(-(x**2 + y**2) / (2 * (2.0 / 2.3548) ** 2))
@@ -183,8 +194,7 @@ def tinytim_models(cameras=TINYTIM_CAMERAS):
 def _model_spectrum(instrument, detector, filter_name, side):
     """The Fourier transform of the TinyTim model (charge diffusion applied), cut to ``side`` px about its peak,
     and the centroid of its core (9 x 9 px) relative to the central pixel ``(row, column)``."""
-    psf_path(instrument, detector, filter_name)  # raises where the model is missing: no Gaussian stand-in here
-    psf = psf_image(instrument, detector, filter_name, size=side)
+    psf = psf_image(instrument, detector, filter_name, size=side, fallback=False)
     if psf.shape != (side, side):
         raise ValueError(f"the TinyTim model {instrument}_{detector}_{filter_name} is smaller than {side} px")
     core = psf[side // 2 - 4:side // 2 + 5, side // 2 - 4:side // 2 + 5]
