@@ -193,7 +193,7 @@ def test_paired_models_at_equal_flags_moves_the_candidates_threshold(ground, ben
 
 
 def test_the_hrc_frame_gets_ground_which_finds_more_than_acs_wfc(ground, benchmark_script):
-    """The measurement behind ACS/HRC's model (docs/ground.rst, "Cameras without a card"), on one library.
+    """The measurement behind ACS/HRC's model (docs/ground_search.rst, "Cameras without a card"), on one library.
 
     Measured (seed 22, the wfpc2 library, held out for both models; float32 and bfloat16 alike): ground finds 37
     cosmic rays that ACS-WFC misses and misses 7 it finds (25/3 below 1000 e-), at 4970 flags against 2412.
