@@ -49,6 +49,21 @@ TINYTIM_CAMERAS = (("acs", "wfc"), ("wfc3", "uvis"))
 WFC_PSF_POSITION = (1024.0, 2048.0)
 
 
+def _psf_root():
+    """drizzlepac's folder of TinyTim models, found without importing drizzlepac (slow, noisy).
+
+    Raises
+    ------
+    ImportError
+        drizzlepac is not installed.
+    """
+    package = importlib.util.find_spec("drizzlepac")
+    if package is None:
+        raise ImportError("the TinyTim PSFs come with drizzlepac, which is not installed: "
+                          'pip install "astro_deepcr[drizzle]"')
+    return os.path.join(package.submodule_search_locations[0], "pars", "psfs")
+
+
 def psf_path(instrument="acs", detector="wfc", filter_name="f606w"):
     """Path of drizzlepac's TinyTim PSF, without importing drizzlepac (slow, noisy).
 
@@ -59,12 +74,8 @@ def psf_path(instrument="acs", detector="wfc", filter_name="f606w"):
     FileNotFoundError
         drizzlepac ships no PSF for this instrument, detector and filter.
     """
-    package = importlib.util.find_spec("drizzlepac")
-    if package is None:
-        raise ImportError("drizzlepac is not installed")
     name = f"{instrument.lower()}_{detector.lower()}_{filter_name.lower()}.fits"
-    path = os.path.join(package.submodule_search_locations[0], "pars", "psfs", instrument.lower(),
-                        detector.lower(), name)
+    path = os.path.join(_psf_root(), instrument.lower(), detector.lower(), name)
     if not os.path.exists(path):
         raise FileNotFoundError(f"drizzlepac ships no TinyTim PSF {name}")
     return path
@@ -176,11 +187,7 @@ def tinytim_models(cameras=TINYTIM_CAMERAS):
     ImportError
         drizzlepac is not installed (the HST-like frames need its models; there is no stand-in).
     """
-    package = importlib.util.find_spec("drizzlepac")
-    if package is None:
-        raise ImportError("the HST-like frames of the ground simulator use drizzlepac's TinyTim PSFs: "
-                          'pip install "astro_deepcr[drizzle]"')
-    root = os.path.join(package.submodule_search_locations[0], "pars", "psfs")
+    root = _psf_root()
     models = {}
     for instrument, detector in cameras:
         pattern = os.path.join(root, instrument, detector, f"{instrument}_{detector}_*.fits")
