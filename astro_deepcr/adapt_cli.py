@@ -4,7 +4,7 @@
 import sys
 import time
 
-__all__ = ["add_subparser", "adapt_command", "read_adapt_frame"]
+__all__ = ["add_subparser", "adapt_command", "adapt_frame", "read_adapt_frame"]
 
 
 def add_subparser(subparsers):
@@ -32,18 +32,30 @@ def add_subparser(subparsers):
                              "astro_deepcr.evaluation.libraries)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--release-stars", action="store_true",
+                        help="keep the flagged stars that the frame's own PSF explains in the loss (crowded frames; "
+                             "off by default, see astro_deepcr.adapt.psf_explained)")
     parser.add_argument("--quiet", action="store_true")
     parser.set_defaults(func=adapt_command)
 
 
 def read_adapt_frame(path, ext=None, gain=None, readnoise=None):
     """An `~astro_deepcr.adapt.AdaptFrame` from a FITS file (electrons, DQ bad pixels, saturation)."""
+    from .evaluation.injection import read_frame
+
+    return adapt_frame(read_frame(path, ext=ext, gain=gain, readnoise=readnoise))
+
+
+def adapt_frame(frame):
+    """An `~astro_deepcr.adapt.AdaptFrame` from a frame dict of `astro_deepcr.evaluation.injection.read_frame`.
+
+    Its keys: ``name``, ``electrons``, ``readnoise`` (e-), ``dq`` and ``satlevel`` (or None), ``header``; bad
+    pixels come from the DQ array as every door reads them, saturated ones as the core finds them.
+    """
     from .adapt import AdaptFrame
     from .bright import saturated_pixels
     from .detection import pixel_masks
-    from .evaluation.injection import read_frame
 
-    frame = read_frame(path, ext=ext, gain=gain, readnoise=readnoise)
     image = frame["electrons"]
     saturated = saturated_pixels(image, dq=frame["dq"], satlevel=frame["satlevel"])
     bad, _ = pixel_masks(image.shape, dq=frame["dq"])
@@ -75,7 +87,7 @@ def adapt_command(args):
     try:
         path, table = adapt_model(frames, args.output, model=args.model, name=args.name, steps=args.steps,
                                   seed=args.seed, holdout=args.holdout, threads=args.threads,
-                                  check_library=args.check_library,
+                                  check_library=args.check_library, release_stars=args.release_stars,
                                   progress=not args.quiet)
     except AdaptationRefused as exc:
         print(f"adapt: refused: {exc}", file=sys.stderr)

@@ -106,3 +106,87 @@ def test_cli_usage_errors(tmp_path):
     assert main(["adapt", "x.fits", "-o", str(tmp_path), "--steps", "0"]) == 2
     assert main(["adapt", "x.fits", "-o", str(tmp_path), "--holdout", "0.99"]) == 2
     assert main(["adapt", str(tmp_path / "missing.fits"), "-o", str(tmp_path)]) == 2
+
+
+def test_cli_passes_its_options_to_adapt_model(tmp_path, monkeypatch):
+    from astropy.io import fits
+
+    from astro_deepcr import adapt
+    from astro_deepcr.cli import main
+
+    calls = []
+
+    def fake_adapt_model(frames, output, **kwargs):
+        calls.append((frames, output, kwargs))
+        return str(tmp_path / "m.safetensors"), ["| table |"]
+
+    monkeypatch.setattr(adapt, "adapt_model", fake_adapt_model)
+    header = fits.Header({"BUNIT": "electron", "RDNOISE": 4.0})
+    fits.PrimaryHDU(np.full((80, 90), 100.0, np.float32), header).writeto(tmp_path / "f.fits")
+    assert main(["adapt", str(tmp_path / "f.fits"), "-o", str(tmp_path / "out"), "--release-stars", "--steps", "7",
+                 "--quiet"]) == 0
+    (frame,), output, kwargs = calls[0]
+    assert frame.electrons.shape == (80, 90) and frame.readnoise == 4.0
+    assert output == str(tmp_path / "out")
+    assert kwargs["release_stars"] is True and kwargs["steps"] == 7 and kwargs["progress"] is False
+    assert main(["adapt", str(tmp_path / "f.fits"), "-o", str(tmp_path / "out"), "--quiet"]) == 0
+    assert calls[1][2]["release_stars"] is False
+
+
+def _star_field_with_hits(seed=11, fwhm=2.5):
+    """Sky 100 e-, read noise 5 e-, 40 isolated Moffat stars (``fwhm`` px) and 30 compact hits, each listed."""
+    from astro_deepcr.training.starpsf import moffat_pixels
+
+    rng = np.random.default_rng(seed)
+    image = np.full((300, 300), 100.0)
+    stars, hits = [], []
+    grid = [(y, x) for y in range(20, 290, 30) for x in range(20, 290, 30)]
+    for k in rng.permutation(len(grid))[:40]:
+        y, x = grid[k]
+        centre = (y + rng.uniform(-0.5, 0.5), x + rng.uniform(-0.5, 0.5))
+        image[y - 7:y + 8, x - 7:x + 8] += moffat_pixels((15, 15), (centre[0] - y + 7, centre[1] - x + 7), fwhm, 3.0,
+                                                         flux=rng.uniform(2e4, 1e5))
+        stars.append((y, x))
+    for _ in range(30):
+        y, x = (int(v) for v in rng.integers(5, 295, 2))
+        if min(abs(y - sy) + abs(x - sx) for sy, sx in stars) < 12:
+            continue
+        image[y, x] += rng.uniform(800, 3000)
+        if rng.random() < 0.5:
+            image[y, x + 1] += rng.uniform(400, 1500)
+        hits.append((y, x))
+    image = rng.poisson(image).astype(float) + rng.normal(0, 5, image.shape)
+    return image, stars, hits
+
+
+def test_stars_are_released_into_the_loss_and_hits_are_not():
+    from astro_deepcr.adapt import psf_explained
+
+    image, stars, hits = _star_field_with_hits()
+    flagged = np.zeros(image.shape, bool)
+    for y, x in stars:
+        flagged[y - 1:y + 2, x - 1:x + 2] = True  # a detector's flags on a star core
+    for y, x in hits:
+        flagged[y, x] = True
+    explained = psf_explained(AdaptFrame("field", image, 5.0), flagged)
+    assert np.mean([explained[y, x] for y, x in stars]) >= 0.9
+    assert not any(explained[y, x] for y, x in hits)
+    assert not explained[~flagged].any()
+    # no stars to measure a PSF from: nothing is released (every flagged group stays a candidate)
+    blank = np.random.default_rng(1).normal(100, 5, (200, 200))
+    blank[50, 50] += 2000
+    assert not psf_explained(AdaptFrame("blank", blank, 5.0), blank > 500).any()
+
+
+def test_release_stars_only_takes_stars_out_of_the_candidates():
+    # undersampled stars (HRC measures 1.37 px), whose cores the two detectors flag
+    image, stars, hits = _star_field_with_hits(fwhm=1.3)
+    frame = AdaptFrame("field", image, 5.0)
+    spec = get_model("ground", kind="mask")
+    kept_out = own_candidates(frame, spec)
+    released = own_candidates(frame, spec, release_stars=True)
+    assert not (released & ~kept_out).any()
+    assert all(kept_out[y, x] and released[y, x] for y, x in hits)  # hits stay out of the loss
+    flagged_stars = [(y, x) for y, x in stars if kept_out[y, x]]
+    assert len(flagged_stars) >= 0.75 * len(stars)  # measured: all 40 star cores flagged
+    assert np.mean([released[y, x] for y, x in flagged_stars]) <= 0.1  # measured: none left out

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage, optimize
 
-__all__ = ["StarPSF", "moffat_pixels", "moffat_sharpness", "measure_psf"]
+__all__ = ["StarPSF", "moffat_pixels", "moffat_sharpness", "measure_psf", "sky_background"]
 
 _SUB = 5  # sub-samples per pixel side of the pixel-integrated model
 #: A star's peak / mean-of-8-neighbours is at most this times its own fitted profile's sharpest phase.
@@ -113,7 +113,7 @@ def _fit_star(stamp, variance):
     return float(fit.x[3]), float(fit.x[4]), chi2
 
 
-def _sky(electrons, cell=32):
+def sky_background(electrons, cell=32):
     """Median of ``cell`` x ``cell`` blocks, interpolated (stars of any width and cosmic rays barely move it)."""
     ny, nx = electrons.shape
     rows, cols = max(ny // cell, 1), max(nx // cell, 1)
@@ -236,7 +236,7 @@ def measure_psf(image, read_noise, *, gain=1.0, bad=None, satlevel=None, min_snr
     if satlevel is not None:
         usable &= electrons < 0.8 * float(satlevel) * gain
     electrons = np.where(finite, electrons, np.nanmedian(electrons))
-    sky = _sky(electrons)
+    sky = sky_background(electrons)
     noise = np.sqrt(np.clip(sky, 0, None) + read_noise**2)
     fits, ratios, box = _fit_stars(electrons, sky, noise, usable, read_noise, min_snr, isolation, min_fwhm,
                                    max_stars, 11)

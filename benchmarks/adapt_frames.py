@@ -1,0 +1,62 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+``astro-deepcr adapt`` on the real frames of the evaluation, one frame at a time.
+
+    python benchmarks/adapt_frames.py OUTPUT [--frames hrc wfpc2-wf4 saao] [--steps 400] [--threads 2]
+        [--release-stars]
+
+Each frame is loaded as `injection_frames.py` loads it (electrons, DQ, saturation), given to
+`astro_deepcr.adapt.adapt_model` with the command's defaults (base model from the header, 400 steps on the
+first 70 % of the frame, the check on the rest with the ``wfpc2`` library), and the before/after table is
+printed with the time taken and the share of the frame kept out of the loss as its own cosmic-ray
+candidates. ``OUTPUT/<frame>/`` receives what the command writes (nothing where it refuses). Frames whose
+loader needs a package that is not installed are skipped. ``wfpc2-*`` frames are the same WFPC2 file as the
+``wfpc2`` check library: for them the check is the frame's own cosmic rays at new places.
+"""
+
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    parser.add_argument("output")
+    parser.add_argument("--frames", nargs="+", default=["hrc", "wfpc2-wf4", "saao"])
+    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--release-stars", action="store_true", help="as astro-deepcr adapt --release-stars")
+    args = parser.parse_args(argv)
+
+    from injection_frames import LOADERS
+
+    from astro_deepcr.adapt import AdaptationRefused, adapt_model, own_candidates
+    from astro_deepcr.adapt_cli import adapt_frame
+    from astro_deepcr.detection import choose_model
+
+    for name in args.frames:
+        try:
+            frame = adapt_frame(LOADERS[name]())
+        except (ImportError, FileNotFoundError, OSError) as exc:
+            print(f"## {name}: skipped ({exc})")
+            continue
+        spec, _ = choose_model(frame.header)
+        candidates = own_candidates(frame, spec, threads=args.threads, release_stars=args.release_stars)
+        print(f"## {name}: base {spec.name}, {candidates.mean():.1%} of the frame kept out of the loss")
+        start = time.monotonic()
+        try:
+            path, table = adapt_model([frame], os.path.join(args.output, name), steps=args.steps, seed=args.seed,
+                                      threads=args.threads, release_stars=args.release_stars, progress=False)
+            verdict = f"wrote {path}"
+        except AdaptationRefused as exc:
+            table, verdict = str(exc).splitlines()[1:], "refused"
+        print("\n".join(table))
+        print(f"{verdict} ({time.monotonic() - start:.0f} s)\n", flush=True)
+
+
+if __name__ == "__main__":
+    main()
