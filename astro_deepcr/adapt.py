@@ -22,7 +22,11 @@ Adapt a shipped mask model to your own frames: fine-tuning by injection, checked
    number of flags on the uninjected held-out parts: if it recalls fewer cosmic rays there, it is worse
    and nothing is written (`AdaptationRefused`).
 5. Written: ``DIR/<name>.safetensors`` and its card ``DIR/<name>.json`` (usable at once as
-   ``model="DIR/<name>.safetensors"``), ``DIR/models.json``, and ``DIR/adapt.md`` with the table.
+   ``model="DIR/<name>.safetensors"``), ``DIR/models.json``, and ``DIR/adapt.md`` with the table. The card's
+   threshold is the one at which the adapted model flags as many pixels of the uninjected training parts as
+   the base model at its own (`_calibrate`): fine-tuning on one frame moves the calibration (on WFPC2's WF
+   chips from about 10000 flags to 300-450 at 0.5), and the model written is the model checked, float32 at
+   that threshold.
 """
 
 import dataclasses
@@ -316,10 +320,16 @@ def adapt_model(frames, output, *, model=None, name=None, steps=400, batch_size=
     path = os.path.join(output, f"{name}.safetensors")
     tmp = os.path.join(output, f".{name}.candidate.safetensors")
     sha256 = save_network(net, tmp, {"name": name, "arch": f"{spec.depth}-{spec.width}", "base": spec.name})
-    adapted = dataclasses.replace(spec, name=name, file=tmp, sha256=sha256)
+    # checked as it is written: float32 (bfloat16 was validated for the base, not for these weights), at the
+    # threshold that keeps the base model's flag count on the training parts
+    adapted = dataclasses.replace(spec, name=name, file=tmp, sha256=sha256, auto_precision="float32",
+                                  bf16_validation={})
+    calibration = _calibrate(spec, adapted, train, threads)
+    adapted = dataclasses.replace(adapted, threshold=calibration["threshold"])
     rows = _check(held, {"base": spec, "adapted": adapted}, _check_library(check_library), seed + 1, threads,
                   at_base_flags=_at_flags(adapted, threads))
     table, verdict = _table(rows, spec.name)
+    table.append(calibration["sentence"])
     checkpoint = os.path.join(output, "checkpoint.safetensors")
     if not verdict["better"]:
         os.remove(tmp)
@@ -338,10 +348,9 @@ def adapt_model(frames, output, *, model=None, name=None, steps=400, batch_size=
                 provenance=f"astro_deepcr.adapt, fine-tuned from {spec.name} ({spec.sha256[:12]}), {steps} steps, "
                            f"seed {seed}",
                 metrics={"check": "injection-recovery on the held-out parts, recall by new flags", **verdict,
-                         "table": table, "seconds": round(time.monotonic() - start, 1),
-                         "training_seconds": round(trained, 1)})
+                         "threshold": {k: v for k, v in calibration.items() if k != "sentence"}, "table": table,
+                         "seconds": round(time.monotonic() - start, 1), "training_seconds": round(trained, 1)})
     card.pop("bf16_validation", None)
-    card["auto_precision"] = "float32"
     with open(os.path.join(output, f"{name}.json"), "w") as stream:
         json.dump(card, stream, indent=1)
     with open(os.path.join(output, "models.json"), "w") as stream:
@@ -350,6 +359,26 @@ def adapt_model(frames, output, *, model=None, name=None, steps=400, batch_size=
         stream.write("\n".join(table) + "\n")
     os.remove(checkpoint)
     return path, table
+
+
+def _calibrate(base, adapted, train, threads):
+    """The adapted model's threshold: the one at which it flags as many pixels of the uninjected training parts
+    as the base model at its own (adaptation is to change what the model tells apart, not how much it flags).
+    Where the base model flags nothing there, the base model's threshold."""
+    from .evaluation.detectors import deepcr_detector, match_deepcr_flags
+
+    images, masks = [region["image"] for region in train], [region["bad"] for region in train]
+    n_base = sum(int(deepcr_detector(base, mask=mask, threads=threads)(image).sum())
+                 for image, mask in zip(images, masks))
+    if n_base == 0:
+        return {"threshold": base.threshold, "base_flags": 0, "adapted_flags": None, "matched": False,
+                "sentence": f"Threshold {base.threshold:g}, {base.name}'s: it flags nothing on the training parts."}
+    match = match_deepcr_flags(images, n_base, adapted, mask=masks, threads=threads)
+    how = "" if match.matched else " (the nearest count reached)"
+    return {"threshold": match.threshold, "base_flags": n_base, "adapted_flags": match.n_flagged,
+            "matched": match.matched,
+            "sentence": f"Threshold {match.threshold:.4g}: the adapted model flags {match.n_flagged} pixels of the "
+                        f"uninjected training parts, {base.name} at its {base.threshold:g} {n_base}{how}."}
 
 
 def _check_library(check_library):

@@ -8,6 +8,7 @@ import pytest
 
 from astro_deepcr import DeepCR
 from astro_deepcr.adapt import AdaptationRefused, AdaptFrame, _Samples, adapt_model, own_candidates
+from astro_deepcr.evaluation.detectors import deepcr_detector
 from astro_deepcr.training.ground import ground_frame
 from astro_deepcr.zoo import get_model, unregister_model
 
@@ -81,6 +82,14 @@ def test_adapt_writes_a_usable_model_with_its_table(tmp_path, frame, stand_in_li
     assert card["metrics"]["adapted"] >= card["metrics"]["base"]
     assert (tmp_path / "adapt.md").read_text().startswith("| held-out part |")
     assert not (tmp_path / "checkpoint.safetensors").exists()
+    # the card's threshold keeps the base model's flag count on the uninjected training part (within 5 %)
+    calibration = card["metrics"]["threshold"]
+    assert card["threshold"] == calibration["threshold"] and card["auto_precision"] == "float32"
+    train_part = adapt_frame.electrons[adapt_frame.parts(0.3)[0]]
+    base_flags = int(deepcr_detector("ACS-WFC")(train_part).sum())
+    assert calibration["base_flags"] == base_flags > 0
+    assert abs(int(deepcr_detector(get_model(path))(train_part).sum()) - base_flags) <= max(2, 0.05 * base_flags)
+    assert table[-1].startswith(f"Threshold {card['threshold']:.4g}: the adapted model flags")
     image = np.random.default_rng(0).normal(100, 5, (64, 64)).astype(np.float32)
     image[30, 30] += 3000
     try:

@@ -239,3 +239,24 @@ def test_deepcr_flag_match_finds_the_threshold_of_a_flag_count():
     assert not far.matched and far.label().endswith(f"nearest flags ({far.n_flagged} vs target {image.size + 10})")
     with pytest.raises(TypeError, match="threshold"):
         match_deepcr_flags(image, 10, "ground", threshold=0.3)
+
+
+def test_deepcr_flag_match_counts_over_several_images():
+    from astro_deepcr.evaluation.detectors import deepcr_detector, match_deepcr_flags
+
+    rng = np.random.default_rng(4)
+    parts = [noise_frame((96, 128), seed=12), noise_frame((128, 80), seed=13)]
+    for part in parts:
+        for y, x in rng.integers(4, 76, (25, 2)):
+            part[y, x:x + 2] += rng.uniform(100, 3000)
+    masks = [np.zeros(parts[0].shape, bool), np.zeros(parts[1].shape, bool)]
+    masks[1][:, :40] = True  # half of the second part is bad: never flagged, never counted
+    target = sum(int(deepcr_detector("ground", threshold=0.05, mask=m)(p).sum()) for p, m in zip(parts, masks))
+    match = match_deepcr_flags(parts, target, "ground", mask=masks)
+    assert match.matched and match.target == target
+    assert match.n_flagged == sum(int(deepcr_detector("ground", threshold=match.threshold, mask=m)(p).sum())
+                                  for p, m in zip(parts, masks))
+    single = match_deepcr_flags(parts[0], int(deepcr_detector("ground", threshold=0.05)(parts[0]).sum()), "ground")
+    assert single.matched
+    with pytest.raises(ValueError, match="1 masks for 2 images"):
+        match_deepcr_flags(parts, target, "ground", mask=masks[:1])

@@ -220,8 +220,9 @@ def match_deepcr_flags(image, n_flags, model, *, threshold_range=(1e-4, 1 - 1e-4
 
     Parameters
     ----------
-    image : array-like, 2-D
-        In the model's units.
+    image : array-like, 2-D, or a list of them
+        In the model's units. A list: the flags are counted over all of them (one threshold for the parts of
+        several frames), and ``mask`` may be a list too, one per image.
     n_flags : int
         The target count (e.g. another model's flags on the same frame).
     model : str or `~astro_deepcr.zoo.ModelSpec`
@@ -241,6 +242,11 @@ def match_deepcr_flags(image, n_flags, model, *, threshold_range=(1e-4, 1 - 1e-4
     if "threshold" in detector:
         raise TypeError("match_deepcr_flags chooses the threshold itself")
     tolerance = flag_tolerance(n_flags) if tolerance is None else int(tolerance)
+    images = list(image) if isinstance(image, (list, tuple)) else [image]
+    masks = detector.pop("mask", None)
+    masks = list(masks) if isinstance(masks, (list, tuple)) else [masks] * len(images)
+    if len(masks) != len(images):
+        raise ValueError(f"{len(masks)} masks for {len(images)} images")
     cache = {}
 
     def count(threshold):
@@ -249,7 +255,8 @@ def match_deepcr_flags(image, n_flags, model, *, threshold_range=(1e-4, 1 - 1e-4
                 # the search probes thresholds that flag much of the frame: the core's out-of-domain alarm is
                 # expected there, and the match says whether the count it returns was reached
                 warnings.simplefilter("ignore", AstropyUserWarning)
-                cache[threshold] = int(deepcr_detector(model, threshold=threshold, **detector)(image).sum())
+                cache[threshold] = sum(int(deepcr_detector(model, threshold=threshold, mask=mask, **detector)(part)
+                                           .sum()) for part, mask in zip(images, masks))
         return cache[threshold]
 
     threshold, n = _bisect_decreasing(count, n_flags, *threshold_range, steps, precision=tolerance // 5,
