@@ -24,9 +24,9 @@ Adapt a shipped mask model to your own frames: fine-tuning by injection, checked
 5. Written: ``DIR/<name>.safetensors`` and its card ``DIR/<name>.json`` (usable at once as
    ``model="DIR/<name>.safetensors"``), ``DIR/models.json``, and ``DIR/adapt.md`` with the table. The card's
    threshold is the one at which the adapted model flags as many pixels of the uninjected training parts as
-   the base model at its own (`_calibrate`): fine-tuning on one frame moves the calibration (on WFPC2's WF
-   chips from about 10000 flags to 300-450 at 0.5), and the model written is the model checked, float32 at
-   that threshold.
+   the base model at its own (`_calibrate`): fine-tuning on one frame moves the calibration (with
+   ``release_stars`` on WFPC2's WF chips from about 10000 flags of a held-out part to 300-450 at 0.5), and
+   the model written is the model checked, float32 at that threshold.
 """
 
 import dataclasses
@@ -273,8 +273,8 @@ def adapt_model(frames, output, *, model=None, name=None, steps=400, batch_size=
         Keep the flagged stars in the loss (`psf_explained`) instead of every flagged group out of it. Off
         by default: on the ACS/HRC frame it did not help (the adapted model was refused, 0.730 against
         0.731 at the base model's flags, where the default wrote one at 0.734); on WFPC2's WF4 chip it
-        turned a refused adaptation (0.903 against 0.910) into one written at 0.933 (docs: adapt on HST
-        frames). The held-out check guards either way.
+        turned a refused adaptation (0.903 against 0.910) into one written at 0.933 (docs: training,
+        "Crowded frames"). The held-out check guards either way.
 
     Returns
     -------

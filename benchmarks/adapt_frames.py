@@ -3,7 +3,7 @@
 ``astro-deepcr adapt`` on the real frames of the evaluation, one frame at a time.
 
     python benchmarks/adapt_frames.py OUTPUT [--frames hrc wfpc2-wf4 saao] [--steps 400] [--threads 2]
-        [--release-stars]
+        [--release-stars] [--together]
 
 Each frame is loaded as `injection_frames.py` loads it (electrons, DQ, saturation), given to
 `astro_deepcr.adapt.adapt_model` with the command's defaults (base model from the header, 400 steps on the
@@ -11,7 +11,9 @@ first 70 % of the frame, the check on the rest with the ``wfpc2`` library), and 
 printed with the time taken and the share of the frame kept out of the loss as its own cosmic-ray
 candidates. ``OUTPUT/<frame>/`` receives what the command writes (nothing where it refuses). Frames whose
 loader needs a package that is not installed are skipped. ``wfpc2-*`` frames are the same WFPC2 file as the
-``wfpc2`` check library: for them the check is the frame's own cosmic rays at new places.
+``wfpc2`` check library: for them the check is the frame's own cosmic rays at new places. ``--together``: one
+adaptation on all the frames at once (as ``astro-deepcr adapt FRAME FRAME ...``; base model from the first),
+written to ``OUTPUT/together/``.
 """
 
 import argparse
@@ -30,6 +32,7 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--release-stars", action="store_true", help="as astro-deepcr adapt --release-stars")
+    parser.add_argument("--together", action="store_true", help="one adaptation on all the frames")
     args = parser.parse_args(argv)
 
     from injection_frames import LOADERS
@@ -38,22 +41,26 @@ def main(argv=None):
     from astro_deepcr.adapt_cli import adapt_frame
     from astro_deepcr.detection import choose_model
 
+    frames = {}
     for name in args.frames:
         try:
-            frame = adapt_frame(LOADERS[name]())
+            frames[name] = adapt_frame(LOADERS[name]())
         except (ImportError, FileNotFoundError, OSError) as exc:
             print(f"## {name}: skipped ({exc})")
             continue
-        spec, _ = choose_model(frame.header)
-        candidates = own_candidates(frame, spec, threads=args.threads, release_stars=args.release_stars)
+        spec, _ = choose_model(frames[name].header)
+        candidates = own_candidates(frames[name], spec, threads=args.threads, release_stars=args.release_stars)
         print(f"## {name}: base {spec.name}, {candidates.mean():.1%} of the frame kept out of the loss")
+    runs = {"together": list(frames.values())} if args.together else {name: [frame] for name, frame in frames.items()}
+    for name, run_frames in runs.items():
         start = time.monotonic()
         try:
-            path, table = adapt_model([frame], os.path.join(args.output, name), steps=args.steps, seed=args.seed,
+            path, table = adapt_model(run_frames, os.path.join(args.output, name), steps=args.steps, seed=args.seed,
                                       threads=args.threads, release_stars=args.release_stars, progress=False)
             verdict = f"wrote {path}"
         except AdaptationRefused as exc:
             table, verdict = str(exc).splitlines()[1:], "refused"
+        print(f"## {name}")
         print("\n".join(table))
         print(f"{verdict} ({time.monotonic() - start:.0f} s)\n", flush=True)
 
