@@ -308,6 +308,9 @@ def adapt_model(frames, output, *, model=None, name=None, steps=400, batch_size=
     for region in train:
         if min(region["image"].shape) < crop:
             raise ValueError(f"crop {crop} px is larger than a training part {region['image'].shape}")
+    kept_out = float(sum(r["candidates"].sum() for r in train) / sum(r["candidates"].size for r in train))
+    log.info(f"{kept_out:.1%} of the training parts kept out of the loss as the frames' own cosmic-ray candidates"
+             + ("" if release_stars else " (a crowded frame: see release_stars)" if kept_out > 0.2 else ""))
     os.makedirs(output, exist_ok=True)
     torch.manual_seed(seed)
     net = trainable_copy(spec)
@@ -348,7 +351,8 @@ def adapt_model(frames, output, *, model=None, name=None, steps=400, batch_size=
                 provenance=f"astro_deepcr.adapt, fine-tuned from {spec.name} ({spec.sha256[:12]}), {steps} steps, "
                            f"seed {seed}",
                 metrics={"check": "injection-recovery on the held-out parts, recall by new flags", **verdict,
-                         "threshold": {k: v for k, v in calibration.items() if k != "sentence"}, "table": table,
+                         "threshold": {k: v for k, v in calibration.items() if k != "sentence"},
+                         "kept_out_of_loss": round(kept_out, 4), "table": table,
                          "seconds": round(time.monotonic() - start, 1), "training_seconds": round(trained, 1)})
     card.pop("bf16_validation", None)
     with open(os.path.join(output, f"{name}.json"), "w") as stream:

@@ -90,6 +90,7 @@ def test_adapt_writes_a_usable_model_with_its_table(tmp_path, frame, stand_in_li
     assert calibration["base_flags"] == base_flags > 0
     assert abs(int(deepcr_detector(get_model(path))(train_part).sum()) - base_flags) <= max(2, 0.05 * base_flags)
     assert table[-1].startswith(f"Threshold {card['threshold']:.4g}: the adapted model flags")
+    assert card["metrics"]["kept_out_of_loss"] == pytest.approx(0.165, abs=0.01)  # measured 0.1647: its own CRs, grown
     image = np.random.default_rng(0).normal(100, 5, (64, 64)).astype(np.float32)
     image[30, 30] += 3000
     try:
