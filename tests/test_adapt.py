@@ -8,6 +8,7 @@ import pytest
 
 from astro_deepcr import DeepCR
 from astro_deepcr.adapt import AdaptationRefused, AdaptFrame, _Samples, adapt_model, own_candidates
+from astro_deepcr.detection import detect
 from astro_deepcr.evaluation.detectors import deepcr_detector
 from astro_deepcr.training.ground import ground_frame
 from astro_deepcr.zoo import get_model, unregister_model
@@ -95,6 +96,12 @@ def test_adapt_writes_a_usable_model_with_its_table(tmp_path, frame, stand_in_li
     image[30, 30] += 3000
     try:
         mask, _ = DeepCR(mask=path, device="cpu").clean(image, inpaint="medmask")
+        # every door takes the card's calibrated threshold when none is given
+        from astro_deepcr.ccdproc_step import cosmicray_deepcr
+
+        _, ccd_mask = cosmicray_deepcr(image, model=path, gain=1.0, readnoise=5.0)
+        assert detect(image, spec=get_model(path)).threshold == card["threshold"] != 0.5
+        assert np.array_equal(ccd_mask, detect(image, spec=get_model(path), threshold=card["threshold"]).cr_mask)
     finally:
         unregister_model("ACS-WFC-adapted")  # other tests run every registered model
     assert mask[30, 30]
