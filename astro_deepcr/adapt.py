@@ -247,18 +247,15 @@ def _check(held, specs, library, seed, threads, at_base_flags=None):
 
 
 def _at_flags(spec, threads):
-    """``(part, n) ->`` the detector of ``spec`` thresholded to flag ``n`` pixels on the uninjected ``part``."""
-    from .detection import detect
-    from .evaluation.injection import deepcr_detector
+    """``(part, n) ->`` the detector of ``spec`` at the threshold that flags ``n`` pixels of the uninjected ``part``
+    (`~astro_deepcr.evaluation.detectors.match_deepcr_flags`, as the calibration of the card's threshold)."""
+    from .evaluation.detectors import deepcr_detector, match_deepcr_flags
 
     def make(part, n):
-        probability = detect(part.electrons, spec=spec, mask=part.bad, grow=1, device="cpu", threads=threads,
-                             progress=False).probability
-        values = np.sort(probability[~part.bad].ravel())[::-1]
-        threshold = float(values[n]) if 0 < n < values.size else spec.threshold
-        threshold = float(np.nextafter(np.float32(threshold), np.float32(1)))
-        return {ADAPTED_AT_BASE_FLAGS: deepcr_detector(spec, threshold=threshold, mask=part.bad,
-                                                                     threads=threads)}
+        threshold = spec.threshold
+        if n > 0:
+            threshold = match_deepcr_flags(part.electrons, n, spec, mask=part.bad, threads=threads).threshold
+        return {ADAPTED_AT_BASE_FLAGS: deepcr_detector(spec, threshold=threshold, mask=part.bad, threads=threads)}
 
     return make
 

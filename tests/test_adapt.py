@@ -106,6 +106,8 @@ def test_adapt_writes_a_usable_model_with_its_table(tmp_path, frame, stand_in_li
         unregister_model("ACS-WFC-adapted")  # other tests run every registered model
     assert mask[30, 30]
     assert any("| adapted at the ACS-WFC model's flags |" in line for line in table)
+    flags = {line.split("|")[2].strip(): int(line.split("|")[3]) for line in table if line.startswith("| sim")}
+    assert abs(flags["adapted at the ACS-WFC model's flags"] - flags["ACS-WFC"]) <= max(2, 0.01 * flags["ACS-WFC"])
 
 
 def test_a_worse_model_is_refused_and_nothing_written(tmp_path, frame, stand_in_library):
