@@ -125,7 +125,7 @@ def psf_explained(frame, flagged):
     """
     from scipy import ndimage
 
-    from .training.crlibrary import not_psf_like
+    from .training.crlibrary import background_ring, not_psf_like
     from .training.starpsf import MANY_STARS, measure_psf, sky_background
 
     explained = np.zeros(flagged.shape, bool)
@@ -147,8 +147,7 @@ def psf_explained(frame, flagged):
     for index, box in enumerate(ndimage.find_objects(labels), start=1):
         pad = tuple(slice(max(s.start - 4, 0), s.stop + 4) for s in box)
         member = labels[pad] == index
-        ring = ndimage.binary_dilation(member, np.ones((7, 7), bool)) & ~ndimage.binary_dilation(
-            member, np.ones((3, 3), bool)) & ~flagged[pad]
+        ring = background_ring(member, exclude=flagged[pad])
         if not ring.any():
             continue
         excess = image[pad] - float(np.median(image[pad][ring]))

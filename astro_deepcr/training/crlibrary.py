@@ -45,7 +45,7 @@ from scipy import ndimage
 
 from ..dq import CALACS_CRBIT, CR_BIT
 
-__all__ = ["harvest_cosmic_rays", "harvest_frame", "psf_sharpness", "not_psf_like"]
+__all__ = ["harvest_cosmic_rays", "harvest_frame", "psf_sharpness", "not_psf_like", "background_ring"]
 
 _IGNORED_DQ = CR_BIT | CALACS_CRBIT  # CR bits set by calacs / AstroDrizzle: not a reason to drop a candidate
 
@@ -139,6 +139,14 @@ def not_psf_like(excess, variance, member, sharpness, nsigma=3.0, max_axis_ratio
     return bool(np.sqrt(eigen[1] / eigen[0]) > max_axis_ratio and np.sqrt(eigen[0]) < 0.5)
 
 
+def background_ring(member, exclude=None):
+    """The pixels 2-3 px around the group ``member`` (a 7 x 7 dilation less a 3 x 3 one), less ``exclude``: where
+    the local background of a candidate is measured."""
+    outer = ndimage.binary_dilation(member, np.ones((7, 7), bool))
+    ring = outer & ~ndimage.binary_dilation(member, np.ones((3, 3), bool))
+    return ring if exclude is None else ring & ~exclude
+
+
 def _harvest_psf(image, flagged, psf, sharpness, nsigma, grow_sigma, read_noise, min_charge, max_size):
     """Candidates that ``psf`` (peak-to-neighbours limit ``sharpness``) cannot explain; none touching ``flagged``."""
     # median over an 11 x 11 box sampled every other pixel (36 points): 3x faster than the full box, as robust
@@ -160,8 +168,7 @@ def _harvest_psf(image, flagged, psf, sharpness, nsigma, grow_sigma, read_noise,
         member = low[pad] == k
         if flagged[pad][member].any():
             continue
-        ring = (ndimage.binary_dilation(member, np.ones((7, 7), bool))
-                & ~ndimage.binary_dilation(member, np.ones((3, 3), bool)))
+        ring = background_ring(member)
         local = float(np.median(image[pad][ring])) if ring.any() else float(np.median(background[pad][member]))
         excess = image[pad] - local
         variance = np.clip(image[pad], 0, None) + read_noise**2
