@@ -1,0 +1,239 @@
+#!/usr/bin/env python
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+How well a frame's own stars predict one of their pixels from the others: the limit on cosmic rays on stars.
+
+A detector can only tell a cosmic ray on a star from the star where the star's pixel is predictable from its
+neighbours better than the cosmic ray changes it. This measures that on the real frames of
+``injection_frames.py``, from each frame's isolated, unsaturated stars (peaks of the 3 x 3 median of the
+sky-subtracted frame above ``--min-snr`` times the sky noise, the brightest pixel of its 3 x 3 neighbourhood
+the star's centre, no other such peak and no bad or saturated
+pixel in the stamp of 2 * ceil(1.5 FWHM) + 1 px): every pixel of a star's stamp is predicted from the stamp's
+other pixels (leave one out) in two ways,
+
+``moffat``
+    the pixel-integrated Moffat profile of the frame's own PSF
+    (`astro_deepcr.training.starpsf.measure_psf`) at the best of 8 x 8 sub-pixel phases, its flux and a
+    constant fitted by least squares;
+``linear``
+    a linear map from the other pixels, learnt by least squares on half of the stars (each star weighted
+    alike) and applied to the other half (seed 0): an empirical PSF with every sub-pixel phase the frame's
+    stars sample, and no profile assumed. A frame whose half holds fewer than `STARS_PER_INPUT` stars per
+    input pixel is skipped.
+
+Printed per frame and predictor, over the held-out stars' pixels whose predicted star signal exceeds 20
+times the sky noise (where photon noise is at most a few per cent): percentiles of (observed - predicted) /
+predicted, for the peak pixel and for the others. Their 99th percentile is the share of a star pixel's
+signal that a clean star reaches at one pixel in a hundred: a cosmic ray adding less than that to a bright
+star's pixel looks like a star to any test of the star's shape.
+
+``--libraries``: the cosmic rays ``injection_frames.py`` injects on each frame (the same trials: seed 22,
+500 per megapixel, about 1000), those landing on a bright source
+(`astro_deepcr.evaluation.recovery.environment`), and how many of them raise some pixel above what the star
+there allows: more than the linear map's 95th, 99th or 99.9th percentile of the "others" pixels times the star's signal
+at that pixel (the frame less its sky background), plus 5 sigma of the noise. A cosmic ray that does not is
+not separable from the star by its shape; a detector that finds it flags the star's pixels as well. ::
+
+    python benchmarks/star_predictability.py [--frames hrc wfpc2-pc1 wfpc2 wfpc2-wf3 wfpc2-wf4] [--min-snr 5]
+        [--libraries wfpc2 kpno]
+"""
+
+import argparse
+import pathlib
+import sys
+import time
+
+import numpy as np
+from scipy import ndimage
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+
+PHASES = 8
+STRONG_SIGMA = 20.0
+PERCENTILES = (1, 5, 50, 95, 99)
+SEPARABLE_PERCENTILES = (95, 99, 99.9)  # of the "others" fractions: the bounds --libraries tests
+#: The linear map is learnt only where its half of the stars holds this many per input pixel (else it overfits).
+STARS_PER_INPUT = 4
+
+
+def _bad_and_saturated(frame):
+    """Bad (DQ, non-finite) and saturated pixels, as the injection tables take them."""
+    from astro_deepcr.bright import saturated_pixels
+    from astro_deepcr.detection import pixel_masks
+
+    image = frame["electrons"]
+    saturated = saturated_pixels(image, dq=frame.get("dq"), satlevel=frame.get("satlevel"))
+    bad, _ = pixel_masks(image.shape, dq=frame.get("dq"), nonfinite=~np.isfinite(image))
+    return bad & ~saturated, saturated
+
+
+def isolated_stars(image, readnoise, unusable, half, min_snr):
+    """Stamps (N, (2 half + 1)**2) of isolated stars, sky-subtracted, and the sky noise at each."""
+    from astro_deepcr.training.starpsf import sky_background
+
+    sky = sky_background(np.where(unusable, np.median(image[~unusable]), image))
+    noise = np.sqrt(np.clip(sky, 0, None) + readnoise**2)
+    excess = image - sky
+    smooth = ndimage.median_filter(excess, size=3)
+    # a source: its 3 x 3 median above min_snr (a lone cosmic ray does not survive it); its peak: the brightest
+    # pixel (the median's own maxima tie between neighbours, which would split one star into two "peaks")
+    peaks = (excess == ndimage.maximum_filter(excess, size=3)) & (smooth > min_snr * noise) & ~unusable
+    box = 2 * half + 1
+    alone = ndimage.convolve(peaks.astype(int), np.ones((box, box), int), mode="constant") == 1
+    clean = ndimage.maximum_filter(unusable.astype(np.uint8), size=box, mode="constant", cval=1) == 0
+    ys, xs = np.nonzero(peaks & alone & clean)
+    oy, ox = np.mgrid[-half:half + 1, -half:half + 1]
+    stamps = excess[ys[:, None] + oy.ravel(), xs[:, None] + ox.ravel()]
+    return stamps, noise[ys, xs]
+
+
+def moffat_predictions(stamps, psf, half):
+    """Leave-one-out predictions of the Moffat template at its best sub-pixel phase (flux and constant fitted)."""
+    from astro_deepcr.training.starpsf import moffat_pixels
+
+    size = 2 * half + 1
+    offsets = (np.arange(PHASES) + 0.5) / PHASES - 0.5
+    templates = np.array([moffat_pixels((size, size), (half + dy, half + dx), psf.fwhm, psf.beta).ravel()
+                          for dy in offsets for dx in offsets])
+    n_stars, n_pixels = stamps.shape
+    predicted = np.empty(stamps.shape)
+    for j in range(n_pixels):
+        keep = np.arange(n_pixels) != j
+        design = np.stack([templates[:, keep], np.ones((len(templates), n_pixels - 1))], axis=2)
+        coefficients = np.einsum("pkm,nm->npk", np.linalg.pinv(design), stamps[:, keep])
+        chi2 = ((stamps[:, None, keep] - np.einsum("pmk,npk->npm", design, coefficients)) ** 2).sum(-1)
+        best = chi2.argmin(axis=1)
+        chosen = coefficients[np.arange(n_stars), best]
+        predicted[:, j] = chosen[:, 0] * templates[best, j] + chosen[:, 1]
+    return predicted
+
+
+def linear_predictions(learn, test):
+    """Leave-one-out predictions of a linear map from the other pixels, learnt on ``learn``."""
+    n_pixels = learn.shape[1]
+    weights = learn / (np.linalg.norm(learn, axis=1, keepdims=True) + 1e-9)  # each star alike
+    predicted = np.empty(test.shape)
+    for j in range(n_pixels):
+        keep = np.arange(n_pixels) != j
+        scale = np.linalg.norm(learn, axis=1) + 1e-9
+        coefficients = np.linalg.lstsq(weights[:, keep], learn[:, j] / scale, rcond=None)[0]
+        predicted[:, j] = test[:, keep] @ coefficients
+    return predicted
+
+
+def fractions(observed, predicted, noise, half):
+    """(observed - predicted) / predicted of the pixels predicted above `STRONG_SIGMA`: (peak, others)."""
+    peak = np.zeros(observed.shape[1], bool)
+    peak[half * (2 * half + 1) + half] = True
+    strong = predicted > STRONG_SIGMA * noise[:, None]
+    fraction = (observed - predicted) / np.where(strong, predicted, 1.0)
+    return tuple(fraction[:, columns][strong[:, columns]] for columns in (peak, ~peak))
+
+
+def predictability(frame, min_snr=5.0, seed=0):
+    """The frame's PSF, its isolated stars, and the leave-one-out fractions of both predictors.
+
+    Returns a dict: ``psf``, ``n_stars``, ``stamp`` (px), and (when half the stars number at least
+    `STARS_PER_INPUT` per input pixel of the linear map) ``moffat`` and
+    ``linear``, each (peak, others) arrays of fractions over the held-out half of the stars, and ``bounds``:
+    the linear "others" fractions at `SEPARABLE_PERCENTILES`.
+    """
+    from astro_deepcr.training.starpsf import measure_psf
+
+    image = np.asarray(frame["electrons"], np.float64)
+    unusable = np.logical_or(*_bad_and_saturated(frame))
+    psf = measure_psf(image, frame["readnoise"], bad=unusable)
+    half = max(2, int(np.ceil(1.5 * psf.fwhm)))
+    stamps, noise = isolated_stars(image, frame["readnoise"], unusable, half, min_snr)
+    result = {"psf": psf, "n_stars": len(stamps), "stamp": 2 * half + 1}
+    if len(stamps) // 2 >= STARS_PER_INPUT * (stamps.shape[1] - 1):
+        order = np.random.default_rng(seed).permutation(len(stamps))
+        learn, test = order[::2], order[1::2]
+        result["moffat"] = fractions(stamps[test], moffat_predictions(stamps[test], psf, half), noise[test], half)
+        result["linear"] = fractions(stamps[test], linear_predictions(stamps[learn], stamps[test]), noise[test],
+                                     half)
+        result["bounds"] = tuple(float(b) for b in np.percentile(result["linear"][1], SEPARABLE_PERCENTILES))
+    return result
+
+
+def separable(frame, library, bounds, seed=22, density=500.0):
+    """Of the cosmic rays ``injection_frames.py`` injects (same trials), those on a bright source, and how many
+    raise a pixel above each bound times the star's signal there plus 5 sigma: (n on sources, counts)."""
+    from injection_frames import trials_for
+
+    from astro_deepcr.evaluation.libraries import cosmic_ray_library
+    from astro_deepcr.evaluation.recovery import environment, inject_cosmic_rays
+    from astro_deepcr.training.starpsf import sky_background
+
+    image = np.asarray(frame["electrons"])
+    bad, saturated = _bad_and_saturated(frame)
+    unusable = bad | saturated
+    env = environment(image, saturated, bad)  # as injection_recovery: its "bright source" class
+    sky = sky_background(np.where(unusable, np.median(image[~unusable]), image.astype(np.float64)))
+    star = np.clip(image - sky, 0, None)
+    sigma = np.sqrt(np.clip(image, 0, None) + frame["readnoise"] ** 2)
+    stamps = cosmic_ray_library(library)
+    on_source, counts = 0, np.zeros(len(bounds), int)
+    for child in np.random.SeedSequence(seed).spawn(trials_for(frame, density)):
+        injected, truth, table = inject_cosmic_rays(image, stamps, density=density, seed=np.random.default_rng(child),
+                                                    avoid=unusable)
+        charge = injected - image
+        used = table[np.asarray(table["n_pixels"]) > 0]
+        for row in used[env[np.asarray(used["y"]), np.asarray(used["x"])] == 1]:
+            pixels = truth == row["label"]
+            on_source += 1
+            counts += [bool(np.any(charge[pixels] > bound * star[pixels] + 5 * sigma[pixels])) for bound in bounds]
+    return on_source, tuple(int(n) for n in counts)
+
+
+def frame_lines(frame, min_snr, libraries=()):
+    result = predictability(frame, min_snr)
+    psf = result["psf"]
+    head = (f"{frame['name']}: PSF FWHM {psf.fwhm:.2f} px, beta {psf.beta:.2f} ({psf.n_stars} stars); "
+            f"{result['n_stars']} isolated stars, stamps {result['stamp']} px")
+    if "linear" not in result:
+        return [head + f": fewer than {STARS_PER_INPUT} per input pixel of the linear map in half of them, skipped"]
+    lines = [head, f"  {'method':7s} {'pixel':6s} {'n':>9s}  " + " ".join(f"{p:>6d}%" for p in PERCENTILES)]
+    for method in ("moffat", "linear"):
+        for label, values in zip(("peak", "others"), result[method]):
+            cells = " ".join(f"{v:+.3f}" for v in np.percentile(values, PERCENTILES))
+            lines.append(f"  {method:7s} {label:6s} {values.size:6d} px  {cells}")
+    for library in libraries:
+        on_source, counts = separable(frame, library, result["bounds"])
+        cells = ", ".join(f"{n} ({n / max(on_source, 1):.3f}) above {bound:.2f} x star + 5 sigma"
+                          for n, bound in zip(counts, result["bounds"]))
+        lines.append(f"  library {library}: {on_source} cosmic rays on bright sources; {cells}")
+    return lines
+
+
+def main(argv=None):
+    from injection_frames import LOADERS
+
+    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    parser.add_argument("--frames", nargs="+", default=["hrc", "wfpc2-pc1", "wfpc2", "wfpc2-wf3", "wfpc2-wf4"],
+                        choices=list(LOADERS))
+    parser.add_argument("--min-snr", type=float, default=5.0, help="a star's 3 x 3 median peak over the sky noise")
+    parser.add_argument("--libraries", nargs="*", default=[],
+                        help="also how many of these libraries' on-source cosmic rays are separable (see above)")
+    args = parser.parse_args(argv)
+    if args.libraries:
+        from injection_frames import available_libraries, register_libraries
+
+        register_libraries()
+        args.libraries = available_libraries(args.libraries)
+    start = time.perf_counter()
+    print("(observed - predicted) / predicted on held-out stars' pixels above "
+          f"{STRONG_SIGMA:g} sigma, percentiles:\n")
+    for name in args.frames:
+        try:
+            frame = LOADERS[name]()
+        except (FileNotFoundError, ImportError) as exc:
+            print(f"{name}: skipped ({exc})")
+            continue
+        frame.setdefault("name", name)
+        print("\n".join(frame_lines(frame, args.min_snr, libraries=args.libraries)))
+    print(f"\n{time.perf_counter() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
