@@ -20,7 +20,8 @@ Adapt a shipped mask model to your own frames: fine-tuning by injection, checked
    use (``check_library``, default `CHECK_LIBRARY`), the base and the adapted model against LACosmic,
    each at equal flags, recall counted by new flags. The adapted model is also run at the base model's
    number of flags on the uninjected held-out parts: if it recalls fewer cosmic rays there, it is worse
-   and nothing is written (`AdaptationRefused`).
+   and nothing is written (`AdaptationRefused`). Both models run in float32 (`CHECK_PRECISION`) here, in
+   the calibration below and in finding the frame's own candidates, whatever the CPU.
 5. Written: ``DIR/<name>.safetensors`` and its card ``DIR/<name>.json`` (usable at once as
    ``model="DIR/<name>.safetensors"``), ``DIR/models.json``, and ``DIR/adapt.md`` with the table. The card's
    threshold is the one at which the adapted model flags as many pixels of the uninjected training parts as
@@ -44,6 +45,12 @@ __all__ = ["AdaptationRefused", "AdaptFrame", "adapt_model", "own_candidates", "
 GAP = 16
 #: Base-model probability above which a pixel of the uninjected frame counts as its own cosmic-ray candidate.
 CANDIDATE_PROBABILITY = 0.3
+#: The precision of the calibration and the check, for the base and the adapted model alike: float32 on every
+#: CPU, so that whether a model is written does not depend on the machine (``"auto"`` would run bfloat16 where
+#: it is native and validated, and the validation of a model that may be refused is wasted).
+CHECK_PRECISION = "float32"
+#: e-: the least noise a training label is measured against (a frame with read noise 0 and an empty sky).
+MIN_NOISE = 1.0
 #: Sky noise (sigma) that the 5 x 5 median must reach under a flagged group for `psf_explained` to call it a star.
 SOURCE_SIGMA = 3.0
 
@@ -54,7 +61,12 @@ class AdaptationRefused(RuntimeError):
 
 @dataclasses.dataclass
 class AdaptFrame:
-    """One frame for `adapt_model`: electrons, read noise (e-), and optional bad / saturated masks."""
+    """One frame for `adapt_model`: electrons, read noise (e-), and optional bad / saturated masks.
+
+    A read noise of 0 is accepted (a frame whose noise is all photon noise, as astroscrappy and
+    `~astro_deepcr.training.crlibrary.harvest_frame` accept it); the noise the labels are measured against is
+    then never below `MIN_NOISE`.
+    """
 
     name: str
     electrons: np.ndarray
@@ -67,8 +79,9 @@ class AdaptFrame:
         self.electrons = np.asarray(self.electrons, dtype=np.float32)
         if self.electrons.ndim != 2:
             raise ValueError(f"{self.name}: a frame must be 2-D, not {self.electrons.ndim}-D")
-        if not (np.isfinite(self.readnoise) and self.readnoise > 0):
-            raise ValueError(f"{self.name}: readnoise must be a positive number of electrons, not {self.readnoise!r}")
+        if not (np.isfinite(self.readnoise) and self.readnoise >= 0):
+            raise ValueError(f"{self.name}: readnoise must be a non-negative number of electrons, "
+                             f"not {self.readnoise!r}")
         shape = self.electrons.shape
         bad = np.zeros(shape, bool) if self.bad is None else np.asarray(self.bad, bool)
         self.bad = bad | ~np.isfinite(self.electrons)
@@ -102,7 +115,8 @@ def own_candidates(frame, spec, threads=None, release_stars=False):
     from .detection import detect
 
     found = detect(frame.electrons, spec=spec, threshold=CANDIDATE_PROBABILITY, mask=frame.bad, grow=1,
-                   protect_saturated=False, device="cpu", threads=threads, progress=False).cr_mask
+                   protect_saturated=False, device="cpu", threads=threads, precision=CHECK_PRECISION,
+                   progress=False).cr_mask
     lacosmic, _ = astroscrappy.detect_cosmics(frame.electrons, inmask=frame.bad | frame.saturated, sigclip=4.0,
                                               objlim=5.0, gain=1.0, readnoise=frame.readnoise, satlevel=np.inf,
                                               verbose=False)
@@ -202,7 +216,7 @@ def _noise(image, readnoise, bad):
     from scipy import ndimage
 
     smooth = ndimage.median_filter(np.where(bad, np.median(image[~bad]), image), size=5)
-    return np.sqrt(np.clip(smooth, 0, None) + readnoise**2).astype(np.float32)
+    return np.maximum(np.sqrt(np.clip(smooth, 0, None) + readnoise**2), MIN_NOISE).astype(np.float32)
 
 
 def _regions(frames, spec, holdout, threads, release_stars=False):
@@ -227,7 +241,8 @@ def _check(held, specs, library, seed, threads, at_base_flags=None):
 
     rows = []
     for part in held:
-        detectors = {name: deepcr_detector(spec, mask=part.bad, threads=threads) for name, spec in specs.items()}
+        detectors = {name: deepcr_detector(spec, mask=part.bad, threads=threads, precision=CHECK_PRECISION)
+                     for name, spec in specs.items()}
         lacosmic = dict(readnoise=part.readnoise, inmask=part.bad | part.saturated)
         flags = {}
         for name in list(specs):
@@ -253,8 +268,10 @@ def _at_flags(spec, threads):
     def make(part, n):
         threshold = spec.threshold
         if n > 0:
-            threshold = match_deepcr_flags(part.electrons, n, spec, mask=part.bad, threads=threads).threshold
-        return {ADAPTED_AT_BASE_FLAGS: deepcr_detector(spec, threshold=threshold, mask=part.bad, threads=threads)}
+            threshold = match_deepcr_flags(part.electrons, n, spec, mask=part.bad, threads=threads,
+                                           precision=CHECK_PRECISION).threshold
+        return {ADAPTED_AT_BASE_FLAGS: deepcr_detector(spec, threshold=threshold, mask=part.bad, threads=threads,
+                                                       precision=CHECK_PRECISION)}
 
     return make
 
@@ -319,8 +336,8 @@ def adapt_model(frames, output, *, model=None, name=None, steps=400, batch_size=
     path = os.path.join(output, f"{name}.safetensors")
     tmp = os.path.join(output, f".{name}.candidate.safetensors")
     sha256 = save_network(net, tmp, {"name": name, "arch": f"{spec.depth}-{spec.width}", "base": spec.name})
-    # checked as it is written: float32 (bfloat16 was validated for the base, not for these weights), at the
-    # threshold that keeps the base model's flag count on the training parts
+    # the card says float32 (a bfloat16 validation of the base is not one of these weights); the calibration
+    # and the check run both models at CHECK_PRECISION, so that the verdict does not depend on the CPU
     adapted = dataclasses.replace(spec, name=name, file=tmp, sha256=sha256, auto_precision="float32",
                                   bf16_validation={})
     calibration = _calibrate(spec, adapted, train, threads)
@@ -368,12 +385,12 @@ def _calibrate(base, adapted, train, threads):
     from .evaluation.detectors import deepcr_detector, match_deepcr_flags
 
     images, masks = [region["image"] for region in train], [region["bad"] for region in train]
-    n_base = sum(int(deepcr_detector(base, mask=mask, threads=threads)(image).sum())
+    n_base = sum(int(deepcr_detector(base, mask=mask, threads=threads, precision=CHECK_PRECISION)(image).sum())
                  for image, mask in zip(images, masks))
     if n_base == 0:
         return {"threshold": base.threshold, "base_flags": 0, "adapted_flags": None, "matched": False,
                 "sentence": f"Threshold {base.threshold:g}, {base.name}'s: it flags nothing on the training parts."}
-    match = match_deepcr_flags(images, n_base, adapted, mask=masks, threads=threads)
+    match = match_deepcr_flags(images, n_base, adapted, mask=masks, threads=threads, precision=CHECK_PRECISION)
     how = "" if match.matched else " (the nearest count reached)"
     return {"threshold": match.threshold, "base_flags": n_base, "adapted_flags": match.n_flagged,
             "matched": match.matched,
