@@ -137,6 +137,18 @@ LOADERS = {"hrc": load_hrc, "saao": lambda: load_ground("saao"), "gmos": lambda:
            "wfpc2-wf4": lambda: load_wfpc2(chip=4), "wfpc2-pc1": lambda: load_wfpc2(chip=1)}
 
 
+def installed_frames(names, file=None):
+    """``(name, frame)`` for each of ``names`` whose loader runs here; the others are said (on ``file``) and
+    skipped."""
+    for name in names:
+        try:
+            frame = LOADERS[name]()
+        except (FileNotFoundError, ImportError) as exc:
+            print(f"{name}: skipped ({exc})", file=file)
+            continue
+        yield name, frame
+
+
 def trials_for(frame, density):
     per_trial = density * frame["electrons"].size / 1e6
     return int(min(MAX_TRIALS, max(1, math.ceil(TARGET_CRS / per_trial))))
@@ -457,12 +469,7 @@ def main(argv=None):
         print("\n".join(psf_lines([LOADERS[name]() for name in args.frames])))
         return None
     frames, all_results = [], []
-    for name in args.frames:
-        try:
-            frame = LOADERS[name]()
-        except (FileNotFoundError, ImportError) as exc:
-            print(f"{name}: skipped ({exc})")
-            continue
+    for name, frame in installed_frames(args.frames):
         frames.append(frame)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # out-of-domain model choice, measured below

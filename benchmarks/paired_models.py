@@ -59,12 +59,7 @@ def paired_lines(candidate, reference="ground", frames=None, libraries=("wfpc2",
     header = "| frame | library | CRs | flags ref. / cand. | recall ref. | recall cand. | b/c p | b/c p < 1k e- |"
     header += " cand. threshold |" if equal_flags else ""
     lines = [header, "|" + "---|" * header.count(" |")]
-    for name in inj.LOADERS if frames is None else frames:
-        try:
-            frame = inj.LOADERS[name]()
-        except (FileNotFoundError, ImportError) as exc:
-            print(f"{name}: skipped ({exc})", file=sys.stderr)
-            continue
+    for name, frame in inj.installed_frames(inj.LOADERS if frames is None else frames, file=sys.stderr):
         bad, saturated, _ = _frame_setup(frame)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the out-of-domain alarm: measured here, not a failure

@@ -22,7 +22,7 @@ other pixels (leave one out) in two ways,
     input pixel is skipped.
 
 Printed per frame and predictor, over the held-out stars' pixels whose predicted star signal exceeds 20
-times the sky noise (where photon noise is at most a few per cent): percentiles of (observed - predicted) /
+times the sky noise (where the sky's noise is at most 5 % of it): percentiles of (observed - predicted) /
 predicted, for the peak pixel and for the others. Their 99th percentile is the share of a star pixel's
 signal that a clean star reaches at one pixel in a hundred: a cosmic ray adding less than that to a bright
 star's pixel looks like a star to any test of the star's shape.
@@ -111,12 +111,11 @@ def moffat_predictions(stamps, psf, half):
 def linear_predictions(learn, test):
     """Leave-one-out predictions of a linear map from the other pixels, learnt on ``learn``."""
     n_pixels = learn.shape[1]
-    weights = learn / (np.linalg.norm(learn, axis=1, keepdims=True) + 1e-9)  # each star alike
+    scale = np.linalg.norm(learn, axis=1) + 1e-9  # each star alike, whatever its flux
     predicted = np.empty(test.shape)
     for j in range(n_pixels):
         keep = np.arange(n_pixels) != j
-        scale = np.linalg.norm(learn, axis=1) + 1e-9
-        coefficients = np.linalg.lstsq(weights[:, keep], learn[:, j] / scale, rcond=None)[0]
+        coefficients = np.linalg.lstsq(learn[:, keep] / scale[:, None], learn[:, j] / scale, rcond=None)[0]
         predicted[:, j] = test[:, keep] @ coefficients
     return predicted
 
@@ -207,7 +206,7 @@ def frame_lines(frame, min_snr, libraries=()):
 
 
 def main(argv=None):
-    from injection_frames import LOADERS
+    from injection_frames import LOADERS, installed_frames
 
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument("--frames", nargs="+", default=["hrc", "wfpc2-pc1", "wfpc2", "wfpc2-wf3", "wfpc2-wf4"],
@@ -224,12 +223,7 @@ def main(argv=None):
     start = time.perf_counter()
     print("(observed - predicted) / predicted on held-out stars' pixels above "
           f"{STRONG_SIGMA:g} sigma, percentiles:\n")
-    for name in args.frames:
-        try:
-            frame = LOADERS[name]()
-        except (FileNotFoundError, ImportError) as exc:
-            print(f"{name}: skipped ({exc})")
-            continue
+    for name, frame in installed_frames(args.frames):
         frame.setdefault("name", name)
         print("\n".join(frame_lines(frame, args.min_snr, libraries=args.libraries)))
     print(f"\n{time.perf_counter() - start:.0f} s")
