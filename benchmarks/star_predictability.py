@@ -32,10 +32,12 @@ star's pixel looks like a star to any test of the star's shape.
 (`astro_deepcr.evaluation.recovery.environment`), and how many of them raise some pixel above what the star
 there allows: more than the linear map's 95th, 99th or 99.9th percentile of the "others" pixels times the star's signal
 at that pixel (the frame less its sky background), plus 5 sigma of the noise. A cosmic ray that does not is
-not separable from the star by its shape; a detector that finds it flags the star's pixels as well. ::
+not separable from the star by its shape; a detector that finds it flags the star's pixels as well.
+``--found``: which of them the frame's default model and LACosmic at its defaults find (by a new flag, as
+``injection_frames.py`` counts), among those separable at the strictest bound and among the others. ::
 
     python benchmarks/star_predictability.py [--frames hrc wfpc2-pc1 wfpc2 wfpc2-wf3 wfpc2-wf4] [--min-snr 5]
-        [--libraries wfpc2 kpno]
+        [--libraries wfpc2 kpno [--found]]
 """
 
 import argparse
@@ -155,15 +157,20 @@ def predictability(frame, min_snr=5.0, seed=0):
     return result
 
 
-def separable(frame, library, bounds, seed=22, density=500.0):
-    """Of the cosmic rays ``injection_frames.py`` injects (same trials), those on a bright source, and how many
-    raise a pixel above each bound times the star's signal there plus 5 sigma: (n on sources, counts)."""
+def separable(frame, library, bounds, detectors=None, seed=22, density=500.0):
+    """The cosmic rays ``injection_frames.py`` injects (same trials) that land on a bright source.
+
+    Returns ``(passes, found)``: ``passes`` (n, len(bounds)) bool, whether each raises a pixel above the bound
+    times the star's signal there plus 5 sigma; ``found`` a dict, for each of ``detectors`` (name -> ``image ->
+    mask``), whether it finds each by a new flag (as `astro_deepcr.evaluation.recovery.found_per_cosmic_ray`).
+    """
     from injection_frames import trials_for
 
     from astro_deepcr.evaluation.libraries import cosmic_ray_library
-    from astro_deepcr.evaluation.recovery import environment, inject_cosmic_rays
+    from astro_deepcr.evaluation.recovery import environment, found_per_cosmic_ray, inject_cosmic_rays
     from astro_deepcr.training.starpsf import sky_background
 
+    detectors = detectors or {}
     image = np.asarray(frame["electrons"])
     bad, saturated = _bad_and_saturated(frame)
     unusable = bad | saturated
@@ -172,20 +179,41 @@ def separable(frame, library, bounds, seed=22, density=500.0):
     star = np.clip(image - sky, 0, None)
     sigma = np.sqrt(np.clip(image, 0, None) + frame["readnoise"] ** 2)
     stamps = cosmic_ray_library(library)
-    on_source, counts = 0, np.zeros(len(bounds), int)
+    originals = {name: np.asarray(detect(image), bool) for name, detect in detectors.items()}
+    passes, found = [], {name: [] for name in detectors}
     for child in np.random.SeedSequence(seed).spawn(trials_for(frame, density)):
         injected, truth, table = inject_cosmic_rays(image, stamps, density=density, seed=np.random.default_rng(child),
                                                     avoid=unusable)
         charge = injected - image
         used = table[np.asarray(table["n_pixels"]) > 0]
-        for row in used[env[np.asarray(used["y"]), np.asarray(used["x"])] == 1]:
+        on_source = used[env[np.asarray(used["y"]), np.asarray(used["x"])] == 1]
+        for row in on_source:
             pixels = truth == row["label"]
-            on_source += 1
-            counts += [bool(np.any(charge[pixels] > bound * star[pixels] + 5 * sigma[pixels])) for bound in bounds]
-    return on_source, tuple(int(n) for n in counts)
+            passes.append([bool(np.any(charge[pixels] > bound * star[pixels] + 5 * sigma[pixels]))
+                           for bound in bounds])
+        for name, detect in detectors.items():
+            found[name].append(found_per_cosmic_ray(detect(injected), originals[name], truth, on_source)[1])
+    return (np.array(passes, bool).reshape(-1, len(bounds)),
+            {name: np.concatenate(parts) for name, parts in found.items()})
 
 
-def frame_lines(frame, min_snr, libraries=()):
+def frame_detectors(frame):
+    """The default deepCR detector and LACosmic at its defaults, as ``injection_frames.py`` runs them."""
+    import warnings
+
+    from astro_deepcr.detection import choose_model
+    from astro_deepcr.evaluation.detectors import deepcr_detector, lacosmic_detector
+    from astro_deepcr.evaluation.frames import _frame_setup
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # no card for the camera: the choice is the point
+        spec, _ = choose_model(frame.get("header"))
+    _, _, lacosmic = _frame_setup(frame)
+    return {spec.name: deepcr_detector(spec, dq=frame.get("dq"), satlevel=frame.get("satlevel")),
+            "LACosmic defaults": lacosmic_detector(**lacosmic)}
+
+
+def frame_lines(frame, min_snr, libraries=(), found=False):
     result = predictability(frame, min_snr)
     psf = result["psf"]
     head = (f"{frame['name']}: PSF FWHM {psf.fwhm:.2f} px, beta {psf.beta:.2f} ({psf.n_stars} stars); "
@@ -197,11 +225,17 @@ def frame_lines(frame, min_snr, libraries=()):
         for label, values in zip(("peak", "others"), result[method]):
             cells = " ".join(f"{v:+.3f}" for v in np.percentile(values, PERCENTILES))
             lines.append(f"  {method:7s} {label:6s} {values.size:6d} px  {cells}")
+    detectors = frame_detectors(frame) if found and libraries else None
     for library in libraries:
-        on_source, counts = separable(frame, library, result["bounds"])
-        cells = ", ".join(f"{n} ({n / max(on_source, 1):.3f}) above {bound:.2f} x star + 5 sigma"
-                          for n, bound in zip(counts, result["bounds"]))
-        lines.append(f"  library {library}: {on_source} cosmic rays on bright sources; {cells}")
+        passes, hits = separable(frame, library, result["bounds"], detectors)
+        n = max(len(passes), 1)
+        cells = ", ".join(f"{k} ({k / n:.3f}) above {bound:.2f} x star + 5 sigma"
+                          for k, bound in zip(passes.sum(axis=0), result["bounds"]))
+        lines.append(f"  library {library}: {len(passes)} cosmic rays on bright sources; {cells}")
+        strict = passes[:, -1]
+        for name, hit in hits.items():
+            lines.append(f"    {name}: finds {int(hit[strict].sum())} of the {int(strict.sum())} separable at the "
+                         f"last bound, {int(hit[~strict].sum())} of the {int((~strict).sum())} others")
     return lines
 
 
@@ -214,6 +248,9 @@ def main(argv=None):
     parser.add_argument("--min-snr", type=float, default=5.0, help="a star's 3 x 3 median peak over the sky noise")
     parser.add_argument("--libraries", nargs="*", default=[],
                         help="also how many of these libraries' on-source cosmic rays are separable (see above)")
+    parser.add_argument("--found", action="store_true",
+                        help="with --libraries: also which of them the default model and LACosmic at its defaults "
+                             "find, split by separable at the 0.1 %% bound")
     args = parser.parse_args(argv)
     if args.libraries:
         from injection_frames import available_libraries, register_libraries
@@ -225,7 +262,7 @@ def main(argv=None):
           f"{STRONG_SIGMA:g} sigma, percentiles:\n")
     for name, frame in installed_frames(args.frames):
         frame.setdefault("name", name)
-        print("\n".join(frame_lines(frame, args.min_snr, libraries=args.libraries)))
+        print("\n".join(frame_lines(frame, args.min_snr, libraries=args.libraries, found=args.found)))
     print(f"\n{time.perf_counter() - start:.0f} s")
 
 
