@@ -30,11 +30,14 @@ star's pixel looks like a star to any test of the star's shape.
 ``--libraries``: the cosmic rays ``injection_frames.py`` injects on each frame (the same trials: seed 22,
 500 per megapixel, about 1000), those landing on a bright source
 (`astro_deepcr.evaluation.recovery.environment`), and how many of them raise some pixel above what the star
-there allows: more than the linear map's 95th, 99th or 99.9th percentile of the "others" pixels times the star's signal
-at that pixel (the frame less its sky background), plus 5 sigma of the noise. A cosmic ray that does not is
-not separable from the star by its shape; a detector that finds it flags the star's pixels as well.
+there allows: more than the linear map's 95th, 99th, 99.9th or 99.96th percentile of the "others" pixels times
+the star's signal at that pixel (the frame less its sky background), plus 5 sigma of the noise. A cosmic ray
+that does not is not separable from the star by its shape; a detector that finds it flags the star's pixels as
+well.
 ``--found``: which of them the frame's default model and LACosmic at its defaults find (by a new flag, as
-``injection_frames.py`` counts), among those separable at the strictest bound and among the others. ::
+``injection_frames.py`` counts), among those separable at the strictest bound and among the others, and what
+each would find with every separable one added (what a perfect rescue stage after it, testing the shape, could
+reach at that false rate). ::
 
     python benchmarks/star_predictability.py [--frames hrc wfpc2-pc1 wfpc2 wfpc2-wf3 wfpc2-wf4] [--min-snr 5]
         [--libraries wfpc2 kpno [--found]]
@@ -53,7 +56,10 @@ sys.path.insert(0, str(pathlib.Path(__file__).parent))
 PHASES = 8
 STRONG_SIGMA = 20.0
 PERCENTILES = (1, 5, 50, 95, 99)
-SEPARABLE_PERCENTILES = (95, 99, 99.9)  # of the "others" fractions: the bounds --libraries tests
+#: Percentiles of the "others" fractions: the bounds --libraries tests (false flags on 5, 1, 0.1 and 0.04 % of the
+#: star pixels; 0.04 % is the rate of the issue's bright-pixel bound on the HRC frame, 2 of its 5098 brightest
+#: pixels, estimated from the few dozen pixels of the tail).
+SEPARABLE_PERCENTILES = (95, 99, 99.9, 99.96)
 #: The linear map is learnt only where its half of the stars holds this many per input pixel (else it overfits).
 STARS_PER_INPUT = 4
 
@@ -235,7 +241,9 @@ def frame_lines(frame, min_snr, libraries=(), found=False):
         strict = passes[:, -1]
         for name, hit in hits.items():
             lines.append(f"    {name}: finds {int(hit[strict].sum())} of the {int(strict.sum())} separable at the "
-                         f"last bound, {int(hit[~strict].sum())} of the {int((~strict).sum())} others")
+                         f"last bound, {int(hit[~strict].sum())} of the {int((~strict).sum())} others; "
+                         f"with every separable one added {int(strict.sum() + hit[~strict].sum())} (alone "
+                         f"{int(hit.sum())})")
     return lines
 
 
