@@ -170,8 +170,9 @@ class _Result:
 
 
 def _detect(data, unit, exptime, gain, bad, *, spec, reason, meta, satlevel, pssl, inbkg, sepmed, cleantype,
-            inpaint, threshold, device, tile_size, precision):
-    """Detection through the core and replacement; everything in the units of the input data."""
+            inpaint, threshold, device, tile_size, precision, star_shape=False, readnoise=None):
+    """Detection through the core and replacement; everything in the units of the input data (``readnoise`` in
+    electrons, for ``star_shape``)."""
     to_model = units.conversion_factor(unit, spec.units, gain=gain, exptime=exptime)
     to_electron = units.conversion_factor(unit, "electron", gain=gain, exptime=exptime)
     saturation = _satlevel_electrons(satlevel, gain)
@@ -186,7 +187,8 @@ def _detect(data, unit, exptime, gain, bad, *, spec, reason, meta, satlevel, pss
     if background is not None:
         sat_model = sat_model - background * to_model
     found = detect(work * to_model, spec=spec, reason=reason, threshold=threshold, mask=bad, satlevel=sat_model,
-                   exptime=_exposure_seconds(exptime, meta), device=device, precision=precision, tile_size=tile_size)
+                   exptime=_exposure_seconds(exptime, meta), device=device, precision=precision, tile_size=tile_size,
+                   star_shape=star_shape, readnoise=readnoise if star_shape else None)
     cr_mask = found.cr_mask
     exclude = found.bad | lacosmic_mask(total * to_electron, found.bad, saturation, sepmed)
     if inpaint is not None and str(inpaint).lower() == "deepcr":
@@ -228,10 +230,11 @@ def clean_ndarray(ccd, *, gain, readnoise, gain_apply, inmask, return_probabilit
     as_image(ccd)  # dimension and dtype errors first
     spec, reason = choose_model(None, model)
     gain = _gain(gain, "adu", None)
-    if not _not_given(readnoise):
-        _readnoise_electrons(readnoise, gain)  # unused for arrays, but a wrong value is still an error
+    # used by the star-shape test only; a wrong value is an error all the same
+    readnoise = float(readnoise) if _not_given(readnoise) else _readnoise_electrons(readnoise, gain)
     bad = np.zeros(ccd.shape, bool) if inmask is None else _check_inmask(inmask, ccd.shape)
-    result = _detect(ccd, u.adu, None, gain, bad, spec=spec, reason=reason, meta=None, **detection)
+    result = _detect(ccd, u.adu, None, gain, bad, spec=spec, reason=reason, meta=None, readnoise=readnoise,
+                     **detection)
     out_factor = gain.to_value(u.electron / u.adu) if gain_apply else 1.0
     cleaned = result.cleaned * out_factor
     _report(result, verbose)
@@ -261,7 +264,8 @@ def clean_ccddata(ccd, *, gain, readnoise, gain_apply, inmask, exptime, invar, b
     gain = _gain(gain, family, ccd.meta)
     readnoise, default_readnoise = _readnoise(readnoise, ccd.meta, gain)
     variance = _optional_array(invar, shape, "invar")
-    result = _detect(ccd.data, ccd.unit, exptime, gain, bad, spec=spec, reason=reason, meta=ccd.meta, **detection)
+    result = _detect(ccd.data, ccd.unit, exptime, gain, bad, spec=spec, reason=reason, meta=ccd.meta,
+                     readnoise=readnoise, **detection)
     out_unit = ccd.unit
     out_factor = 1.0
     if gain_apply and family == "adu":

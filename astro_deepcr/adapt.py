@@ -129,18 +129,18 @@ def own_candidates(frame, spec, threads=None, release_stars=False):
 def psf_explained(frame, flagged):
     """The 8-connected groups of ``flagged`` that are point sources seen through the frame's own PSF.
 
-    The PSF is measured from the frame's stars (`~astro_deepcr.training.starpsf.measure_psf`); a group is
+    The PSF is measured from the frame's stars (`~astro_deepcr.starpsf.measure_psf`); a group is
     explained when its brightest pixel lies on a source -- the 5 x 5 median of the sky-subtracted frame there
     is at least `SOURCE_SIGMA` times the noise, which a compact cosmic ray does not survive -- and
     `~astro_deepcr.training.crlibrary.not_psf_like` finds that pixel no sharper than the PSF allows and the
     group's core no thin line, against the median of a ring around the group. Where no PSF can be measured
-    from at least `~astro_deepcr.training.starpsf.MANY_STARS` stars, nothing is explained (every group stays
+    from at least `~astro_deepcr.starpsf.MANY_STARS` stars, nothing is explained (every group stays
     a candidate): a PSF from a few bright peaks may be a cosmic ray's.
     """
     from scipy import ndimage
 
+    from .starpsf import MANY_STARS, measure_psf, sky_background
     from .training.crlibrary import background_ring, not_psf_like
-    from .training.starpsf import MANY_STARS, measure_psf, sky_background
 
     explained = np.zeros(flagged.shape, bool)
     try:

@@ -92,7 +92,7 @@ def cosmicray_deepcr(ccd, sigclip=4.5, sigfrac=0.3, objlim=5.0, gain=GAIN_NOT_GI
                      psfmodel="gauss", psffwhm=2.5, psfsize=7, psfk=None, psfbeta=4.765, verbose=False,
                      gain_apply=True, inbkg=None, invar=None, *, model=None, threshold=None, inpaint=None,
                      inmask=None, exptime=None, build_uncertainty=False, return_probability=False, device=None,
-                     tile_size=None, precision=None, add_keyword=True):
+                     tile_size=None, precision=None, star_shape=False, add_keyword=True):
     """Identify cosmic rays with a deepCR network and replace them: `ccdproc.cosmicray_lacosmic` in one word.
 
     The arguments up to ``invar`` are `ccdproc.cosmicray_lacosmic`'s, in its
@@ -117,9 +117,10 @@ def cosmicray_deepcr(ccd, sigclip=4.5, sigfrac=0.3, objlim=5.0, gain=GAIN_NOT_GI
         ``gain=1.0`` although the default shows as ``1.0``, as ccdproc's.
     readnoise : float or `~astropy.units.Quantity`, optional
         Read noise (a float is in electrons; a Quantity in adu is converted
-        with ``gain``). Used by ``build_uncertainty``. When not given: the
-        header's (``RDNOISE``, ``READNOIS``, ``READNOISE``, ``RON``, root mean
-        square of ``READNSE*``), else ccdproc's 6.5 (with a warning when used).
+        with ``gain``). Used by ``build_uncertainty`` and ``star_shape``.
+        When not given: the header's (``RDNOISE``, ``READNOIS``,
+        ``READNOISE``, ``RON``, root mean square of ``READNSE*``), else
+        ccdproc's 6.5 (with a warning when ``build_uncertainty`` uses it).
     satlevel : float or `~astropy.units.Quantity`
         Saturation level in electrons, as in ccdproc (astroscrappy compares
         it with the gain-corrected data); a Quantity in adu is converted with
@@ -167,6 +168,12 @@ def cosmicray_deepcr(ccd, sigclip=4.5, sigfrac=0.3, objlim=5.0, gain=GAIN_NOT_GI
     tile_size : int, optional
     precision : str, optional
         Network precision (`astro_deepcr.DeepCR`).
+    star_shape : bool
+        Also flag what the frame's isolated stars' own shape cannot explain
+        (`astro_deepcr.starshape`: cosmic rays on stars of crowded,
+        undersampled frames; off by default, docs/ground.rst, "The star-shape
+        test"), with ``readnoise`` (from the header when not given, else
+        ccdproc's default 6.5 e-).
     add_keyword : bool, str, dict or `ccdproc.Keyword`
         As ccdproc's logged steps: True records the call under
         ``cosmicray_deepcr`` (short name ``crdeepcr``, as ccdproc shortens its
@@ -217,7 +224,8 @@ def cosmicray_deepcr(ccd, sigclip=4.5, sigfrac=0.3, objlim=5.0, gain=GAIN_NOT_GI
     if inpaint is None and cleantype not in CLEANTYPES:
         raise ValueError(f"cleantype must be one of {', '.join(CLEANTYPES)}, not {cleantype!r}")
     detection = dict(satlevel=satlevel, pssl=pssl, inbkg=inbkg, sepmed=sepmed, cleantype=cleantype, inpaint=inpaint,
-                     threshold=threshold, device=device, tile_size=tile_size, precision=precision)
+                     threshold=threshold, device=device, tile_size=tile_size, precision=precision,
+                     star_shape=star_shape)
     if isinstance(ccd, CCDData):
         return clean_ccddata(ccd, gain=gain, readnoise=readnoise, gain_apply=gain_apply, inmask=inmask,
                              exptime=exptime, invar=invar, build_uncertainty=build_uncertainty,

@@ -14,6 +14,7 @@ doors do I/O, units and provenance; each decision is taken here, once:
 - the bad-pixel policy (`pixel_masks`): which pixels are filled before the
   network sees the image and which are never flagged;
 - saturation and its protection (`astro_deepcr.bright`);
+- the star-shape test, where asked (`astro_deepcr.starshape`);
 - growth (`astro_deepcr.dq.grow_like_driz_cr`) and the flagged-fraction alarm.
 """
 
@@ -94,6 +95,9 @@ class Detection:
         of a saturated pixel (0: none; recorded as ``DCRSATP``).
     precision_verdict : str
         Why ``precision`` (`precision_verdict`; recorded as ``DCRPVAL``).
+    star_shape : str
+        What the star-shape test did (`astro_deepcr.starshape`): ``"off"``, the pixels it added and the number
+        of stars its map was learnt and measured on, or why it flagged nothing (recorded as ``DCRSTAR``).
     """
 
     probability: np.ndarray
@@ -108,6 +112,7 @@ class Detection:
     saturated: np.ndarray
     protection: int = 0
     precision_verdict: str = ""
+    star_shape: str = "off"
 
     @property
     def n_cr(self):
@@ -117,9 +122,11 @@ class Detection:
     @property
     def provenance(self):
         """The decisions of this detection as `astro_deepcr.provenance.record_run` fields (model, reason,
-        threshold, precision and its verdict, backend, protection): every door records them the same way."""
+        threshold, precision and its verdict, backend, protection, star-shape test where asked for): every door
+        records them the same way."""
         return dict(model=self.spec.name, reason=self.reason, threshold=self.threshold, precision=self.precision,
-                    backend=self.backend, protection=self.protection, precision_verdict=self.precision_verdict)
+                    backend=self.backend, protection=self.protection, precision_verdict=self.precision_verdict,
+                    star_shape=None if self.star_shape == "off" else self.star_shape)
 
 
 def choose_model(header=None, model=None, kind="mask"):
@@ -291,7 +298,7 @@ def _as_float32(image):
 def detect(image, *, spec, reason="explicit", threshold=None, mask=None, dq=None, bits=DEFAULT_BITS,
            fill_bits=DEFAULT_FILL_BITS, crbit=CR_BIT, satlevel=None, protect_saturated=True, grow=1, ctegrow=0,
            cte_dir=0, exptime=None, device=None, precision=None, tile_size=None, batch_size=None, threads=None,
-           progress=None):
+           progress=None, star_shape=False, readnoise=None):
     """Find the cosmic rays of one frame.
 
     Parameters
@@ -328,12 +335,25 @@ def detect(image, *, spec, reason="explicit", threshold=None, mask=None, dq=None
         (`MAX_FLAGGED_FRACTION`).
     device, precision, tile_size, batch_size, threads, progress
         Engine settings (defaults from `astro_deepcr.conf`).
+    star_shape : bool
+        Also flag the pixels of the frame's isolated stars that the stars'
+        own shape cannot explain (`astro_deepcr.starshape`; off by default:
+        docs/ground.rst, "The star-shape test"). Needs a model in electrons
+        and ``readnoise``.
+    readnoise : float, optional
+        Read noise in electrons, for ``star_shape``.
 
     Returns
     -------
     detection : `Detection`
+
+    Raises
+    ------
+    ValueError
+        ``star_shape`` with a model not in electrons or without a valid ``readnoise``.
     """
     spec = get_model(spec, kind="mask")
+    readnoise = _check_star_shape(star_shape, readnoise, spec)
     grow = check_grow(grow)
     ctegrow = int(ctegrow)
     threshold = default_threshold(spec, threshold)
@@ -361,10 +381,47 @@ def detect(image, *, spec, reason="explicit", threshold=None, mask=None, dq=None
     if radius and seeds.any():
         cr_mask = bright.protect(cr_mask, probability, seeds, threshold, image=data, radius=radius)
     _check_fraction(cr_mask, bad, spec, exptime)  # what the model found, before the user's growth
+    shape_note = "off"
+    if star_shape:
+        cr_mask, shape_note = _star_shape_flags(data, cr_mask, bad, saturated, readnoise)
     cr_mask = grow_like_driz_cr(cr_mask, grow, ctegrow, cte_dir) & ~bad
     return Detection(probability=probability, cr_mask=cr_mask, spec=spec, reason=reason, threshold=threshold,
                      precision=precision, backend=backend_used(spec, device, precision), bad=bad,
-                     fill=fill | nonfinite, saturated=saturated, protection=radius, precision_verdict=verdict)
+                     fill=fill | nonfinite, saturated=saturated, protection=radius, precision_verdict=verdict,
+                     star_shape=shape_note)
+
+
+def _check_star_shape(star_shape, readnoise, spec):
+    """``readnoise`` as a float where the star-shape test is asked for (None otherwise); errors name the problem."""
+    if star_shape not in (True, False):
+        raise TypeError(f"star_shape must be True or False, not {star_shape!r}")
+    if not star_shape:
+        return None
+    if spec.units != "electron":
+        raise ValueError(f"star_shape=True needs a model in electrons; {spec.name} expects {spec.units}")
+    try:
+        value = float(readnoise)
+    except (TypeError, ValueError):
+        raise ValueError(f"star_shape=True needs the frame's read noise in electrons (readnoise=), not "
+                         f"{readnoise!r}") from None
+    if not (np.isfinite(value) and value >= 0):
+        raise ValueError(f"readnoise must be a finite number >= 0 (electrons), not {readnoise!r}")
+    return value
+
+
+def _star_shape_flags(data, cr_mask, bad, saturated, readnoise):
+    """``cr_mask`` with what `astro_deepcr.starshape` adds, and a note of it for `Detection.star_shape`."""
+    from . import starshape
+
+    unusable = starshape.unusable_pixels(bad, saturated)
+    star_map = starshape.learn_star_map(data, readnoise=readnoise, unusable=unusable)
+    if star_map is None:
+        log.info("star-shape test: too few isolated stars to learn their shape; nothing added")
+        return cr_mask, "none: too few isolated stars"
+    added = starshape.star_shape_flags(data, star_map, readnoise=readnoise, unusable=unusable) & ~cr_mask & ~bad
+    stars = star_map.n_learnt + star_map.n_held_out
+    log.info(f"star-shape test: {int(added.sum())} px added; the stars' shape learnt from {stars} isolated stars")
+    return cr_mask | added, f"{int(added.sum())} px added, map of {stars} stars"
 
 
 def _protection_seeds(saturated, mask, dq, data):

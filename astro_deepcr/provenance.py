@@ -50,6 +50,7 @@ PROVENANCE_KEYWORDS = {
     "DCRBIT": ("crbit", "DQ bit set on cosmic rays"),
     "DCRGROW": ("grow", "CR mask grown by this box side"),
     "DCRSATP": ("protection", "no CR flag within this many px of saturation"),
+    "DCRSTAR": ("star_shape", "star-shape test (astro_deepcr.starshape)"),
 }
 _FIELDS = {field: keyword for keyword, (field, _) in PROVENANCE_KEYWORDS.items()}
 HISTORY_TAG = "astro_deepcr"

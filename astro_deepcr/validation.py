@@ -53,7 +53,7 @@ def check_number(value, name, *, positive=True):
 
 def check_flag_options(*, model=None, threshold=None, crbit=None, grow=1, ctegrow=0, resetbits=None, bits=None,
                        fill_bits=None, device=None, precision=None, protect_saturated=True, lock_timeout=0.0,
-                       kind="mask"):
+                       kind="mask", star_shape=False):
     """Check the parameters of the flag / clean / drizzle doors; returns the normalised ones.
 
     Raises `ValueError` or `TypeError` naming the parameter and the allowed
@@ -71,6 +71,8 @@ def check_flag_options(*, model=None, threshold=None, crbit=None, grow=1, ctegro
         interpret_bits(value, name)
     out["threshold"] = None if threshold is None else check_threshold(threshold)
     protection_radius(protect_saturated)
+    if star_shape not in (True, False):
+        raise TypeError(f"star_shape must be True or False, not {star_shape!r}")
     if precision is not None and precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {list(PRECISIONS)}, not {precision!r}")
     check_device(device)

@@ -49,7 +49,8 @@ the loaders below, and skipped where their frame is not installed),
 cut-out, 90 s) and ``saao`` 18, and the other WFPC2 chips resemble ``wfpc2``.
 
 Per frame and library: the model `astro_deepcr.detection.choose_model` picks
-from the header (``--model`` to score another as "the default"), LACosmic
+from the header (``--model`` to score another as "the default"; ``--star-shape``
+with the star-shape test of `astro_deepcr.starshape`), LACosmic
 (astroscrappy, sigclip 4.5, objlim 5, the frame's read noise and saturation),
 and LACosmic at deepCR's flag count on the uninjected frame
 (`match_lacosmic_flags`: "equal flags" only when reached, else "nearest
@@ -81,7 +82,7 @@ every electron zoo model on every frame (the out-of-domain alarm); with
 
     python benchmarks/injection_frames.py [--png-dir DIR] [--seed 22]
         [--frames hrc saao gmos wfpc2 kpno wfpc2-wf3 wfpc2-wf4 wfpc2-pc1]
-        [--libraries hrc wfpc2 kpno thin-ccd thick-ccd] [--model NAME] [--rst]
+        [--libraries hrc wfpc2 kpno thin-ccd thick-ccd] [--model NAME] [--star-shape] [--rst]
 """
 
 import argparse
@@ -419,8 +420,8 @@ def library_lines(names):
 
 def psf_lines(frames):
     """Each frame's own PSF (`measure_psf`) and how many cosmic rays `harvest_frame` takes from it against it."""
+    from astro_deepcr.starpsf import measure_psf
     from astro_deepcr.training.crlibrary import harvest_frame
-    from astro_deepcr.training.starpsf import measure_psf
 
     lines = ["| frame | FWHM px | beta | sharpness limit | stars | from | harvested CRs |", "|" + "---|" * 7]
     for frame in frames:
@@ -442,6 +443,8 @@ def main(argv=None):
     parser.add_argument("--libraries", nargs="+", default=list(DEFAULT_LIBRARIES),
                         help="cosmic-ray libraries (%(default)s; also any other frame's name, and hrc-lacosmic)")
     parser.add_argument("--model", help="score this model (zoo name or .safetensors path) as the default")
+    parser.add_argument("--star-shape", action="store_true",
+                        help="the default with the star-shape test (astro_deepcr.starshape, the frame's read noise)")
     parser.add_argument("--fractions", action="store_true", help="also the flagged fraction of every zoo model")
     parser.add_argument("--rst", action="store_true",
                         help="also the summary as docs/ground.rst's held-out table (reStructuredText)")
@@ -487,7 +490,8 @@ def main(argv=None):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 results = run_frame(frame, model=args.model, library=library, seed=args.seed, density=args.density,
-                                    n_trials=trials_for(frame, args.density), flag_match=match, bright=bright)
+                                    n_trials=trials_for(frame, args.density), flag_match=match, bright=bright,
+                                    star_shape=args.star_shape)
             match = results["flag_match"]
             all_results.append(results)
             print(f"  {library}: {results['n_injected']} CRs in {results['n_trials']} trials; flag match "

@@ -14,6 +14,10 @@ the reference finds, and the one-sided exact binomial p that the candidate recal
 in calibration as much as in what they can tell apart; at equal flags only the second is left, so a candidate
 that loses at its threshold but wins here needs another threshold, not another network.
 
+``--star-shape``: the candidate runs with the star-shape test (`astro_deepcr.starshape`, the frame's read noise;
+``detect(star_shape=True)``): ``ground`` against ``ground`` with the test is how the test was judged
+(docs/ground_search.rst, R14). Not with ``--equal-flags``.
+
 ``--validation N``: also both models on ``N`` simulated validation frames of the scene mix given by
 train-ground's own options (``--long-slit``, ``--spikes``, ``--fwhm-min`` / ``--fwhm-max``, ``--on-sources``,
 ``--no-hrc-library``; `astro_deepcr.training.ground_cli.add_mix_arguments`)
@@ -22,7 +26,7 @@ trained on; seed 0): pixel TPR, FPR and the false flags on their cosmic-ray-free
 per kind (imaging, long-slit). ::
 
     python benchmarks/paired_models.py RUN/my-ground.safetensors [--reference ground]
-        [--frames NAME ...] [--libraries wfpc2 thin-ccd]
+        [--frames NAME ...] [--libraries wfpc2 thin-ccd] [--equal-flags | --star-shape]
         [--validation 16 --long-slit 0.25 --spikes 0.5 [--fwhm-min 1.0] [--fwhm-max 3.0] [--on-sources 0.5]
          [--no-hrc-library]]
 """
@@ -39,10 +43,13 @@ sys.path.insert(0, str(pathlib.Path(__file__).parent))
 
 
 def paired_lines(candidate, reference="ground", frames=None, libraries=("wfpc2", "thin-ccd"), seed=22, density=500.0,
-                 equal_flags=False):
+                 equal_flags=False, star_shape=False):
     """The paired table on ``frames`` (default: every frame of ``injection_frames.LOADERS`` that is installed);
     ``equal_flags``: the candidate at the threshold that gives the reference's flag count on each uninjected frame
-    (`~astro_deepcr.evaluation.detectors.match_deepcr_flags`), a column says which."""
+    (`~astro_deepcr.evaluation.detectors.match_deepcr_flags`), a column says which; ``star_shape``: the candidate
+    with the star-shape test."""
+    if equal_flags and star_shape:
+        raise ValueError("--equal-flags matches the network's threshold; it cannot be combined with --star-shape")
     import injection_frames as inj
 
     from astro_deepcr.detection import choose_model
@@ -67,6 +74,9 @@ def paired_lines(candidate, reference="ground", frames=None, libraries=("wfpc2",
                      "candidate": choose_model(frame["header"], model=candidate)[0]}
         settings = {"dq": frame.get("dq"), "satlevel": frame.get("satlevel")}
         detectors = {key: deepcr_detector(spec, **settings) for key, spec in specs.items()}
+        if star_shape:
+            detectors["candidate"] = deepcr_detector(specs["candidate"], star_shape=True, readnoise=frame["readnoise"],
+                                                     **settings)
         match = None
         if equal_flags:
             with warnings.catch_warnings():
@@ -122,12 +132,14 @@ def main(argv=None):
     parser.add_argument("--equal-flags", action="store_true",
                         help="the candidate at the threshold that gives the reference's flag count on each "
                              "uninjected frame: what the two networks tell apart, calibration aside")
+    parser.add_argument("--star-shape", action="store_true",
+                        help="the candidate with the star-shape test (astro_deepcr.starshape)")
     parser.add_argument("--validation", type=int, default=0, metavar="N", help="also N simulated validation frames")
     add_mix_arguments(parser)  # the validation frames' mix, as train-ground's options give it
     args = parser.parse_args(argv)
     start = time.perf_counter()
     print("\n".join(paired_lines(args.candidate, args.reference, args.frames, args.libraries, args.seed,
-                                  equal_flags=args.equal_flags)))
+                                  equal_flags=args.equal_flags, star_shape=args.star_shape)))
     if args.validation:
         from astro_deepcr.training.ground_train import GroundConfig
 

@@ -13,7 +13,7 @@ other pixels (leave one out) in two ways,
 
 ``moffat``
     the pixel-integrated Moffat profile of the frame's own PSF
-    (`astro_deepcr.training.starpsf.measure_psf`) at the best of 8 x 8 sub-pixel phases, its flux and a
+    (`astro_deepcr.starpsf.measure_psf`) at the best of 8 x 8 sub-pixel phases, its flux and a
     constant fitted by least squares;
 ``linear``
     a linear map from the other pixels, learnt by least squares on half of the stars (each star weighted
@@ -37,7 +37,9 @@ well.
 ``--found``: which of them the frame's default model and LACosmic at its defaults find (by a new flag, as
 ``injection_frames.py`` counts), among those separable at the strictest bound and among the others, and what
 each would find with every separable one added (what a perfect rescue stage after it, testing the shape, could
-reach at that false rate). ::
+reach at that false rate); then the bound split as the issue's bright-pixel bound counts flags: the strictest
+on the brightest 0.5 % of the frame (``injection_frames.bright_set``), each of the others elsewhere
+(`above_bounds`), with the false flags such a test would make there (`strong_star_pixels`). ::
 
     python benchmarks/star_predictability.py [--frames hrc wfpc2-pc1 wfpc2 wfpc2-wf3 wfpc2-wf4] [--min-snr 5]
         [--libraries wfpc2 kpno [--found]]
@@ -49,7 +51,6 @@ import sys
 import time
 
 import numpy as np
-from scipy import ndimage
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 
@@ -73,33 +74,26 @@ def _bad_and_saturated(frame):
 
 
 def _sky(image, unusable):
-    """The sky background (`~astro_deepcr.training.starpsf.sky_background`), unusable pixels at the median."""
-    from astro_deepcr.training.starpsf import sky_background
+    """The sky background (`astro_deepcr.starshape.sky_and_noise`), unusable pixels at the median."""
+    from astro_deepcr.starshape import sky_and_noise
 
-    return sky_background(np.where(unusable, np.median(image[~unusable]), np.asarray(image, np.float64)))
+    return sky_and_noise(image, unusable, 0.0)[0]
 
 
 def isolated_stars(image, readnoise, unusable, half, min_snr):
-    """Stamps (N, (2 half + 1)**2) of isolated stars, sky-subtracted, and the sky noise at each."""
-    sky = _sky(image, unusable)
-    noise = np.sqrt(np.clip(sky, 0, None) + readnoise**2)
-    excess = image - sky
-    smooth = ndimage.median_filter(excess, size=3)
-    # a source: its 3 x 3 median above min_snr (a lone cosmic ray does not survive it); its peak: the brightest
-    # pixel (the median's own maxima tie between neighbours, which would split one star into two "peaks")
-    peaks = (excess == ndimage.maximum_filter(excess, size=3)) & (smooth > min_snr * noise) & ~unusable
-    box = 2 * half + 1
-    alone = ndimage.convolve(peaks.astype(int), np.ones((box, box), int), mode="constant") == 1
-    clean = ndimage.maximum_filter(unusable.astype(np.uint8), size=box, mode="constant", cval=1) == 0
-    ys, xs = np.nonzero(peaks & alone & clean)
-    oy, ox = np.mgrid[-half:half + 1, -half:half + 1]
-    stamps = excess[ys[:, None] + oy.ravel(), xs[:, None] + ox.ravel()]
-    return stamps, noise[ys, xs]
+    """Stamps (N, (2 half + 1)**2) of isolated stars, sky-subtracted, and the sky noise at each: the stars of
+    `astro_deepcr.starshape.find_stars` (the star-shape test's)."""
+    from astro_deepcr.starshape import find_stars, sky_and_noise, stamp_pixels
+
+    sky, noise = sky_and_noise(image, unusable, readnoise)
+    excess = np.asarray(image, np.float64) - sky
+    rows, cols = find_stars(excess, noise, unusable, half, min_snr)
+    return excess[stamp_pixels(rows, cols, half)], noise[rows, cols]
 
 
 def moffat_predictions(stamps, psf, half):
     """Leave-one-out predictions of the Moffat template at its best sub-pixel phase (flux and constant fitted)."""
-    from astro_deepcr.training.starpsf import moffat_pixels
+    from astro_deepcr.starpsf import moffat_pixels
 
     size = 2 * half + 1
     offsets = (np.arange(PHASES) + 0.5) / PHASES - 0.5
@@ -119,15 +113,11 @@ def moffat_predictions(stamps, psf, half):
 
 
 def linear_predictions(learn, test):
-    """Leave-one-out predictions of a linear map from the other pixels, learnt on ``learn``."""
-    n_pixels = learn.shape[1]
-    scale = np.linalg.norm(learn, axis=1) + 1e-9  # each star alike, whatever its flux
-    predicted = np.empty(test.shape)
-    for j in range(n_pixels):
-        keep = np.arange(n_pixels) != j
-        coefficients = np.linalg.lstsq(learn[:, keep] / scale[:, None], learn[:, j] / scale, rcond=None)[0]
-        predicted[:, j] = test[:, keep] @ coefficients
-    return predicted
+    """Leave-one-out predictions of a linear map from the other pixels, learnt on ``learn``
+    (`astro_deepcr.starshape.fit_weights`, the star-shape test's map)."""
+    from astro_deepcr.starshape import fit_weights
+
+    return test @ fit_weights(learn).T
 
 
 def fractions(observed, predicted, noise, half):
@@ -147,7 +137,7 @@ def predictability(frame, min_snr=5.0, seed=0):
     ``linear``, each (peak, others) arrays of fractions over the held-out half of the stars, and ``bounds``:
     the linear "others" fractions at `SEPARABLE_PERCENTILES`.
     """
-    from astro_deepcr.training.starpsf import measure_psf
+    from astro_deepcr.starpsf import measure_psf
 
     image = np.asarray(frame["electrons"], np.float64)
     unusable = np.logical_or(*_bad_and_saturated(frame))
@@ -165,12 +155,15 @@ def predictability(frame, min_snr=5.0, seed=0):
     return result
 
 
-def separable(frame, library, bounds, detectors=None, seed=22, density=500.0):
+def separable(frame, library, bounds, detectors=None, seed=22, density=500.0, bright=None):
     """The cosmic rays ``injection_frames.py`` injects (same trials) that land on a bright source.
 
-    Returns ``(passes, found)``: ``passes`` (n, len(bounds)) bool, whether each raises a pixel above the bound
-    times the star's signal there plus 5 sigma; ``found`` a dict, for each of ``detectors`` (name -> ``image ->
-    mask``), whether it finds each by a new flag (as `astro_deepcr.evaluation.recovery.found_per_cosmic_ray`).
+    Returns ``(passes, found, split)``: ``passes`` (n, len(bounds)) bool, whether each raises a pixel above the
+    bound times the star's signal there plus 5 sigma; ``found`` a dict, for each of ``detectors`` (name ->
+    ``image -> mask``), whether it finds each by a new flag (as
+    `astro_deepcr.evaluation.recovery.found_per_cosmic_ray`); ``split`` (None without ``bright``, the frame's
+    brightest pixels): the same as ``passes`` with the last (strictest) bound on the ``bright`` pixels, where the
+    issue's bright-pixel bound counts flags, and each bound elsewhere.
     """
     from injection_frames import trials_for
 
@@ -186,7 +179,7 @@ def separable(frame, library, bounds, detectors=None, seed=22, density=500.0):
     sigma = np.sqrt(np.clip(image, 0, None) + frame["readnoise"] ** 2)
     stamps = cosmic_ray_library(library)
     originals = {name: np.asarray(detect(image), bool) for name, detect in detectors.items()}
-    passes, found = [], {name: [] for name in detectors}
+    passes, split, found = [], [], {name: [] for name in detectors}
     for child in np.random.SeedSequence(seed).spawn(trials_for(frame, density)):
         injected, truth, table = inject_cosmic_rays(image, stamps, density=density, seed=np.random.default_rng(child),
                                                     avoid=unusable)
@@ -195,12 +188,23 @@ def separable(frame, library, bounds, detectors=None, seed=22, density=500.0):
         on_source = used[env[np.asarray(used["y"]), np.asarray(used["x"])] == 1]
         for row in on_source:
             pixels = truth == row["label"]
-            passes.append([bool(np.any(charge[pixels] > bound * star[pixels] + 5 * sigma[pixels]))
-                           for bound in bounds])
+            excess = charge[pixels] - 5 * sigma[pixels]
+            passes.append(above_bounds(excess, star[pixels], bounds))
+            if bright is not None:
+                split.append(above_bounds(excess, star[pixels], bounds, strict=bright[pixels]))
         for name, detect in detectors.items():
             found[name].append(found_per_cosmic_ray(detect(injected), originals[name], truth, on_source)[1])
     return (np.array(passes, bool).reshape(-1, len(bounds)),
-            {name: np.concatenate(parts) for name, parts in found.items()})
+            {name: np.concatenate(parts) for name, parts in found.items()},
+            None if bright is None else np.array(split, bool).reshape(-1, len(bounds)))
+
+
+def above_bounds(excess, star, bounds, strict=None):
+    """For each bound: whether some pixel's ``excess`` (cosmic-ray charge less 5 sigma) exceeds the bound times
+    the ``star``'s signal there; on the ``strict`` pixels (the brightest, where the bright-pixel bound counts
+    flags) the last, strictest bound applies whatever the bound tested."""
+    strict = np.zeros(np.shape(excess), bool) if strict is None else np.asarray(strict, bool)
+    return [bool(np.any(excess > np.where(strict, bounds[-1], bound) * star)) for bound in bounds]
 
 
 def frame_detectors(frame):
@@ -232,8 +236,14 @@ def frame_lines(frame, min_snr, libraries=(), found=False):
             cells = " ".join(f"{v:+.3f}" for v in np.percentile(values, PERCENTILES))
             lines.append(f"  {method:7s} {label:6s} {values.size:6d} px  {cells}")
     detectors = frame_detectors(frame) if found and libraries else None
+    bright = None
+    if detectors:
+        from injection_frames import bright_set
+
+        bright = bright_set(frame)
+        outside, inside = strong_star_pixels(frame, bright)
     for library in libraries:
-        passes, hits = separable(frame, library, result["bounds"], detectors)
+        passes, hits, split = separable(frame, library, result["bounds"], detectors, bright=bright)
         n = max(len(passes), 1)
         cells = ", ".join(f"{k} ({k / n:.3f}) above {bound:.2f} x star + 5 sigma"
                           for k, bound in zip(passes.sum(axis=0), result["bounds"]))
@@ -244,7 +254,29 @@ def frame_lines(frame, min_snr, libraries=(), found=False):
                          f"last bound, {int(hit[~strict].sum())} of the {int((~strict).sum())} others; "
                          f"with every separable one added {int(strict.sum() + hit[~strict].sum())} (alone "
                          f"{int(hit.sum())})")
+        if split is None:
+            continue
+        lines.append(f"    the bound split: the last on the {int(bright.sum())} brightest pixels (the bright-pixel "
+                     f"bound's), the others elsewhere ({outside} star pixels above {STRONG_SIGMA:g} sigma outside "
+                     f"them, {inside} inside)")
+        for column, percentile in enumerate(SEPARABLE_PERCENTILES[:-1]):
+            rate = 1 - percentile / 100
+            sep = split[:, column]
+            added = ", ".join(f"{name} {int(sep.sum() + hit[~sep].sum())}" for name, hit in hits.items())
+            lines.append(f"    at {100 * rate:g} % outside: {int(sep.sum())} separable; with every one added: "
+                         f"{added}; false flags of a rescue at these rates about "
+                         f"{rate * outside + (1 - SEPARABLE_PERCENTILES[-1] / 100) * inside:.0f}")
     return lines
+
+
+def strong_star_pixels(frame, bright):
+    """Pixels whose star signal (the frame less its sky) exceeds `STRONG_SIGMA` times the sky's noise, where the
+    predictors' rates were measured: (outside ``bright``, inside it)."""
+    image = np.asarray(frame["electrons"], np.float64)
+    unusable = np.logical_or(*_bad_and_saturated(frame))
+    sky = _sky(image, unusable)
+    strong = (image - sky > STRONG_SIGMA * np.sqrt(np.clip(sky, 0, None) + frame["readnoise"] ** 2)) & ~unusable
+    return int((strong & ~bright).sum()), int((strong & bright).sum())
 
 
 def main(argv=None):

@@ -188,7 +188,7 @@ def test_cli_passes_its_options_to_adapt_model(tmp_path, monkeypatch):
 
 def _star_field_with_hits(seed=11, fwhm=2.5):
     """Sky 100 e-, read noise 5 e-, 40 isolated Moffat stars (``fwhm`` px) and 30 compact hits, each listed."""
-    from astro_deepcr.training.starpsf import moffat_pixels
+    from astro_deepcr.starpsf import moffat_pixels
 
     rng = np.random.default_rng(seed)
     image = np.full((300, 300), 100.0)

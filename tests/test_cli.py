@@ -286,3 +286,23 @@ def test_demo_on_the_real_frame(tmp_path, capsys):
     assert 4780 < cr_mask.sum() < 5160 and 1000 < int(printed.group(2)) < 1085
     assert (tmp_path / "demo_out" / "demo.png").stat().st_size > 50_000
     assert (tmp_path / "demo_out" / "demo.reg").read_text().count("polygon(") == int(printed.group(2))
+
+
+def test_flag_star_shape(tmp_path, capsys):
+    """``--star-shape`` reaches the core: the headers record it (a 64 x 96 chip has too few stars to learn from);
+    a chip whose headers give no read noise fails with a message naming the file and the keywords."""
+    from astro_deepcr.training.flc import write_flc_stack
+
+    stack = write_flc_stack(tmp_path, n_exposures=1, chip_shape=(64, 96))
+    with fits.open(stack.files[0], mode="update") as hdul:
+        hdul[0].header["READNSEA"] = 4.0
+    assert cli.main(["flag", stack.files[0], "--star-shape", "-q"]) == 0
+    with fits.open(stack.files[0]) as hdul:
+        assert hdul["SCI", 1].header["DCRSTAR"] == "none: too few isolated stars"
+    with fits.open(stack.files[0], mode="update") as hdul:
+        del hdul[0].header["READNSEA"]
+        for hdu in hdul:
+            for key in ("RDNOISE", "READNSEA", "READNSEB", "READNSEC", "READNSED"):
+                hdu.header.remove(key, ignore_missing=True, remove_all=True)
+    assert cli.main(["flag", stack.files[0], "--star-shape", "-q"]) == 1
+    assert "star_shape=True needs the read noise" in capsys.readouterr().err

@@ -10,9 +10,9 @@ from astro_deepcr.evaluation.libraries import (
     library_stats,
     register_frame_library,
 )
+from astro_deepcr.starpsf import StarPSF, measure_psf, moffat_pixels, moffat_sharpness
 from astro_deepcr.training.crlibrary import harvest_frame
 from astro_deepcr.training.crtracks import most_probable_charge, simulate_tracks
-from astro_deepcr.training.starpsf import StarPSF, measure_psf, moffat_pixels, moffat_sharpness
 
 READ_NOISE = 5.0
 SKY = 100.0

@@ -130,3 +130,32 @@ def test_a_boolean_mask_says_which_bright_pixels_are_saturated():
     assert not masked.cr_mask[29, 31:33].any()  # the masked star's rim: protected
     assert masked.cr_mask[59, 61:63].any()  # the unmasked bright star's rim: not protected
     assert not unmasked.cr_mask[59, 61:63].any() and not unmasked.cr_mask[29, 31:33].any()
+
+
+def test_the_star_shape_test_through_two_doors(tmp_path):
+    """``flag`` (read noise from READNSE*) and `cosmicray_deepcr` (read noise given, the DQ as the ccdproc user's
+    mask, ``satlevel`` the lowest DQ-saturated value) add the star-shape test's flags alike, to 6.5 % of the flag
+    door's (measured: 552 of 9323 px differ; without the test 2 %). The test learns from the stars the door's
+    masks leave usable, so it differs more: here ``satlevel`` marks 182 unmasked pixels saturated that the DQ
+    does not, which takes 1148 px of stamps out."""
+    flagged = shutil.copy(HRC, tmp_path / "j8bt06nyq_flt.fits")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        flag_cosmic_rays(flagged, star_shape=True, **FLOAT32)
+        ccd = CCDData.read(HRC, hdu=1, hdu_mask="DQ")
+        # the lowest DQ-saturated value (DQ 256 | 2048) as satlevel: the ccdproc user's mask has no bits to say it
+        satlevel = float(ccd.data[(ccd.mask is not None) & ((dq_values(HRC) & (256 | 2048)) > 0)].min())
+        nccd = cosmicray_deepcr(ccd, readnoise=4.71, star_shape=True, satlevel=satlevel, **FLOAT32)
+    with fits.open(flagged) as hdul:
+        good = hdul["DQ", 1].data.astype(np.int64) & ~CR_BIT == 0
+        flag = (hdul["DQ", 1].data.astype(np.int64) & CR_BIT) > 0
+        assert hdul["SCI", 1].header["DCRSTAR"].endswith("stars") and "px added, map of" in hdul[0].header["DCRSTAR"]
+    ccdproc = nccd.mask & ~ccd.mask
+    assert nccd.meta["DCRSTAR"].endswith("stars")
+    assert 9120 < (flag & good).sum() < 9520
+    assert ((ccdproc ^ flag) & good).sum() <= 0.065 * (flag & good).sum()
+
+
+def dq_values(path):
+    with fits.open(path) as hdul:
+        return hdul["DQ", 1].data.astype(np.int64)

@@ -13,7 +13,7 @@ def predict(benchmark_script):
 
 def _moffat_field(seed=0, grid=20, fwhm=1.8, beta=2.5, sky=200.0, readnoise=5.0):
     """``grid`` x ``grid`` stars of one Moffat PSF at random sub-pixel phases on a noisy sky (electrons)."""
-    from astro_deepcr.training.starpsf import moffat_pixels
+    from astro_deepcr.starpsf import moffat_pixels
 
     rng = np.random.default_rng(seed)
     step = 22
@@ -45,7 +45,7 @@ def test_stars_of_the_model_psf_are_predicted_to_the_noise(predict):
 def test_the_prediction_leaves_the_predicted_pixel_out(predict):
     """A cosmic ray on one pixel of a star does not raise that pixel's prediction (leave one out): the fraction
     there is the cosmic ray's share of the star's pixel."""
-    from astro_deepcr.training.starpsf import moffat_pixels
+    from astro_deepcr.starpsf import moffat_pixels
 
     rng = np.random.default_rng(1)
     stars = np.array([moffat_pixels((7, 7), (3 + dy, 3 + dx), 2.2, 2.5, flux=f).ravel()
@@ -58,6 +58,17 @@ def test_the_prediction_leaves_the_predicted_pixel_out(predict):
     psf = type("PSF", (), {"fwhm": 2.2, "beta": 2.5})()
     moffat = predict.moffat_predictions(hit, psf, 3)
     assert np.allclose(hit[:, 24] / moffat[:, 24] - 1, 0.5, atol=0.08)  # 8 x 8 phases: a peak to 4 %
+
+
+def test_the_strictest_bound_holds_on_the_brightest_pixels(predict):
+    """A cosmic ray is separable at a bound where a pixel outside the brightest set passes it; on a brightest pixel
+    only the strictest bound counts."""
+    bounds = (0.5, 2.0)
+    excess, star = np.array([100.0, 10.0]), np.array([100.0, 100.0])  # 1.0 x the star on the first pixel
+    assert predict.above_bounds(excess, star, bounds) == [True, False]
+    assert predict.above_bounds(excess, star, bounds, strict=[True, False]) == [False, False]
+    assert predict.above_bounds(excess, star, bounds, strict=[False, True]) == [True, False]
+    assert predict.above_bounds(np.array([300.0, 0.0]), star, bounds, strict=[True, False]) == [True, True]
 
 
 def test_hrc_stars_and_the_cosmic_rays_on_them(predict, benchmark_script):
@@ -75,7 +86,7 @@ def test_hrc_stars_and_the_cosmic_rays_on_them(predict, benchmark_script):
     assert np.percentile(peak, [95, 99]) == pytest.approx([0.071, 0.302], abs=0.02)
     assert np.percentile(others, [95, 99]) == pytest.approx([0.237, 0.547], abs=0.02)
     assert np.percentile(result["moffat"][1], 99) > 3.0  # the Moffat profile is no model of an HRC star
-    passes, found = predict.separable(frame, "wfpc2", result["bounds"])
+    passes, found, split = predict.separable(frame, "wfpc2", result["bounds"])
     assert passes.shape == (381, 4) and found == {}
     assert all(abs(n - m) <= 4 for n, m in zip(passes.sum(axis=0), (308, 274, 218, 189)))
 
@@ -85,14 +96,17 @@ def test_on_hrcs_stars_lacosmic_leads_only_where_the_shape_cannot_tell(predict, 
     """``--found`` on HRC with the wfpc2 library (measured, split at the 99.96 % bound, the rate of the issue's
     bright-pixel bound: of the 189 separable cosmic rays ground finds 170 and LACosmic at its defaults 170; of the
     192 others 38 and 65): the detectors' on-source difference lies where a star's shape cannot tell the cosmic
-    ray apart, and ground with every separable one added (227) stays below LACosmic (235)."""
+    ray apart, and ground with every separable one added (227) stays below LACosmic (235). The bound split as the
+    bright-pixel bound counts (the 99.96 % bound on the 5243 brightest pixels, the 99 % bound on the other star
+    pixels): 274 separable, ground with each added 278, past LACosmic's 235, at about 2017 false flags."""
     injection_frames = benchmark_script("injection_frames")
     try:
         frame = injection_frames.load_hrc()
     except FileNotFoundError as exc:
         pytest.skip(str(exc))
     bounds = predict.predictability(frame)["bounds"]
-    passes, found = predict.separable(frame, "wfpc2", bounds, predict.frame_detectors(frame))
+    bright = benchmark_script("injection_frames").bright_set(frame)
+    passes, found, split = predict.separable(frame, "wfpc2", bounds, predict.frame_detectors(frame), bright=bright)
     strict = passes[:, -1]
     assert set(found) == {"ground", "LACosmic defaults"}
     assert abs(int(strict.sum()) - 189) <= 4
@@ -100,3 +114,10 @@ def test_on_hrcs_stars_lacosmic_leads_only_where_the_shape_cannot_tell(predict, 
     assert abs(int(ground[strict].sum()) - 170) <= 4 and abs(int(lacosmic[strict].sum()) - 170) <= 4
     assert abs(int(ground[~strict].sum()) - 38) <= 4 and abs(int(lacosmic[~strict].sum()) - 65) <= 4
     assert int(strict.sum() + ground[~strict].sum()) < int(lacosmic.sum())
+    assert int(bright.sum()) == 5243 and split.shape == passes.shape
+    assert np.all(split[:, -1] == passes[:, -1])  # the strictest bound everywhere: the same test
+    assert abs(int(split[:, 1].sum()) - 274) <= 4
+    one_percent = split[:, 1]
+    assert abs(int(one_percent.sum() + ground[~one_percent].sum()) - 278) <= 4
+    outside, inside = predict.strong_star_pixels(frame, bright)
+    assert abs(outside - 201585) <= 500 and abs(inside - 3082) <= 20

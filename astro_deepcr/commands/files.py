@@ -68,6 +68,8 @@ def _cmd_flag(args):
     names, failures = _expand(args.files)
     options = dict(model=args.model, threshold=args.threshold, crbit=args.crbit, grow=args.grow,
                    device=args.device, precision=args.precision, lock_timeout=args.lock_timeout)
+    if args.star_shape:
+        options["star_shape"] = True
     if args.no_reset and args.resetbits is not None:
         raise UsageError("give --resetbits or --no-reset, not both")
     if args.no_reset or args.resetbits is not None:
@@ -139,6 +141,10 @@ def _add_flag(subparsers):
     parser.add_argument("--fill-bits", help=f"DQ bits filled before detection (default '{DEFAULT_FILL_BITS}')")
     parser.add_argument("--lock-timeout", type=float, default=0.0,
                         help="seconds to wait for a file another process is updating")
+    parser.add_argument("--star-shape", action="store_true",
+                        help="also flag what each chip's isolated stars' shape cannot explain: cosmic rays on the "
+                             "stars of crowded, undersampled frames (astro_deepcr.starshape; read noise from the "
+                             "header)")
     look_options(parser)
     parallel_options(parser)
     parser.set_defaults(func=_cmd_flag)

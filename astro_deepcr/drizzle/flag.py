@@ -28,7 +28,7 @@ from ..dq import (
 )
 from ..fitsutil import update_fits
 from ..provenance import record_run
-from ..units import electron_factor, header_exptime
+from ..units import electron_factor, header_exptime, header_readnoise
 from ..validation import check_flag_options
 from .inputs import parse_inputs
 
@@ -77,7 +77,8 @@ def readout_direction(primary_header, extver):
 
 def flag_cosmic_rays(input, model=None, threshold=None, crbit=CR_BIT, grow=1, resetbits=None,  # noqa: A002
                      bits=_UNSET, fill_bits=DEFAULT_FILL_BITS, device=None, lock_timeout=0.0, progress=None,
-                     bad_bits=_UNSET, reset=_UNSET, precision=None, ctegrow=0, protect_saturated=True):
+                     bad_bits=_UNSET, reset=_UNSET, precision=None, ctegrow=0, protect_saturated=True,
+                     star_shape=False):
     """Flag deepCR cosmic rays in the DQ arrays of HST ``_flt``/``_flc`` files, in place.
 
     For every ``SCI,N`` of each file, deepCR-mask runs on the image in
@@ -121,6 +122,12 @@ def flag_cosmic_rays(input, model=None, threshold=None, crbit=CR_BIT, grow=1, re
         The saturation protection of `astro_deepcr.bright` (default True: no
         flag within 3 px of a saturated pixel; an integer: within that many
         pixels; False: none).
+    star_shape : bool
+        Also flag what each chip's isolated stars' own shape cannot explain
+        (`astro_deepcr.starshape`: cosmic rays on the stars of crowded,
+        undersampled frames; off by default, docs/ground.rst, "The
+        star-shape test"), with the read noise of the headers (``READNSE*``,
+        ``RDNOISE``...; an error names the file where there is none).
     resetbits : int, str or None
         DQ bits cleared in every DQ array before flagging, as AstroDrizzle's
         ``resetbits``; default (None) ``crbit``, so a rerun replaces the
@@ -182,12 +189,13 @@ def flag_cosmic_rays(input, model=None, threshold=None, crbit=CR_BIT, grow=1, re
     bits, resetbits = _deprecated(bits, resetbits, bad_bits, reset)
     checked = check_flag_options(model=model, threshold=threshold, crbit=crbit, grow=grow, ctegrow=ctegrow,
                                  resetbits=resetbits, bits=bits, fill_bits=fill_bits, device=device,
-                                 precision=precision, protect_saturated=protect_saturated, lock_timeout=lock_timeout)
+                                 precision=precision, protect_saturated=protect_saturated, lock_timeout=lock_timeout,
+                                 star_shape=star_shape)
     crbit, grow, ctegrow, reset_value = (checked[key] for key in ("crbit", "grow", "ctegrow", "reset_value"))
     names = parse_inputs(input)
     settings = dict(model=model, threshold=threshold, crbit=crbit, grow=grow, ctegrow=ctegrow,
                     reset_value=reset_value, bits=bits, fill_bits=fill_bits, device=device, progress=progress,
-                    precision=precision, protect_saturated=protect_saturated)
+                    precision=precision, protect_saturated=protect_saturated, star_shape=star_shape)
     rows = []
     for filename in names:
         with update_fits(filename, lock_timeout=lock_timeout) as hdul:
@@ -210,12 +218,14 @@ def _flag_file(filename, hdul, settings):
             factor = electron_factor(sci.header, primary, spec.units, gain=None)
         except ValueError as exc:
             raise ValueError(f"{filename}: {exc}") from None
+        readnoise = _star_shape_readnoise(settings["star_shape"], sci, primary, filename)
         found = detect(_scaled(sci) * factor, spec=spec, reason=reason, threshold=settings["threshold"],
                        dq=_dq_values(dq, filename), bits=settings["bits"], fill_bits=settings["fill_bits"],
                        crbit=crbit, grow=grow, ctegrow=settings["ctegrow"],
                        cte_dir=readout_direction(primary, sci.ver), protect_saturated=settings["protect_saturated"],
                        exptime=header_exptime(sci.header, primary),
-                       device=settings["device"], precision=settings["precision"], progress=settings["progress"])
+                       device=settings["device"], precision=settings["precision"], progress=settings["progress"],
+                       star_shape=settings["star_shape"], readnoise=readnoise)
         set_crbit(dq.data, found.cr_mask, crbit, settings["reset_value"])
         rows.append((filename, sci.ver, spec.name, found.threshold, found.n_cr, int(found.bad.sum()),
                      found.cr_mask.size))
@@ -226,6 +236,17 @@ def _flag_file(filename, hdul, settings):
     record_run(primary, "flag", history=f"CRs in DQ bit {crbit} (DCR* keys)",
                **dict(_provenance(found, crbit, grow), n_cr=sum(row[4] for row in rows)))
     return rows
+
+
+def _star_shape_readnoise(star_shape, sci, primary, filename):
+    """The chip's read noise (electrons) where the star-shape test is asked for, else None."""
+    if star_shape is not True:
+        return None
+    readnoise, _ = header_readnoise(sci.header, primary)
+    if readnoise is None:
+        raise ValueError(f"{filename}[SCI,{sci.ver}]: star_shape=True needs the read noise, and neither header "
+                         "has one (RDNOISE, READNOIS, READNOISE, RON, READNSE[A-D])")
+    return readnoise
 
 
 def _provenance(found, crbit, grow):

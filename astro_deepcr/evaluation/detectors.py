@@ -28,13 +28,14 @@ FLAG_TOLERANCE = 0.05
 
 
 def deepcr_detector(model, *, threshold=None, dq=None, mask=None, satlevel=None, protect_saturated=True,
-                    device="cpu", threads=None, precision=None):
+                    device="cpu", threads=None, precision=None, star_shape=False, readnoise=None):
     """``image -> cosmic-ray mask`` of a deepCR model with the flag door's DQ semantics.
 
     Runs `astro_deepcr.detection.detect` (``grow=1``: no growth); ``dq``
-    (integer DQ), ``mask`` (bad pixels), ``satlevel`` and ``precision`` (default
-    ``"auto"``, as every door) as there; ``model`` is a zoo name or
-    `~astro_deepcr.zoo.ModelSpec`; the image must be in the model's units.
+    (integer DQ), ``mask`` (bad pixels), ``satlevel``, ``precision`` (default
+    ``"auto"``, as every door), ``star_shape`` and ``readnoise`` as there;
+    ``model`` is a zoo name or `~astro_deepcr.zoo.ModelSpec`; the image must be
+    in the model's units.
     """
     from ..zoo import get_model
 
@@ -44,7 +45,7 @@ def deepcr_detector(model, *, threshold=None, dq=None, mask=None, satlevel=None,
     def run(image):
         return detect(image, spec=spec, threshold=threshold, mask=mask, dq=dq, satlevel=satlevel,
                       protect_saturated=protect_saturated, grow=1, device=device, threads=threads,
-                      precision=precision, progress=False).cr_mask
+                      precision=precision, progress=False, star_shape=star_shape, readnoise=readnoise).cr_mask
 
     return run
 

@@ -105,7 +105,8 @@ def common_flags(first, second, grow=COMMON_GROW):
 
 
 def run_frame(frame, *, model=None, library=None, seed=0, n_cr=None, density=DENSITY, n_trials=1,
-              match_flags=True, flag_match=None, bright=None, detector=None, device="cpu", threads=None):
+              match_flags=True, flag_match=None, bright=None, detector=None, device="cpu", threads=None,
+              star_shape=False):
     """The injection table of one frame (dict of `read_frame`): the chosen deepCR model vs LACosmic.
 
     Parameters
@@ -138,6 +139,8 @@ def run_frame(frame, *, model=None, library=None, seed=0, n_cr=None, density=DEN
         network being trained); ``model`` is then only the label's source.
     device, threads :
         Where deepCR runs.
+    star_shape : bool
+        The deepCR detector with the star-shape test (`astro_deepcr.starshape`; the frame's ``readnoise``).
 
     Returns
     -------
@@ -159,9 +162,10 @@ def run_frame(frame, *, model=None, library=None, seed=0, n_cr=None, density=DEN
         spec, reason = choose_model(frame.get("header"), model=model)
         if spec.units != "electron":
             raise ValueError(f"model {spec.name} expects {spec.units}; injection runs in electrons")
-        default = f"deepCR {spec.name}"
+        default = f"deepCR {spec.name}" + (" + star shape" if star_shape else "")
         deepcr = deepcr_detector(spec, dq=frame.get("dq"), satlevel=frame.get("satlevel"), device=device,
-                                 threads=threads)
+                                 threads=threads, star_shape=star_shape,
+                                 readnoise=frame["readnoise"] if star_shape else None)
         model_name = spec.name
     else:
         default, deepcr = detector

@@ -28,7 +28,7 @@ F606W, 60 s, electrons) by default (`astro_deepcr.datasets.hst_example_path`):
 
 `harvest_frame` does the ``"psf"`` selection on any 2-D frame (its read
 noise and gain, optional bad pixels and saturation), judged against the
-frame's own PSF measured from its stars (`astro_deepcr.training.starpsf`),
+frame's own PSF measured from its stars (`astro_deepcr.starpsf`),
 not TinyTim's: undersampled stars of a WF chip are far sharper than HRC's
 PSF and would pass as cosmic rays against it. A track whose core has fewer
 than 4 pixels above half its peak and is no sharper than the frame's
@@ -251,7 +251,7 @@ def harvest_frame(image, read_noise, *, gain=1.0, bad=None, satlevel=None, psf=N
     The ``"psf"`` method of `harvest_cosmic_rays` on a plain array: every
     connected excess above ``nsigma`` that cannot be a point source seen
     through ``psf`` (`not_psf_like`), with the PSF measured from the frame's
-    own stars (`astro_deepcr.training.starpsf.measure_psf`) unless given.
+    own stars (`astro_deepcr.starpsf.measure_psf`) unless given.
 
     Parameters
     ----------
@@ -265,14 +265,14 @@ def harvest_frame(image, read_noise, *, gain=1.0, bad=None, satlevel=None, psf=N
         Bad, hot or otherwise flagged pixels: candidates touching them are dropped.
     satlevel : float, optional
         Saturation (image units): pixels at or above it count as bad.
-    psf : `~astro_deepcr.training.starpsf.StarPSF`, optional
+    psf : `~astro_deepcr.starpsf.StarPSF`, optional
         Default: measured from the frame.
 
     Returns
     -------
     stamps : list of ndarray of float32
     """
-    from .starpsf import measure_psf
+    from ..starpsf import measure_psf
 
     electrons = np.asarray(image, dtype=np.float64) * float(gain)
     if electrons.ndim != 2:

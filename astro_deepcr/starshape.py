@@ -1,0 +1,250 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+The star-shape test: cosmic rays on stars, found against the frame's own stars.
+
+A network that sees about 20 px around a pixel tells a cosmic ray on an
+undersampled star from the star's own peak poorly: on crowded HST frames the
+shipped models miss cosmic rays on stars that LACosmic at its defaults finds
+by flagging the stars themselves (docs/ground_search.rst, "Cosmic rays on
+stars"). This test uses what the frame knows about its stars. It runs after
+the network where a door is asked for it (``star_shape=True``; off by
+default, see docs/ground.rst, "The star-shape test"):
+
+1. the frame's isolated stars (`find_stars`): the brightest pixel of its
+   3 x 3 neighbourhood, whose 3 x 3 median (a cosmic ray does not survive it)
+   lies `MIN_SNR` times the sky noise above the sky, with no other such peak
+   and no unusable pixel -- bad, saturated, or within `SATURATED_MARGIN` px of
+   saturation, where a star is not its PSF -- in its stamp of
+   ``2 ceil(1.5 FWHM) + 1`` px (FWHM from `astro_deepcr.starpsf.measure_psf`);
+2. of those no sharper than the frame's stars (peak over the mean of its 8
+   neighbours at most `astro_deepcr.starpsf.StarPSF.sharpness`, the 95th
+   percentile of the stars `~astro_deepcr.starpsf.measure_psf` fitted: a
+   frame's cosmic rays neither pass for its stars nor widen the bounds), on
+   half (the stars in the "black" squares of a checkerboard of
+   `SPLIT_BLOCK` px squares, so that a star's half depends on where it lies,
+   not on which other stars are usable), a linear map that predicts each
+   pixel of a stamp from its other pixels (`StarShapeMap`): an empirical
+   PSF, with every sub-pixel phase the frame's stars sample and no profile
+   assumed;
+3. on the other half, how far clean stars stray from it: the `QUANTILE`
+   quantile of (observed - predicted) / predicted over the pixels predicted
+   above `STRONG_SIGMA` sky sigma, apart for the peak and for the other
+   pixels;
+4. every isolated star is then tested: a pixel is flagged where observed -
+   predicted exceeds that bound times the prediction plus `NSIGMA` times the
+   pixel's noise (the sky's and the prediction's photon noise and the read
+   noise).
+
+A frame with fewer than `STARS_PER_INPUT` stars per input of the map in each
+half learns nothing and flags nothing (`learn_star_map` returns None), as on
+most ground frames. The image must be in electrons and the read noise known:
+a crowded field leaves no sky to measure the noise on.
+"""
+
+import dataclasses
+
+import numpy as np
+from scipy import ndimage
+
+__all__ = ["StarShapeMap", "learn_star_map", "star_shape_flags", "find_stars", "stamp_pixels", "fit_weights",
+           "unusable_pixels", "sky_and_noise",
+           "QUANTILE", "NSIGMA", "MIN_SNR", "STRONG_SIGMA", "STARS_PER_INPUT", "SATURATED_MARGIN", "SPLIT_BLOCK"]
+
+#: The bound on a clean star's excess: this quantile of the held-out stars' fractions, i.e. false flags on
+#: about 1 % of a star's bright pixels (chosen in session 42 before any test ran: docs/ground_search.rst, R13).
+QUANTILE = 0.99
+#: A flag also needs this many sigma of the pixel's noise above the prediction.
+NSIGMA = 5.0
+#: A star: its 3 x 3 median this many sky sigma above the sky.
+MIN_SNR = 5.0
+#: The bound is measured on the pixels predicted above this many sky sigma (the sky's noise is at most 5 %).
+STRONG_SIGMA = 20.0
+#: The map is learnt only where each half of the stars holds this many per input pixel (else it overfits).
+STARS_PER_INPUT = 4
+#: No tested or learning stamp holds a pixel within this many px of a saturated one.
+SATURATED_MARGIN = 3
+#: Side (px) of the checkerboard squares that split the stars into learning and held-out halves.
+SPLIT_BLOCK = 32
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class StarShapeMap:
+    """What a frame's isolated stars say about their shape.
+
+    Attributes
+    ----------
+    half : int
+        Stamps are ``2 half + 1`` px square.
+    weights : ndarray, shape (n, n)
+        Row ``j`` predicts stamp pixel ``j`` (row-major) from the others (``weights[j, j] == 0``).
+    bounds : ndarray, shape (n,)
+        The `QUANTILE` of (observed - predicted) / predicted on held-out stars: the peak's at the centre,
+        the other pixels' elsewhere.
+    n_learnt, n_held_out : int
+        Stars the map was learnt on and the bounds measured on.
+    fwhm : float
+        The frame's PSF width (px) that set the stamp.
+    sharpness : float
+        The sharpest peak / mean-of-8-neighbours ratio a learnt star may have.
+    """
+
+    half: int
+    weights: np.ndarray
+    bounds: np.ndarray
+    n_learnt: int
+    n_held_out: int
+    fwhm: float
+    sharpness: float
+
+    def predict(self, stamps):
+        """Leave-one-out predictions of ``stamps`` (N, n)."""
+        return stamps @ self.weights.T
+
+
+def unusable_pixels(bad, saturated):
+    """Pixels no stamp may hold: ``bad`` ones and those within `SATURATED_MARGIN` px of a ``saturated`` one."""
+    unusable = np.asarray(bad, bool).copy()
+    saturated = np.asarray(saturated, bool)
+    if saturated.any():
+        box = np.ones((2 * SATURATED_MARGIN + 1,) * 2, bool)
+        unusable |= ndimage.binary_dilation(saturated, box)
+    return unusable
+
+
+def _filled(image, unusable, where=None):
+    """The image as float64, the ``where`` pixels (default: the unusable ones) at the median of the usable ones."""
+    image = np.asarray(image, np.float64)
+    usable = ~unusable & np.isfinite(image)
+    where = unusable if where is None else where
+    return np.where(where, np.median(image[usable]) if usable.any() else 0.0, image)
+
+
+def sky_and_noise(image, unusable, readnoise):
+    """The sky (`astro_deepcr.starpsf.sky_background`, unusable pixels at the median) and its noise at each
+    pixel, ``sqrt(sky + readnoise**2)`` (electrons)."""
+    from .starpsf import sky_background
+
+    sky = sky_background(_filled(image, unusable))
+    return sky, np.sqrt(np.clip(sky, 0, None) + float(readnoise) ** 2)
+
+
+def find_stars(excess, noise, unusable, half, min_snr=MIN_SNR):
+    """Rows and columns of the isolated stars of ``excess`` (the frame less its sky); see the module docstring."""
+    smooth = ndimage.median_filter(excess, size=3)
+    # the peak is the brightest pixel: the 3 x 3 median's own maxima tie between neighbours
+    peaks = (excess == ndimage.maximum_filter(excess, size=3)) & (smooth > min_snr * noise) & ~unusable
+    box = 2 * half + 1
+    alone = ndimage.convolve(peaks.astype(np.int32), np.ones((box, box), np.int32), mode="constant") == 1
+    clean = ndimage.maximum_filter(unusable.astype(np.uint8), size=box, mode="constant", cval=1) == 0
+    return np.nonzero(peaks & alone & clean)
+
+
+def stamp_pixels(rows, cols, half):
+    """Index arrays (N, (2 half + 1)**2) of the stamps centred on ``rows``, ``cols``, row-major."""
+    offset_y, offset_x = np.mgrid[-half:half + 1, -half:half + 1]
+    return rows[:, None] + offset_y.ravel(), cols[:, None] + offset_x.ravel()
+
+
+def _sharpness(stamps, half):
+    """Each stamp's centre over the mean of its 8 neighbours (infinite where they sum to 0 or less)."""
+    size = 2 * half + 1
+    centre = half * size + half
+    neighbours = [centre + dy * size + dx for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx]
+    around = stamps[:, neighbours].mean(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(around > 0, stamps[:, centre] / np.where(around > 0, around, 1.0), np.inf)
+
+
+def fit_weights(stamps):
+    """The leave-one-out linear map of `StarShapeMap.weights`, least squares on ``stamps`` (N, n), each star
+    weighted alike whatever its flux."""
+    n_pixels = stamps.shape[1]
+    scale = np.linalg.norm(stamps, axis=1)[:, None] + 1e-9  # each star alike, whatever its flux
+    weights = np.zeros((n_pixels, n_pixels))
+    for j in range(n_pixels):
+        others = np.arange(n_pixels) != j
+        weights[j, others] = np.linalg.lstsq(stamps[:, others] / scale, stamps[:, j] / scale[:, 0], rcond=None)[0]
+    return weights
+
+
+def learn_star_map(image, *, readnoise, unusable):
+    """The frame's `StarShapeMap`, or None where it has too few isolated stars (or no PSF can be measured).
+
+    Parameters
+    ----------
+    image : array-like, 2-D
+        The frame in electrons.
+    readnoise : float
+        Read noise (electrons).
+    unusable : array-like of bool
+        `unusable_pixels`.
+    """
+    from .starpsf import measure_psf
+
+    nonfinite = ~np.isfinite(image)
+    unusable = np.asarray(unusable, bool) | nonfinite
+    if unusable.all():
+        return None
+    image = _filled(image, unusable, nonfinite)  # other unusable pixels keep their values: a hot pixel is no peak
+    sky, noise = sky_and_noise(image, unusable, readnoise)
+    try:
+        psf = measure_psf(image, readnoise, bad=unusable)
+    except ValueError:
+        return None
+    half = max(2, int(np.ceil(1.5 * psf.fwhm)))
+    excess = image - sky
+    rows, cols = find_stars(excess, noise, unusable, half)
+    stamps = excess[stamp_pixels(rows, cols, half)]
+    starlike = _sharpness(stamps, half) <= psf.sharpness
+    rows, cols, stamps = rows[starlike], cols[starlike], stamps[starlike]
+    n_inputs = (2 * half + 1) ** 2 - 1
+    learning = (rows // SPLIT_BLOCK + cols // SPLIT_BLOCK) % 2 == 0
+    if min(learning.sum(), (~learning).sum()) < STARS_PER_INPUT * n_inputs:
+        return None
+    learn, held_out = stamps[learning], stamps[~learning]
+    weights = fit_weights(learn)
+    predicted = held_out @ weights.T
+    strong = predicted > STRONG_SIGMA * noise[rows[~learning], cols[~learning]][:, None]
+    fraction = (held_out - predicted) / np.where(strong, predicted, 1.0)
+    centre = np.zeros(stamps.shape[1], bool)
+    centre[stamps.shape[1] // 2] = True
+    bounds = np.empty(stamps.shape[1])
+    for part in (centre, ~centre):
+        values = fraction[:, part][strong[:, part]]
+        if values.size == 0:
+            return None
+        bounds[part] = np.quantile(values, QUANTILE)
+    return StarShapeMap(half, weights, bounds, len(learn), len(held_out), float(psf.fwhm), float(psf.sharpness))
+
+
+def star_shape_flags(image, star_map, *, readnoise, unusable):
+    """Pixels of the frame's isolated stars that their shape cannot explain (bool, the image's shape).
+
+    Parameters
+    ----------
+    image : array-like, 2-D
+        The frame in electrons.
+    star_map : `StarShapeMap`
+        From `learn_star_map` (of this frame).
+    readnoise : float
+        Read noise (electrons).
+    unusable : array-like of bool
+        `unusable_pixels`: no tested stamp holds one.
+    """
+    nonfinite = ~np.isfinite(image)
+    unusable = np.asarray(unusable, bool) | nonfinite
+    image = _filled(image, unusable, nonfinite)
+    sky, noise = sky_and_noise(image, unusable, readnoise)
+    excess = image - sky
+    rows, cols = find_stars(excess, noise, unusable, star_map.half)
+    mask = np.zeros(image.shape, bool)
+    if len(rows) == 0:
+        return mask
+    stamp_rows, stamp_cols = stamp_pixels(rows, cols, star_map.half)
+    stamps = excess[stamp_rows, stamp_cols]
+    predicted = star_map.predict(stamps)
+    signal = np.clip(predicted, 0, None)  # a wing's prediction may dip below the sky
+    sigma = np.sqrt(signal + (noise[rows, cols] ** 2)[:, None])
+    hit = stamps - predicted > star_map.bounds * signal + NSIGMA * sigma
+    mask[stamp_rows[hit], stamp_cols[hit]] = True
+    return mask
