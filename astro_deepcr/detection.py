@@ -414,11 +414,11 @@ def _star_shape_flags(data, cr_mask, bad, saturated, readnoise):
     from . import starshape
 
     unusable = starshape.unusable_pixels(bad, saturated)
-    star_map = starshape.learn_star_map(data, readnoise=readnoise, unusable=unusable)
+    found, star_map = starshape.star_shape_mask(data, readnoise=readnoise, unusable=unusable)
     if star_map is None:
         log.info("star-shape test: too few isolated stars to learn their shape; nothing added")
         return cr_mask, "none: too few isolated stars"
-    added = starshape.star_shape_flags(data, star_map, readnoise=readnoise, unusable=unusable) & ~cr_mask & ~bad
+    added = found & ~cr_mask & ~bad
     stars = star_map.n_learnt + star_map.n_held_out
     log.info(f"star-shape test: {int(added.sum())} px added; the stars' shape learnt from {stars} isolated stars")
     return cr_mask | added, f"{int(added.sum())} px added, map of {stars} stars"

@@ -46,9 +46,9 @@ import dataclasses
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["StarShapeMap", "learn_star_map", "star_shape_flags", "find_stars", "stamp_pixels", "fit_weights",
-           "unusable_pixels", "sky_and_noise",
-           "QUANTILE", "NSIGMA", "MIN_SNR", "STRONG_SIGMA", "STARS_PER_INPUT", "SATURATED_MARGIN", "SPLIT_BLOCK"]
+__all__ = ["StarShapeMap", "star_shape_mask", "learn_star_map", "star_shape_flags", "find_stars", "stamp_pixels",
+           "fit_weights", "unusable_pixels", "sky_and_noise", "QUANTILE", "NSIGMA", "MIN_SNR", "STRONG_SIGMA",
+           "STARS_PER_INPUT", "SATURATED_MARGIN", "SPLIT_BLOCK"]
 
 #: The bound on a clean star's excess: this quantile of the held-out stars' fractions, i.e. false flags on
 #: about 1 % of a star's bright pixels (chosen in session 42 before any test ran: docs/ground_search.rst, R13).
@@ -167,34 +167,40 @@ def fit_weights(stamps):
     return weights
 
 
-def learn_star_map(image, *, readnoise, unusable):
-    """The frame's `StarShapeMap`, or None where it has too few isolated stars (or no PSF can be measured).
+class _Frame:
+    """A frame as the test sees it, computed once: the image (non-finite pixels at the median), the unusable
+    pixels, the frame less its sky and the sky's noise at each pixel."""
 
-    Parameters
-    ----------
-    image : array-like, 2-D
-        The frame in electrons.
-    readnoise : float
-        Read noise (electrons).
-    unusable : array-like of bool
-        `unusable_pixels`.
-    """
+    def __init__(self, image, readnoise, unusable):
+        nonfinite = ~np.isfinite(image)
+        self.unusable = np.asarray(unusable, bool) | nonfinite
+        self.empty = bool(self.unusable.all())
+        # other unusable pixels keep their values: a hot pixel is no peak
+        self.image = _filled(image, self.unusable, nonfinite)
+        sky, self.noise = sky_and_noise(self.image, self.unusable, readnoise)
+        self.excess = self.image - sky
+        self.readnoise = readnoise
+        self._stars = {}
+
+    def stars(self, half):
+        """`find_stars` for stamps of ``2 half + 1`` px (computed once per size)."""
+        if half not in self._stars:
+            self._stars[half] = find_stars(self.excess, self.noise, self.unusable, half)
+        return self._stars[half]
+
+
+def _learn(frame):
     from .starpsf import measure_psf
 
-    nonfinite = ~np.isfinite(image)
-    unusable = np.asarray(unusable, bool) | nonfinite
-    if unusable.all():
+    if frame.empty:
         return None
-    image = _filled(image, unusable, nonfinite)  # other unusable pixels keep their values: a hot pixel is no peak
-    sky, noise = sky_and_noise(image, unusable, readnoise)
     try:
-        psf = measure_psf(image, readnoise, bad=unusable)
+        psf = measure_psf(frame.image, frame.readnoise, bad=frame.unusable)
     except ValueError:
         return None
     half = max(2, int(np.ceil(1.5 * psf.fwhm)))
-    excess = image - sky
-    rows, cols = find_stars(excess, noise, unusable, half)
-    stamps = excess[stamp_pixels(rows, cols, half)]
+    rows, cols = frame.stars(half)
+    stamps = frame.excess[stamp_pixels(rows, cols, half)]
     starlike = _sharpness(stamps, half) <= psf.sharpness
     rows, cols, stamps = rows[starlike], cols[starlike], stamps[starlike]
     n_inputs = (2 * half + 1) ** 2 - 1
@@ -204,7 +210,7 @@ def learn_star_map(image, *, readnoise, unusable):
     learn, held_out = stamps[learning], stamps[~learning]
     weights = fit_weights(learn)
     predicted = held_out @ weights.T
-    strong = predicted > STRONG_SIGMA * noise[rows[~learning], cols[~learning]][:, None]
+    strong = predicted > STRONG_SIGMA * frame.noise[rows[~learning], cols[~learning]][:, None]
     fraction = (held_out - predicted) / np.where(strong, predicted, 1.0)
     centre = np.zeros(stamps.shape[1], bool)
     centre[stamps.shape[1] // 2] = True
@@ -217,6 +223,36 @@ def learn_star_map(image, *, readnoise, unusable):
     return StarShapeMap(half, weights, bounds, len(learn), len(held_out), float(psf.fwhm), float(psf.sharpness))
 
 
+def _flags(frame, star_map):
+    rows, cols = frame.stars(star_map.half)
+    mask = np.zeros(frame.image.shape, bool)
+    if len(rows) == 0:
+        return mask
+    stamp_rows, stamp_cols = stamp_pixels(rows, cols, star_map.half)
+    stamps = frame.excess[stamp_rows, stamp_cols]
+    predicted = star_map.predict(stamps)
+    signal = np.clip(predicted, 0, None)  # a wing's prediction may dip below the sky
+    sigma = np.sqrt(signal + (frame.noise[rows, cols] ** 2)[:, None])
+    hit = stamps - predicted > star_map.bounds * signal + NSIGMA * sigma
+    mask[stamp_rows[hit], stamp_cols[hit]] = True
+    return mask
+
+
+def learn_star_map(image, *, readnoise, unusable):
+    """The frame's `StarShapeMap`, or None where it has too few isolated stars (or no PSF can be measured).
+
+    Parameters
+    ----------
+    image : array-like, 2-D
+        The frame in electrons.
+    readnoise : float
+        Read noise (electrons).
+    unusable : array-like of bool
+        `unusable_pixels`.
+    """
+    return _learn(_Frame(image, readnoise, unusable))
+
+
 def star_shape_flags(image, star_map, *, readnoise, unusable):
     """Pixels of the frame's isolated stars that their shape cannot explain (bool, the image's shape).
 
@@ -225,26 +261,21 @@ def star_shape_flags(image, star_map, *, readnoise, unusable):
     image : array-like, 2-D
         The frame in electrons.
     star_map : `StarShapeMap`
-        From `learn_star_map` (of this frame).
+        From `learn_star_map` (of this frame, or of another frame of the same camera and PSF).
     readnoise : float
         Read noise (electrons).
     unusable : array-like of bool
         `unusable_pixels`: no tested stamp holds one.
     """
-    nonfinite = ~np.isfinite(image)
-    unusable = np.asarray(unusable, bool) | nonfinite
-    image = _filled(image, unusable, nonfinite)
-    sky, noise = sky_and_noise(image, unusable, readnoise)
-    excess = image - sky
-    rows, cols = find_stars(excess, noise, unusable, star_map.half)
-    mask = np.zeros(image.shape, bool)
-    if len(rows) == 0:
-        return mask
-    stamp_rows, stamp_cols = stamp_pixels(rows, cols, star_map.half)
-    stamps = excess[stamp_rows, stamp_cols]
-    predicted = star_map.predict(stamps)
-    signal = np.clip(predicted, 0, None)  # a wing's prediction may dip below the sky
-    sigma = np.sqrt(signal + (noise[rows, cols] ** 2)[:, None])
-    hit = stamps - predicted > star_map.bounds * signal + NSIGMA * sigma
-    mask[stamp_rows[hit], stamp_cols[hit]] = True
-    return mask
+    return _flags(_Frame(image, readnoise, unusable), star_map)
+
+
+def star_shape_mask(image, *, readnoise, unusable):
+    """`learn_star_map` and `star_shape_flags` on one frame, its sky and stars computed once (what
+    `astro_deepcr.detection.detect` runs): ``(mask, star_map)``, the mask all False and the map None where
+    nothing could be learnt."""
+    frame = _Frame(image, readnoise, unusable)
+    star_map = _learn(frame)
+    if star_map is None:
+        return np.zeros(frame.image.shape, bool), None
+    return _flags(frame, star_map), star_map

@@ -1,0 +1,63 @@
+#!/usr/bin/env python
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+What the star-shape test (`astro_deepcr.starshape`, ``detect(star_shape=True)``) costs beside the network.
+
+On the ACS/HRC frame (spherical_geometry's ``j8bt06nyq_flt.fits``, ``ground``, float32): `detect` without and
+with the test, ``--repeat`` times alternated, the ratio measured in the same run; then the test alone on the
+frame tiled ``--tiles`` x ``--tiles`` (4: 4096 x 4096 px), its time and peak traced memory. ::
+
+    python benchmarks/bench_star_shape.py [--threads 2] [--repeat 2] [--tiles 4]
+"""
+
+import argparse
+import time
+import tracemalloc
+import warnings
+
+import numpy as np
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--tiles", type=int, default=4)
+    args = parser.parse_args(argv)
+    from astropy.io import fits
+
+    from astro_deepcr import starshape
+    from astro_deepcr.datasets import hst_example_path
+    from astro_deepcr.detection import detect
+
+    with fits.open(hst_example_path()) as hdul:
+        science = hdul["SCI", 1].data.astype(np.float32)
+        dq = hdul["DQ", 1].data.astype(np.int64)
+    settings = dict(spec="ground", dq=dq, progress=False, precision="float32", threads=args.threads)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        plain = detect(science, **settings)  # warm: the network loaded once
+        for _ in range(args.repeat):
+            start = time.perf_counter()
+            plain = detect(science, **settings)
+            middle = time.perf_counter()
+            shaped = detect(science, star_shape=True, readnoise=4.71, **settings)
+            end = time.perf_counter()
+            print(f"HRC 1024 x 1024: detect {middle - start:.2f} s, with the star-shape test {end - middle:.2f} s "
+                  f"(x {(end - middle) / (middle - start):.1f}); {shaped.star_shape}")
+    tiles = (args.tiles, args.tiles)
+    image = np.tile(science, tiles)
+    unusable = starshape.unusable_pixels(np.tile(plain.bad, tiles), np.tile(plain.saturated, tiles))
+    tracemalloc.start()
+    start = time.perf_counter()
+    mask, star_map = starshape.star_shape_mask(image, readnoise=4.71, unusable=unusable)
+    elapsed = time.perf_counter() - start
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    print(f"{image.shape[0]} x {image.shape[1]} px (the frame tiled): the test alone {elapsed:.1f} s, peak traced "
+          f"memory {peak / 2**20:.0f} MiB; map of {star_map.n_learnt + star_map.n_held_out} stars, "
+          f"{int(mask.sum())} px")
+
+
+if __name__ == "__main__":
+    main()
