@@ -137,3 +137,17 @@ def test_hrc_frame_with_the_test(benchmark_script):
                    readnoise=frame["readnoise"])
     assert found.star_shape == "4353 px added, map of 4038 stars"
     assert abs(found.n_cr - 9320) <= 25
+
+
+def test_one_pass_gives_what_the_two_steps_give(field):
+    """`star_shape_mask` (what detect runs: sky and stars once) equals `learn_star_map` then `star_shape_flags`."""
+    _, hit, _, readnoise = field
+    unusable = np.zeros(hit.shape, bool)
+    unusable[100:110, 200:230] = True
+    mask, star_map = starshape.star_shape_mask(hit, readnoise=readnoise, unusable=unusable)
+    learnt = starshape.learn_star_map(hit, readnoise=readnoise, unusable=unusable)
+    np.testing.assert_array_equal(star_map.weights, learnt.weights)
+    np.testing.assert_array_equal(star_map.bounds, learnt.bounds)
+    np.testing.assert_array_equal(mask, starshape.star_shape_flags(hit, learnt, readnoise=readnoise,
+                                                                   unusable=unusable))
+    assert mask.sum() > 40 and not mask[unusable].any()
