@@ -5,7 +5,8 @@ What the star-shape test (`astro_deepcr.starshape`, ``detect(star_shape=True)``)
 
 On the ACS/HRC frame (spherical_geometry's ``j8bt06nyq_flt.fits``, ``ground``, float32): `detect` without and
 with the test, ``--repeat`` times alternated, the ratio measured in the same run; then the test alone on the
-frame tiled ``--tiles`` x ``--tiles`` (4: 4096 x 4096 px), its time and peak traced memory. ::
+frame tiled ``--tiles`` x ``--tiles`` (4: 4096 x 4096 px), its time and peak traced memory. Also how its flags
+fall on the HRC frame's isolated stars (`star_lines`). ::
 
     python benchmarks/bench_star_shape.py [--threads 2] [--repeat 2] [--tiles 4]
 """
@@ -16,6 +17,22 @@ import tracemalloc
 import warnings
 
 import numpy as np
+
+
+def star_lines(science, plain, readnoise=4.71):
+    """How the test's flags fall on the uninjected frame's isolated stars: stars with a flag, and stamps centred
+    on a flagged pixel (a cosmic ray or a star peak brighter than its star's shape allows)."""
+    from astro_deepcr import starshape
+
+    unusable = starshape.unusable_pixels(plain.bad, plain.saturated)
+    mask, star_map = starshape.star_shape_mask(science, readnoise=readnoise, unusable=unusable)
+    sky, noise = starshape.sky_and_noise(science, unusable, readnoise)
+    rows, cols = starshape.find_stars(np.asarray(science, np.float64) - sky, noise, unusable, star_map.half)
+    flagged = mask[starshape.stamp_pixels(rows, cols, star_map.half)]
+    centred = mask[rows, cols]
+    return (f"HRC: the test flags {int(mask.sum())} px; {int(flagged.any(axis=1).sum())} of the {len(rows)} "
+            f"isolated stars tested hold some in their stamp ({flagged.sum(axis=1)[flagged.any(axis=1)].mean():.1f} "
+            f"px each); {int(centred.sum())} stamps centred on a flagged pixel hold {int(flagged[centred].sum())}")
 
 
 def main(argv=None):
@@ -45,6 +62,7 @@ def main(argv=None):
             end = time.perf_counter()
             print(f"HRC 1024 x 1024: detect {middle - start:.2f} s, with the star-shape test {end - middle:.2f} s "
                   f"(x {(end - middle) / (middle - start):.1f}); {shaped.star_shape}")
+    print(star_lines(science, plain))
     tiles = (args.tiles, args.tiles)
     image = np.tile(science, tiles)
     unusable = starshape.unusable_pixels(np.tile(plain.bad, tiles), np.tile(plain.saturated, tiles))
