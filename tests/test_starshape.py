@@ -1,6 +1,8 @@
 # Licensed under a 3-clause BSD style license - see LICENSE.rst
 """The star-shape test (`astro_deepcr.starshape`) and its place in the core (``detect(star_shape=True)``)."""
 
+import re
+
 import numpy as np
 import pytest
 from scipy import ndimage
@@ -102,7 +104,8 @@ def test_detect_adds_the_test_where_asked_and_records_it(field):
     assert np.all(shaped.cr_mask >= plain.cr_mask)
     added = int((shaped.cr_mask & ~plain.cr_mask).sum())
     assert shaped.star_shape == f"{added} px added, map of 553 stars" and 50 <= added <= 80
-    assert (shaped.cr_mask & hits).sum() == 39 and (plain.cr_mask & hits).sum() == 10
+    # the network's float32 masks may differ by a pixel between CPUs (AVX2, AVX-512): tolerances of one
+    assert 38 <= (shaped.cr_mask & hits).sum() <= 40 and 9 <= (plain.cr_mask & hits).sum() <= 11
     np.testing.assert_array_equal(shaped.probability, plain.probability)  # the network is untouched
 
 
@@ -133,9 +136,10 @@ def test_hrc_frame_with_the_test(benchmark_script):
         pytest.skip(str(exc))
     from astro_deepcr.detection import detect
 
-    found = detect(frame["electrons"], spec="ground", dq=frame["dq"], progress=False, star_shape=True,
-                   readnoise=frame["readnoise"])
-    assert found.star_shape == "4353 px added, map of 4038 stars"
+    found = detect(frame["electrons"], spec="ground", dq=frame["dq"], progress=False, precision="float32",
+                   star_shape=True, readnoise=frame["readnoise"])
+    added, stars = (int(n) for n in re.match(r"(\d+) px added, map of (\d+) stars", found.star_shape).groups())
+    assert stars == 4038 and abs(added - 4353) <= 20  # least squares and the network: a few px between CPUs
     assert abs(found.n_cr - 9320) <= 25
 
 
@@ -151,3 +155,17 @@ def test_one_pass_gives_what_the_two_steps_give(field):
     np.testing.assert_array_equal(mask, starshape.star_shape_flags(hit, learnt, readnoise=readnoise,
                                                                    unusable=unusable))
     assert mask.sum() > 40 and not mask[unusable].any()
+
+
+def test_the_cost_benchmark_runs(benchmark_script, capsys):
+    """``benchmarks/bench_star_shape.py`` (docs/ground.rst's cost figures), on the frame untiled."""
+    bench = benchmark_script("bench_star_shape")
+    try:
+        bench.main(["--repeat", "1", "--tiles", "1"])
+    except FileNotFoundError as exc:
+        pytest.skip(str(exc))
+    out = capsys.readouterr().out
+    flagged, stars, tested, centred = (int(n) for n in re.search(
+        r"the test flags (\d+) px; (\d+) of the (\d+) isolated stars.* hold (\d+)", out).groups())
+    assert tested == 5019 and abs(flagged - 4550) <= 20 and abs(stars - 2278) <= 10 and abs(centred - 906) <= 10
+    assert "map of 4038 stars" in out and "1024 x 1024 px (the frame tiled): the test alone" in out
