@@ -353,7 +353,7 @@ def detect(image, *, spec, reason="explicit", threshold=None, mask=None, dq=None
         ``star_shape`` with a model not in electrons or without a valid ``readnoise``.
     """
     spec = get_model(spec, kind="mask")
-    readnoise = _check_star_shape(star_shape, readnoise, spec)
+    readnoise = _star_shape_request(star_shape, readnoise, spec)
     grow = check_grow(grow)
     ctegrow = int(ctegrow)
     threshold = default_threshold(spec, threshold)
@@ -383,7 +383,9 @@ def detect(image, *, spec, reason="explicit", threshold=None, mask=None, dq=None
     _check_fraction(cr_mask, bad, spec, exptime)  # what the model found, before the user's growth
     shape_note = "off"
     if star_shape:
-        cr_mask, shape_note = _star_shape_flags(data, cr_mask, bad, saturated, readnoise)
+        from .starshape import add_star_shape_flags
+
+        cr_mask, shape_note = add_star_shape_flags(cr_mask, data, bad=bad, saturated=saturated, readnoise=readnoise)
     cr_mask = grow_like_driz_cr(cr_mask, grow, ctegrow, cte_dir) & ~bad
     return Detection(probability=probability, cr_mask=cr_mask, spec=spec, reason=reason, threshold=threshold,
                      precision=precision, backend=backend_used(spec, device, precision), bad=bad,
@@ -391,7 +393,7 @@ def detect(image, *, spec, reason="explicit", threshold=None, mask=None, dq=None
                      star_shape=shape_note)
 
 
-def _check_star_shape(star_shape, readnoise, spec):
+def _star_shape_request(star_shape, readnoise, spec):
     """``readnoise`` as a float where the star-shape test is asked for (None otherwise); errors name the problem."""
     if star_shape not in (True, False):
         raise TypeError(f"star_shape must be True or False, not {star_shape!r}")
@@ -407,21 +409,6 @@ def _check_star_shape(star_shape, readnoise, spec):
     if not (np.isfinite(value) and value >= 0):
         raise ValueError(f"readnoise must be a finite number >= 0 (electrons), not {readnoise!r}")
     return value
-
-
-def _star_shape_flags(data, cr_mask, bad, saturated, readnoise):
-    """``cr_mask`` with what `astro_deepcr.starshape` adds, and a note of it for `Detection.star_shape`."""
-    from . import starshape
-
-    unusable = starshape.unusable_pixels(bad, saturated)
-    found, star_map = starshape.star_shape_mask(data, readnoise=readnoise, unusable=unusable)
-    if star_map is None:
-        log.info("star-shape test: too few isolated stars to learn their shape; nothing added")
-        return cr_mask, "none: too few isolated stars"
-    added = found & ~cr_mask & ~bad
-    stars = star_map.n_learnt + star_map.n_held_out
-    log.info(f"star-shape test: {int(added.sum())} px added; the stars' shape learnt from {stars} isolated stars")
-    return cr_mask | added, f"{int(added.sum())} px added, map of {stars} stars"
 
 
 def _protection_seeds(saturated, mask, dq, data):

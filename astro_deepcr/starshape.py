@@ -46,9 +46,9 @@ import dataclasses
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["StarShapeMap", "star_shape_mask", "learn_star_map", "star_shape_flags", "find_stars", "stamp_pixels",
-           "fit_weights", "unusable_pixels", "sky_and_noise", "QUANTILE", "NSIGMA", "MIN_SNR", "STRONG_SIGMA",
-           "STARS_PER_INPUT", "SATURATED_MARGIN", "SPLIT_BLOCK"]
+__all__ = ["StarShapeMap", "add_star_shape_flags", "star_shape_mask", "learn_star_map", "star_shape_flags",
+           "find_stars", "stamp_pixels", "fit_weights", "unusable_pixels", "sky_and_noise", "QUANTILE", "NSIGMA",
+           "MIN_SNR", "STRONG_SIGMA", "STARS_PER_INPUT", "SATURATED_MARGIN", "SPLIT_BLOCK"]
 
 #: The bound on a clean star's excess: this quantile of the held-out stars' fractions, i.e. false flags on
 #: about 1 % of a star's bright pixels (chosen in session 42 before any test ran: docs/ground_search.rst, R13).
@@ -279,3 +279,18 @@ def star_shape_mask(image, *, readnoise, unusable):
     if star_map is None:
         return np.zeros(frame.image.shape, bool), None
     return _flags(frame, star_map), star_map
+
+
+def add_star_shape_flags(cr_mask, image, *, bad, saturated, readnoise):
+    """``cr_mask`` with the test's flags added (never on ``bad`` pixels), and a note of what it did (what
+    `astro_deepcr.detection.detect` runs and records as ``Detection.star_shape``)."""
+    from astropy import log
+
+    found, star_map = star_shape_mask(image, readnoise=readnoise, unusable=unusable_pixels(bad, saturated))
+    if star_map is None:
+        log.info("star-shape test: too few isolated stars to learn their shape; nothing added")
+        return cr_mask, "none: too few isolated stars"
+    added = found & ~cr_mask & ~np.asarray(bad, bool)
+    stars = star_map.n_learnt + star_map.n_held_out
+    log.info(f"star-shape test: {int(added.sum())} px added; the stars' shape learnt from {stars} isolated stars")
+    return cr_mask | added, f"{int(added.sum())} px added, map of {stars} stars"
