@@ -176,7 +176,7 @@ def _threads_per_job(jobs, threads):
 def clean_files(files, outdir, *, model=None, threshold=None, inpaint="medmask", ext=(), device=None,
                 tile_size=None, write_probability=False, overwrite=False, gain=None, threads=None, jobs=1,
                 client=None, progress=True, bits=DEFAULT_BITS, fill_bits=DEFAULT_FILL_BITS, crbit=CR_BIT,
-                use_dq=True, plot=False, regions=False, precision=None):
+                use_dq=True, plot=False, regions=False, precision=None, star_shape=False):
     """Clean cosmic rays in many FITS files, writing the results to ``outdir``.
 
     For each 2-D image extension (all but `AUXILIARY_EXTNAMES`, or those of
@@ -241,6 +241,10 @@ def clean_files(files, outdir, *, model=None, threshold=None, inpaint="medmask",
         Also write a quick-look PNG / a DS9 region file per cleaned
         extension next to each output
         (`astro_deepcr.fitsclean.product_path`).
+    star_shape : bool
+        Also the star-shape test (`astro_deepcr.starshape`, off by default),
+        with the read noise of each extension's headers (a file without one
+        fails, naming the extension).
 
     Returns
     -------
@@ -266,7 +270,7 @@ def clean_files(files, outdir, *, model=None, threshold=None, inpaint="medmask",
     jobs = _check_parallel(jobs, client)
     files = [files] if isinstance(files, (str, os.PathLike)) else list(files)
     checked = check_flag_options(model=model, threshold=threshold, crbit=crbit, bits=bits, fill_bits=fill_bits,
-                                 device=device, precision=precision)
+                                 device=device, precision=precision, star_shape=star_shape)
     crbit, threshold = checked["crbit"], checked["threshold"]
     if plot:
         from .visualization import _matplotlib
@@ -286,7 +290,7 @@ def clean_files(files, outdir, *, model=None, threshold=None, inpaint="medmask",
         device=device, tile_size=tile_size, threads=_threads_per_job(jobs, threads),
         gain=None if gain is None else float(gain), write_probability=write_probability, overwrite=overwrite,
         progress=None if progress and not parallel else False, bits=bits, fill_bits=fill_bits, crbit=crbit,
-        use_dq=bool(use_dq), plot=bool(plot), regions=bool(regions), precision=precision,
+        use_dq=bool(use_dq), plot=bool(plot), regions=bool(regions), precision=precision, star_shape=star_shape,
     )
     paths = [os.path.abspath(os.fspath(path)) for path in files]
     outputs = [output_path(path, outdir) for path in paths]

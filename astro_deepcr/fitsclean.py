@@ -30,7 +30,7 @@ from .detection import choose_model, detect
 from .dq import CR_BIT, DEFAULT_BITS, DEFAULT_FILL_BITS
 from .fitsutil import atomic_write
 from .provenance import record_run
-from .units import electron_factor, header_exptime
+from .units import electron_factor, header_exptime, header_readnoise
 
 __all__ = [
     "AUXILIARY_EXTNAMES",
@@ -70,6 +70,7 @@ class CleanSettings:
     use_dq: bool = True
     plot: bool = False
     regions: bool = False
+    star_shape: bool = False
 
 
 def output_path(path, outdir):
@@ -169,11 +170,17 @@ def _clean_hdu(hdu, hdul, settings):
     wide = data.dtype.kind == "f" and data.dtype.itemsize == 8
     image = data.astype(np.float64 if wide else np.float32) * factor
     dq = _dq_of(hdul, hdu, settings)
+    readnoise = None
+    if settings.star_shape:
+        readnoise, _ = header_readnoise(hdu.header, primary_header)
+        if readnoise is None:
+            raise ValueError(f"{hdu.name},{hdu.ver}: star_shape needs the read noise, and neither header has one "
+                             "(RDNOISE, READNOIS, READNOISE, RON, READNSE[A-D])")
     found = detect(image, spec=spec, reason=reason, threshold=settings.threshold,
                    dq=None if dq is None else dq.data, bits=settings.bits, fill_bits=settings.fill_bits,
                    crbit=settings.crbit, exptime=header_exptime(hdu.header, primary_header), device=settings.device,
                    precision=settings.precision, tile_size=settings.tile_size, threads=settings.threads,
-                   progress=settings.progress)
+                   progress=settings.progress, star_shape=settings.star_shape, readnoise=readnoise)
     if settings.inpaint not in (None, "none"):
         from .deepcr import DeepCR
 

@@ -159,3 +159,21 @@ def test_the_star_shape_test_through_two_doors(tmp_path):
 def dq_values(path):
     with fits.open(path) as hdul:
         return hdul["DQ", 1].data.astype(np.int64)
+
+
+def test_clean_and_flag_give_the_same_star_shape_mask(tmp_path):
+    """``clean --star-shape`` and ``flag --star-shape`` on the same file: the same DQ, read noise and test, so the
+    same mask (as the two doors give without it)."""
+    flagged = shutil.copy(HRC, tmp_path / "j8bt06nyq_flt.fits")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        flag_cosmic_rays(flagged, star_shape=True, **FLOAT32)
+        results = clean_files([HRC], tmp_path / "clean", progress=False, star_shape=True, **FLOAT32)
+    assert results[0].ok, results[0].message
+    with fits.open(flagged) as hdul:
+        flag = (hdul["DQ", 1].data.astype(np.int64) & CR_BIT) > 0
+        note = hdul["SCI", 1].header["DCRSTAR"]
+    with fits.open(tmp_path / "clean" / "j8bt06nyq_flt.fits") as hdul:
+        clean = hdul["CRMASK", 1].data.astype(bool)
+        assert hdul["SCI", 1].header["DCRSTAR"] == note and "px added, map of" in note
+    np.testing.assert_array_equal(clean, flag)

@@ -29,7 +29,8 @@ def _cmd_clean(args):
             write_probability=args.probability,
             overwrite=args.overwrite, gain=args.gain, threads=args.threads, jobs=args.jobs, client=client,
             progress=not args.quiet, bits=none_bits(args.bits), fill_bits=none_bits(args.fill_bits),
-            crbit=args.crbit, use_dq=not args.no_dq, plot=args.plot, regions=args.regions)
+            crbit=args.crbit, use_dq=not args.no_dq, plot=args.plot, regions=args.regions,
+            star_shape=args.star_shape)
 
     try:
         results = run_parallel(args, run)
@@ -118,6 +119,9 @@ def _add_clean(subparsers):
     dq.add_argument("--crbit", type=int, default=CR_BIT,
                     help=f"DQ bit set on the cosmic rays found (default {CR_BIT})")
     dq.add_argument("--no-dq", action="store_true", help="ignore DQ arrays")
+    parser.add_argument("--star-shape", action="store_true",
+                        help="also flag what the isolated stars' shape cannot explain: cosmic rays on the stars of "
+                             "crowded, undersampled frames (astro_deepcr.starshape; read noise from the header)")
     look_options(parser)
     parallel_options(parser)
     parser.set_defaults(func=_cmd_clean)
