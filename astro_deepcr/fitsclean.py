@@ -30,7 +30,7 @@ from .detection import choose_model, detect
 from .dq import CR_BIT, DEFAULT_BITS, DEFAULT_FILL_BITS
 from .fitsutil import atomic_write
 from .provenance import record_run
-from .units import electron_factor, header_exptime, header_readnoise
+from .units import electron_factor, header_exptime, star_shape_readnoise
 
 __all__ = [
     "AUXILIARY_EXTNAMES",
@@ -170,12 +170,8 @@ def _clean_hdu(hdu, hdul, settings):
     wide = data.dtype.kind == "f" and data.dtype.itemsize == 8
     image = data.astype(np.float64 if wide else np.float32) * factor
     dq = _dq_of(hdul, hdu, settings)
-    readnoise = None
-    if settings.star_shape:
-        readnoise, _ = header_readnoise(hdu.header, primary_header)
-        if readnoise is None:
-            raise ValueError(f"{hdu.name},{hdu.ver}: star_shape needs the read noise, and neither header has one "
-                             "(RDNOISE, READNOIS, READNOISE, RON, READNSE[A-D])")
+    readnoise = (star_shape_readnoise(hdu.header, primary_header, f"{hdu.name},{hdu.ver}")
+                 if settings.star_shape else None)
     found = detect(image, spec=spec, reason=reason, threshold=settings.threshold,
                    dq=None if dq is None else dq.data, bits=settings.bits, fill_bits=settings.fill_bits,
                    crbit=settings.crbit, exptime=header_exptime(hdu.header, primary_header), device=settings.device,

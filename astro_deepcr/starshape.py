@@ -47,8 +47,8 @@ import numpy as np
 from scipy import ndimage
 
 __all__ = ["StarShapeMap", "add_star_shape_flags", "star_shape_mask", "learn_star_map", "star_shape_flags",
-           "find_stars", "stamp_pixels", "fit_weights", "unusable_pixels", "sky_and_noise", "QUANTILE", "NSIGMA",
-           "MIN_SNR", "STRONG_SIGMA", "STARS_PER_INPUT", "SATURATED_MARGIN", "SPLIT_BLOCK"]
+           "find_stars", "stamp_pixels", "fit_weights", "fractions", "unusable_pixels", "sky_and_noise",
+           "QUANTILE", "NSIGMA", "MIN_SNR", "STRONG_SIGMA", "STARS_PER_INPUT", "SATURATED_MARGIN", "SPLIT_BLOCK"]
 
 #: The bound on a clean star's excess: this quantile of the held-out stars' fractions, i.e. false flags on
 #: about 1 % of a star's bright pixels (chosen in session 42 before any test ran: docs/ground_search.rst, R13).
@@ -209,18 +209,22 @@ def _learn(frame):
         return None
     learn, held_out = stamps[learning], stamps[~learning]
     weights = fit_weights(learn)
-    predicted = held_out @ weights.T
-    strong = predicted > STRONG_SIGMA * frame.noise[rows[~learning], cols[~learning]][:, None]
-    fraction = (held_out - predicted) / np.where(strong, predicted, 1.0)
-    centre = np.zeros(stamps.shape[1], bool)
-    centre[stamps.shape[1] // 2] = True
-    bounds = np.empty(stamps.shape[1])
-    for part in (centre, ~centre):
-        values = fraction[:, part][strong[:, part]]
-        if values.size == 0:
-            return None
-        bounds[part] = np.quantile(values, QUANTILE)
+    peak, others = fractions(held_out, held_out @ weights.T, frame.noise[rows[~learning], cols[~learning]])
+    if peak.size == 0 or others.size == 0:
+        return None
+    bounds = np.full(stamps.shape[1], np.quantile(others, QUANTILE))
+    bounds[stamps.shape[1] // 2] = np.quantile(peak, QUANTILE)
     return StarShapeMap(half, weights, bounds, len(learn), len(held_out), float(psf.fwhm), float(psf.sharpness))
+
+
+def fractions(observed, predicted, noise):
+    """(observed - predicted) / predicted of the stamp pixels predicted above `STRONG_SIGMA` times ``noise``
+    (one value per stamp): ``(peak, others)``, the centre pixels' and the other pixels' values."""
+    centre = np.zeros(observed.shape[1], bool)
+    centre[observed.shape[1] // 2] = True
+    strong = predicted > STRONG_SIGMA * np.asarray(noise)[:, None]
+    fraction = (observed - predicted) / np.where(strong, predicted, 1.0)
+    return tuple(fraction[:, columns][strong[:, columns]] for columns in (centre, ~centre))
 
 
 def _flags(frame, star_map):

@@ -235,6 +235,16 @@ def header_readnoise(header, primary_header=None):
     return (None, None) if value is None else (round(float(value), 12), keys)
 
 
+def star_shape_readnoise(header, primary_header, where):
+    """The read noise `header_readnoise` gives, for the star-shape test: a `ValueError` naming ``where`` (the
+    file and extension) when neither header has one."""
+    readnoise, _ = header_readnoise(header, primary_header)
+    if readnoise is None:
+        keywords = ", ".join(group[0] for group in _READNOISE_KEYWORDS[:-1]) + ", READNSE[A-D]"
+        raise ValueError(f"{where}: star_shape=True needs the read noise, and neither header has one ({keywords})")
+    return readnoise
+
+
 def header_exptime(header, primary_header=None):
     """Exposure time in seconds from ``EXPTIME`` (else ``EXPOSURE``, ``TEXPTIME``), or None."""
     for key in _EXPTIME_KEYWORDS:

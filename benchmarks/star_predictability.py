@@ -52,10 +52,11 @@ import time
 
 import numpy as np
 
+from astro_deepcr.starshape import STRONG_SIGMA, fractions  # the star-shape test's: one definition of both
+
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 
 PHASES = 8
-STRONG_SIGMA = 20.0
 PERCENTILES = (1, 5, 50, 95, 99)
 #: Percentiles of the "others" fractions: the bounds --libraries tests (false flags on 5, 1, 0.1 and 0.04 % of the
 #: star pixels; 0.04 % is the rate of the issue's bright-pixel bound on the HRC frame, 2 of its 5098 brightest
@@ -120,15 +121,6 @@ def linear_predictions(learn, test):
     return test @ fit_weights(learn).T
 
 
-def fractions(observed, predicted, noise, half):
-    """(observed - predicted) / predicted of the pixels predicted above `STRONG_SIGMA`: (peak, others)."""
-    peak = np.zeros(observed.shape[1], bool)
-    peak[half * (2 * half + 1) + half] = True
-    strong = predicted > STRONG_SIGMA * noise[:, None]
-    fraction = (observed - predicted) / np.where(strong, predicted, 1.0)
-    return tuple(fraction[:, columns][strong[:, columns]] for columns in (peak, ~peak))
-
-
 def predictability(frame, min_snr=5.0, seed=0):
     """The frame's PSF, its isolated stars, and the leave-one-out fractions of both predictors.
 
@@ -148,9 +140,8 @@ def predictability(frame, min_snr=5.0, seed=0):
     if len(stamps) // 2 >= STARS_PER_INPUT * (stamps.shape[1] - 1):
         order = np.random.default_rng(seed).permutation(len(stamps))
         learn, test = order[::2], order[1::2]
-        result["moffat"] = fractions(stamps[test], moffat_predictions(stamps[test], psf, half), noise[test], half)
-        result["linear"] = fractions(stamps[test], linear_predictions(stamps[learn], stamps[test]), noise[test],
-                                     half)
+        result["moffat"] = fractions(stamps[test], moffat_predictions(stamps[test], psf, half), noise[test])
+        result["linear"] = fractions(stamps[test], linear_predictions(stamps[learn], stamps[test]), noise[test])
         result["bounds"] = tuple(float(b) for b in np.percentile(result["linear"][1], SEPARABLE_PERCENTILES))
     return result
 

@@ -28,7 +28,7 @@ from ..dq import (
 )
 from ..fitsutil import update_fits
 from ..provenance import record_run
-from ..units import electron_factor, header_exptime, header_readnoise
+from ..units import electron_factor, header_exptime, star_shape_readnoise
 from ..validation import check_flag_options
 from .inputs import parse_inputs
 
@@ -218,7 +218,8 @@ def _flag_file(filename, hdul, settings):
             factor = electron_factor(sci.header, primary, spec.units, gain=None)
         except ValueError as exc:
             raise ValueError(f"{filename}: {exc}") from None
-        readnoise = _star_shape_readnoise(settings["star_shape"], sci, primary, filename)
+        readnoise = (star_shape_readnoise(sci.header, primary, f"{filename}[SCI,{sci.ver}]")
+                     if settings["star_shape"] else None)
         found = detect(_scaled(sci) * factor, spec=spec, reason=reason, threshold=settings["threshold"],
                        dq=_dq_values(dq, filename), bits=settings["bits"], fill_bits=settings["fill_bits"],
                        crbit=crbit, grow=grow, ctegrow=settings["ctegrow"],
@@ -236,17 +237,6 @@ def _flag_file(filename, hdul, settings):
     record_run(primary, "flag", history=f"CRs in DQ bit {crbit} (DCR* keys)",
                **dict(_provenance(found, crbit, grow), n_cr=sum(row[4] for row in rows)))
     return rows
-
-
-def _star_shape_readnoise(star_shape, sci, primary, filename):
-    """The chip's read noise (electrons) where the star-shape test is asked for, else None."""
-    if star_shape is not True:
-        return None
-    readnoise, _ = header_readnoise(sci.header, primary)
-    if readnoise is None:
-        raise ValueError(f"{filename}[SCI,{sci.ver}]: star_shape=True needs the read noise, and neither header "
-                         "has one (RDNOISE, READNOIS, READNOISE, RON, READNSE[A-D])")
-    return readnoise
 
 
 def _provenance(found, crbit, grow):
