@@ -161,9 +161,11 @@ def test_drizzle_wiring(monkeypatch, capsys):
                      "-p", "final_scale=0.05"]) == 0
     files, kwargs = calls[0]
     assert files == ["a_flc.fits", "b_flc.fits"]
-    assert kwargs == {"cr_method": "deepcr", "configobj": None, "model": None, "threshold": 0.3, "device": None,
-                      "precision": "float32", "final_bits": 64, "build": True, "final_wcs": True, "final_scale": 0.05,
-                      "output": "final"}
+    # only the options given: the others keep a --config file's values (or the task's defaults)
+    assert kwargs == {"configobj": None, "threshold": 0.3, "precision": "float32", "final_bits": 64, "build": True,
+                      "final_wcs": True, "final_scale": 0.05, "output": "final"}
+    assert cli.main(["drizzle", "a_flc.fits", "--config", "my.cfg", "--cr-method", "driz_cr", "--star-shape"]) == 0
+    assert calls[1] == (["a_flc.fits"], {"configobj": "my.cfg", "cr_method": "driz_cr", "star_shape": True})
 
     def fail(files, **kwargs):
         raise ValueError("cannot find AstroDrizzle .cfg file\nmissing.cfg")

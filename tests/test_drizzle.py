@@ -316,13 +316,16 @@ def test_config_round_trip(tmp_path):
     defaults = load_config()
     assert defaults["crbit"] == 4096 and defaults["bits"] == DEFAULT_BITS and defaults["model"] is None
     assert defaults["fill_bits"] == DEFAULT_FILL_BITS  # the detection core's default
-    assert defaults["grow"] == 1 and defaults["resetbits"] is None
-    path = save_config(tmp_path / "my_flag.cfg", threshold=0.3, grow=3, model="ACS-WFC", bits="64,32", resetbits=0)
+    assert defaults["grow"] == 1 and defaults["resetbits"] is None and defaults["star_shape"] is False
+    path = save_config(tmp_path / "my_flag.cfg", threshold=0.3, grow=3, model="ACS-WFC", bits="64,32", resetbits=0,
+                       star_shape=True)
     loaded = load_config(path)
-    assert (loaded["threshold"], loaded["grow"], loaded["model"]) == (0.3, 3, "ACS-WFC")
+    assert (loaded["threshold"], loaded["grow"], loaded["model"], loaded["star_shape"]) == (0.3, 3, "ACS-WFC", True)
     assert (loaded["bits"], loaded["resetbits"]) == ("64,32", "0")
     with pytest.raises(ValueError, match="unknown astro_deepcr_flag parameter"):
         save_config(tmp_path / "x.cfg", thresold=0.3)
+    with pytest.raises(TypeError, match="star_shape must be True or False, not 'yes'"):
+        save_config(tmp_path / "x.cfg", star_shape="yes")
 
 
 # -- astrodrizzle ------------------------------------------------------------------------------------------------------

@@ -67,7 +67,7 @@ def test_teal_task():
     # the deepCR defaults are the detection core's (astro_deepcr.dq), so astrodrizzle() flags as flag does
     assert dict(config[DEEPCR_SECTION]) == {"cr_method": "deepcr", "model": "", "threshold": None,
                                             "bits": DEFAULT_BITS, "fill_bits": DEFAULT_FILL_BITS, "device": "",
-                                            "precision": ""}
+                                            "precision": "", "star_shape": False}
     assert config[FINAL]["final_bits"] == "0" and config["resetbits"] == "4096"  # drizzlepac's defaults
 
 
@@ -79,6 +79,7 @@ def test_cfg_round_trip(tmp_path):
     config[DEEPCR_SECTION]["threshold"] = 0.3
     config[DEEPCR_SECTION]["bits"] = "64,32"
     config[DEEPCR_SECTION]["model"] = "ACS-WFC"
+    config[DEEPCR_SECTION]["star_shape"] = True
     config[FINAL]["final_bits"] = "64"
     config["input"] = "j*_flc.fits"
     config.filename = str(tmp_path / "mine.cfg")
@@ -86,6 +87,7 @@ def test_cfg_round_trip(tmp_path):
     for loaded in (load_astrodrizzle_config(str(tmp_path / "mine.cfg")), teal.load(str(tmp_path / "mine.cfg"))):
         assert loaded[DEEPCR_SECTION]["threshold"] == 0.3
         assert (loaded[DEEPCR_SECTION]["bits"], loaded[DEEPCR_SECTION]["model"]) == ("64,32", "ACS-WFC")
+        assert loaded[DEEPCR_SECTION]["star_shape"] is True
         assert loaded[FINAL]["final_bits"] == "64" and loaded["input"] == "j*_flc.fits"
     # written again, the file is the same: a .cfg round-trips as drizzlepac's own do
     again = load_astrodrizzle_config(str(tmp_path / "mine.cfg"))
@@ -346,8 +348,10 @@ def test_resetbits_grow_ctegrow_and_provenance_reach_the_flags(one_exposure, tmp
 @requires_drizzlepac
 @drizzlepac_warnings
 @pytest.mark.slow
-def test_real_hrc_frame_through_astrodrizzle(tmp_path, monkeypatch):
-    """The real ACS/HRC flt through astrodrizzle(): a drizzled image, and the CR flags of flag_cosmic_rays."""
+@pytest.mark.parametrize("star_shape", [False, True])
+def test_real_hrc_frame_through_astrodrizzle(tmp_path, monkeypatch, star_shape):
+    """The real ACS/HRC flt through astrodrizzle(): a drizzled image, and the CR flags of flag_cosmic_rays (with the
+    star-shape test too: the frame's stars learn a map, and both doors add the same flags)."""
     from astropy.utils.exceptions import AstropyUserWarning
 
     from astro_deepcr.datasets import hst_example_path
@@ -361,13 +365,14 @@ def test_real_hrc_frame_through_astrodrizzle(tmp_path, monkeypatch):
         shutil.copy(source, tmp_path / sub)
     name = os.path.basename(source)
     with pytest.warns(AstropyUserWarning, match="trained on ACS/WFC"):
-        reference = flag_cosmic_rays(str(tmp_path / "flag" / name), model="ACS-WFC")
+        reference = flag_cosmic_rays(str(tmp_path / "flag" / name), model="ACS-WFC", star_shape=star_shape)
     monkeypatch.chdir(tmp_path / "drz")
     # the same out-of-domain warning, and drizzlepac's own (IDCSCALE missing...); drizzlepac's trailer logging
     # may take warnings over while it runs, so they are not asserted here
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        astrodrizzle(name, model="ACS-WFC", output="hrc", num_cores=1, build=False, context=False)
+        astrodrizzle(name, model="ACS-WFC", output="hrc", num_cores=1, build=False, context=False,
+                     star_shape=star_shape)
     sci = fits.getdata("hrc_drz_sci.fits")
     assert sci.shape[0] > 900 and sci.shape[1] > 900 and np.isfinite(sci).mean() > 0.5
     with fits.open(name) as drz, fits.open(tmp_path / "flag" / name) as ref:
@@ -375,5 +380,87 @@ def test_real_hrc_frame_through_astrodrizzle(tmp_path, monkeypatch):
         assert np.array_equal(cr, (ref["DQ", 1].data & 4096) > 0)
         assert int(cr.sum()) == reference["n_cr"][0] > 1000
         assert drz["SCI", 1].header["DCRNCR"] == reference["n_cr"][0]
+        assert drz["SCI", 1].header.get("DCRSTAR") == ref["SCI", 1].header.get("DCRSTAR")
+        assert ("px added, map of" in drz["SCI", 1].header["DCRSTAR"]) if star_shape else (
+            "DCRSTAR" not in drz["SCI", 1].header)
         # the sky was measured on the flagged frame (skysub on by default)
         assert "MDRIZSKY" in drz["SCI", 1].header
+
+
+@requires_drizzlepac
+@drizzlepac_warnings
+def test_star_shape_reaches_the_flags(one_exposure, tmp_path, monkeypatch):
+    """``star_shape`` is a deepCR option of the task (keyword, .cfg, TEAL): astrodrizzle() leaves the DQ and the
+    ``DCRSTAR`` note of flag_cosmic_rays(star_shape=True) and says so in the trailer; an exposure without read noise
+    is refused, naming it, before any file changes; with cr_method='driz_cr' it is ignored with a warning."""
+    from astropy.utils.exceptions import AstropyUserWarning
+
+    name = os.path.basename(one_exposure.files[0])
+    for sub in ("kw", "cfg", "flag", "noise"):
+        (tmp_path / sub).mkdir()
+        shutil.copy(one_exposure.files[0], tmp_path / sub)
+    flag_cosmic_rays(str(tmp_path / "flag" / name), star_shape=True)
+    monkeypatch.chdir(tmp_path / "kw")
+    astrodrizzle(name, output="one", num_cores=1, context=False, star_shape=True)
+    monkeypatch.chdir(tmp_path / "cfg")
+    config = load_astrodrizzle_config("defaults")
+    config["input"], config["output"], config["num_cores"], config["context"] = name, "one", 1, False
+    config[DEEPCR_SECTION]["star_shape"] = True
+    config.filename = "star.cfg"
+    config.write()
+    assert load_astrodrizzle_config("star.cfg")[DEEPCR_SECTION]["star_shape"] is True
+    astrodrizzle(configobj="star.cfg")
+    for sub in ("kw", "cfg"):
+        with open(tmp_path / sub / "astrodrizzle.log") as stream:
+            text = stream.read()
+        for extver in (1, 2):
+            reference = fits.getheader(tmp_path / "flag" / name, ("SCI", extver))["DCRSTAR"]
+            assert reference == "none: too few isolated stars"  # 64 x 128 px: the option reached the core
+            assert fits.getheader(tmp_path / sub / name, ("SCI", extver))["DCRSTAR"] == reference
+            assert f"star-shape test of {name}[SCI,{extver}]: {reference}" in text
+            assert np.array_equal(_dq(tmp_path / sub / name, extver), _dq(tmp_path / "flag" / name, extver))
+    monkeypatch.chdir(tmp_path / "noise")
+    with fits.open(name, mode="update") as hdul:
+        for key in [key for key in hdul[0].header if key.startswith(("READNSE", "RDNOISE"))]:
+            del hdul[0].header[key]
+    before = _snapshot(tmp_path / "noise")
+    with pytest.raises(ValueError, match=rf"{name}\[SCI,1\]: star_shape=True needs the read noise"):
+        astrodrizzle(name, output="refused", num_cores=1, star_shape=True)
+    assert _snapshot(tmp_path / "noise") == before
+    with pytest.warns(AstropyUserWarning, match="star_shape are deepCR settings; ignored"):
+        with pytest.raises(ValueError, match="final_bits"):  # stops before drizzlepac runs
+            astrodrizzle(name, cr_method="driz_cr", star_shape=True, final_bits="4096")
+
+
+def _dq(path, extver):
+    return fits.getdata(path, ("DQ", extver)).astype(np.int64)
+
+
+@requires_drizzlepac
+@drizzlepac_warnings
+def test_cli_drizzle_keeps_the_cfg_s_deepcr_options(one_exposure, tmp_path, monkeypatch):
+    """``astro-deepcr drizzle --config F`` runs F's deepCR options: an option not given on the command line does not
+    override it (the CLI passed threshold=None, model=None and cr_method='deepcr' over every .cfg before 0.2.0);
+    ``--star-shape`` and ``--threshold`` given do."""
+    from astro_deepcr import cli
+
+    name = os.path.basename(one_exposure.files[0])
+    for sub in ("cfg", "cli"):
+        (tmp_path / sub).mkdir()
+        shutil.copy(one_exposure.files[0], tmp_path / sub)
+    config = load_astrodrizzle_config("defaults")
+    config["num_cores"], config["context"] = 1, False
+    config[DEEPCR_SECTION]["threshold"] = 0.9
+    config[DEEPCR_SECTION]["model"] = "ACS-WFC"
+    config.filename = str(tmp_path / "mine.cfg")
+    config.write()
+    monkeypatch.chdir(tmp_path / "cfg")
+    assert cli.main(["drizzle", name, "--config", str(tmp_path / "mine.cfg"), "--output", "a", "-q"]) == 0
+    header = fits.getheader(name, ("SCI", 1))
+    assert (header["DCRTHRSH"], header["DCRMODEL"]) == (0.9, "ACS-WFC") and "DCRSTAR" not in header
+    monkeypatch.chdir(tmp_path / "cli")
+    assert cli.main(["drizzle", name, "--config", str(tmp_path / "mine.cfg"), "--output", "b", "-q",
+                     "--threshold", "0.7", "--star-shape"]) == 0
+    header = fits.getheader(name, ("SCI", 1))
+    assert (header["DCRTHRSH"], header["DCRMODEL"]) == (0.7, "ACS-WFC")
+    assert header["DCRSTAR"] == "none: too few isolated stars"

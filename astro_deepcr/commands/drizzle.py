@@ -34,15 +34,18 @@ def _cmd_drizzle(args):
     params = dict(args.param or [])
     if args.output:
         params["output"] = args.output
-    options = {} if args.cr_method == "driz_cr" else {"model": args.model, "threshold": args.threshold,
-                                                      "device": args.device, "precision": args.precision}
+    # only the options given: one left out keeps the value of --config (or the task's default)
+    given = {"cr_method": args.cr_method, "model": args.model, "threshold": args.threshold, "device": args.device,
+             "precision": args.precision, "star_shape": args.star_shape or None}
+    options = {key: value for key, value in given.items() if value is not None}
     try:
         with log_on_console(not args.quiet, prefix=f"{PROG}: "):
-            astrodrizzle(list(args.files), cr_method=args.cr_method, configobj=args.config, **options, **params)
+            astrodrizzle(list(args.files), configobj=args.config, **options, **params)
     except Exception as exc:
         print(f"{PROG}: FAILED drizzle of {', '.join(args.files)}: {' '.join(str(exc).split())}", file=sys.stderr)
         return 1
-    info(args, f"drizzled {len(args.files)} input(s) with cr_method={args.cr_method}")
+    info(args, f"drizzled {len(args.files)} input(s)"
+               + (f" with cr_method={args.cr_method}" if args.cr_method else ""))
     return 0
 
 
@@ -53,9 +56,13 @@ def add_subparser(subparsers):
         description="Run AstroDrizzle on the inputs with deepCR cosmic-ray masks (works for one exposure).")
     parser.add_argument("files", nargs="+", metavar="FILE", help="inputs as AstroDrizzle takes them")
     parser.add_argument("--output", help="rootname of the drizzled products")
-    parser.add_argument("--cr-method", choices=("deepcr", "driz_cr"), default="deepcr",
+    parser.add_argument("--cr-method", choices=("deepcr", "driz_cr"),
                         help="deepcr (default) or AstroDrizzle's own driz_cr")
     model_options(parser, default=None)
+    parser.add_argument("--star-shape", action="store_true",
+                        help="also flag what each chip's isolated stars' own shape cannot explain (cosmic rays on "
+                             "the stars of crowded, undersampled frames; read noise from the headers; off by "
+                             "default)")
     parser.add_argument("--config", help="an AstroDrizzle or astro_deepcr.drizzle.astrodrizzle .cfg file, "
                                          "or 'defaults'")
     parser.add_argument("-p", "--param", action="append", type=_parameter, metavar="KEY=VALUE",

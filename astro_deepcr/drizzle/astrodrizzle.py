@@ -176,9 +176,11 @@ def astrodrizzle(input=None, mdriztab=False, editpars=False, configobj=None, wcs
 
         ``cr_method`` : {"deepcr", "driz_cr"}
             ``"driz_cr"`` runs drizzlepac's ``AstroDrizzle`` unchanged.
-        ``model``, ``threshold``, ``bits``, ``fill_bits``, ``device``, ``precision``
+        ``model``, ``threshold``, ``bits``, ``fill_bits``, ``device``, ``precision``, ``star_shape``
             As in `~astro_deepcr.drizzle.flag_cosmic_rays`; ``bits`` are the
-            DQ bits that count as good (default ``"4096,8192"``).
+            DQ bits that count as good (default ``"4096,8192"``);
+            ``star_shape=True`` adds the star-shape test (off by default;
+            the read noise from each exposure's headers, docs/ground.rst).
 
         Unknown names raise `ValueError` with the closest known name
         (``AstroDrizzle`` itself only logs them and returns None). With
@@ -285,17 +287,19 @@ def _run(config, input_dict, mdriztab=False, editpars=False, wcsmap=None):
     options = _options(merged)
     drizzle_config = drizzlepac_config(config)
     if options["cr_method"] == "driz_cr":
-        if {key: options[key] for key in ("model", "threshold", "bits", "fill_bits", "device", "precision")} != {
+        if {key: options[key] for key in DEEPCR_OPTIONS if key != "cr_method"} != {
                 "model": None, "threshold": None, "bits": DEFAULT_BITS, "fill_bits": DEFAULT_FILL_BITS, "device": None,
-                "precision": None}:
-            warnings.warn("model/threshold/bits/fill_bits/device/precision are deepCR settings; ignored with "
-                          "cr_method='driz_cr'", AstropyUserWarning)
+                "precision": None, "star_shape": False}:
+            warnings.warn("model/threshold/bits/fill_bits/device/precision/star_shape are deepCR settings; ignored "
+                          "with cr_method='driz_cr'", AstropyUserWarning)
         if _section_value(merged, "driz_cr"):
             _check_bits(merged)
         return astrodrizzle_module.AstroDrizzle(configobj=drizzle_config, mdriztab=mdriztab, editpars=editpars,
                                                 wcsmap=wcsmap, **input_dict)
     settings = _flag_settings(merged, options)  # every check, before any file changes
     names = parse_inputs(merged["input"])
+    if settings["star_shape"]:
+        _check_readnoise(names)
     drizzle_pars = {key: value for key, value in input_dict.items() if key not in _CR_STEPS_REPLACED}
     drizzle_pars.update(_SEAM)
     util = _import_drizzlepac("util")
@@ -342,16 +346,27 @@ def _flag_settings(config, options):
                          f"resetbits={crbit} (default) or 0 to keep earlier flags")
     check_flag_options(model=options["model"], threshold=options["threshold"], crbit=crbit, resetbits=resetbits,
                        bits=options["bits"], fill_bits=options["fill_bits"], device=options["device"],
-                       precision=options["precision"])
+                       precision=options["precision"], star_shape=options["star_shape"])
     return {
         "model": options["model"], "threshold": options["threshold"], "crbit": crbit,
         "grow": check_grow(_section_value(config, "driz_cr_grow"), "driz_cr_grow"),
         "ctegrow": _check_ctegrow(_section_value(config, "driz_cr_ctegrow")),
         "resetbits": resetbits, "bits": options["bits"], "fill_bits": options["fill_bits"],
-        "device": options["device"], "precision": options["precision"],
+        "device": options["device"], "precision": options["precision"], "star_shape": options["star_shape"],
         "corr": bool(_section_value(config, "driz_cr_corr")),
         "archive": {key: bool(config["STATE OF INPUT FILES"][key]) for key in ("preserve", "overwrite", "restore")},
     }
+
+
+def _check_readnoise(names):
+    """The star-shape test's read noise, in every chip's headers, before any file changes."""
+    from ..units import star_shape_readnoise
+
+    for name in names:
+        with fits.open(name) as hdul:
+            for hdu in hdul:
+                if hdu.name == "SCI" and hdu.header.get("NAXIS", 0):
+                    star_shape_readnoise(hdu.header, hdul[0].header, f"{name}[SCI,{hdu.ver}]")
 
 
 def _check_ctegrow(ctegrow):
@@ -387,13 +402,14 @@ def _flag(names, settings):
     from .flag import flag_cosmic_rays
 
     log.info("USER INPUT PARAMETERS for deepCR (in place of median, blot and driz_cr):")
-    for key in ("model", "threshold", "bits", "fill_bits", "crbit", "grow", "ctegrow", "resetbits", "corr"):
+    for key in ("model", "threshold", "bits", "fill_bits", "crbit", "grow", "ctegrow", "resetbits", "corr",
+                "star_shape"):
         value = settings[key]
         if key in ("model", "threshold") and value is None:
             value = "from headers" if key == "model" else "model default"
         log.info(f"    {'driz_cr_' + key if key in ('grow', 'ctegrow', 'corr') else key:<15}: {value}")
     kwargs = {key: settings[key] for key in ("model", "threshold", "crbit", "grow", "resetbits", "bits",
-                                             "fill_bits", "device", "precision")}
+                                             "fill_bits", "device", "precision", "star_shape")}
     if settings["ctegrow"]:
         kwargs["ctegrow"] = settings["ctegrow"]
     summary = flag_cosmic_rays(names, progress=False, **kwargs)
@@ -405,6 +421,9 @@ def _flag(names, settings):
         for row in rows:
             log.info(f"deepCR ({row['model']}): {row['n_cr']} cosmic-ray pixels in "
                      f"{os.path.basename(name)}[SCI,{row['extver']}]")
+            if settings["star_shape"]:
+                note = fits.getheader(name, ("SCI", int(row["extver"]))).get("DCRSTAR", "")
+                log.info(f"    star-shape test of {os.path.basename(name)}[SCI,{row['extver']}]: {note}")
     return summary
 
 

@@ -8,8 +8,8 @@ keeps its own (a ``<task>.cfg`` and a ``<task>.cfgspc``):
 ``astro_deepcr.drizzle.astrodrizzle``
     Every parameter of drizzlepac's ``astrodrizzle`` task (its sections and
     defaults, unchanged) plus a ``[DEEPCR: COSMIC-RAY MASKS]`` section with
-    ``cr_method``, ``model``, ``threshold``, ``bits``, ``fill_bits`` and
-    ``device``, ``precision``. ``teal.load("astro_deepcr.drizzle.astrodrizzle")`` loads it;
+    ``cr_method``, ``model``, ``threshold``, ``bits``, ``fill_bits``,
+    ``device``, ``precision`` and ``star_shape``. ``teal.load("astro_deepcr.drizzle.astrodrizzle")`` loads it;
     a ``.cfg`` saved from it names this task and loads back with the deepCR
     options (`load_astrodrizzle_config`).
 ``astro_deepcr_flag``
@@ -38,7 +38,7 @@ FLAG_TASK = "astro_deepcr_flag"
 #: The section of the astrodrizzle task's .cfg with the deepCR options (no "STEP N:" in its name, so
 #: drizzlepac's ``util.getSectionName`` never confuses it with one of its steps).
 DEEPCR_SECTION = "DEEPCR: COSMIC-RAY MASKS"
-DEEPCR_OPTIONS = ("cr_method", "model", "threshold", "bits", "fill_bits", "device", "precision")
+DEEPCR_OPTIONS = ("cr_method", "model", "threshold", "bits", "fill_bits", "device", "precision", "star_shape")
 _PARS = os.path.join(os.path.dirname(__file__), "pars")
 
 
@@ -270,7 +270,11 @@ def save_config(path, **params):
     if unknown:
         raise ValueError(f"unknown {FLAG_TASK} parameter(s): {', '.join(unknown)}")
     for key, value in params.items():
-        if value is None:
+        if key == "star_shape":
+            if value not in (True, False):
+                raise TypeError(f"star_shape must be True or False, not {value!r}")
+            value = bool(value)
+        elif value is None:
             value = None if key == "threshold" else ""
         elif key in ("crbit", "grow"):
             value = int(value)
