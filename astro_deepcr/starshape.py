@@ -33,7 +33,13 @@ default, see docs/ground.rst, "The star-shape test"):
 4. every isolated star is then tested: a pixel is flagged where observed -
    predicted exceeds that bound times the prediction plus `NSIGMA` times the
    pixel's noise (the sky's and the prediction's photon noise and the read
-   noise).
+   noise). A cosmic ray is one of the inputs that predict its star's other
+   pixels, so the stamp's worst such pixel is flagged first and replaced by its
+   prediction, the stamp predicted again, and so on until none is left
+   (`outliers`; as LACosmic iterates): otherwise the cosmic ray's excess
+   spreads to the predictions of its neighbours and gets them flagged. The
+   replacements only clear flags; every flag also passes the first prediction,
+   the one the bounds were measured with.
 
 A frame with fewer than `STARS_PER_INPUT` stars per input of the map in each
 half learns nothing and flags nothing (`learn_star_map` returns None), as on
@@ -47,7 +53,7 @@ import numpy as np
 from scipy import ndimage
 
 __all__ = ["StarShapeMap", "add_star_shape_flags", "star_shape_mask", "learn_star_map", "star_shape_flags",
-           "find_stars", "stamp_pixels", "fit_weights", "fractions", "unusable_pixels", "sky_and_noise",
+           "outliers", "find_stars", "stamp_pixels", "fit_weights", "fractions", "unusable_pixels", "sky_and_noise",
            "QUANTILE", "NSIGMA", "MIN_SNR", "STRONG_SIGMA", "STARS_PER_INPUT", "SATURATED_MARGIN", "SPLIT_BLOCK"]
 
 #: The bound on a clean star's excess: this quantile of the held-out stars' fractions, i.e. false flags on
@@ -227,17 +233,45 @@ def fractions(observed, predicted, noise):
     return tuple(fraction[:, columns][strong[:, columns]] for columns in (centre, ~centre))
 
 
+def outliers(stamps, star_map, sky_noise):
+    """The pixels of ``stamps`` (N, n; the frame less its sky) their star's shape cannot explain (bool, N x n).
+
+    A pixel passes where observed - predicted exceeds ``star_map.bounds`` times the prediction plus `NSIGMA`
+    times its noise (``sky_noise`` of each stamp, the prediction's photon noise). Worst first: each stamp's pixel
+    passing by the largest factor is flagged and replaced by its prediction, and the stamp is predicted again
+    without it, until none passes. The bounds were measured with the stamps' own predictions, so a pixel is
+    flagged only where the first prediction passes it too: the replacements clear the flags a worse pixel's
+    excess caused, and never add one (a replaced peak would lower its neighbours' predictions in turn).
+    """
+    working = np.array(stamps, np.float64)
+    hit = np.zeros(working.shape, bool)
+    first = None
+    active = np.arange(len(working))
+    sky_variance = np.asarray(sky_noise, np.float64) ** 2
+    for _ in range(working.shape[1]):
+        predicted = star_map.predict(working[active])
+        signal = np.clip(predicted, 0, None)  # a wing's prediction may dip below the sky
+        allowed = star_map.bounds * signal + NSIGMA * np.sqrt(signal + sky_variance[active, None])
+        factor = np.where(hit[active], -np.inf, (stamps[active] - predicted) / allowed)
+        if first is None:
+            first = factor > 1
+        worst = np.argmax(factor, axis=1)
+        passes = factor[np.arange(len(active)), worst] > 1
+        if not passes.any():
+            break
+        active, worst = active[passes], worst[passes]
+        hit[active, worst] = True
+        working[active, worst] = predicted[passes, worst]
+    return hit & first if first is not None else hit
+
+
 def _flags(frame, star_map):
     rows, cols = frame.stars(star_map.half)
     mask = np.zeros(frame.image.shape, bool)
     if len(rows) == 0:
         return mask
     stamp_rows, stamp_cols = stamp_pixels(rows, cols, star_map.half)
-    stamps = frame.excess[stamp_rows, stamp_cols]
-    predicted = star_map.predict(stamps)
-    signal = np.clip(predicted, 0, None)  # a wing's prediction may dip below the sky
-    sigma = np.sqrt(signal + (frame.noise[rows, cols] ** 2)[:, None])
-    hit = stamps - predicted > star_map.bounds * signal + NSIGMA * sigma
+    hit = outliers(frame.excess[stamp_rows, stamp_cols], star_map, frame.noise[rows, cols])
     mask[stamp_rows[hit], stamp_cols[hit]] = True
     return mask
 
