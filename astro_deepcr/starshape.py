@@ -245,7 +245,7 @@ def outliers(stamps, star_map, sky_noise):
     """
     working = np.array(stamps, np.float64)
     hit = np.zeros(working.shape, bool)
-    first = None
+    first = None  # the first prediction's verdicts
     active = np.arange(len(working))
     sky_variance = np.asarray(sky_noise, np.float64) ** 2
     for _ in range(working.shape[1]):
@@ -262,7 +262,7 @@ def outliers(stamps, star_map, sky_noise):
         active, worst = active[passes], worst[passes]
         hit[active, worst] = True
         working[active, worst] = predicted[passes, worst]
-    return hit & first if first is not None else hit
+    return hit & first
 
 
 def _flags(frame, star_map):
