@@ -28,8 +28,9 @@ default, see docs/ground.rst, "The star-shape test"):
    assumed;
 3. on the other half, how far clean stars stray from it: the `QUANTILE`
    quantile of (observed - predicted) / predicted over the pixels predicted
-   above `STRONG_SIGMA` sky sigma, apart for the peak and for the other
-   pixels;
+   above `STRONG_SIGMA` sky sigma, at each position of the stamp (a
+   position with fewer than `MIN_POSITION_VALUES` such values takes the
+   quantile pooled over the peak, or over all the other pixels);
 4. every isolated star is then tested: a pixel is flagged where observed -
    predicted exceeds that bound times the prediction plus `NSIGMA` times the
    pixel's noise (the sky's and the prediction's photon noise and the read
@@ -54,7 +55,8 @@ from scipy import ndimage
 
 __all__ = ["StarShapeMap", "add_star_shape_flags", "star_shape_mask", "learn_star_map", "star_shape_flags",
            "outliers", "find_stars", "stamp_pixels", "fit_weights", "fractions", "unusable_pixels", "sky_and_noise",
-           "QUANTILE", "NSIGMA", "MIN_SNR", "STRONG_SIGMA", "STARS_PER_INPUT", "SATURATED_MARGIN", "SPLIT_BLOCK"]
+           "QUANTILE", "NSIGMA", "MIN_SNR", "STRONG_SIGMA", "STARS_PER_INPUT", "SATURATED_MARGIN", "SPLIT_BLOCK",
+           "MIN_POSITION_VALUES"]
 
 #: The bound on a clean star's excess: this quantile of the held-out stars' fractions, i.e. false flags on
 #: about 1 % of a star's bright pixels (chosen in session 42 before any test ran: docs/ground_search.rst, R13).
@@ -69,6 +71,9 @@ STRONG_SIGMA = 20.0
 STARS_PER_INPUT = 4
 #: No tested or learning stamp holds a pixel within this many px of a saturated one.
 SATURATED_MARGIN = 3
+#: A stamp position with fewer held-out values than this keeps its group's pooled bound (peak or others): the 99th
+#: percentile of fewer values is mostly noise (session 43, rule R19).
+MIN_POSITION_VALUES = 100
 #: Side (px) of the checkerboard squares that split the stars into learning and held-out halves.
 SPLIT_BLOCK = 32
 
@@ -84,8 +89,8 @@ class StarShapeMap:
     weights : ndarray, shape (n, n)
         Row ``j`` predicts stamp pixel ``j`` (row-major) from the others (``weights[j, j] == 0``).
     bounds : ndarray, shape (n,)
-        The `QUANTILE` of (observed - predicted) / predicted on held-out stars: the peak's at the centre,
-        the other pixels' elsewhere.
+        The `QUANTILE` of (observed - predicted) / predicted on held-out stars, at each stamp position (the
+        pooled one of the peak or of the other pixels where a position has fewer than `MIN_POSITION_VALUES`).
     n_learnt, n_held_out : int
         Stars the map was learnt on and the bounds measured on.
     fwhm : float
@@ -215,12 +220,32 @@ def _learn(frame):
         return None
     learn, held_out = stamps[learning], stamps[~learning]
     weights = fit_weights(learn)
-    peak, others = fractions(held_out, held_out @ weights.T, frame.noise[rows[~learning], cols[~learning]])
+    bounds = _bounds(held_out, held_out @ weights.T, frame.noise[rows[~learning], cols[~learning]])
+    if bounds is None:
+        return None
+    return StarShapeMap(half, weights, bounds, len(learn), len(held_out), float(psf.fwhm), float(psf.sharpness))
+
+
+def _bounds(observed, predicted, noise):
+    """`StarShapeMap.bounds` from the held-out stars (None where none has a pixel predicted strong enough)."""
+    peak, others = fractions(observed, predicted, noise)
     if peak.size == 0 or others.size == 0:
         return None
-    bounds = np.full(stamps.shape[1], np.quantile(others, QUANTILE))
-    bounds[stamps.shape[1] // 2] = np.quantile(peak, QUANTILE)
-    return StarShapeMap(half, weights, bounds, len(learn), len(held_out), float(psf.fwhm), float(psf.sharpness))
+    n_pixels = observed.shape[1]
+    bounds = np.full(n_pixels, np.quantile(others, QUANTILE))
+    bounds[n_pixels // 2] = np.quantile(peak, QUANTILE)
+    fraction, strong = _strong_fractions(observed, predicted, noise)
+    for j in range(n_pixels):
+        values = fraction[strong[:, j], j]
+        if values.size >= MIN_POSITION_VALUES:
+            bounds[j] = np.quantile(values, QUANTILE)
+    return bounds
+
+
+def _strong_fractions(observed, predicted, noise):
+    """(observed - predicted) / predicted, and where the prediction exceeds `STRONG_SIGMA` times ``noise``."""
+    strong = predicted > STRONG_SIGMA * np.asarray(noise)[:, None]
+    return (observed - predicted) / np.where(strong, predicted, 1.0), strong
 
 
 def fractions(observed, predicted, noise):
@@ -228,8 +253,7 @@ def fractions(observed, predicted, noise):
     (one value per stamp): ``(peak, others)``, the centre pixels' and the other pixels' values."""
     centre = np.zeros(observed.shape[1], bool)
     centre[observed.shape[1] // 2] = True
-    strong = predicted > STRONG_SIGMA * np.asarray(noise)[:, None]
-    fraction = (observed - predicted) / np.where(strong, predicted, 1.0)
+    fraction, strong = _strong_fractions(observed, predicted, noise)
     return tuple(fraction[:, columns][strong[:, columns]] for columns in (centre, ~centre))
 
 

@@ -135,8 +135,8 @@ def test_a_boolean_mask_says_which_bright_pixels_are_saturated():
 def test_the_star_shape_test_through_two_doors(tmp_path):
     """``flag`` (read noise from READNSE*) and `cosmicray_deepcr` (read noise given, the DQ as the ccdproc user's
     mask, ``satlevel`` the lowest DQ-saturated value) add the star-shape test's flags alike, to 6.5 % of the flag
-    door's (measured: 469 of 8083 px differ; without the test 2 %; 552 of 9323 before the test's worst-first
-    replacement). The test learns from the stars the door's
+    door's (measured: 461 of 7760 px differ; without the test 2 %; 552 of 9323 in session 42, before the test's
+    worst-first replacement and per-position bounds). The test learns from the stars the door's
     masks leave usable, so it differs more: here ``satlevel`` marks 182 unmasked pixels saturated that the DQ
     does not, which takes 1148 px of stamps out."""
     flagged = shutil.copy(HRC, tmp_path / "j8bt06nyq_flt.fits")
@@ -153,7 +153,7 @@ def test_the_star_shape_test_through_two_doors(tmp_path):
         assert hdul["SCI", 1].header["DCRSTAR"].endswith("stars") and "px added, map of" in hdul[0].header["DCRSTAR"]
     ccdproc = nccd.mask & ~ccd.mask
     assert nccd.meta["DCRSTAR"].endswith("stars")
-    assert 7880 < (flag & good).sum() < 8280
+    assert 7560 < (flag & good).sum() < 7960
     assert ((ccdproc ^ flag) & good).sum() <= 0.065 * (flag & good).sum()
 
 

@@ -42,12 +42,14 @@ def field():
 
 
 def test_the_map_learns_the_stars_and_finds_the_cosmic_rays_on_them(field):
-    """Measured: of 576 stars the 560 no sharper than the 95th percentile of measure_psf's (2.55) learnt (280) and
-    held out (280), stamp 7 px (FWHM 1.80), bounds 0.041 (peak) and 0.149; no flag on the clean frame, every hit
-    found, 35 flags off the hits and none away from them. A cosmic ray that outshines its star's peak (12 of the
-    40) moves the stamp's centre onto itself, and the star's other pixels are then tested about the wrong centre:
-    33 of the 35 lie around those 12 stars (the test's known cost, docs/ground.rst); the 28 stars tested about
-    their own peak hold 2 (a single pass, before the worst-first replacement, left 155 around them)."""
+    """Measured: of 576 stars the 560 no sharper than the 95th percentile of measure_psf's (2.55) learnt (280)
+    and held out (280), stamp 7 px (FWHM 1.80); bounds per position: the peak's 0.041, its four neighbours'
+    0.063-0.095 (well predicted), the corners' (too few held-out values there) the pooled 0.149; no flag on the
+    clean frame, every hit found, 35 flags off the hits and none away from them. A cosmic ray that outshines its
+    star's peak (12 of the 40) moves the stamp's centre onto itself, and the star's other pixels are then tested
+    about the wrong centre: all 35 lie around those 12 stars (the test's known cost, docs/ground.rst); the 28
+    stars tested about their own peak hold none (a single pass, before the worst-first replacement, left 155
+    around them)."""
     clean, hit, hits, readnoise = field
     unusable = np.zeros(clean.shape, bool)
     star_map = starshape.learn_star_map(clean, readnoise=readnoise, unusable=unusable)
@@ -56,7 +58,12 @@ def test_the_map_learns_the_stars_and_finds_the_cosmic_rays_on_them(field):
     assert star_map.fwhm == pytest.approx(1.8, abs=0.05)
     centre = star_map.bounds.size // 2
     assert star_map.bounds[centre] == pytest.approx(0.041, abs=0.015)
-    assert np.delete(star_map.bounds, centre) == pytest.approx(0.149, abs=0.03)
+    size = 2 * star_map.half + 1
+    sides = star_map.bounds[[centre - size, centre - 1, centre + 1, centre + size]]
+    assert np.all(sides > 0.04) and np.all(sides < 0.11)
+    corners = star_map.bounds[[0, size - 1, size * (size - 1), size * size - 1]]
+    assert corners == pytest.approx(0.149, abs=0.03) and np.all(corners == corners[0])  # pooled: few values there
+    assert star_map.bounds.max() < 0.25
     assert np.all(np.diag(star_map.weights) == 0)  # leave one out
     assert starshape.star_shape_flags(clean, star_map, readnoise=readnoise, unusable=unusable).sum() == 0
     flags = starshape.star_shape_flags(hit, star_map, readnoise=readnoise, unusable=unusable)
@@ -134,8 +141,11 @@ def test_unusable_and_non_finite_pixels_are_never_in_a_stamp(field):
 
 def test_detect_adds_the_test_where_asked_and_records_it(field):
     """In the core the map is learnt on the frame tested, hit stars included where no sharper than the stars
-    (553 learnt and held out); the test adds 39 px, and 39 of the 40 hits are then flagged (the network alone:
-    10). float32: the same on every CPU."""
+    (553 learnt and held out); the test adds 32 px, and 31 of the 40 hits are then flagged (the network alone:
+    10). Here 40 of the 576 stars carry a hit next to their peak, all at the same eight positions, so the bounds
+    of those positions, measured on the held-out half hits included, absorb some of them (39 with one bound for
+    all positions but the peak); a real frame's cosmic rays fall on every position alike. float32: the same on
+    every CPU."""
     from astro_deepcr.detection import detect
 
     _, hit, hits, readnoise = field
@@ -144,9 +154,9 @@ def test_detect_adds_the_test_where_asked_and_records_it(field):
     assert plain.star_shape == "off" and plain.provenance["star_shape"] is None  # no DCRSTAR card: headers as before
     assert np.all(shaped.cr_mask >= plain.cr_mask)
     added = int((shaped.cr_mask & ~plain.cr_mask).sum())
-    assert shaped.star_shape == f"{added} px added, map of 553 stars" and 33 <= added <= 45
+    assert shaped.star_shape == f"{added} px added, map of 553 stars" and 28 <= added <= 36
     # the network's float32 masks may differ by a pixel between CPUs (AVX2, AVX-512): tolerances of one
-    assert 38 <= (shaped.cr_mask & hits).sum() <= 40 and 9 <= (plain.cr_mask & hits).sum() <= 11
+    assert 30 <= (shaped.cr_mask & hits).sum() <= 32 and 9 <= (plain.cr_mask & hits).sum() <= 11
     np.testing.assert_array_equal(shaped.probability, plain.probability)  # the network is untouched
 
 
@@ -167,7 +177,7 @@ def test_detect_says_what_the_test_needs():
 
 
 def test_hrc_frame_with_the_test(benchmark_script):
-    """The HRC frame through the core (measured: 3113 px added to ground's 4967, the map learnt from the 4038 of
+    """The HRC frame through the core (measured: 2790 px added to ground's 4967, the map learnt from the 4038 of
     its 5019 isolated stars no sharper than its stars' 95th percentile; docs/ground.rst, "The star-shape test",
     evaluates the same masks)."""
     injection_frames = benchmark_script("injection_frames")
@@ -180,15 +190,16 @@ def test_hrc_frame_with_the_test(benchmark_script):
     found = detect(frame["electrons"], spec="ground", dq=frame["dq"], progress=False, precision="float32",
                    star_shape=True, readnoise=frame["readnoise"])
     added, stars = (int(n) for n in re.match(r"(\d+) px added, map of (\d+) stars", found.star_shape).groups())
-    assert stars == 4038 and abs(added - 3113) <= 20  # least squares and the network: a few px between CPUs
-    assert abs(found.n_cr - 8083) <= 25
+    assert stars == 4038 and abs(added - 2790) <= 20  # least squares and the network: a few px between CPUs
+    assert abs(found.n_cr - 7760) <= 25
 
 
 def test_worst_first_never_adds_a_flag_on_wfpc2(benchmark_script):
     """On WFPC2's WF2 chip (undersampled, many stars the map explains poorly) replacing a flagged pixel by its
     prediction lowers its neighbours' predictions; had those been tested against the bounds again, the flags
-    would cascade (measured without the guard: 3299 px, 19 stars with more than 10; tested at once 2712 and 3).
-    Every flag also passes the first test, so 2400 px, 2 such stars."""
+    would cascade (measured with one bound for all positions but the peak: without the guard 3299 px, 19 stars
+    with more than 10; tested at once 2712 and 3).
+    Every flag also passes the first test, so 2426 px, 2 such stars (session 43, per-position bounds)."""
     injection_frames = benchmark_script("injection_frames")
     frames = dict(injection_frames.installed_frames(["wfpc2"]))
     if "wfpc2" not in frames:
@@ -206,7 +217,7 @@ def test_worst_first_never_adds_a_flag_on_wfpc2(benchmark_script):
     stamps = (frame["electrons"] - sky)[starshape.stamp_pixels(rows, cols, star_map.half)]
     flagged = starshape.outliers(stamps, star_map, noise[rows, cols])
     per_star = flagged.sum(axis=1)
-    assert len(rows) == 4177 and abs(int(per_star.sum()) - 2400) <= 30 and (per_star > 10).sum() <= 3
+    assert len(rows) == 4177 and abs(int(per_star.sum()) - 2426) <= 30 and (per_star > 10).sum() <= 3
 
 
 def test_one_pass_gives_what_the_two_steps_give(field):
@@ -233,5 +244,5 @@ def test_the_cost_benchmark_runs(benchmark_script, capsys):
     out = capsys.readouterr().out
     flagged, stars, tested, centred = (int(n) for n in re.search(
         r"the test flags (\d+) px; (\d+) of the (\d+) isolated stars.* hold (\d+)", out).groups())
-    assert tested == 5019 and abs(flagged - 3266) <= 20 and abs(stars - 2236) <= 10 and abs(centred - 419) <= 10
+    assert tested == 5019 and abs(flagged - 2948) <= 20 and abs(stars - 1992) <= 10 and abs(centred - 393) <= 10
     assert "map of 4038 stars" in out and "1024 x 1024 px (the frame tiled): the test alone" in out
