@@ -67,9 +67,9 @@ def moffat_pixels(shape, centre, fwhm, beta, flux=1.0):
 
 
 def _moffat_gradient(shape, params):
-    """`moffat_pixels` plus a constant (params: flux, y0, x0, fwhm, beta, sky), raveled, and its derivatives by
-    the six parameters (columns): what the least-squares fit of `_fit_star` needs, analytically."""
-    flux, y0, x0, fwhm, beta, sky = params
+    """The derivatives of `moffat_pixels` plus a constant (params: flux, y0, x0, fwhm, beta, sky) by the six
+    parameters, one column each, pixels raveled: the Jacobian of `_fit_star`'s least squares, analytically."""
+    flux, y0, x0, fwhm, beta, _ = params
     alpha = _alpha(fwhm, beta)
     y, x, u = _sub_samples(shape, (y0, x0), alpha)
     fine = (beta - 1.0) / (np.pi * alpha**2) * u ** (-beta) / _SUB**2
@@ -80,7 +80,7 @@ def _moffat_gradient(shape, params):
                flux * fine * 2.0 * beta * x[None, :] / (alpha**2 * u), flux * by_alpha * alpha / fwhm,
                flux * (fine * (1.0 / (beta - 1.0) - np.log(u)) + by_alpha * alpha_by_beta)]
     binned = [_binned(column, shape).ravel() for column in columns]
-    return flux * binned[0] + sky, np.column_stack(binned + [np.ones(binned[0].size)])
+    return np.column_stack(binned + [np.ones(binned[0].size)])
 
 
 def _ratio(stamp, y, x):
@@ -121,28 +121,21 @@ def _fit_star(stamp, variance):
     centre = (shape[0] // 2, shape[1] // 2)
     background = float(np.median(np.concatenate([stamp[0], stamp[-1], stamp[:, 0], stamp[:, -1]])))
     flux0 = max(float(stamp.sum() - background * stamp.size), float(stamp[centre]))
-    weight = (1.0 / np.sqrt(variance)).ravel()
-    data = np.ravel(stamp)
-    last = {}  # the model and its derivatives at the last parameters: the fit asks for both at each point
-
-    def evaluated(params):
-        key = tuple(params)
-        if last.get("key") != key:
-            last.update(key=key, value=_moffat_gradient(shape, params))
-        return last["value"]
+    weight = 1.0 / np.sqrt(variance)
 
     def residual(params):
-        return (evaluated(params)[0] - data) * weight
+        flux, y0, x0, fwhm, beta, sky = params
+        return ((moffat_pixels(shape, (y0, x0), fwhm, beta, flux) + sky - stamp) * weight).ravel()
 
     def jacobian(params):
-        return evaluated(params)[1] * weight[:, None]
+        return _moffat_gradient(shape, params) * weight.ravel()[:, None]
 
     start = (flux0, centre[0], centre[1], 2.0, 2.5, background)
     low = (0.0, centre[0] - 1.5, centre[1] - 1.5, 0.2, 1.2, -np.inf)
     high = (np.inf, centre[0] + 1.5, centre[1] + 1.5, 30.0, 10.0, np.inf)
     try:
         # the analytic Jacobian: the fits land where finite differences led them (widths equal to 1e-8 on the
-        # real frames) in about 60 % of the time (docs/ground.rst, "The star-shape test")
+        # real frames) in a third to a half of the time (benchmarks/bench_star_shape.py)
         fit = optimize.least_squares(residual, start, jac=jacobian, bounds=(low, high), max_nfev=200)
     except (ValueError, np.linalg.LinAlgError):
         return None

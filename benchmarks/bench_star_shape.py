@@ -6,7 +6,8 @@ What the star-shape test (`astro_deepcr.starshape`, ``detect(star_shape=True)``)
 On the ACS/HRC frame (spherical_geometry's ``j8bt06nyq_flt.fits``, ``ground``, float32): `detect` without and
 with the test, ``--repeat`` times alternated, the ratio measured in the same run; then the test alone on the
 frame tiled ``--tiles`` x ``--tiles`` (4: 4096 x 4096 px), its time and peak traced memory. Also how its flags
-fall on the HRC frame's isolated stars (`star_lines`). ::
+fall on the HRC frame's isolated stars (`star_lines`), and the PSF fit's time against finite differences
+(`psf_fit_line`). ::
 
     python benchmarks/bench_star_shape.py [--threads 2] [--repeat 2] [--tiles 4]
 """
@@ -33,6 +34,38 @@ def star_lines(science, plain, readnoise=4.71):
     return (f"HRC: the test flags {int(mask.sum())} px; {int(flagged.any(axis=1).sum())} of the {len(rows)} "
             f"isolated stars tested hold some in their stamp ({flagged.sum(axis=1)[flagged.any(axis=1)].mean():.1f} "
             f"px each); {int(centred.sum())} stamps centred on a flagged pixel hold {int(flagged[centred].sum())}")
+
+
+def psf_fit_line(science, unusable, readnoise=4.71, repeat=2):
+    """`~astro_deepcr.starpsf.measure_psf` on the frame as the test calls it (most of the test's cost) with its
+    analytic Jacobian and, as the reference in the same run, with scipy's finite differences (``least_squares``
+    called without ``jac``: the fit as it was before session 43), alternated; the fastest of ``repeat`` each."""
+    from unittest import mock
+
+    from scipy import optimize
+
+    from astro_deepcr.starpsf import measure_psf
+
+    least_squares = optimize.least_squares
+
+    def finite_differences(*args, jac=None, **kwargs):
+        return least_squares(*args, **kwargs)
+
+    times, found = {"analytic": [], "finite differences": []}, {}
+    for _ in range(repeat):
+        for label in times:
+            with mock.patch.object(optimize, "least_squares", finite_differences if label != "analytic" else
+                                   least_squares):
+                start = time.perf_counter()
+                psf = measure_psf(science, readnoise, bad=unusable)
+                times[label].append(time.perf_counter() - start)
+            found[label] = psf
+    analytic, reference = min(times["analytic"]), min(times["finite differences"])
+    one, other = found["analytic"], found["finite differences"]
+    same = ("the same PSF" if (one.sharpness, one.n_stars) == (other.sharpness, other.n_stars)
+            and abs(one.fwhm - other.fwhm) < 1e-5 * one.fwhm else f"PSFs {found}")
+    return (f"HRC: measure_psf {analytic:.2f} s with the analytic Jacobian, {reference:.2f} s with finite "
+            f"differences (x {reference / analytic:.2f}); {same} (FWHM {psf.fwhm:.3f} px, {psf.n_stars} stars)")
 
 
 def main(argv=None):
@@ -63,6 +96,7 @@ def main(argv=None):
             print(f"HRC 1024 x 1024: detect {middle - start:.2f} s, with the star-shape test {end - middle:.2f} s "
                   f"(x {(end - middle) / (middle - start):.1f}); {shaped.star_shape}")
     print(star_lines(science, plain))
+    print(psf_fit_line(science, starshape.unusable_pixels(plain.bad, plain.saturated), repeat=args.repeat))
     tiles = (args.tiles, args.tiles)
     image = np.tile(science, tiles)
     unusable = starshape.unusable_pixels(np.tile(plain.bad, tiles), np.tile(plain.saturated, tiles))
