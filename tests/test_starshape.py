@@ -246,3 +246,5 @@ def test_the_cost_benchmark_runs(benchmark_script, capsys):
         r"the test flags (\d+) px; (\d+) of the (\d+) isolated stars.* hold (\d+)", out).groups())
     assert tested == 5019 and abs(flagged - 2948) <= 20 and abs(stars - 1992) <= 10 and abs(centred - 393) <= 10
     assert "map of 4038 stars" in out and "1024 x 1024 px (the frame tiled): the test alone" in out
+    # the PSF fit's analytic Jacobian against finite differences: the same stars and width (FWHM 1.369 px, 146 stars)
+    assert re.search(r"with finite differences \(x [\d.]+\); the same PSF \(FWHM 1\.369 px, 146 stars\)", out)
