@@ -97,13 +97,13 @@ def test_a_cosmic_ray_does_not_spread_to_its_neighbours_predictions(field):
     hit = stamps.copy()
     hit[:, wing] += stamps[:, wing] + 500.0  # as the synthetic field's hits: the pixel doubled, plus 500 e-
     flagged = starshape.outliers(hit, star_map, sky_noise)
-    assert flagged[:, wing].all() and flagged.sum() <= 53  # measured 52: one star's two stamp corners
+    assert flagged[:, wing].all() and flagged.sum() <= 52  # measured 50 (52 with one bound for all but the peak)
     predicted = star_map.predict(hit)  # the single pass the test made before
     signal = np.clip(predicted, 0, None)
     at_once = hit - predicted > star_map.bounds * signal + starshape.NSIGMA * np.sqrt(signal + sky_noise[:, None] ** 2)
-    assert at_once[:, wing].all() and 330 <= at_once.sum() <= 430  # measured 379
+    assert at_once[:, wing].all() and 360 <= at_once.sum() <= 460  # measured 411
     assert not (flagged & ~at_once).any()  # the replacements only clear flags: every flag passes the first test
-    # a peak brighter than its star's shape allows: tested at once it drags 226 neighbours along, worst first none
+    # a peak brighter than its star's shape allows: tested at once it drags 294 neighbours along, worst first none
     sharp = stamps.copy()
     sharp[:, stamps.shape[1] // 2] *= 1.5
     flagged = starshape.outliers(sharp, star_map, sky_noise)
