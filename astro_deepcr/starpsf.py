@@ -59,11 +59,16 @@ def _binned(fine, shape):
     return fine.reshape(shape[0], _SUB, shape[1], _SUB).sum(axis=(1, 3))
 
 
+def _unit_moffat(u, alpha, beta):
+    """The unit-flux Moffat at ``u = 1 + r**2 / alpha**2``, per sub-sample."""
+    return (beta - 1.0) / (np.pi * alpha**2) * u ** (-beta) / _SUB**2
+
+
 def moffat_pixels(shape, centre, fwhm, beta, flux=1.0):
     """A circular Moffat profile of total ``flux`` integrated over the pixels of ``shape`` (centre: y, x)."""
     alpha = _alpha(fwhm, beta)
     _, _, u = _sub_samples(shape, centre, alpha)
-    return flux * _binned((beta - 1.0) / (np.pi * alpha**2) * u ** (-beta) / _SUB**2, shape)
+    return flux * _binned(_unit_moffat(u, alpha, beta), shape)
 
 
 def _moffat_gradient(shape, params):
@@ -72,7 +77,7 @@ def _moffat_gradient(shape, params):
     flux, y0, x0, fwhm, beta, _ = params
     alpha = _alpha(fwhm, beta)
     y, x, u = _sub_samples(shape, (y0, x0), alpha)
-    fine = (beta - 1.0) / (np.pi * alpha**2) * u ** (-beta) / _SUB**2
+    fine = _unit_moffat(u, alpha, beta)
     by_alpha = fine * (2.0 * beta * (u - 1.0) / (alpha * u) - 2.0 / alpha)
     power = 2.0 ** (1.0 / beta)
     alpha_by_beta = 0.5 * alpha * power * np.log(2.0) / (beta**2 * (power - 1.0))

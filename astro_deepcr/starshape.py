@@ -228,18 +228,16 @@ def _learn(frame):
 
 def _bounds(observed, predicted, noise):
     """`StarShapeMap.bounds` from the held-out stars (None where none has a pixel predicted strong enough)."""
-    peak, others = fractions(observed, predicted, noise)
+    fraction, strong = _strong_fractions(observed, predicted, noise)
+    values = [fraction[strong[:, j], j] for j in range(observed.shape[1])]
+    centre = len(values) // 2
+    peak, others = values[centre], np.concatenate(values[:centre] + values[centre + 1:])  # `fractions`' two groups
     if peak.size == 0 or others.size == 0:
         return None
-    n_pixels = observed.shape[1]
-    bounds = np.full(n_pixels, np.quantile(others, QUANTILE))
-    bounds[n_pixels // 2] = np.quantile(peak, QUANTILE)
-    fraction, strong = _strong_fractions(observed, predicted, noise)
-    for j in range(n_pixels):
-        values = fraction[strong[:, j], j]
-        if values.size >= MIN_POSITION_VALUES:
-            bounds[j] = np.quantile(values, QUANTILE)
-    return bounds
+    pooled = [np.quantile(others, QUANTILE)] * len(values)
+    pooled[centre] = np.quantile(peak, QUANTILE)
+    return np.array([np.quantile(at, QUANTILE) if at.size >= MIN_POSITION_VALUES else bound
+                     for at, bound in zip(values, pooled, strict=True)])
 
 
 def _strong_fractions(observed, predicted, noise):

@@ -415,15 +415,16 @@ def _flag(names, settings):
     summary = flag_cosmic_rays(names, progress=False, **kwargs)
     for name in names:
         rows = summary[summary["file"] == name]
-        header = fits.getheader(name)
-        log.info(f"deepCR model {rows['model'][0]} for {os.path.basename(name)} ({header.get('DCRWHY', '')}), "
-                 f"threshold {rows['threshold'][0]:g}, precision {header.get('DCRPREC', '')}")
-        for row in rows:
-            log.info(f"deepCR ({row['model']}): {row['n_cr']} cosmic-ray pixels in "
-                     f"{os.path.basename(name)}[SCI,{row['extver']}]")
-            if settings["star_shape"]:
-                note = fits.getheader(name, ("SCI", int(row["extver"]))).get("DCRSTAR", "")
-                log.info(f"    star-shape test of {os.path.basename(name)}[SCI,{row['extver']}]: {note}")
+        with fits.open(name) as hdul:  # the headers flag_cosmic_rays wrote, read once per file
+            header = hdul[0].header
+            log.info(f"deepCR model {rows['model'][0]} for {os.path.basename(name)} ({header.get('DCRWHY', '')}), "
+                     f"threshold {rows['threshold'][0]:g}, precision {header.get('DCRPREC', '')}")
+            for row in rows:
+                log.info(f"deepCR ({row['model']}): {row['n_cr']} cosmic-ray pixels in "
+                         f"{os.path.basename(name)}[SCI,{row['extver']}]")
+                if settings["star_shape"]:
+                    note = hdul["SCI", int(row["extver"])].header.get("DCRSTAR", "")
+                    log.info(f"    star-shape test of {os.path.basename(name)}[SCI,{row['extver']}]: {note}")
     return summary
 
 
