@@ -27,7 +27,7 @@ __all__ = ["run_demo", "summary_lines"]
 DEMO_FILES = ("demo.fits", "demo.png", "demo.reg")
 
 
-def run_demo(outdir="demo_out", model=None, threshold=None, device=None, path=None, plot=True):
+def run_demo(outdir="demo_out", model=None, threshold=None, device=None, path=None, plot=True, star_shape=False):
     """Detect the cosmic rays of the real ACS/HRC example exposure; write FITS, PNG and DS9 regions.
 
     Parameters
@@ -50,6 +50,9 @@ def run_demo(outdir="demo_out", model=None, threshold=None, device=None, path=No
         (default `astro_deepcr.datasets.hst_example_path`).
     plot : bool
         Write ``demo.png`` (needs matplotlib).
+    star_shape : bool
+        Also the star-shape test (`astro_deepcr.starshape`; off by default, as
+        at every door), with the read noise of the ``SCI,1`` header.
 
     Returns
     -------
@@ -58,26 +61,32 @@ def run_demo(outdir="demo_out", model=None, threshold=None, device=None, path=No
         `astro_deepcr.visualization.mask_statistics` (``n_cr_pixels``,
         ``n_cr_objects``, ``fraction_flagged``, ``n_bright``,
         ``n_bright_flagged``, ``largest_object``), ``n_bad`` (DQ-excluded
-        pixels), ``input``, ``description`` (instrument, filter, target,
-        exposure time from the header) and the written ``fits``, ``png`` (None without
+        pixels), ``star_shape`` (the test's ``DCRSTAR`` note, or ``"off"``),
+        ``input``, ``description`` (instrument, filter, target, exposure time
+        from the header) and the written ``fits``, ``png`` (None without
         ``plot``) and ``regions``.
 
     Raises
     ------
     FileNotFoundError
         The example exposure is not installed (spherical_geometry).
+    ValueError
+        ``star_shape`` with a file whose headers give no read noise.
     """
     from .datasets import load_hst_example
     from .detection import choose_model, detect
     from .dq import CR_BIT, set_crbit
     from .provenance import record_run
-    from .units import header_exptime
+    from .units import header_exptime, star_shape_readnoise
     from .visualization import mask_statistics, write_quicklook, write_regions
 
     example = load_hst_example(path)
     spec, reason = choose_model(example.primary_header, model=model)
+    readnoise = (star_shape_readnoise(example.sci_header, example.primary_header, f"{example.path}[SCI,1]")
+                 if star_shape else None)
     found = detect(example.science, spec=spec, reason=reason, threshold=threshold, dq=example.dq, device=device,
-                   exptime=header_exptime(example.sci_header, example.primary_header), progress=False)
+                   exptime=header_exptime(example.sci_header, example.primary_header), progress=False,
+                   star_shape=star_shape, readnoise=readnoise)
     cr_mask, probability, bad, threshold = found.cr_mask, found.probability, found.bad, found.threshold
     numbers = mask_statistics(example.science, cr_mask, bad, saturated=found.saturated)
     os.makedirs(outdir, exist_ok=True)
@@ -103,8 +112,8 @@ def run_demo(outdir="demo_out", model=None, threshold=None, device=None, path=No
     words = [str(header.get(key, "")).strip() for key in ("INSTRUME", "DETECTOR", "FILTER1", "TARGNAME")]
     description = f"{' '.join(filter(None, words))}, {float(header.get('EXPTIME', float('nan'))):g} s"
     return {"model": spec.name, "reason": reason, "description": description, "threshold": threshold, **numbers,
-            "n_bad": int(bad.sum()), "input": example.path, "fits": fits_path, "png": png_path if plot else None,
-            "regions": reg_path}
+            "n_bad": int(bad.sum()), "star_shape": found.star_shape, "input": example.path, "fits": fits_path,
+            "png": png_path if plot else None, "regions": reg_path}
 
 
 def summary_lines(summary):
@@ -114,4 +123,5 @@ def summary_lines(summary):
             f"{summary['n_cr_pixels']} cosmic-ray pixels in {summary['n_cr_objects']} objects "
             f"({100 * summary['fraction_flagged']:.3f} % of the good pixels, "
             f"largest {summary['largest_object']} px); "
-            f"{summary['n_bright_flagged']} of the {summary['n_bright']} brightest pixels flagged"]
+            f"{summary['n_bright_flagged']} of the {summary['n_bright']} brightest pixels flagged"] + (
+        [f"star-shape test: {summary['star_shape']}"] if summary.get("star_shape", "off") != "off" else [])

@@ -70,7 +70,11 @@ out-of-domain alarm): the bright-pixel count sees only star cores, this sees
 flags on fainter sources too.
 A last table splits each row by where the cosmic rays landed (near saturated, on a bright
 source, elsewhere: `astro_deepcr.evaluation.injection.ENVIRONMENTS`), the default against
-LACosmic at its defaults. A frame or library the model's card lists in ``training_frames`` /
+LACosmic at its defaults. With ``--placebo``, each library is injected a second time as its placebo
+(`astro_deepcr.evaluation.libraries.psf_placebos`: faint point sources of the frame's own PSF with the
+cosmic rays' charges, the same seed and detectors), and a table gives, per environment, each detector's
+recall of the cosmic rays beside what it flags of the placebos: recall on stars that comes with flags on
+faint stars is not cosmic-ray detection. A frame or library the model's card lists in ``training_frames`` /
 ``training_libraries`` is marked "trained on" and not scored. Cosmic rays:
 500 per megapixel per trial, trials until about 1000 are injected (at most
 40: GMOS gets 600), seed 22. Also, unless ``--no-protection``: the saturation protection
@@ -82,7 +86,7 @@ every electron zoo model on every frame (the out-of-domain alarm); with
 
     python benchmarks/injection_frames.py [--png-dir DIR] [--seed 22]
         [--frames hrc saao gmos wfpc2 kpno wfpc2-wf3 wfpc2-wf4 wfpc2-pc1]
-        [--libraries hrc wfpc2 kpno thin-ccd thick-ccd] [--model NAME] [--star-shape] [--rst]
+        [--libraries hrc wfpc2 kpno thin-ccd thick-ccd] [--model NAME] [--star-shape] [--rst] [--placebo]
 """
 
 import argparse
@@ -364,6 +368,49 @@ def summary_rows(all_results):
     return rows
 
 
+def frame_psf(frame):
+    """The frame's own PSF (`astro_deepcr.starpsf.measure_psf`, its DQ's non-zero pixels and saturation left out)."""
+    from astro_deepcr.starpsf import measure_psf
+
+    bad = None if frame["dq"] is None else frame["dq"] != 0
+    return measure_psf(frame["electrons"], frame["readnoise"], bad=bad, satlevel=frame["satlevel"])
+
+
+def placebo_run(frame, library, args, match):
+    """`run_frame` with ``library``'s placebos (`psf_placebos` of the frame's PSF) in place of its cosmic rays:
+    the same seed, density, trials and detectors (the flag match of the cosmic-ray run)."""
+    from astro_deepcr.evaluation.injection import cosmic_ray_library, psf_placebos, run_frame
+
+    if "psf" not in frame:
+        frame["psf"] = frame_psf(frame)
+    placebos = psf_placebos(cosmic_ray_library(library), frame["psf"].fwhm, frame["psf"].beta)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        results = run_frame(frame, model=args.model, library=placebos, seed=args.seed, density=args.density,
+                            n_trials=trials_for(frame, args.density), flag_match=match, star_shape=args.star_shape)
+    results["library"] = f"{library} placebo"
+    return results
+
+
+def placebo_lines(pairs):
+    """Per frame, library and environment: each detector's recall by new flags of the cosmic rays and of their
+    placebos (``cosmic rays / placebos``), and how many of each were injected."""
+    from astro_deepcr.evaluation.injection import ENVIRONMENTS
+
+    names = list(pairs[0][0]["detectors"]) if pairs else []
+    lines = ["| frame | library | environment | CRs / placebos | " + " | ".join(
+        name.replace("deepCR ", "") for name in names) + " |", "|" + "---|" * (4 + len(names))]
+    for crs, placebos in pairs:
+        names = list(crs["detectors"])
+        for suffix in ["", *(f" {name}" for name in ENVIRONMENTS)]:
+            count = [run["detectors"][names[0]][f"objects{suffix}"] for run in (crs, placebos)]
+            cells = [f"{run['detectors'][name][f'object_recall_new{suffix}']:.3f}"
+                     for name in names for run in (crs, placebos)]
+            lines.append(f"| {crs['name']} | {crs['library']} | {suffix.strip() or 'all'} | {count[0]} / {count[1]} | "
+                         + " | ".join(f"{cells[2 * k]} / {cells[2 * k + 1]}" for k in range(len(names))) + " |")
+    return lines
+
+
 def summary_lines(all_results):
     """`summary_rows` as a Markdown table."""
     lines = ["| " + " | ".join(SUMMARY_COLUMNS) + " |", "|" + "---|" * len(SUMMARY_COLUMNS)]
@@ -420,13 +467,12 @@ def library_lines(names):
 
 def psf_lines(frames):
     """Each frame's own PSF (`measure_psf`) and how many cosmic rays `harvest_frame` takes from it against it."""
-    from astro_deepcr.starpsf import measure_psf
     from astro_deepcr.training.crlibrary import harvest_frame
 
     lines = ["| frame | FWHM px | beta | sharpness limit | stars | from | harvested CRs |", "|" + "---|" * 7]
     for frame in frames:
         bad = None if frame["dq"] is None else frame["dq"] != 0
-        psf = measure_psf(frame["electrons"], frame["readnoise"], bad=bad, satlevel=frame["satlevel"])
+        psf = frame_psf(frame)
         stamps = harvest_frame(frame["electrons"], frame["readnoise"], bad=bad, satlevel=frame["satlevel"], psf=psf)
         lines.append(f"| {frame['name']} | {psf.fwhm:.2f} | {psf.beta:.2f} | {psf.sharpness:.2f} | {psf.n_stars} | "
                      f"{psf.source} | {len(stamps)} |")
@@ -445,6 +491,9 @@ def main(argv=None):
     parser.add_argument("--model", help="score this model (zoo name or .safetensors path) as the default")
     parser.add_argument("--star-shape", action="store_true",
                         help="the default with the star-shape test (astro_deepcr.starshape, the frame's read noise)")
+    parser.add_argument("--placebo", action="store_true",
+                        help="also inject each library's placebo (faint point sources of the frame's own PSF with "
+                        "the cosmic rays' charges) and print what each detector flags of them")
     parser.add_argument("--fractions", action="store_true", help="also the flagged fraction of every zoo model")
     parser.add_argument("--rst", action="store_true",
                         help="also the summary as docs/ground.rst's held-out table (reStructuredText)")
@@ -471,7 +520,7 @@ def main(argv=None):
         print("\nEach frame's own PSF:\n")
         print("\n".join(psf_lines([LOADERS[name]() for name in args.frames])))
         return None
-    frames, all_results = [], []
+    frames, all_results, placebo_pairs = [], [], []
     for name, frame in installed_frames(args.frames):
         frames.append(frame)
         with warnings.catch_warnings():
@@ -497,6 +546,8 @@ def main(argv=None):
             print(f"  {library}: {results['n_injected']} CRs in {results['n_trials']} trials; flag match "
                   f"{match.label()} ({match.n_flagged} flags, target {match.target}, tolerance {match.tolerance}) "
                   f"({time.perf_counter() - start:.0f} s)")
+            if args.placebo:
+                placebo_pairs.append((results, placebo_run(frame, library, args, match)))
             if args.png_dir:
                 plot_injection(results, pathlib.Path(args.png_dir) / f"injection_{name}_{library}.png")
                 bright_png = pathlib.Path(args.png_dir) / f"bright_{name}.png"
@@ -511,6 +562,10 @@ def main(argv=None):
     print("\n".join(table_lines([results for results in all_results if "trained_on" not in results])))
     print("\nBy environment (the default against LACosmic at its defaults):\n")
     print("\n".join(environment_lines(all_results)))
+    if placebo_pairs:
+        print("\nPlacebo control (recall by new flags of the library's cosmic rays / of faint point sources of the "
+              "frame's PSF with the same charges, psf_placebos):\n")
+        print("\n".join(placebo_lines(placebo_pairs)))
     hrc = next((frame for frame in frames if frame["name"] == "hrc"), None)
     if hrc is not None and not args.no_protection:
         protection_before_after(hrc, args.seed, args.density)

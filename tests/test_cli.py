@@ -264,6 +264,12 @@ def test_demo_simulated_needs_the_plugin(monkeypatch, tmp_path, capsys):
     assert not (tmp_path / "d").exists()
 
 
+def test_demo_star_shape_is_for_the_real_exposure(tmp_path, capsys):
+    assert cli.main(["demo", "--simulated", "--star-shape", "-o", str(tmp_path / "d")]) == 2
+    assert "--star-shape runs on the real exposure" in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()
+
+
 @pytest.mark.slow
 def test_demo_on_the_real_frame(tmp_path, capsys):
     """The README's main-job command: the real ACS/HRC frame, its numbers printed, FITS, PNG and regions."""

@@ -6,7 +6,7 @@ import pytest
 from astropy.io import fits
 
 from astro_deepcr.datasets import hst_example_path
-from astro_deepcr.demo import run_demo
+from astro_deepcr.demo import run_demo, summary_lines
 from astro_deepcr.evaluation.simulated_demo import run_simulated_demo
 
 pytest.importorskip("matplotlib")
@@ -83,3 +83,27 @@ def test_run_demo_missing_example(monkeypatch, tmp_path):
     with pytest.raises(FileNotFoundError, match="spherical-geometry"):
         run_demo(tmp_path)
     assert not (tmp_path / "demo.fits").exists()
+
+
+def test_run_demo_star_shape_needs_the_read_noise(tmp_path, small_hrc):
+    """A file without READNSE* is refused before anything is written, naming the file and chip; the small cut-out
+    with its read noise has too few isolated stars for the test, which then changes nothing and says so."""
+    import warnings
+
+    stripped = tmp_path / "noread_flt.fits"
+    with fits.open(small_hrc) as hdul:
+        for hdu in hdul:
+            for key in [key for key in hdu.header if key.startswith("READNSE")]:
+                del hdu.header[key]
+        hdul.writeto(stripped)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # no card for ACS/HRC
+        with pytest.raises(ValueError, match=r"noread_flt.fits\[SCI,1\]: star_shape=True needs the read noise"):
+            run_demo(tmp_path / "refused", path=stripped, device="cpu", star_shape=True)
+        assert not (tmp_path / "refused").exists()
+        plain = run_demo(tmp_path / "plain", path=small_hrc, device="cpu", plot=False)
+        shaped = run_demo(tmp_path / "shaped", path=small_hrc, device="cpu", plot=False, star_shape=True)
+    assert plain["star_shape"] == "off" and shaped["star_shape"].startswith("none: too few isolated stars")
+    assert shaped["n_cr_pixels"] == plain["n_cr_pixels"]
+    assert summary_lines(shaped)[-1] == f"star-shape test: {shaped['star_shape']}"
+    assert not summary_lines(plain)[-1].startswith("star-shape")

@@ -178,3 +178,23 @@ def test_clean_and_flag_give_the_same_star_shape_mask(tmp_path):
         clean = hdul["CRMASK", 1].data.astype(bool)
         assert hdul["SCI", 1].header["DCRSTAR"] == note and "px added, map of" in note
     np.testing.assert_array_equal(clean, flag)
+
+
+def test_the_demo_and_flag_give_the_same_star_shape_mask(tmp_path):
+    """``astro-deepcr demo --star-shape`` goes through the same core as ``flag --star-shape``: on the demo's own
+    exposure, at the doors' default precision, the same mask and the same ``DCRSTAR`` note."""
+    from astro_deepcr.demo import run_demo, summary_lines
+
+    flagged = shutil.copy(HRC, tmp_path / "j8bt06nyq_flt.fits")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        flag_cosmic_rays(flagged, device="cpu", star_shape=True)
+        summary = run_demo(tmp_path / "demo", device="cpu", plot=False, star_shape=True)
+    with fits.open(flagged) as hdul:
+        flag = (hdul["DQ", 1].data.astype(np.int64) & CR_BIT) > 0
+        note = hdul["SCI", 1].header["DCRSTAR"]
+    with fits.open(summary["fits"]) as hdul:
+        np.testing.assert_array_equal(hdul["CRMASK"].data.astype(bool), flag)
+        assert hdul[0].header["DCRSTAR"] == note
+    assert summary["star_shape"] == note and "px added, map of" in note
+    assert summary_lines(summary)[-1] == f"star-shape test: {note}"

@@ -20,6 +20,8 @@ def _cmd_bench(args):
 
 
 def _cmd_demo(args):
+    if args.simulated and args.star_shape:
+        raise UsageError("--star-shape runs on the real exposure; the simulated one has no stars to learn from")
     if args.simulated:
         run_simulated = getattr(args, "simulated_demo", None)
         if run_simulated is None:
@@ -38,8 +40,9 @@ def _cmd_demo(args):
     if args.model is not None:
         check_model_and_device(args.model, args.device)
     try:
-        summary = run_demo(args.outdir, model=args.model, threshold=args.threshold, device=args.device)
-    except FileNotFoundError as exc:
+        summary = run_demo(args.outdir, model=args.model, threshold=args.threshold, device=args.device,
+                           star_shape=args.star_shape)
+    except (FileNotFoundError, ValueError) as exc:
         error(exc)
         return 1
     for line in summary_lines(summary):
@@ -73,6 +76,9 @@ def _add_demo(subparsers):
     parser.add_argument("--model", help="deepCR-mask model (default: from the header; ACS-WFC when simulated)")
     parser.add_argument("--threshold", type=probability, help="probability threshold (default: the model's)")
     parser.add_argument("--device", help="torch device (default: conf.device)")
+    parser.add_argument("--star-shape", action="store_true",
+                        help="also the star-shape test for cosmic rays on stars (the header's read noise; off by "
+                             "default, docs: ground.rst)")
     parser.add_argument("--simulated", action="store_true",
                         help="simulated exposure with known cosmic rays (options below; needs the training "
                              "plug-in)")

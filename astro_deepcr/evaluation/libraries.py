@@ -21,14 +21,18 @@ Harvested from another frame
     ``wfpc2`` is built in (`astro_deepcr.datasets.load_wfpc2_example`);
     ``benchmarks/injection_frames.py`` registers ``saao`` and ``gmos``.
 
-`library_stats` summarises a library (count, charge, sizes).
+`library_stats` summarises a library (count, charge, sizes). `psf_placebos`
+turns a library into its control: faint point sources of a frame's own PSF
+with the same charges (what a detector flags of them is flagged because
+charge was added, not because it was a cosmic ray).
 """
 
 import functools
 
 import numpy as np
 
-__all__ = ["LIBRARIES", "cosmic_ray_library", "register_frame_library", "library_stats", "SIMULATED_CCDS"]
+__all__ = ["LIBRARIES", "cosmic_ray_library", "register_frame_library", "library_stats", "psf_placebos",
+           "SIMULATED_CCDS", "PLACEBO_FLOOR"]
 
 #: Library name -> one-line description.
 LIBRARIES = {
@@ -42,6 +46,8 @@ LIBRARIES = {
 SIMULATED_CCDS = {"thin-ccd": {"thickness_um": 15.0, "pixel_um": 15.0},
                   "thick-ccd": {"thickness_um": 250.0, "pixel_um": 15.0}}
 _SIMULATED_N, _SIMULATED_SEED = 1000, 0
+#: A placebo's footprint: the pixels holding at least this fraction of its peak (session 44, fixed before any run).
+PLACEBO_FLOOR = 0.05
 
 
 def _wfpc2():
@@ -116,3 +122,52 @@ def library_stats(stamps):
             "below_500": float(np.mean(charge < 500)), "below_1000": float(np.mean(charge < 1000)),
             "pixels_median": float(np.median(pixels)), "single_pixel": float(np.mean(pixels == 1)),
             "longest_median": float(np.median(longest)), "longest_max": int(longest.max())}
+
+
+def psf_placebos(stamps, fwhm, beta, *, seed=0, floor=PLACEBO_FLOOR):
+    """A control for a cosmic-ray library: a faint point source in place of each of its cosmic rays.
+
+    Each placebo is a pixel-integrated Moffat profile (`astro_deepcr.starpsf.moffat_pixels`) of the frame's
+    PSF, at a sub-pixel phase drawn uniformly in [-0.5, 0.5) px on both axes, in a box of ``2 ceil(2 fwhm) + 1``
+    px, cut to the pixels holding at least ``floor`` of its peak (its footprint, the truth of the injection) and
+    scaled to the total charge of the cosmic ray it stands for. Injected like a library
+    (`~astro_deepcr.evaluation.recovery.inject_cosmic_rays`), what a detector newly flags of them it flags
+    because charge was added to the frame, not because the charge came as a cosmic ray: on a star, where
+    LACosmic at its defaults flags the core, that separates finding cosmic rays from flagging whatever
+    changes the star.
+
+    Parameters
+    ----------
+    stamps : list of array-like
+        The library's cosmic-ray stamps (e-); only their total charges are used.
+    fwhm, beta : float
+        The frame's PSF (`astro_deepcr.starpsf.measure_psf`).
+    seed : int
+        Seed of the phases.
+    floor : float
+        Footprint cut, a fraction of the peak in (0, 1).
+
+    Returns
+    -------
+    list of ndarray, float32
+        One stamp per cosmic ray, in the library's order, with its charge (to float32 rounding).
+    """
+    from ..starpsf import moffat_pixels
+
+    if not (np.isfinite(fwhm) and fwhm > 0 and np.isfinite(beta) and beta > 1):
+        raise ValueError(f"the PSF needs fwhm > 0 and beta > 1, not fwhm={fwhm}, beta={beta}")
+    if not 0 < floor < 1:
+        raise ValueError(f"floor must lie in (0, 1), not {floor}")
+    rng = np.random.default_rng(seed)
+    half = int(np.ceil(2.0 * fwhm))
+    size = 2 * half + 1
+    placebos = []
+    for stamp in stamps:
+        charge = float(np.sum(stamp))
+        if not charge > 0:
+            raise ValueError(f"a cosmic-ray stamp holds no positive charge ({charge})")
+        phase = rng.uniform(-0.5, 0.5, size=2)
+        profile = moffat_pixels((size, size), (half + phase[0], half + phase[1]), fwhm, beta)
+        profile = np.where(profile >= floor * profile.max(), profile, 0.0)
+        placebos.append((profile * (charge / profile.sum())).astype(np.float32))
+    return placebos
