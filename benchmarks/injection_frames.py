@@ -74,7 +74,9 @@ LACosmic at its defaults. With ``--placebo``, each library is injected a second 
 (`astro_deepcr.evaluation.libraries.psf_placebos`: faint point sources of the frame's own PSF with the
 cosmic rays' charges, the same seed and detectors), and a table gives, per environment, each detector's
 recall of the cosmic rays beside what it flags of the placebos: recall on stars that comes with flags on
-faint stars is not cosmic-ray detection. A frame or library the model's card lists in ``training_frames`` /
+faint stars is not cosmic-ray detection (``--placebo stars``: the placebos take the shapes of the frame's
+bright isolated stars, `astro_deepcr.evaluation.libraries.star_profiles`, instead of its fitted Moffat).
+A frame or library the model's card lists in ``training_frames`` /
 ``training_libraries`` is marked "trained on" and not scored. Cosmic rays:
 500 per megapixel per trial, trials until about 1000 are injected (at most
 40: GMOS gets 600), seed 22. Also, unless ``--no-protection``: the saturation protection
@@ -86,7 +88,7 @@ every electron zoo model on every frame (the out-of-domain alarm); with
 
     python benchmarks/injection_frames.py [--png-dir DIR] [--seed 22]
         [--frames hrc saao gmos wfpc2 kpno wfpc2-wf3 wfpc2-wf4 wfpc2-pc1]
-        [--libraries hrc wfpc2 kpno thin-ccd thick-ccd] [--model NAME] [--star-shape] [--rst] [--placebo]
+        [--libraries hrc wfpc2 kpno thin-ccd thick-ccd] [--model NAME] [--star-shape] [--rst] [--placebo [stars]]
 """
 
 import argparse
@@ -102,6 +104,7 @@ import numpy as np
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 
 TARGET_CRS = 1000
+MIN_PROFILES = 20  # --placebo stars: a frame with fewer bright isolated stars gets no placebo
 MAX_TRIALS = 40  # GMOS (0.03 Mpx, 15 CRs per trial) reaches 600
 
 
@@ -376,18 +379,39 @@ def frame_psf(frame):
     return measure_psf(frame["electrons"], frame["readnoise"], bad=bad, satlevel=frame["satlevel"])
 
 
+def frame_star_profiles(frame, fwhm):
+    """`star_profiles` of the frame: its bright isolated stars' shapes, away from its bad and near-saturated
+    pixels (`astro_deepcr.starshape.unusable_pixels`)."""
+    from astro_deepcr.evaluation.frames import _frame_setup
+    from astro_deepcr.evaluation.injection import star_profiles
+    from astro_deepcr.starshape import unusable_pixels
+
+    bad, saturated, _ = _frame_setup(frame)
+    return star_profiles(frame["electrons"], frame["readnoise"], fwhm, unusable=unusable_pixels(bad, saturated))
+
+
 def placebo_run(frame, library, args, match):
-    """`run_frame` with ``library``'s placebos (`psf_placebos` of the frame's PSF) in place of its cosmic rays:
-    the same seed, density, trials and detectors (the flag match of the cosmic-ray run)."""
+    """`run_frame` with ``library``'s placebos (`psf_placebos` of the frame's PSF, its Moffat fit or, with
+    ``--placebo stars``, its own stars' shapes) in place of its cosmic rays: the same seed, density, trials and
+    detectors (the flag match of the cosmic-ray run)."""
     from astro_deepcr.evaluation.injection import cosmic_ray_library, psf_placebos, run_frame
+    from astro_deepcr.evaluation.libraries import PLACEBO_FLOOR
 
     if "psf" not in frame:
         frame["psf"] = frame_psf(frame)
-    placebos = psf_placebos(cosmic_ray_library(library), frame["psf"].fwhm, frame["psf"].beta)
+        frame["profiles"] = frame_star_profiles(frame, frame["psf"].fwhm) if args.placebo == "stars" else None
+        if args.placebo == "stars":
+            print(f"  placebos from {len(frame['profiles'])} stars of the frame"
+                  + ("" if len(frame["profiles"]) >= MIN_PROFILES else f": fewer than {MIN_PROFILES}, none made"))
+    if args.placebo == "stars" and len(frame["profiles"]) < MIN_PROFILES:
+        return None
+    placebos = psf_placebos(cosmic_ray_library(library), frame["psf"].fwhm, frame["psf"].beta,
+                            profiles=frame["profiles"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         results = run_frame(frame, model=args.model, library=placebos, seed=args.seed, density=args.density,
-                            n_trials=trials_for(frame, args.density), flag_match=match, star_shape=args.star_shape)
+                            n_trials=trials_for(frame, args.density), flag_match=match, star_shape=args.star_shape,
+                            footprint_floor=PLACEBO_FLOOR)
     results["library"] = f"{library} placebo"
     return results
 
@@ -491,9 +515,10 @@ def main(argv=None):
     parser.add_argument("--model", help="score this model (zoo name or .safetensors path) as the default")
     parser.add_argument("--star-shape", action="store_true",
                         help="the default with the star-shape test (astro_deepcr.starshape, the frame's read noise)")
-    parser.add_argument("--placebo", action="store_true",
+    parser.add_argument("--placebo", nargs="?", const="moffat", choices=("moffat", "stars"),
                         help="also inject each library's placebo (faint point sources of the frame's own PSF with "
-                        "the cosmic rays' charges) and print what each detector flags of them")
+                        "the cosmic rays' charges: its Moffat fit, or 'stars': its bright isolated stars' shapes, "
+                        "frames without any skipped) and print what each detector flags of them")
     parser.add_argument("--fractions", action="store_true", help="also the flagged fraction of every zoo model")
     parser.add_argument("--rst", action="store_true",
                         help="also the summary as docs/ground.rst's held-out table (reStructuredText)")
@@ -546,8 +571,9 @@ def main(argv=None):
             print(f"  {library}: {results['n_injected']} CRs in {results['n_trials']} trials; flag match "
                   f"{match.label()} ({match.n_flagged} flags, target {match.target}, tolerance {match.tolerance}) "
                   f"({time.perf_counter() - start:.0f} s)")
-            if args.placebo:
-                placebo_pairs.append((results, placebo_run(frame, library, args, match)))
+            placebos = placebo_run(frame, library, args, match) if args.placebo else None
+            if placebos is not None:
+                placebo_pairs.append((results, placebos))
             if args.png_dir:
                 plot_injection(results, pathlib.Path(args.png_dir) / f"injection_{name}_{library}.png")
                 bright_png = pathlib.Path(args.png_dir) / f"bright_{name}.png"

@@ -106,7 +106,7 @@ def common_flags(first, second, grow=COMMON_GROW):
 
 def run_frame(frame, *, model=None, library=None, seed=0, n_cr=None, density=DENSITY, n_trials=1,
               match_flags=True, flag_match=None, bright=None, detector=None, device="cpu", threads=None,
-              star_shape=False):
+              star_shape=False, footprint_floor=None):
     """The injection table of one frame (dict of `read_frame`): the chosen deepCR model vs LACosmic.
 
     Parameters
@@ -141,6 +141,8 @@ def run_frame(frame, *, model=None, library=None, seed=0, n_cr=None, density=DEN
         Where deepCR runs.
     star_shape : bool
         The deepCR detector with the star-shape test (`astro_deepcr.starshape`; the frame's ``readnoise``).
+    footprint_floor : float, optional
+        As for `~astro_deepcr.evaluation.recovery.inject_cosmic_rays` (placebos: scored on their cores).
 
     Returns
     -------
@@ -184,7 +186,7 @@ def run_frame(frame, *, model=None, library=None, seed=0, n_cr=None, density=DEN
 
         library = cosmic_ray_library(library or "hrc")
     results = injection_recovery(image, detectors, library=library, n_cr=n_cr, density=density, seed=seed,
-                                 n_trials=n_trials, bad=bad, saturated=saturated)
+                                 n_trials=n_trials, bad=bad, saturated=saturated, footprint_floor=footprint_floor)
     results["significance"] = {name: {"all": compare_detectors(results, default, name),
                                       f"< {LOW_CHARGE:g} e-": compare_detectors(results, default, name, LOW_CHARGE)}
                                for name in detectors if name != default}

@@ -36,7 +36,14 @@ the injection raised its value.
 
 from .detectors import FlagMatch, deepcr_detector, lacosmic_detector, match_lacosmic_flags
 from .frames import COLUMNS, read_frame, run_frame, table_lines, training_claims
-from .libraries import LIBRARIES, cosmic_ray_library, library_stats, psf_placebos, register_frame_library
+from .libraries import (
+    LIBRARIES,
+    cosmic_ray_library,
+    library_stats,
+    psf_placebos,
+    register_frame_library,
+    star_profiles,
+)
 from .plots import plot_injection
 from .recovery import (
     BRIGHT_SIGMA,
@@ -59,7 +66,7 @@ from .significance import LOW_CHARGE, compare_detectors, discordant_test
 
 __all__ = ["DENSITY", "CHARGE_BINS", "LOW_CHARGE_BIN", "LOW_CHARGE", "ENVIRONMENTS", "NEAR_SATURATED", "BRIGHT_SIGMA",
            "SEPARATION", "COLUMNS", "LIBRARIES", "cosmic_ray_library", "library_stats", "register_frame_library",
-           "psf_placebos",
+           "psf_placebos", "star_profiles",
            "inject_cosmic_rays", "environment", "found_per_cosmic_ray", "score_mask", "injection_recovery", "bin_name",
            "deepcr_detector", "lacosmic_detector", "FlagMatch", "match_lacosmic_flags", "discordant_test",
            "compare_detectors", "read_frame", "run_frame", "training_claims", "table_lines", "plot_injection"]

@@ -32,7 +32,7 @@ import functools
 import numpy as np
 
 __all__ = ["LIBRARIES", "cosmic_ray_library", "register_frame_library", "library_stats", "psf_placebos",
-           "SIMULATED_CCDS", "PLACEBO_FLOOR"]
+           "star_profiles", "SIMULATED_CCDS", "PLACEBO_FLOOR", "PROFILE_MIN_PEAK"]
 
 #: Library name -> one-line description.
 LIBRARIES = {
@@ -46,7 +46,8 @@ LIBRARIES = {
 SIMULATED_CCDS = {"thin-ccd": {"thickness_um": 15.0, "pixel_um": 15.0},
                   "thick-ccd": {"thickness_um": 250.0, "pixel_um": 15.0}}
 _SIMULATED_N, _SIMULATED_SEED = 1000, 0
-#: A placebo's footprint: the pixels holding at least this fraction of its peak (session 44, fixed before any run).
+#: A placebo's truth: the pixels it raised by at least this fraction of its peak (session 44, fixed before any run;
+#: the whole source is injected: ``inject_cosmic_rays(footprint_floor=PLACEBO_FLOOR)``).
 PLACEBO_FLOOR = 0.05
 
 
@@ -124,17 +125,67 @@ def library_stats(stamps):
             "longest_median": float(np.median(longest)), "longest_max": int(longest.max())}
 
 
-def psf_placebos(stamps, fwhm, beta, *, seed=0, floor=PLACEBO_FLOOR):
+#: A star lends its shape to placebos (`star_profiles`) when its peak holds this many e- above the sky: its own
+#: photon noise is then at most 1 % of the peak (session 44: a limit of 100 sky sigma, about 500 e- on the HRC
+#: frame, left noise that scaled down became shape no star has).
+PROFILE_MIN_PEAK = 1e4
+
+
+def _placebo_half(fwhm):
+    """Half-side (px) of a placebo's box: 3 FWHM, so that the star-shape test's stamp (1.5 FWHM) lies inside."""
+    return int(np.ceil(3.0 * fwhm))
+
+
+def star_profiles(image, readnoise, fwhm, *, unusable=None, min_peak=PROFILE_MIN_PEAK):
+    """The shapes of a frame's bright isolated stars, to make placebos of its real PSF (`psf_placebos`).
+
+    The isolated stars the star-shape test finds (`astro_deepcr.starshape.find_stars`, the sky and its
+    noise of `astro_deepcr.starshape.sky_and_noise`) whose peak lies ``min_peak`` e- above the sky, each cut
+    to a box of ``2 ceil(3 fwhm) + 1`` px, less the sky, its negative (noise) pixels set to 0, scaled to unit
+    sum: the PSF at the stars' own sub-pixel phases, with photon noise at most 1 % of the peak
+    (`PROFILE_MIN_PEAK`).
+
+    Parameters
+    ----------
+    image : array-like, 2-D
+        The frame in electrons.
+    readnoise : float
+        e-.
+    fwhm : float
+        The frame's PSF width (px), for the box.
+    unusable : array-like of bool, optional
+        Pixels no star may touch (bad, near saturation: `astro_deepcr.starshape.unusable_pixels`).
+    min_peak : float
+        e- above the sky.
+
+    Returns
+    -------
+    list of ndarray
+        Unit-sum profiles, one per star (none where the frame has no such star).
+    """
+    from ..starshape import find_stars, sky_and_noise, stamp_pixels
+
+    image = np.asarray(image, dtype=np.float64)
+    unusable = np.zeros(image.shape, bool) if unusable is None else np.asarray(unusable, bool)
+    half = _placebo_half(fwhm)
+    sky, noise = sky_and_noise(image, unusable, readnoise)
+    excess = image - sky
+    rows, cols = find_stars(excess, noise, unusable, half)
+    bright = excess[rows, cols] >= min_peak
+    stamps = np.clip(excess[stamp_pixels(rows[bright], cols[bright], half)], 0, None)
+    return [stamp.reshape(2 * half + 1, 2 * half + 1) / stamp.sum() for stamp in stamps]
+
+
+def psf_placebos(stamps, fwhm, beta, *, seed=0, profiles=None):
     """A control for a cosmic-ray library: a faint point source in place of each of its cosmic rays.
 
     Each placebo is a pixel-integrated Moffat profile (`astro_deepcr.starpsf.moffat_pixels`) of the frame's
-    PSF, at a sub-pixel phase drawn uniformly in [-0.5, 0.5) px on both axes, in a box of ``2 ceil(2 fwhm) + 1``
-    px, cut to the pixels holding at least ``floor`` of its peak (its footprint, the truth of the injection) and
-    scaled to the total charge of the cosmic ray it stands for. Injected like a library
-    (`~astro_deepcr.evaluation.recovery.inject_cosmic_rays`), what a detector newly flags of them it flags
-    because charge was added to the frame, not because the charge came as a cosmic ray: on a star, where
-    LACosmic at its defaults flags the core, that separates finding cosmic rays from flagging whatever
-    changes the star.
+    PSF, at a sub-pixel phase drawn uniformly in [-0.5, 0.5) px on both axes, in a box of ``2 ceil(3 fwhm) + 1``
+    px, scaled to the total charge of the cosmic ray it stands for. Injected like a library, with
+    ``footprint_floor`` = `PLACEBO_FLOOR` (`~astro_deepcr.evaluation.recovery.inject_cosmic_rays`: the whole
+    source is added, its core is its truth), what a detector newly flags of them it flags because charge was
+    added to the frame, not because the charge came as a cosmic ray: on a star, where LACosmic at its defaults
+    flags the core, that separates finding cosmic rays from flagging whatever changes the star.
 
     Parameters
     ----------
@@ -143,9 +194,10 @@ def psf_placebos(stamps, fwhm, beta, *, seed=0, floor=PLACEBO_FLOOR):
     fwhm, beta : float
         The frame's PSF (`astro_deepcr.starpsf.measure_psf`).
     seed : int
-        Seed of the phases.
-    floor : float
-        Footprint cut, a fraction of the peak in (0, 1).
+        Seed of the phases (or of the draw from ``profiles``).
+    profiles : list of ndarray, optional
+        Unit-sum shapes to draw each placebo from at random instead of the Moffat profile (`star_profiles`:
+        the frame's own stars); ``fwhm`` and ``beta`` are then not used.
 
     Returns
     -------
@@ -154,20 +206,27 @@ def psf_placebos(stamps, fwhm, beta, *, seed=0, floor=PLACEBO_FLOOR):
     """
     from ..starpsf import moffat_pixels
 
+    rng = np.random.default_rng(seed)
+    if profiles is not None:
+        profiles = [np.asarray(profile, dtype=np.float64) for profile in profiles]
+        if not profiles or any(not np.isclose(profile.sum(), 1.0) or profile.min() < 0 for profile in profiles):
+            raise ValueError("profiles must be a non-empty list of non-negative stamps that sum to 1")
+        return [(profiles[int(rng.integers(len(profiles)))] * _charge(stamp)).astype(np.float32) for stamp in stamps]
     if not (np.isfinite(fwhm) and fwhm > 0 and np.isfinite(beta) and beta > 1):
         raise ValueError(f"the PSF needs fwhm > 0 and beta > 1, not fwhm={fwhm}, beta={beta}")
-    if not 0 < floor < 1:
-        raise ValueError(f"floor must lie in (0, 1), not {floor}")
-    rng = np.random.default_rng(seed)
-    half = int(np.ceil(2.0 * fwhm))
+    half = _placebo_half(fwhm)
     size = 2 * half + 1
     placebos = []
     for stamp in stamps:
-        charge = float(np.sum(stamp))
-        if not charge > 0:
-            raise ValueError(f"a cosmic-ray stamp holds no positive charge ({charge})")
+        charge = _charge(stamp)
         phase = rng.uniform(-0.5, 0.5, size=2)
         profile = moffat_pixels((size, size), (half + phase[0], half + phase[1]), fwhm, beta)
-        profile = np.where(profile >= floor * profile.max(), profile, 0.0)
         placebos.append((profile * (charge / profile.sum())).astype(np.float32))
     return placebos
+
+
+def _charge(stamp):
+    charge = float(np.sum(stamp))
+    if not charge > 0:
+        raise ValueError(f"a cosmic-ray stamp holds no positive charge ({charge})")
+    return charge

@@ -46,7 +46,8 @@ def _placement(shape, stamp_shape, occupied, rng, tries=50):
     return None
 
 
-def inject_cosmic_rays(image, library=None, n_cr=None, *, density=DENSITY, seed=None, avoid=None, gain=1.0):
+def inject_cosmic_rays(image, library=None, n_cr=None, *, density=DENSITY, seed=None, avoid=None, gain=1.0,
+                       footprint_floor=None):
     """Add real cosmic rays of known footprint to a copy of ``image``.
 
     Parameters
@@ -66,6 +67,11 @@ def inject_cosmic_rays(image, library=None, n_cr=None, *, density=DENSITY, seed=
         Pixels left unchanged (bad, saturated); non-finite pixels are always left unchanged.
     gain : float
         Electrons per image unit (1 for a frame in electrons).
+    footprint_floor : float, optional
+        A fraction in (0, 1): a stamp's truth is only the pixels it raised by
+        at least this fraction of its own largest pixel (a point source,
+        `~astro_deepcr.evaluation.libraries.psf_placebos`, is injected with
+        its wings and scored on its core). Default: every pixel it raised.
 
     Returns
     -------
@@ -74,11 +80,13 @@ def inject_cosmic_rays(image, library=None, n_cr=None, *, density=DENSITY, seed=
     truth : ndarray of int32
         0 where nothing was injected, ``k`` on the pixels of the ``k``-th
         cosmic ray (row ``k - 1`` of ``table``). Exactly the pixels where
-        ``injected > image`` (the image in ``injected``'s type).
+        ``injected > image`` (the image in ``injected``'s type), less those
+        below ``footprint_floor``.
     table : `~astropy.table.Table`
         One row per cosmic ray: ``label``, ``y``, ``x`` (its brightest
-        pixel), ``stamp`` (library index), ``charge`` (e-, what the frame gained),
-        ``peak`` (e-), ``n_pixels``. A cosmic ray wholly on ``avoid`` pixels
+        pixel), ``stamp`` (library index), ``charge`` (e-, what the frame
+        gained, wings below ``footprint_floor`` included), ``peak`` (e-),
+        ``n_pixels`` (of its truth). A cosmic ray wholly on ``avoid`` pixels
         has ``n_pixels`` 0 and no label in ``truth``; the frame may hold fewer
         than ``n_cr`` when it is too crowded to keep them apart.
     """
@@ -94,6 +102,8 @@ def inject_cosmic_rays(image, library=None, n_cr=None, *, density=DENSITY, seed=
     library = list(library)
     if not library:
         raise ValueError("the cosmic-ray library is empty")
+    if footprint_floor is not None and not 0 < footprint_floor < 1:
+        raise ValueError(f"footprint_floor must lie in (0, 1), not {footprint_floor}")
     n_cr = max(1, int(round(density * image.size / 1e6))) if n_cr is None else n_cr
     if n_cr < 0:
         raise ValueError(f"n_cr must be >= 0, not {n_cr}")
@@ -128,9 +138,10 @@ def inject_cosmic_rays(image, library=None, n_cr=None, *, density=DENSITY, seed=
     raised = injected > original  # a charge too small to change a float32 value is no injection
     table_rows = []
     for label, (index, box, stamp) in enumerate(rows, start=1):
-        member = raised[box] & (stamp > 0)
+        gained = raised[box] & (stamp > 0)
+        member = gained if footprint_floor is None else gained & (stamp >= footprint_floor * stamp.max())
         labels[box][member] = label
-        added = np.where(member, (injected[box].astype(np.float64) - original[box]) * gain, 0.0)
+        added = np.where(gained, (injected[box].astype(np.float64) - original[box]) * gain, 0.0)
         peak = np.unravel_index(np.argmax(np.where(member, added, -1.0)), stamp.shape)
         table_rows.append((label, box[0].start + peak[0], box[1].start + peak[1], index, float(added.sum()),
                            float(added[peak]) if member.any() else 0.0, int(member.sum())))
@@ -252,7 +263,7 @@ def _rates(counts):
 
 
 def injection_recovery(image, detectors, *, library=None, n_cr=None, density=DENSITY, seed=0, n_trials=1,
-                       bad=None, saturated=None, gain=1.0):
+                       bad=None, saturated=None, gain=1.0, footprint_floor=None):
     """Inject real cosmic rays into ``image``, run every detector, count what each recovers.
 
     Parameters
@@ -261,7 +272,7 @@ def injection_recovery(image, detectors, *, library=None, n_cr=None, density=DEN
     detectors : dict of str -> callable
         ``name -> function(image) -> bool mask`` (`~astro_deepcr.evaluation.detectors.deepcr_detector`,
         `~astro_deepcr.evaluation.detectors.lacosmic_detector` or your own).
-    library, n_cr, density, gain :
+    library, n_cr, density, gain, footprint_floor :
         As for `inject_cosmic_rays`.
     seed : int
         Trial ``k`` uses ``numpy.random.SeedSequence(seed).spawn``'s ``k``-th child.
@@ -299,7 +310,8 @@ def injection_recovery(image, detectors, *, library=None, n_cr=None, density=DEN
               "found": {name: [] for name in detectors}}
     for trial, child in enumerate(np.random.SeedSequence(seed).spawn(int(n_trials))):
         injected, truth, table = inject_cosmic_rays(image, library, n_cr, density=density,
-                                                    seed=np.random.default_rng(child), avoid=avoid, gain=gain)
+                                                    seed=np.random.default_rng(child), avoid=avoid, gain=gain,
+                                                    footprint_floor=footprint_floor)
         used = table[np.asarray(table["n_pixels"]) > 0]
         per_cr["trial"].append(np.full(len(used), trial))
         per_cr["label"].append(np.asarray(used["label"]))
