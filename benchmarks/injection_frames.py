@@ -391,11 +391,10 @@ def frame_star_profiles(frame, fwhm):
 
 
 def placebo_run(frame, library, args, match):
-    """`run_frame` with ``library``'s placebos (`psf_placebos` of the frame's PSF, its Moffat fit or, with
-    ``--placebo stars``, its own stars' shapes) in place of its cosmic rays: the same seed, density, trials and
-    detectors (the flag match of the cosmic-ray run)."""
-    from astro_deepcr.evaluation.injection import cosmic_ray_library, psf_placebos, run_frame
-    from astro_deepcr.evaluation.libraries import PLACEBO_FLOOR
+    """`run_placebo`: ``library``'s placebos (the frame's PSF, its Moffat fit or, with ``--placebo stars``, its
+    own stars' shapes) in place of its cosmic rays, with the cosmic-ray run's seed, density, trials and detectors
+    (its flag match); None where ``--placebo stars`` finds fewer than `MIN_PROFILES` stars."""
+    from astro_deepcr.evaluation.frames import run_placebo
 
     if "psf" not in frame:
         frame["psf"] = frame_psf(frame)
@@ -405,34 +404,11 @@ def placebo_run(frame, library, args, match):
                   + ("" if len(frame["profiles"]) >= MIN_PROFILES else f": fewer than {MIN_PROFILES}, none made"))
     if args.placebo == "stars" and len(frame["profiles"]) < MIN_PROFILES:
         return None
-    placebos = psf_placebos(cosmic_ray_library(library), frame["psf"].fwhm, frame["psf"].beta,
-                            profiles=frame["profiles"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        results = run_frame(frame, model=args.model, library=placebos, seed=args.seed, density=args.density,
-                            n_trials=trials_for(frame, args.density), flag_match=match, star_shape=args.star_shape,
-                            footprint_floor=PLACEBO_FLOOR)
-    results["library"] = f"{library} placebo"
-    return results
-
-
-def placebo_lines(pairs):
-    """Per frame, library and environment: each detector's recall by new flags of the cosmic rays and of their
-    placebos (``cosmic rays / placebos``), and how many of each were injected."""
-    from astro_deepcr.evaluation.injection import ENVIRONMENTS
-
-    names = list(pairs[0][0]["detectors"]) if pairs else []
-    lines = ["| frame | library | environment | CRs / placebos | " + " | ".join(
-        name.replace("deepCR ", "") for name in names) + " |", "|" + "---|" * (4 + len(names))]
-    for crs, placebos in pairs:
-        names = list(crs["detectors"])
-        for suffix in ["", *(f" {name}" for name in ENVIRONMENTS)]:
-            count = [run["detectors"][names[0]][f"objects{suffix}"] for run in (crs, placebos)]
-            cells = [f"{run['detectors'][name][f'object_recall_new{suffix}']:.3f}"
-                     for name in names for run in (crs, placebos)]
-            lines.append(f"| {crs['name']} | {crs['library']} | {suffix.strip() or 'all'} | {count[0]} / {count[1]} | "
-                         + " | ".join(f"{cells[2 * k]} / {cells[2 * k + 1]}" for k in range(len(names))) + " |")
-    return lines
+        return run_placebo(frame, library=library, psf=frame["psf"], profiles=frame["profiles"], model=args.model,
+                           seed=args.seed, density=args.density, n_trials=trials_for(frame, args.density),
+                           flag_match=match, star_shape=args.star_shape)
 
 
 def summary_lines(all_results):
@@ -529,7 +505,7 @@ def main(argv=None):
                         help="only the table of candidate protections on the HRC frame (8 trials)")
     args = parser.parse_args(argv)
     from astro_deepcr.detection import choose_model
-    from astro_deepcr.evaluation.injection import plot_injection, run_frame, table_lines, training_claims
+    from astro_deepcr.evaluation.injection import placebo_lines, plot_injection, run_frame, table_lines, training_claims
     from astro_deepcr.evaluation.plots import plot_bright_flags
 
     start = time.perf_counter()

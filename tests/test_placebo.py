@@ -108,8 +108,8 @@ def test_the_placebo_separates_a_cosmic_ray_detector_from_an_excess_detector():
     assert 0.55 < placebos["excess"]["object_recall_new"] < 0.72
 
 
-def test_placebo_lines_put_each_detectors_cosmic_rays_beside_its_placebos(benchmark_script):
-    injection_frames = benchmark_script("injection_frames")
+def test_placebo_lines_put_each_detectors_cosmic_rays_beside_its_placebos():
+    from astro_deepcr.evaluation.injection import placebo_lines
 
     def run(recall, library):
         rates = {f"object_recall_new{suffix}": value for suffix, value in
@@ -117,8 +117,8 @@ def test_placebo_lines_put_each_detectors_cosmic_rays_beside_its_placebos(benchm
         rates.update({f"objects{suffix}": 10 for suffix in ["", " near saturated", " bright source", " elsewhere"]})
         return {"name": "f", "library": library, "detectors": {"deepCR ground": rates, "LA": rates}}
 
-    lines = injection_frames.placebo_lines([(run([0.9, 0.1, 0.5, 1.0], "lib"),
-                                             run([0.2, 0.0, 0.25, 0.1], "lib placebo"))])
+    lines = placebo_lines([(run([0.9, 0.1, 0.5, 1.0], "lib"),
+                           run([0.2, 0.0, 0.25, 0.1], "lib placebo"))])
     assert lines[0] == "| frame | library | environment | CRs / placebos | ground | LA |"
     assert lines[2] == "| f | lib | all | 10 / 10 | 0.900 / 0.200 | 0.900 / 0.200 |"
     assert lines[4] == "| f | lib | bright source | 10 / 10 | 0.500 / 0.250 | 0.500 / 0.250 |"
@@ -187,3 +187,35 @@ def test_placebos_from_profiles_take_the_charges_and_a_seeded_draw():
         psf_placebos(CRS, 2.0, 2.5, profiles=[np.ones((2, 2))])
     with pytest.raises(ValueError, match="sum to 1"):
         psf_placebos(CRS, 2.0, 2.5, profiles=[])
+
+
+def test_evaluate_inject_placebo_on_your_own_frames(tmp_path, capsys):
+    """``astro-deepcr evaluate --inject FILE --placebo``: the placebo table beside the cosmic rays' (same trials,
+    detectors and flag match), in the Markdown and the JSON; a frame without stars says why it has none."""
+    import json
+
+    from astropy.io import fits
+
+    from astro_deepcr import cli
+
+    pytest.importorskip("matplotlib")
+    pytest.importorskip("astroscrappy")
+    header = fits.Header({"BUNIT": "ELECTRONS", "RDNOISE": 5.0})
+    fits.PrimaryHDU(_seeing_limited_field().astype(np.float32), header=header).writeto(tmp_path / "stars.fits")
+    blank = np.random.default_rng(0).normal(100.0, 10.0, (128, 160)).astype(np.float32)
+    fits.PrimaryHDU(blank, header=header).writeto(tmp_path / "blank.fits")
+    code = cli.main(["evaluate", "--inject", str(tmp_path / "stars.fits"), str(tmp_path / "blank.fits"),
+                     "--n-cr", "60", "--seed", "3", "--out", str(tmp_path / "out"), "--model", "ground-v2",
+                     "--library", "thin-ccd", "--placebo"])
+    assert code == 0
+    assert "blank.fits[0]: no placebo: no 2 isolated unsaturated stars" in capsys.readouterr().err
+    summary = json.loads((tmp_path / "out" / "injection.json").read_text())
+    assert summary["blank.fits[0]"]["placebo"].startswith("no placebo: ")
+    placebo = summary["stars.fits[0]"]["placebo"]
+    assert set(placebo) == set(summary["stars.fits[0]"]["detectors"])
+    assert all(rates["objects"] == 60 for rates in placebo.values())
+    # measured: LACosmic flags none of the 60 faint point sources of this well-sampled field, ground-v2 none
+    assert placebo["LACosmic (sigclip 4.5)"]["object_recall_new"] == 0.0
+    assert placebo["deepCR ground-v2"]["object_recall_new"] <= 1 / 60
+    markdown = (tmp_path / "out" / "injection.md").read_text()
+    assert "| stars.fits[0] | thin-ccd | all | 60 / 60 |" in markdown and "blank.fits[0] | thin-ccd | all" not in markdown

@@ -10,6 +10,9 @@ count (`~astro_deepcr.evaluation.detectors.match_lacosmic_flags`; labelled
 target M)"); each LACosmic row carries the paired exact test of deepCR
 against it (`~astro_deepcr.evaluation.significance`), overall and below
 1000 e-. `table_lines` writes the Markdown table, every recall by new flags.
+`run_placebo` runs the same with the library's placebos (faint point sources
+of the frame's own PSF with the cosmic rays' charges) and `placebo_lines`
+puts what each detector flags of them beside its recall of the cosmic rays.
 """
 
 import numpy as np
@@ -21,7 +24,8 @@ from .significance import LOW_CHARGE, compare_detectors
 #: `common_flags` takes the pixels within this many px of a pixel both detectors flag.
 COMMON_GROW = 2
 
-__all__ = ["read_frame", "run_frame", "common_flags", "table_lines", "COLUMNS", "LACOSMIC_DEFAULT", "training_claims"]
+__all__ = ["read_frame", "run_frame", "run_placebo", "placebo_lines", "common_flags", "table_lines", "COLUMNS",
+           "LACOSMIC_DEFAULT", "training_claims"]
 
 #: Label of LACosmic at its defaults.
 LACOSMIC_DEFAULT = "LACosmic (sigclip 4.5)"
@@ -203,6 +207,74 @@ def run_frame(frame, *, model=None, library=None, seed=0, n_cr=None, density=DEN
                    sigclip=None if match is None else match.sigclip, saturated=saturated,
                    library=library_name or "hrc", name=frame.get("name", "frame"), n_good=n_good)
     return results
+
+
+def run_placebo(frame, *, library=None, psf=None, profiles=None, **kwargs):
+    """`run_frame` with ``library``'s placebos in place of its cosmic rays (issue #27's control).
+
+    Each cosmic ray becomes a faint point source of the frame's PSF with its charge
+    (`~astro_deepcr.evaluation.libraries.psf_placebos`), injected whole and scored on its core
+    (``footprint_floor`` = `~astro_deepcr.evaluation.libraries.PLACEBO_FLOOR`): what a detector flags of them
+    are faint stars it would mask. Give the same ``seed``, ``n_trials``, ``flag_match`` ... as the cosmic-ray
+    run to compare the two.
+
+    Parameters
+    ----------
+    frame : dict
+        As for `run_frame`.
+    library : str or list of ndarray, optional
+        As for `run_frame` (default ``"hrc"``); only the charges are used.
+    psf : `~astro_deepcr.starpsf.StarPSF`, optional
+        The frame's PSF; default `~astro_deepcr.starpsf.measure_psf` on it (its DQ's non-zero pixels and
+        saturation left out).
+    profiles : list of ndarray, optional
+        Unit-sum shapes instead of the PSF's Moffat profile (`~astro_deepcr.evaluation.libraries.star_profiles`).
+    **kwargs :
+        For `run_frame`.
+
+    Returns
+    -------
+    dict
+        `run_frame`'s, with ``library`` ``"<name> placebo"`` and ``psf``.
+
+    Raises
+    ------
+    ValueError
+        No PSF could be measured on the frame (too few stars and no trace): give ``psf``.
+    """
+    from ..starpsf import measure_psf
+    from .libraries import PLACEBO_FLOOR, cosmic_ray_library, psf_placebos
+
+    if psf is None:
+        dq = frame.get("dq")
+        psf = measure_psf(frame["electrons"], frame["readnoise"], bad=None if dq is None else np.asarray(dq) != 0,
+                          satlevel=frame.get("satlevel"))
+    name = library if isinstance(library, str) or library is None else "given"
+    stamps = cosmic_ray_library(library or "hrc") if name != "given" else library
+    placebos = psf_placebos(stamps, psf.fwhm, psf.beta, profiles=profiles)
+    results = run_frame(frame, library=placebos, footprint_floor=PLACEBO_FLOOR, **kwargs)
+    results.update(library=f"{name or 'hrc'} placebo", psf=psf)
+    return results
+
+
+def placebo_lines(pairs):
+    """Markdown table of ``(cosmic-ray results, placebo results)`` pairs (`run_frame`, `run_placebo`), per
+    frame, library and environment: each detector's recall by new flags of the cosmic rays and of their
+    placebos (``cosmic rays / placebos``), and how many of each were injected."""
+    from .recovery import ENVIRONMENTS
+
+    names = list(pairs[0][0]["detectors"]) if pairs else []
+    lines = ["| frame | library | environment | CRs / placebos | " + " | ".join(
+        name.replace("deepCR ", "") for name in names) + " |", "|" + "---|" * (4 + len(names))]
+    for crs, placebos in pairs:
+        names = list(crs["detectors"])
+        for suffix in ["", *(f" {name}" for name in ENVIRONMENTS)]:
+            count = [run["detectors"][names[0]][f"objects{suffix}"] for run in (crs, placebos)]
+            cells = [f"{run['detectors'][name][f'object_recall_new{suffix}']:.3f}"
+                     for name in names for run in (crs, placebos)]
+            lines.append(f"| {crs['name']} | {crs['library']} | {suffix.strip() or 'all'} | {count[0]} / {count[1]} | "
+                         + " | ".join(f"{cells[2 * k]} / {cells[2 * k + 1]}" for k in range(len(names))) + " |")
+    return lines
 
 
 def _flag_rates(originals, n_good, header):

@@ -343,6 +343,9 @@ def add_subparser(subparsers):
     inject.add_argument("--ext", help="extension, e.g. SCI,1 or 0 (default SCI,1, else the first image)")
     inject.add_argument("--gain", type=float, help="e- per data unit when the header has none")
     inject.add_argument("--readnoise", type=float, help="read noise (e-) when the header has none")
+    inject.add_argument("--placebo", action="store_true",
+                        help="also inject faint point sources of each frame's own PSF with the same charges and "
+                             "report how many each detector flags (faint stars it would mask)")
     parser.set_defaults(func=_run)
     return parser
 
@@ -371,7 +374,7 @@ def _run_inject(args):
         return 2
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    all_results, summary, failed = [], {}, 0
+    all_results, summary, failed, pairs = [], {}, 0, []
     for path in args.inject:
         try:  # one bad frame is reported and never stops the others
             frame = injection.read_frame(path, ext=ext, gain=args.gain, readnoise=args.readnoise)
@@ -394,7 +397,16 @@ def _run_inject(args):
         summary[frame["name"]].update(detectors=results["detectors"], png=str(png),
                                       flag_match=None if match is None else dataclasses.asdict(match),
                                       significance=results["significance"])
+        if args.placebo:
+            placebo = _placebo(frame, results, args)
+            summary[frame["name"]]["placebo"] = placebo if isinstance(placebo, str) else placebo["detectors"]
+            if not isinstance(placebo, str):
+                pairs.append((results, placebo))
     lines = injection.table_lines(all_results)
+    if pairs:
+        lines += ["", "Faint point sources of each frame's PSF with the cosmic rays' charges (the placebo control): "
+                  "recall by new flags of the cosmic rays / of the point sources", "",
+                  *injection.placebo_lines(pairs)]
     (out / "injection.md").write_text("\n".join(["# Injection-recovery", "", *lines, ""]))
     (out / "injection.json").write_text(json.dumps(_jsonable(summary), indent=2))
     print("\n".join(lines))
@@ -403,6 +415,19 @@ def _run_inject(args):
         print(f"astro-deepcr: {len(args.inject) - failed} of {len(args.inject)} frames evaluated; {failed} failed",
               file=sys.stderr)
     return 1 if failed else 0
+
+
+def _placebo(frame, results, args):
+    """`run_placebo` beside ``results`` (same seed, trials, detectors), or why it could not run."""
+    from . import injection
+
+    try:
+        return injection.run_placebo(frame, library=args.library, model=args.model, seed=args.seed, n_cr=args.n_cr,
+                                     density=args.density, n_trials=args.trials, flag_match=results["flag_match"])
+    except ValueError as exc:  # no PSF measurable on the frame
+        message = f"no placebo: {' '.join(str(exc).split())}"
+        print(f"astro-deepcr: {frame['name']}: {message}", file=sys.stderr)
+        return message
 
 
 def _run(args):
