@@ -218,4 +218,36 @@ def test_evaluate_inject_placebo_on_your_own_frames(tmp_path, capsys):
     assert placebo["LACosmic (sigclip 4.5)"]["object_recall_new"] == 0.0
     assert placebo["deepCR ground-v2"]["object_recall_new"] <= 1 / 60
     markdown = (tmp_path / "out" / "injection.md").read_text()
-    assert "| stars.fits[0] | thin-ccd | all | 60 / 60 |" in markdown and "blank.fits[0] | thin-ccd | all" not in markdown
+    assert "| stars.fits[0] | thin-ccd | all | 60 / 60 |" in markdown
+    assert "blank.fits[0] | thin-ccd | all" not in markdown
+
+
+@pytest.mark.parametrize("name", ["ground", "ground-v2"])
+def test_the_cards_faint_star_figures_are_the_docs(name):
+    """The generic models' cards carry the placebo control's figures, the same as docs/injection.rst's table."""
+    import pathlib
+
+    from astro_deepcr.zoo import get_model
+
+    spec = get_model(name, kind="mask")
+    figures = spec.metrics["faint_point_sources"]
+    assert "--placebo" in figures["command"] and len(figures["columns"]) == 5
+    frames = {row[0] for row in figures["rows"]}
+    assert frames == ({"saao", "gmos", "kpno"} if name == "ground-v2" else
+                      {"hrc", "wfpc2", "wfpc2-wf3", "wfpc2-wf4", "wfpc2-pc1"})
+    for _, library, placebos, model, lacosmic in figures["rows"]:
+        assert library in ("wfpc2", "kpno") and placebos >= 450 and 0 <= model <= 1 and 0 <= lacosmic <= 1
+    docs = pathlib.Path(__file__).parents[1] / "docs" / "injection.rst"
+    if not docs.exists():
+        pytest.skip("docs/ not available (installed package)")
+    table = docs.read_text().split(".. _placebo:")[1].split("What it shows")[0].splitlines()
+    short = {"wfpc2-wf4": "wf4", "hrc": "hrc"}
+    for frame, library, _, model, lacosmic in figures["rows"]:
+        label = frame if library == "wfpc2" else f"{short.get(frame, frame)} kpno"
+        rows = [line for line in table if line[:10].strip() == label]  # the frame column is 9 characters wide
+        if library == "kpno" and not rows:
+            continue  # the docs give kpno rows for HRC and WF4 only
+        (row,) = rows
+        cells = row[len(label):].split()
+        assert f"{model:.3f}" == cells[2] and f"{lacosmic:.3f}" == cells[8], row
+    assert f"  faint_point_sources: {figures}" in spec.card()  # what `astro-deepcr models --card` prints
