@@ -371,14 +371,6 @@ def summary_rows(all_results):
     return rows
 
 
-def frame_psf(frame):
-    """The frame's own PSF (`astro_deepcr.starpsf.measure_psf`, its DQ's non-zero pixels and saturation left out)."""
-    from astro_deepcr.starpsf import measure_psf
-
-    bad = None if frame["dq"] is None else frame["dq"] != 0
-    return measure_psf(frame["electrons"], frame["readnoise"], bad=bad, satlevel=frame["satlevel"])
-
-
 def frame_star_profiles(frame, fwhm):
     """`star_profiles` of the frame: its bright isolated stars' shapes, away from its bad and near-saturated
     pixels (`astro_deepcr.starshape.unusable_pixels`)."""
@@ -394,7 +386,7 @@ def placebo_run(frame, library, args, match):
     """`run_placebo`: ``library``'s placebos (the frame's PSF, its Moffat fit or, with ``--placebo stars``, its
     own stars' shapes) in place of its cosmic rays, with the cosmic-ray run's seed, density, trials and detectors
     (its flag match); None where ``--placebo stars`` finds fewer than `MIN_PROFILES` stars."""
-    from astro_deepcr.evaluation.frames import run_placebo
+    from astro_deepcr.evaluation.frames import frame_psf, run_placebo
 
     if "psf" not in frame:
         frame["psf"] = frame_psf(frame)
@@ -467,6 +459,7 @@ def library_lines(names):
 
 def psf_lines(frames):
     """Each frame's own PSF (`measure_psf`) and how many cosmic rays `harvest_frame` takes from it against it."""
+    from astro_deepcr.evaluation.frames import frame_psf
     from astro_deepcr.training.crlibrary import harvest_frame
 
     lines = ["| frame | FWHM px | beta | sharpness limit | stars | from | harvested CRs |", "|" + "---|" * 7]

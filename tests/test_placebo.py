@@ -131,6 +131,7 @@ def test_lacosmics_defaults_flag_faint_stars_on_the_hrc_frame_and_the_default_do
     fine-structure test lets faint stars through."""
     import warnings
 
+    from astro_deepcr.evaluation.frames import frame_psf
     from astro_deepcr.evaluation.injection import cosmic_ray_library, run_frame
 
     injection_frames = benchmark_script("injection_frames")
@@ -138,7 +139,7 @@ def test_lacosmics_defaults_flag_faint_stars_on_the_hrc_frame_and_the_default_do
         frame = injection_frames.LOADERS["hrc"]()
     except (FileNotFoundError, ImportError) as exc:
         pytest.skip(str(exc))
-    psf = injection_frames.frame_psf(frame)
+    psf = frame_psf(frame)
     assert psf.fwhm == pytest.approx(1.37, abs=0.01)
     placebos = psf_placebos(cosmic_ray_library("wfpc2"), psf.fwhm, psf.beta)
     with warnings.catch_warnings():
@@ -172,6 +173,11 @@ def test_star_profiles_are_the_frames_bright_isolated_stars():
         # the star's own shape to its photon noise (about 1 % of the peak) and the centroid's bias
         assert np.abs(profile - model / model.sum()).max() < 0.03 * profile.max()
     assert star_profiles(image, 5.0, 3.0, min_peak=1e7) == []
+    # a non-finite pixel away from the stars is filled as the star-shape test fills it, not spread into the sky
+    image[5, 70] = np.nan  # in the sky mesh cell of the second (bright) star, outside its box
+    again = star_profiles(image, 5.0, 3.0)
+    assert len(again) == len(profiles)
+    assert all(np.allclose(a, b, rtol=0, atol=0.01 * b.max()) for a, b in zip(again, profiles))  # the sky moves a hair
 
 
 def test_placebos_from_profiles_take_the_charges_and_a_seeded_draw():

@@ -24,8 +24,8 @@ from .significance import LOW_CHARGE, compare_detectors
 #: `common_flags` takes the pixels within this many px of a pixel both detectors flag.
 COMMON_GROW = 2
 
-__all__ = ["read_frame", "run_frame", "run_placebo", "placebo_lines", "common_flags", "table_lines", "COLUMNS",
-           "LACOSMIC_DEFAULT", "training_claims"]
+__all__ = ["read_frame", "run_frame", "run_placebo", "placebo_lines", "frame_psf", "common_flags", "table_lines",
+           "COLUMNS", "LACOSMIC_DEFAULT", "training_claims"]
 
 #: Label of LACosmic at its defaults.
 LACOSMIC_DEFAULT = "LACosmic (sigclip 4.5)"
@@ -209,6 +209,16 @@ def run_frame(frame, *, model=None, library=None, seed=0, n_cr=None, density=DEN
     return results
 
 
+def frame_psf(frame):
+    """The frame's own PSF (`~astro_deepcr.starpsf.measure_psf`; its DQ's non-zero pixels and its saturation
+    left out)."""
+    from ..starpsf import measure_psf
+
+    dq = frame.get("dq")
+    return measure_psf(frame["electrons"], frame["readnoise"], bad=None if dq is None else np.asarray(dq) != 0,
+                       satlevel=frame.get("satlevel"))
+
+
 def run_placebo(frame, *, library=None, psf=None, profiles=None, **kwargs):
     """`run_frame` with ``library``'s placebos in place of its cosmic rays (issue #27's control).
 
@@ -225,8 +235,7 @@ def run_placebo(frame, *, library=None, psf=None, profiles=None, **kwargs):
     library : str or list of ndarray, optional
         As for `run_frame` (default ``"hrc"``); only the charges are used.
     psf : `~astro_deepcr.starpsf.StarPSF`, optional
-        The frame's PSF; default `~astro_deepcr.starpsf.measure_psf` on it (its DQ's non-zero pixels and
-        saturation left out).
+        The frame's PSF; default `frame_psf`.
     profiles : list of ndarray, optional
         Unit-sum shapes instead of the PSF's Moffat profile (`~astro_deepcr.evaluation.libraries.star_profiles`).
     **kwargs :
@@ -242,13 +251,9 @@ def run_placebo(frame, *, library=None, psf=None, profiles=None, **kwargs):
     ValueError
         No PSF could be measured on the frame (too few stars and no trace): give ``psf``.
     """
-    from ..starpsf import measure_psf
     from .libraries import PLACEBO_FLOOR, cosmic_ray_library, psf_placebos
 
-    if psf is None:
-        dq = frame.get("dq")
-        psf = measure_psf(frame["electrons"], frame["readnoise"], bad=None if dq is None else np.asarray(dq) != 0,
-                          satlevel=frame.get("satlevel"))
+    psf = frame_psf(frame) if psf is None else psf
     name = library if isinstance(library, str) or library is None else "given"
     stamps = cosmic_ray_library(library or "hrc") if name != "given" else library
     placebos = psf_placebos(stamps, psf.fwhm, psf.beta, profiles=profiles)

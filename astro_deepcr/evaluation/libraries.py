@@ -163,16 +163,14 @@ def star_profiles(image, readnoise, fwhm, *, unusable=None, min_peak=PROFILE_MIN
     list of ndarray
         Unit-sum profiles, one per star (none where the frame has no such star).
     """
-    from ..starshape import find_stars, sky_and_noise, stamp_pixels
+    from ..starshape import _Frame, stamp_pixels
 
-    image = np.asarray(image, dtype=np.float64)
-    unusable = np.zeros(image.shape, bool) if unusable is None else np.asarray(unusable, bool)
+    unusable = np.zeros(np.shape(image), bool) if unusable is None else np.asarray(unusable, bool)
+    frame = _Frame(image, readnoise, unusable)  # the frame as the star-shape test sees it, non-finite pixels filled
     half = _placebo_half(fwhm)
-    sky, noise = sky_and_noise(image, unusable, readnoise)
-    excess = image - sky
-    rows, cols = find_stars(excess, noise, unusable, half)
-    bright = excess[rows, cols] >= min_peak
-    stamps = np.clip(excess[stamp_pixels(rows[bright], cols[bright], half)], 0, None)
+    rows, cols = frame.stars(half)
+    bright = frame.excess[rows, cols] >= min_peak
+    stamps = np.clip(frame.excess[stamp_pixels(rows[bright], cols[bright], half)], 0, None)
     return [stamp.reshape(2 * half + 1, 2 * half + 1) / stamp.sum() for stamp in stamps]
 
 
