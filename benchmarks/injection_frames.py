@@ -82,13 +82,16 @@ A frame or library the model's card lists in ``training_frames`` /
 40: GMOS gets 600), seed 22. Also, unless ``--no-protection``: the saturation protection
 before/after on the HRC frame; with ``--fractions``: the flagged fraction of
 every electron zoo model on every frame (the out-of-domain alarm); with
-``--rst``: the summary as docs/ground.rst's held-out table (`rst_lines`).
+``--rst``: the summary as docs/ground.rst's held-out table (`rst_lines`); with ``--tune-objlim``: LACosmic at
+deepCR's flags with each objlim of ``TUNING_OBJLIMS`` (sigclip bisected), the one that recalls the most chosen
+with hindsight on the same injection (`astro_deepcr.evaluation.frames.tuned_lacosmic`), and deepCR against it.
 
 ::
 
     python benchmarks/injection_frames.py [--png-dir DIR] [--seed 22]
         [--frames hrc saao gmos wfpc2 kpno wfpc2-wf3 wfpc2-wf4 wfpc2-pc1]
         [--libraries hrc wfpc2 kpno thin-ccd thick-ccd] [--model NAME] [--star-shape] [--rst] [--placebo [stars]]
+        [--tune-objlim]
 """
 
 import argparse
@@ -488,6 +491,9 @@ def main(argv=None):
                         help="also inject each library's placebo (faint point sources of the frame's own PSF with "
                         "the cosmic rays' charges: its Moffat fit, or 'stars': its bright isolated stars' shapes, "
                         "frames without any skipped) and print what each detector flags of them")
+    parser.add_argument("--tune-objlim", action="store_true",
+                        help="also LACosmic at deepCR's flags with each objlim of TUNING_OBJLIMS, and the best of "
+                        "them with hindsight against deepCR (tuned_lines)")
     parser.add_argument("--fractions", action="store_true", help="also the flagged fraction of every zoo model")
     parser.add_argument("--rst", action="store_true",
                         help="also the summary as docs/ground.rst's held-out table (reStructuredText)")
@@ -498,7 +504,15 @@ def main(argv=None):
                         help="only the table of candidate protections on the HRC frame (8 trials)")
     args = parser.parse_args(argv)
     from astro_deepcr.detection import choose_model
-    from astro_deepcr.evaluation.injection import placebo_lines, plot_injection, run_frame, table_lines, training_claims
+    from astro_deepcr.evaluation.injection import (
+        TUNING_OBJLIMS,
+        placebo_lines,
+        plot_injection,
+        run_frame,
+        table_lines,
+        training_claims,
+        tuned_lines,
+    )
     from astro_deepcr.evaluation.plots import plot_bright_flags
 
     start = time.perf_counter()
@@ -523,7 +537,7 @@ def main(argv=None):
         trained_frames, trained_libraries = training_claims(spec)
         print(f"\n{name}: model {spec.name}; its card claims training on frames {list(trained_frames) or 'none'}, "
               f"libraries {list(trained_libraries) or 'none'} (everything else is held out as far as the card says)")
-        bright, match = bright_set(frame), None
+        bright, match, tuned = bright_set(frame), None, None
         scored = [library for library in args.libraries if library not in trained_libraries] or [None]
         for library in args.libraries:
             if name in trained_frames or library in trained_libraries:
@@ -534,8 +548,9 @@ def main(argv=None):
                 warnings.simplefilter("ignore")
                 results = run_frame(frame, model=args.model, library=library, seed=args.seed, density=args.density,
                                     n_trials=trials_for(frame, args.density), flag_match=match, bright=bright,
-                                    star_shape=args.star_shape)
-            match = results["flag_match"]
+                                    star_shape=args.star_shape, tune_objlims=TUNING_OBJLIMS if args.tune_objlim
+                                    else None, tuned_matches=tuned)
+            match, tuned = results["flag_match"], results.get("tuned_matches")
             all_results.append(results)
             print(f"  {library}: {results['n_injected']} CRs in {results['n_trials']} trials; flag match "
                   f"{match.label()} ({match.n_flagged} flags, target {match.target}, tolerance {match.tolerance}) "
@@ -557,6 +572,11 @@ def main(argv=None):
     print("\n".join(table_lines([results for results in all_results if "trained_on" not in results])))
     print("\nBy environment (the default against LACosmic at its defaults):\n")
     print("\n".join(environment_lines(all_results)))
+    if args.tune_objlim:
+        print("\nLACosmic tuned with hindsight (at deepCR's flags with each objlim, sigclip bisected; 'best': the "
+              "objlim that recalls the most here, chosen on the same injection; p: one-sided exact binomial that "
+              "deepCR recalls fewer than that best):\n")
+        print("\n".join(tuned_lines(all_results)))
     if placebo_pairs:
         print("\nPlacebo control (recall by new flags of the library's cosmic rays / of faint point sources of the "
               "frame's PSF with the same charges, psf_placebos):\n")

@@ -260,3 +260,81 @@ def test_deepcr_flag_match_counts_over_several_images():
     assert single.matched
     with pytest.raises(ValueError, match="1 masks for 2 images"):
         match_deepcr_flags(parts, target, "ground", mask=masks[:1])
+
+
+def test_run_frame_tunes_lacosmic_objlim_and_picks_the_best_with_hindsight(monkeypatch):
+    from astro_deepcr.evaluation import frames
+    from astro_deepcr.evaluation.injection import tuned_lacosmic, tuned_lines
+
+    image = noise_frame((80, 100))
+    frame = {"electrons": image, "readnoise": 5.0, "name": "noise"}
+    cut = 200.0 + 2.5 * np.sqrt(225.0)
+    detector = ("cut", lambda data: data > cut)
+    results = run_frame(frame, detector=detector, library=LIBRARY, n_cr=20, seed=1, tune_objlims=(1, 5, 20))
+    tuned = results["tuned_matches"]
+    target = int((image > cut).sum())
+    assert [found.objlim for found in tuned] == [1.0, 5.0, 20.0] and {found.target for found in tuned} == {target}
+    assert all(found.matched for found in tuned)
+    labels = [found.label() for found in tuned]
+    assert "objlim 1," in labels[0] and "objlim" not in labels[1] and "objlim 20," in labels[2]
+    assert labels[1] == results["flag_match"].label()  # objlim 5 is the default match: scored once
+    assert set(labels) <= set(results["detectors"]) and len(results["detectors"]) == 2 + len(set(labels))
+    assert set(labels) <= set(results["significance"])
+    recall = {label: results["detectors"][label]["object_recall_new"] for label in labels}
+    best = tuned_lacosmic(results)
+    assert recall[best] == max(recall.values()) and best == next(label for label in labels
+                                                                 if recall[label] == max(recall.values()))
+    row = tuned_lines([results])[2]
+    assert row.startswith("| noise | given | ")
+    test = results["significance"][best]
+    assert f"{test['all']['b']}/{test['all']['c']} p={test['all']['p']:.2g}" in row
+    assert all(f"{recall[label]:.3f}" in row for label in labels)
+
+    def no_search(*args, **kwargs):
+        raise AssertionError("searched again")
+
+    monkeypatch.setattr(frames, "match_lacosmic_flags", no_search)  # given matches are reused, not searched again
+    again = run_frame(frame, detector=detector, library=LIBRARY, n_cr=20, seed=1, tune_objlims=(1, 5, 20),
+                      tuned_matches=tuned, match_flags=False)
+    assert again["tuned_matches"] == tuned and again["flag_match"] is None
+    assert again["detectors"][best]["object_recall_new"] == recall[best]
+
+
+def test_tuned_lacosmic_says_when_no_objlim_reaches_the_count():
+    from astro_deepcr.evaluation.injection import tuned_lacosmic, tuned_lines
+
+    image = noise_frame((40, 50))
+    frame = {"electrons": image, "readnoise": 5.0, "name": "noise"}
+    greedy = ("greedy", lambda data: np.ones(data.shape, bool))
+    results = run_frame(frame, detector=greedy, library=LIBRARY, n_cr=10, seed=1, match_flags=False,
+                        tune_objlims=(1, 20))
+    assert [found.matched for found in results["tuned_matches"]] == [False, False]
+    assert list(results["detectors"]) == ["greedy", "LACosmic (sigclip 4.5)"]  # unreached ones are not scored
+    assert tuned_lacosmic(results) is None
+    assert tuned_lines([results])[2].endswith("| - | - | none reached | - | - |")
+
+
+def test_evaluate_inject_tune_objlim_on_your_own_frame(tmp_path):
+    """``astro-deepcr evaluate --inject FILE --tune-objlim``: one match per objlim in the JSON, the best with
+    hindsight among the scored detectors, and the table in the Markdown."""
+    import json
+
+    from astropy.io import fits
+
+    from astro_deepcr import cli
+    from astro_deepcr.evaluation.injection import TUNING_OBJLIMS
+
+    pytest.importorskip("matplotlib")
+    header = fits.Header({"BUNIT": "ELECTRONS", "RDNOISE": 5.0})
+    fits.PrimaryHDU(noise_frame((96, 128)).astype(np.float32), header=header).writeto(tmp_path / "noise.fits")
+    code = cli.main(["evaluate", "--inject", str(tmp_path / "noise.fits"), "--n-cr", "30", "--seed", "3",
+                     "--out", str(tmp_path / "out"), "--model", "ground-v2", "--library", "thin-ccd", "--tune-objlim"])
+    assert code == 0
+    summary = json.loads((tmp_path / "out" / "injection.json").read_text())["noise.fits[0]"]
+    assert [found["objlim"] for found in summary["tuned_matches"]] == list(TUNING_OBJLIMS)
+    assert {found["target"] for found in summary["tuned_matches"]} == {summary["flag_match"]["target"]}
+    reached = [found for found in summary["tuned_matches"] if found["matched"]]
+    assert summary["tuned_best"] is None if not reached else summary["tuned_best"] in summary["detectors"]
+    markdown = (tmp_path / "out" / "injection.md").read_text()
+    assert "| frame | library | deepCR | objlim 1 | objlim 2 |" in markdown
+    assert "| noise.fits[0] | thin-ccd |" in markdown

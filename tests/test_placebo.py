@@ -109,19 +109,31 @@ def test_the_placebo_separates_a_cosmic_ray_detector_from_an_excess_detector():
 
 
 def test_placebo_lines_put_each_detectors_cosmic_rays_beside_its_placebos():
+    from astro_deepcr.evaluation.frames import LACOSMIC_DEFAULT
     from astro_deepcr.evaluation.injection import placebo_lines
 
-    def run(recall, library):
+    def run(recall, library, lacosmic="LA"):
         rates = {f"object_recall_new{suffix}": value for suffix, value in
                  zip(["", " near saturated", " bright source", " elsewhere"], recall)}
         rates.update({f"objects{suffix}": 10 for suffix in ["", " near saturated", " bright source", " elsewhere"]})
-        return {"name": "f", "library": library, "detectors": {"deepCR ground": rates, "LA": rates}}
+        return {"name": "f", "library": library, "detectors": {"deepCR ground": rates, lacosmic: rates}}
 
     lines = placebo_lines([(run([0.9, 0.1, 0.5, 1.0], "lib"),
                            run([0.2, 0.0, 0.25, 0.1], "lib placebo"))])
-    assert lines[0] == "| frame | library | environment | CRs / placebos | ground | LA |"
-    assert lines[2] == "| f | lib | all | 10 / 10 | 0.900 / 0.200 | 0.900 / 0.200 |"
-    assert lines[4] == "| f | lib | bright source | 10 / 10 | 0.500 / 0.250 | 0.500 / 0.250 |"
+    assert lines[0] == "| frame | library | environment | CRs / placebos | ground | LA | placebos b/c p (more) |"
+    assert lines[2] == "| f | lib | all | 10 / 10 | 0.900 / 0.200 | 0.900 / 0.200 | - |"  # no LACosmic default
+    assert lines[4] == "| f | lib | bright source | 10 / 10 | 0.500 / 0.250 | 0.500 / 0.250 | - |"
+    # the paired test on the placebos: 12 placebos, 6 on a bright source (environment 1), 6 elsewhere (2);
+    # the default alone flags 5 (4 of them on sources), LACosmic alone 1 (elsewhere)
+    placebos = run([0.2, 0.0, 0.25, 0.1], "lib placebo", LACOSMIC_DEFAULT)
+    placebos["per_cr"] = {"charge": np.full(12, 500.0), "environment": np.array([1] * 6 + [2] * 6),
+                          "found_new": {"deepCR ground": np.array([1, 1, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0], bool),
+                                        LACOSMIC_DEFAULT: np.array([0] * 6 + [0, 1, 0, 0, 0, 0], bool)}}
+    lines = placebo_lines([(run([0.9, 0.1, 0.5, 1.0], "lib", LACOSMIC_DEFAULT), placebos)])
+    assert lines[2].endswith(f"| 5/1 p={7 / 64:.2g} |")  # P(X <= 1 | 6, 1/2) = 7/64: LACosmic flags fewer
+    assert lines[4].endswith(f"| 4/0 p={1 / 16:.2g} |")  # bright source
+    assert lines[5].endswith(f"| 1/1 p={3 / 4:.2g} |")  # elsewhere
+    assert lines[3].endswith("| 0/0 p=1 |")  # near saturated: none there
 
 
 def test_lacosmics_defaults_flag_faint_stars_on_the_hrc_frame_and_the_default_does_not(benchmark_script):

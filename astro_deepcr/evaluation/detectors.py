@@ -16,13 +16,16 @@ import numpy as np
 from astropy.utils.exceptions import AstropyUserWarning
 
 __all__ = ["deepcr_detector", "lacosmic_detector", "FlagMatch", "match_lacosmic_flags", "ThresholdMatch",
-           "match_deepcr_flags", "SIGCLIP_RANGE", "OBJLIM_STEPS", "FLAG_TOLERANCE"]
+           "match_deepcr_flags", "SIGCLIP_RANGE", "OBJLIM_STEPS", "TUNING_OBJLIMS", "FLAG_TOLERANCE"]
 
 #: The sigclip range the flag match searches (LACosmic's default is 4.5; below ~0.3 it flags most of a frame).
 SIGCLIP_RANGE = (0.2, 2000.0)
 #: objlim values tried, in this order, when sigclip alone cannot reach the target at the default objlim 5:
 #: a lower objlim lets LACosmic flag sharper fine structure (star cores), the only other way to more flags.
 OBJLIM_STEPS = (5.0, 3.0, 2.0, 1.0, 0.5)
+#: objlim values of the tuned comparison (`astro_deepcr.evaluation.frames.run_frame` ``tune_objlims``): LACosmic
+#: at deepCR's flag count with each, sigclip alone bisected; from lax (star cores flagged) to strict.
+TUNING_OBJLIMS = (1.0, 2.0, 3.0, 5.0, 8.0, 13.0, 20.0)
 #: A flag count within this fraction of the target (or 2 flags, whichever is more) counts as matched.
 FLAG_TOLERANCE = 0.05
 

@@ -24,8 +24,8 @@ from .significance import LOW_CHARGE, compare_detectors
 #: `common_flags` takes the pixels within this many px of a pixel both detectors flag.
 COMMON_GROW = 2
 
-__all__ = ["read_frame", "run_frame", "run_placebo", "placebo_lines", "frame_psf", "common_flags", "table_lines",
-           "COLUMNS", "LACOSMIC_DEFAULT", "training_claims"]
+__all__ = ["read_frame", "run_frame", "run_placebo", "placebo_lines", "tuned_lacosmic", "tuned_lines", "frame_psf",
+           "common_flags", "table_lines", "COLUMNS", "LACOSMIC_DEFAULT", "training_claims"]
 
 #: Label of LACosmic at its defaults.
 LACOSMIC_DEFAULT = "LACosmic (sigclip 4.5)"
@@ -110,7 +110,7 @@ def common_flags(first, second, grow=COMMON_GROW):
 
 def run_frame(frame, *, model=None, library=None, seed=0, n_cr=None, density=DENSITY, n_trials=1,
               match_flags=True, flag_match=None, bright=None, detector=None, device="cpu", threads=None,
-              star_shape=False, footprint_floor=None):
+              star_shape=False, footprint_floor=None, tune_objlims=None, tuned_matches=None):
     """The injection table of one frame (dict of `read_frame`): the chosen deepCR model vs LACosmic.
 
     Parameters
@@ -147,6 +147,12 @@ def run_frame(frame, *, model=None, library=None, seed=0, n_cr=None, density=DEN
         The deepCR detector with the star-shape test (`astro_deepcr.starshape`; the frame's ``readnoise``).
     footprint_floor : float, optional
         As for `~astro_deepcr.evaluation.recovery.inject_cosmic_rays` (placebos: scored on their cores).
+    tune_objlims : sequence of float, optional
+        Also LACosmic at deepCR's flag count with each of these ``objlim`` (sigclip alone bisected; e.g.
+        `~astro_deepcr.evaluation.detectors.TUNING_OBJLIMS`): LACosmic as an expert might tune it. Only the
+        matches that reach the count are scored; `tuned_lacosmic` picks the best with hindsight.
+    tuned_matches : list of `~astro_deepcr.evaluation.detectors.FlagMatch`, optional
+        Their results from an earlier run on the same frame and detector, reused where objlim and target agree.
 
     Returns
     -------
@@ -159,7 +165,8 @@ def run_frame(frame, *, model=None, library=None, seed=0, n_cr=None, density=DEN
         deepCR as A), ``bright_flags``, ``bright_flags_unshared``, ``flagged_fraction`` (detector -> flagged
         fraction of the good pixels of the uninjected frame), ``alarm`` (detector -> the limit of
         `~astro_deepcr.detection.flagged_fraction_alarm` it exceeds with the header's exposure time, or None),
-        ``library``, ``saturated``, ``name``, ``n_good``.
+        ``library``, ``saturated``, ``name``, ``n_good``; with ``tune_objlims``, ``tuned_matches`` (one
+        `~astro_deepcr.evaluation.detectors.FlagMatch` per objlim, reached or not).
     """
     from ..detection import choose_model
 
@@ -178,12 +185,19 @@ def run_frame(frame, *, model=None, library=None, seed=0, n_cr=None, density=DEN
         model_name, reason = default, "given detector"
     bad, saturated, lacosmic = _frame_setup(frame)
     detectors = {default: deepcr, LACOSMIC_DEFAULT: lacosmic_detector(**lacosmic)}
-    match = None
-    if match_flags:
+    match, tuned = None, None
+    if match_flags or tune_objlims:
         target = int(np.asarray(deepcr(image), bool).sum())
+    if match_flags:
         match = flag_match if flag_match is not None and flag_match.target == target else \
             match_lacosmic_flags(image, target, **lacosmic)
         detectors[match.label()] = lacosmic_detector(sigclip=match.sigclip, objlim=match.objlim, **lacosmic)
+    if tune_objlims:
+        tuned = _tuned_matches(image, target, tune_objlims, tuned_matches or (), lacosmic)
+        for found in tuned:
+            if found.matched:  # the same settings as the default match share its label, so it runs once
+                detectors.setdefault(found.label(), lacosmic_detector(sigclip=found.sigclip, objlim=found.objlim,
+                                                                      **lacosmic))
     library_name = library if isinstance(library, str) or library is None else "given"
     if library is None or isinstance(library, str):
         from .libraries import cosmic_ray_library
@@ -206,7 +220,55 @@ def run_frame(frame, *, model=None, library=None, seed=0, n_cr=None, density=DEN
     results.update(model=model_name, reason=reason, default=default, flag_match=match,
                    sigclip=None if match is None else match.sigclip, saturated=saturated,
                    library=library_name or "hrc", name=frame.get("name", "frame"), n_good=n_good)
+    if tuned is not None:
+        results["tuned_matches"] = tuned
     return results
+
+
+def _tuned_matches(image, target, objlims, known, lacosmic):
+    """One flag match per objlim at ``target`` flags, sigclip alone (``known`` ones reused)."""
+    known = {(found.objlim, found.target): found for found in known}
+    return [known.get((float(objlim), target)) or match_lacosmic_flags(image, target, objlims=(float(objlim),),
+                                                                        **lacosmic) for objlim in objlims]
+
+
+def tuned_lacosmic(results):
+    """The label of the tuned LACosmic (`run_frame` with ``tune_objlims``) that recalls the most cosmic rays by
+    new flags, among the objlims that reached deepCR's flag count; None if none did.
+
+    Chosen with hindsight, on the same injection it is scored on: an upper bound on what tuning objlim buys
+    LACosmic at deepCR's flags, not a setting a user could have picked beforehand. Ties go to the first objlim.
+    """
+    rates = results["detectors"]
+    names = [found.label() for found in results.get("tuned_matches", ()) if found.matched]
+    return max(names, key=lambda name: rates[name]["object_recall_new"], default=None)
+
+
+def tuned_lines(all_results):
+    """Markdown table of `run_frame` results with ``tune_objlims``: per frame and library, deepCR's recall,
+    LACosmic's at deepCR's flags for each objlim ("-": the count is out of reach with it), the best with
+    hindsight (`tuned_lacosmic`) and the paired exact test of deepCR against it, overall and below 1000 e-."""
+    objlims = sorted({found.objlim for results in all_results for found in results.get("tuned_matches", ())})
+    heads = ["frame", "library", "deepCR", *(f"objlim {objlim:g}" for objlim in objlims), "best", "b/c p",
+             "b/c p <1k e-"]
+    lines = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
+    for results in all_results:
+        if "tuned_matches" not in results:
+            continue
+        rates = results["detectors"]
+        by_objlim = {found.objlim: found for found in results["tuned_matches"]}
+        cells = [results["name"], results["library"], f"{rates[results['default']]['object_recall_new']:.3f}"]
+        cells += [f"{rates[by_objlim[o].label()]['object_recall_new']:.3f}" if o in by_objlim
+                  and by_objlim[o].matched else "-" for o in objlims]
+        best = tuned_lacosmic(results)
+        if best is None:
+            cells += ["none reached", "-", "-"]
+        else:
+            objlim = next(found.objlim for found in results["tuned_matches"] if found.label() == best)
+            cells += [f"objlim {objlim:g}", *(_significance_cell(value) for value in
+                                              results["significance"][best].values())]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
 
 
 def frame_psf(frame):
@@ -265,21 +327,33 @@ def run_placebo(frame, *, library=None, psf=None, profiles=None, **kwargs):
 def placebo_lines(pairs):
     """Markdown table of ``(cosmic-ray results, placebo results)`` pairs (`run_frame`, `run_placebo`), per
     frame, library and environment: each detector's recall by new flags of the cosmic rays and of their
-    placebos (``cosmic rays / placebos``), and how many of each were injected."""
+    placebos (``cosmic rays / placebos``), how many of each were injected, and the paired exact test on the
+    placebos of the first detector (the default) against LACosmic at its defaults: placebos only the default
+    flags / only LACosmic flags, and the one-sided binomial p that the default flags *more* of them (small:
+    it masks significantly more faint stars)."""
     from .recovery import ENVIRONMENTS
 
     names = list(pairs[0][0]["detectors"]) if pairs else []
     lines = ["| frame | library | environment | CRs / placebos | " + " | ".join(
-        name.replace("deepCR ", "") for name in names) + " |", "|" + "---|" * (4 + len(names))]
+        name.replace("deepCR ", "") for name in names) + " | placebos b/c p (more) |", "|" + "---|" * (5 + len(names))]
     for crs, placebos in pairs:
         names = list(crs["detectors"])
-        for suffix in ["", *(f" {name}" for name in ENVIRONMENTS)]:
+        for index, suffix in enumerate(["", *(f" {name}" for name in ENVIRONMENTS)]):
             count = [run["detectors"][names[0]][f"objects{suffix}"] for run in (crs, placebos)]
             cells = [f"{run['detectors'][name][f'object_recall_new{suffix}']:.3f}"
                      for name in names for run in (crs, placebos)]
             lines.append(f"| {crs['name']} | {crs['library']} | {suffix.strip() or 'all'} | {count[0]} / {count[1]} | "
-                         + " | ".join(f"{cells[2 * k]} / {cells[2 * k + 1]}" for k in range(len(names))) + " |")
+                         + " | ".join(f"{cells[2 * k]} / {cells[2 * k + 1]}" for k in range(len(names)))
+                         + f" | {_placebo_test_cell(placebos, names[0], index - 1 if index else None)} |")
     return lines
+
+
+def _placebo_test_cell(placebos, default, environment):
+    """``b/c p=P`` of the default against LACosmic at its defaults on the placebos, p for "flags more"."""
+    if LACOSMIC_DEFAULT not in placebos["detectors"] or "per_cr" not in placebos:
+        return "-"
+    test = compare_detectors(placebos, LACOSMIC_DEFAULT, default, environment=environment)
+    return f"{test['c']}/{test['b']} p={test['p']:.2g}"
 
 
 def _flag_rates(originals, n_good, header):

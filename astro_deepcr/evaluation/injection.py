@@ -21,7 +21,8 @@ This module gathers the public names of the modules that do the work:
   two detectors on the same cosmic rays;
 - `astro_deepcr.evaluation.libraries`: the cosmic-ray libraries, by name;
 - `astro_deepcr.evaluation.frames`: `read_frame`, `run_frame`, `table_lines`,
-  and the placebo control `run_placebo`, `placebo_lines`.
+  the placebo control `run_placebo`, `placebo_lines`, and LACosmic tuned with
+  hindsight (`run_frame` with ``tune_objlims``, `tuned_lacosmic`, `tuned_lines`).
 
 Each injected cosmic ray is a stamp drawn at random, rotated by a multiple
 of 90 degrees and flipped at random, placed at a random position with its
@@ -35,8 +36,18 @@ the injection raised its value.
 ``astro-deepcr evaluate --inject FILE ...`` runs `run_frame` on FITS files.
 """
 
-from .detectors import FlagMatch, deepcr_detector, lacosmic_detector, match_lacosmic_flags
-from .frames import COLUMNS, placebo_lines, read_frame, run_frame, run_placebo, table_lines, training_claims
+from .detectors import TUNING_OBJLIMS, FlagMatch, deepcr_detector, lacosmic_detector, match_lacosmic_flags
+from .frames import (
+    COLUMNS,
+    placebo_lines,
+    read_frame,
+    run_frame,
+    run_placebo,
+    table_lines,
+    training_claims,
+    tuned_lacosmic,
+    tuned_lines,
+)
 from .libraries import (
     LIBRARIES,
     cosmic_ray_library,
@@ -69,8 +80,8 @@ __all__ = ["DENSITY", "CHARGE_BINS", "LOW_CHARGE_BIN", "LOW_CHARGE", "ENVIRONMEN
            "SEPARATION", "COLUMNS", "LIBRARIES", "cosmic_ray_library", "library_stats", "register_frame_library",
            "psf_placebos", "star_profiles",
            "inject_cosmic_rays", "environment", "found_per_cosmic_ray", "score_mask", "injection_recovery", "bin_name",
-           "deepcr_detector", "lacosmic_detector", "FlagMatch", "match_lacosmic_flags", "discordant_test",
-           "compare_detectors", "read_frame", "run_frame", "run_placebo", "placebo_lines", "training_claims",
-           "table_lines", "plot_injection"]
+           "deepcr_detector", "lacosmic_detector", "FlagMatch", "match_lacosmic_flags", "TUNING_OBJLIMS",
+           "discordant_test", "compare_detectors", "read_frame", "run_frame", "run_placebo", "placebo_lines",
+           "tuned_lacosmic", "tuned_lines", "training_claims", "table_lines", "plot_injection"]
 
 _private = (_bin_name, _rates)  # still importable from here for callers of the former single module

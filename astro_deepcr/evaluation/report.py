@@ -346,6 +346,9 @@ def add_subparser(subparsers):
     inject.add_argument("--placebo", action="store_true",
                         help="also inject faint point sources of each frame's own PSF with the same charges and "
                              "report how many each detector flags (faint stars it would mask)")
+    inject.add_argument("--tune-objlim", action="store_true",
+                        help="also LACosmic at deepCR's flag count with each objlim of TUNING_OBJLIMS (sigclip "
+                             "bisected) and deepCR against the one that recalls the most, chosen with hindsight")
     parser.set_defaults(func=_run)
     return parser
 
@@ -379,7 +382,8 @@ def _run_inject(args):
         try:  # one bad frame is reported and never stops the others
             frame = injection.read_frame(path, ext=ext, gain=args.gain, readnoise=args.readnoise)
             results = injection.run_frame(frame, model=args.model, seed=args.seed, n_cr=args.n_cr,
-                                          density=args.density, n_trials=args.trials, library=args.library)
+                                          density=args.density, n_trials=args.trials, library=args.library,
+                                          tune_objlims=injection.TUNING_OBJLIMS if args.tune_objlim else None)
         except (KeyError, IndexError) as exc:
             failed += 1
             print(f"astro-deepcr: FAILED {path}: no extension {args.ext} ({exc})", file=sys.stderr)
@@ -397,12 +401,20 @@ def _run_inject(args):
         summary[frame["name"]].update(detectors=results["detectors"], png=str(png),
                                       flag_match=None if match is None else dataclasses.asdict(match),
                                       significance=results["significance"])
+        if args.tune_objlim:
+            summary[frame["name"]].update(tuned_matches=[dataclasses.asdict(found) for found in
+                                                         results["tuned_matches"]],
+                                          tuned_best=injection.tuned_lacosmic(results))
         if args.placebo:
             placebo = _placebo(frame, results, args)
             summary[frame["name"]]["placebo"] = placebo if isinstance(placebo, str) else placebo["detectors"]
             if not isinstance(placebo, str):
                 pairs.append((results, placebo))
     lines = injection.table_lines(all_results)
+    if args.tune_objlim:
+        lines += ["", "LACosmic at deepCR's flag count with each objlim (sigclip bisected); 'best': the one that "
+                  "recalls the most, chosen with hindsight on the same injection; p: that deepCR recalls fewer", "",
+                  *injection.tuned_lines(all_results)]
     if pairs:
         lines += ["", "Faint point sources of each frame's PSF with the cosmic rays' charges (the placebo control): "
                   "recall by new flags of the cosmic rays / of the point sources", "",
