@@ -403,7 +403,7 @@ def test_the_card_of_an_hst_mix_says_what_it_trained_on(tmp_path, monkeypatch, l
 
 @pytest.mark.parametrize("kwargs", [dict(long_slit=1.5), dict(spikes=-0.1), dict(fwhm_min=0.1), dict(fwhm_min=9.0),
                                     dict(fwhm_max=9.0), dict(fwhm_max=1.2), dict(fwhm_min=2.0, fwhm_max=1.5),
-                                    dict(on_sources=1.2)])
+                                    dict(on_sources=1.2), dict(faint_stars=-1e-3), dict(faint_stars=0.5)])
 def test_scene_mix_rejects_nonsense(kwargs):
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         ground.SceneMix(**kwargs)
@@ -453,3 +453,27 @@ def test_the_card_of_an_on_sources_run_says_so(tmp_path, library):
     card = json.loads((out / "my-ground.json").read_text())
     assert "--crop 32 --seed 0 --depth 2 --width 4 --on-sources 0.5 (" in card["provenance"]
     assert "50% of the cosmic rays of an imaging frame centred on a source" in card["training_data"]
+
+
+def test_faint_stars_sit_at_the_detection_limit_and_cost_the_default_mix_nothing(monkeypatch):
+    """``SceneMix(faint_stars=...)``: extra stars peaking at 2-30 times the sky's noise; none drawn by default."""
+    rng = np.random.default_rng(11)
+    plain_sources, plain_sky, params = ground._scene_parts((128, 128), np.random.default_rng(11), ground.SceneMix())
+    again, _, _ = ground._scene_parts((128, 128), rng, ground.SceneMix(faint_stars=0.0))
+    np.testing.assert_array_equal(plain_sources, again)  # a density of 0 draws nothing
+    monkeypatch.setitem(ground.GROUND_RANGES, "star_density", (1e-12, 1e-12))  # no power-law stars: only the faint
+    monkeypatch.setitem(ground.GROUND_RANGES, "galaxy_density", (0.0, 0.0))
+    peaks, counts = [], []
+    for k in range(20):
+        sources, _, params = ground._scene_parts((128, 128), np.random.default_rng((3, k)),
+                                                 ground.SceneMix(faint_stars=2e-4))
+        inner = sources[8:-8, 8:-8]  # away from the edges, where a star may be cut
+        top = (inner == ndimage.maximum_filter(inner, size=5)) & (inner > 0.5 * np.sqrt(params["sky"]))
+        counts.append(int(top.sum()))
+        peaks += list(inner[top] / np.sqrt(params["sky"]))
+    peaks = np.log(peaks)
+    # 2e-4 per px: about 2.2 stars on each 112 px inner square; peaks log-uniform in 2-30 sky sigma (a star's
+    # peak pixel falls below its PSF's centred peak at other sub-pixel phases, by up to about a half)
+    assert 25 < sum(counts) < 70
+    assert np.log(0.9) < peaks.min() and peaks.max() < np.log(31)
+    assert np.median(peaks) == pytest.approx(np.log(np.sqrt(2 * 30)) - 0.2, abs=0.4)

@@ -55,8 +55,8 @@ from .psf import phased_psf, tinytim_models
 from .simulate import add_cosmic_rays
 from .spectra import _log_uniform, long_slit_scene
 
-__all__ = ["GROUND_RANGES", "SceneMix", "moffat_psf", "equivalent_fwhm", "spike_pattern", "ground_scene",
-           "source_pixels", "faint_hits", "ground_frame", "label_cosmic_rays"]
+__all__ = ["GROUND_RANGES", "FAINT_STAR_SNR", "SceneMix", "moffat_psf", "equivalent_fwhm", "spike_pattern",
+           "ground_scene", "source_pixels", "faint_hits", "ground_frame", "label_cosmic_rays"]
 
 #: The ranges every frame is drawn from (see the module docstring); ``(low, high)``, log-uniform where noted.
 GROUND_RANGES = {
@@ -87,6 +87,10 @@ HST_STAMP = 31
 HST_BINNINGS = (1, 2)
 LABEL_PEAK_SIGMA = 3.0
 LABEL_PIXEL_SIGMA = 1.0
+#: `SceneMix.faint_stars`: peak of each extra faint star in units of the sky's noise (log-uniform), and the
+#: largest density allowed (per px).
+FAINT_STAR_SNR = (2.0, 30.0)
+MAX_FAINT_STARS = 0.02
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,8 +104,11 @@ class SceneMix:
     ``hst_psf``: fraction of the imaging frames whose stars and galaxies take a real HST PSF instead of a Moffat
     (`astro_deepcr.training.psf.phased_psf`: a TinyTim model of ACS/WFC or WFC3/UVIS from drizzlepac, at the
     detector's sampling or binned 2 x 2, each star at its own sub-pixel phase; their spider's diffraction
-    spikes come with the model). A fraction of 0 draws no random number, so the default mix gives the frames
-    of the shipped recipe.
+    spikes come with the model). ``faint_stars``: extra faint stars per pixel on an imaging frame (a Moffat
+    frame's, beside its power-law stars), each with a peak of `FAINT_STAR_SNR` (log-uniform) times the sky's
+    noise: the point sources at the detection limit that a faint cosmic ray must be told from (few of the
+    power-law stars sit there on a bright sky with a sharp PSF). A fraction or density of 0 draws no random
+    number, so the default mix gives the frames of the shipped recipe.
     """
 
     long_slit: float = 0.0
@@ -110,11 +117,14 @@ class SceneMix:
     fwhm_max: float | None = None
     on_sources: float = 0.0
     hst_psf: float = 0.0
+    faint_stars: float = 0.0
 
     def __post_init__(self):
         for name in ("long_slit", "spikes", "on_sources", "hst_psf"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be a fraction between 0 and 1, not {getattr(self, name)!r}")
+        if not 0.0 <= self.faint_stars <= MAX_FAINT_STARS:
+            raise ValueError(f"faint_stars must be between 0 and {MAX_FAINT_STARS} per px, not {self.faint_stars!r}")
         if self.fwhm_min is not None and not 0.5 <= self.fwhm_min < GROUND_RANGES["fwhm"][1]:
             raise ValueError(f"fwhm_min must be between 0.5 and {GROUND_RANGES['fwhm'][1]} px, not {self.fwhm_min!r}")
         low, high = self.fwhm_range()
@@ -214,6 +224,8 @@ def _scene_parts(shape, rng, mix):
         _add_stamp(scene, flux * star_psf((y - iy - 0.5, x - ix - 0.5)), iy - size // 2, ix - size // 2)
         if spikes is not None and flux * params["spikes"] >= SPIKE_MIN_CHARGE:
             _add_stamp(scene, flux * params["spikes"] * spikes, iy - SPIKE_LENGTH, ix - SPIKE_LENGTH)
+    if mix.faint_stars and hst is None:
+        _add_faint_stars(scene, rng, mix.faint_stars * area, np.sqrt(params["sky"]), star_psf, size, margin)
     n_galaxies = rng.poisson(rng.uniform(*r["galaxy_density"]) * area)
     if n_galaxies:
         points = np.zeros((shape[0] + 2 * margin, shape[1] + 2 * margin))
@@ -229,6 +241,16 @@ def _scene_parts(shape, rng, mix):
         scene += signal.fftconvolve(points, star_psf(), mode="same")[margin:-margin, margin:-margin].clip(0, None)
     sky = sky_gradient(shape, params["sky"], rng.uniform(*r["sky_gradient"]), rng)
     return scene, sky, params
+
+
+def _add_faint_stars(scene, rng, expected, sky_noise, star_psf, size, margin):
+    """`SceneMix.faint_stars`: ``Poisson(expected)`` stars whose peaks are `FAINT_STAR_SNR` times ``sky_noise``."""
+    peak = float(star_psf().max())
+    for _ in range(rng.poisson(expected)):
+        y, x = rng.uniform(-margin, scene.shape[0] + margin), rng.uniform(-margin, scene.shape[1] + margin)
+        iy, ix = int(np.floor(y)), int(np.floor(x))
+        flux = float(_log_uniform(rng, *FAINT_STAR_SNR)) * sky_noise / peak
+        _add_stamp(scene, flux * star_psf((y - iy - 0.5, x - ix - 0.5)), iy - size // 2, ix - size // 2)
 
 
 def _hst_model(rng):

@@ -12,7 +12,7 @@ DESCRIPTION = ("Fine-tune (default: from ACS-WFC) or train a deepCR-mask network
                "frames (astro_deepcr.training.ground: Moffat PSFs of 1.5-8 px FWHM, sky 5-5000 e-, saturation and "
                "bleeding, hot pixels, dead columns, real HRC cosmic rays, physical tracks through 10-250 um of "
                "silicon, faint 1-4 px hits; labels exact down to the noise; on request diffraction spikes, "
-               "long-slit spectra, FWHM limits, cosmic rays on sources and real HST PSFs). Writes "
+               "long-slit spectra, FWHM limits, cosmic rays on sources, real HST PSFs and extra faint stars). Writes "
                "OUTPUT/NAME.safetensors, its card NAME.json, models.json, log.json and a checkpoint that a second "
                "call resumes from. The "
                "defaults reproduce the shipped 'ground' model (under the name my-ground).")
@@ -70,6 +70,9 @@ def add_mix_arguments(parser):
     parser.add_argument("--hst-psf", type=float, default=0.0, metavar="FRACTION",
                         help="fraction of imaging frames whose stars take a real undersampled HST PSF (drizzlepac's "
                              "TinyTim models of ACS/WFC and WFC3/UVIS, native or binned 2x2; default 0)")
+    parser.add_argument("--faint-stars", type=float, default=0.0, metavar="PER_PX",
+                        help="extra faint stars per pixel on Moffat imaging frames, peaks 2-30 times the sky's noise "
+                             "(default 0)")
     parser.add_argument("--no-hrc-library", dest="hrc_library", action="store_false",
                         help="no real cosmic rays from the ACS/HRC frame, only physical tracks and faint hits "
                              "(keeps that frame's cosmic rays a held-out library)")
@@ -78,7 +81,8 @@ def add_mix_arguments(parser):
 def mix_from_args(args):
     """The `GroundConfig` keywords of the options of `add_mix_arguments`."""
     return {"long_slit": args.long_slit, "spikes": args.spikes, "fwhm_min": args.fwhm_min, "fwhm_max": args.fwhm_max,
-            "on_sources": args.on_sources, "hst_psf": args.hst_psf, "hrc_library": args.hrc_library}
+            "on_sources": args.on_sources, "hst_psf": args.hst_psf, "faint_stars": args.faint_stars,
+            "hrc_library": args.hrc_library}
 
 
 def _defaults():
@@ -115,6 +119,8 @@ def _mix_words(config):
                      "native or binned 2x2)")
     if config.on_sources:
         words.append(f"{config.on_sources:.0%} of the cosmic rays of an imaging frame centred on a source")
+    if config.faint_stars:
+        words.append(f"{config.faint_stars:g} extra faint stars per px (peaks 2-30 sky sigma)")
     return ", ".join(words)
 
 
@@ -146,6 +152,7 @@ def write_card(path, config, seconds, n_validation=16, threshold=0.5):
                + (f" --fwhm-max {config.fwhm_max:g}" if config.fwhm_max is not None else "")
                + (f" --on-sources {config.on_sources:g}" if config.on_sources else "")
                + (f" --hst-psf {config.hst_psf:g}" if config.hst_psf else "")
+               + (f" --faint-stars {config.faint_stars:g}" if config.faint_stars else "")
                + ("" if config.hrc_library else " --no-hrc-library"))
     sources = ("the ACS/HRC j8bt06nyq harvest, " if config.hrc_library else "") + "physical tracks, faint hits"
     card = {"name": config.name, "kind": "mask", "depth": config.depth, "width": config.width,

@@ -60,6 +60,7 @@ class GroundConfig:
     fwhm_max: float | None = None
     on_sources: float = 0.0
     hst_psf: float = 0.0
+    faint_stars: float = 0.0
     # cosmic rays: real ones harvested from the ACS/HRC frame (False: physical tracks and faint hits only, so
     # that the HRC frame's own cosmic rays stay a held-out library)
     hrc_library: bool = True
@@ -79,7 +80,7 @@ class GroundConfig:
         from .ground import SceneMix
 
         return SceneMix(long_slit=self.long_slit, spikes=self.spikes, fwhm_min=self.fwhm_min, fwhm_max=self.fwhm_max,
-                        on_sources=self.on_sources, hst_psf=self.hst_psf)
+                        on_sources=self.on_sources, hst_psf=self.hst_psf, faint_stars=self.faint_stars)
 
     def library(self):
         """The real cosmic rays of the run (`ground_frame`'s ``library``): the HRC harvest, or None."""
