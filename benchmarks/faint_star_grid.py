@@ -15,10 +15,12 @@ training one), and on it
   charges, what each detector flags of them (faint stars it would mask), and the paired test that the
   default flags *more* of them than LACosmic at its defaults.
 
-::
+``--reference MODEL`` also runs each cell with that model as the default, on the same frames and injections, and
+pairs the two: cosmic rays only ``--model`` / only the reference finds (p that ``--model`` recalls fewer), and
+placebos only ``--model`` / only the reference flags (p that ``--model`` flags more). ::
 
     python benchmarks/faint_star_grid.py [--fwhm 1.8 2.7 4.0] [--sky 50 344 3000] [--libraries kpno wfpc2]
-        [--model NAME] [--seed 22] [--trials 4]
+        [--model NAME] [--reference NAME] [--seed 22] [--trials 4]
 """
 
 import argparse
@@ -61,14 +63,14 @@ def star_field(fwhm, sky, seed, shape=SHAPE):
             "satlevel": None, "header": None}
 
 
-def cell(fwhm, sky, library, args):
-    """``(cosmic-ray results, placebo results)`` of one cell and library."""
+def cell(fwhm, sky, library, args, model=None):
+    """``(cosmic-ray results, placebo results)`` of one cell and library (``model``: default ``args.model``)."""
     from astro_deepcr.evaluation.frames import run_frame, run_placebo
     from astro_deepcr.starpsf import StarPSF
 
     frame = star_field(fwhm, sky, args.seed)
     psf = StarPSF(fwhm=float(fwhm), beta=BETA, sharpness=0.0, n_stars=0, source="given")
-    common = dict(model=args.model, library=library, seed=args.seed, n_trials=args.trials)
+    common = dict(model=model or args.model, library=library, seed=args.seed, n_trials=args.trials)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         crs = run_frame(frame, **common)
@@ -100,12 +102,36 @@ def grid_lines(pairs):
     return lines
 
 
+def paired_lines(pairs, references):
+    """Markdown table: the model against the reference in each cell (the same frames and injections), cosmic rays
+    recalled / placebos flagged by each, and the paired tests (CRs: the model recalls fewer; placebos: it flags
+    more)."""
+    from astro_deepcr.evaluation.significance import discordant_test
+
+    lines = ["| cell | library | model | reference | CRs b/c p (fewer) | placebos b/c p (more) |", "|" + "---|" * 6]
+    for (crs, placebos), (ref_crs, ref_placebos) in zip(pairs, references):
+        cells = []
+        for run, ref in ((crs, ref_crs), (placebos, ref_placebos)):
+            if not np.array_equal(run["per_cr"]["charge"], ref["per_cr"]["charge"]):
+                raise RuntimeError(f"{crs['name']}: the two runs injected different cosmic rays")
+            cells.append((run["per_cr"]["found_new"][run["default"]], ref["per_cr"]["found_new"][ref["default"]]))
+        test_crs = discordant_test(*cells[0])
+        test_placebos = discordant_test(cells[1][1], cells[1][0])
+        rates = [f"{run['detectors'][run['default']]['object_recall_new']:.3f} / "
+                 f"{other['detectors'][other['default']]['object_recall_new']:.3f}"
+                 for run, other in ((crs, placebos), (ref_crs, ref_placebos))]
+        lines.append(f"| {crs['name']} | {crs['library']} | {rates[0]} | {rates[1]} | {test_crs['b']}/{test_crs['c']} "
+                     f"p={test_crs['p']:.2g} | {test_placebos['c']}/{test_placebos['b']} p={test_placebos['p']:.2g} |")
+    return lines
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument("--fwhm", type=float, nargs="+", default=[1.8, 2.7, 4.0])
     parser.add_argument("--sky", type=float, nargs="+", default=[50.0, 344.0, 3000.0])
     parser.add_argument("--libraries", nargs="+", default=["kpno", "wfpc2"])
     parser.add_argument("--model", help="score this model (zoo name or .safetensors path) as the default")
+    parser.add_argument("--reference", help="also pair the model against this one, cell by cell")
     parser.add_argument("--seed", type=int, default=22)
     parser.add_argument("--trials", type=int, default=4, help="injections per cell (500 cosmic rays per Mpx each)")
     args = parser.parse_args(argv)
@@ -114,14 +140,21 @@ def main(argv=None):
     start = time.perf_counter()
     register_libraries()
     libraries = available_libraries(args.libraries)
-    pairs = []
+    pairs, references = [], []
     for fwhm in args.fwhm:
         for sky in args.sky:
             for library in libraries:
                 pairs.append(cell(fwhm, sky, library, args))
+                if args.reference:
+                    references.append(cell(fwhm, sky, library, args, model=args.reference))
                 print(f"  fwhm {fwhm:g} sky {sky:g} {library} ({time.perf_counter() - start:.0f} s)", flush=True)
     print("\nCosmic rays recalled / placebos flagged (recall by new flags):\n")
     print("\n".join(grid_lines(pairs)))
+    if references:
+        print(f"\nPaired against {args.reference} (cosmic rays recalled / placebos flagged):\n")
+        print("\n".join(paired_lines(pairs, references)))
+        print(f"\n{args.reference} against LACosmic:\n")
+        print("\n".join(grid_lines(references)))
     print(f"\n{time.perf_counter() - start:.0f} s")
     return pairs
 

@@ -40,3 +40,8 @@ def test_on_a_sharp_bright_sky_the_default_masks_faint_stars_that_lacosmic_leave
     assert crs["detectors"][default]["object_recall_new"] > crs["detectors"][lacosmic]["object_recall_new"]
     line = grid.grid_lines([(crs, placebos)])[2]
     assert line.startswith("| fwhm 1.8 sky 3000 | wfpc2 | ") and line.count("|") == 10
+    # paired against itself: nothing discordant; against other injections: refused
+    assert grid.paired_lines([(crs, placebos)], [(crs, placebos)])[2].endswith("| 0/0 p=1 | 0/0 p=1 |")
+    other = dict(crs, per_cr=dict(crs["per_cr"], charge=crs["per_cr"]["charge"] + 1.0))
+    with pytest.raises(RuntimeError, match="different cosmic rays"):
+        grid.paired_lines([(crs, placebos)], [(other, placebos)])
