@@ -20,7 +20,7 @@ that loses at its threshold but wins here needs another threshold, not another n
 
 ``--validation N``: also both models on ``N`` simulated validation frames of the scene mix given by
 train-ground's own options (``--long-slit``, ``--spikes``, ``--fwhm-min`` / ``--fwhm-max``, ``--on-sources``,
-``--no-hrc-library``; `astro_deepcr.training.ground_cli.add_mix_arguments`)
+``--faint-stars``, ``--no-hrc-library``; `astro_deepcr.training.ground_cli.add_mix_arguments`)
 (`astro_deepcr.training.ground_train.validation_frames`, never
 trained on; seed 0): pixel TPR, FPR and the false flags on their cosmic-ray-free versions, over all frames and
 per kind (imaging, long-slit). ::
@@ -28,6 +28,7 @@ per kind (imaging, long-slit). ::
     python benchmarks/paired_models.py RUN/my-ground.safetensors [--reference ground]
         [--frames NAME ...] [--libraries wfpc2 thin-ccd] [--equal-flags | --star-shape]
         [--validation 16 --long-slit 0.25 --spikes 0.5 [--fwhm-min 1.0] [--fwhm-max 3.0] [--on-sources 0.5]
+         [--faint-stars 1e-3]
          [--no-hrc-library]]
 """
 
