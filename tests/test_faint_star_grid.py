@@ -45,3 +45,30 @@ def test_on_a_sharp_bright_sky_the_default_masks_faint_stars_that_lacosmic_leave
     other = dict(crs, per_cr=dict(crs["per_cr"], charge=crs["per_cr"]["charge"] + 1.0))
     with pytest.raises(RuntimeError, match="different cosmic rays"):
         grid.paired_lines([(crs, placebos)], [(other, placebos)])
+
+
+def test_the_generic_models_card_states_the_faint_star_grid_as_the_docs_do():
+    """ground-v2's card carries the grid (``metrics["faint_star_grid"]``), its weakness said in words; the rows the
+    docs print agree with it."""
+    import pathlib
+
+    from astro_deepcr.zoo import get_model
+
+    spec = get_model("ground-v2", kind="mask")
+    grid = spec.metrics["faint_star_grid"]
+    assert "faint_star_grid.py" in grid["command"] and "1.8 px FWHM, 3000 e-" in grid["limitation"]
+    rows = {(fwhm, sky, library): row for fwhm, sky, library, *row in grid["rows"]}
+    assert len(rows) == 18 and {key[:2] for key in rows} == {(f, s) for f in (1.8, 2.7, 4.0) for s in (50, 344, 3000)}
+    _, recall, placebos, la_recall, la_placebos, _, p = rows[(1.8, 3000.0, "kpno")]
+    assert placebos > 3 * la_placebos and recall > la_recall and p < 1e-6  # the weakness the limitation states
+    docs = pathlib.Path(__file__).parents[1] / "docs" / "injection.rst"
+    if not docs.exists():
+        pytest.skip("docs/ not available (installed package)")
+    table = docs.read_text().split(".. _faint_star_grid:")[1].split("What it shows")[0].splitlines()
+    printed = [line.split() for line in table if line[:3] in ("1.8", "2.7", "4 p")]
+    assert len(printed) == 8
+    for cells in printed:  # e.g. 1.8 px, 3000 kpno 0.723 / 0.101 0.481 / 0.017 130/3 p=1 47/3 p=1.9e-11
+        fwhm, sky, library = float(cells[0]), float(cells[2]), cells[3]
+        _, recall, placebos, la_recall, la_placebos, discordant, p = rows[(fwhm, sky, library)]
+        assert cells[4:11] == [f"{recall:.3f}", "/", f"{placebos:.3f}", f"{la_recall:.3f}", "/", f"{la_placebos:.3f}",
+                               cells[10]] and cells[12] == discordant and cells[13] == f"p={p:.2g}"
