@@ -17,10 +17,11 @@ training one), and on it
 
 ``--reference MODEL`` also runs each cell with that model as the default, on the same frames and injections, and
 pairs the two: cosmic rays only ``--model`` / only the reference finds (p that ``--model`` recalls fewer), and
-placebos only ``--model`` / only the reference flags (p that ``--model`` flags more). ::
+placebos only ``--model`` / only the reference flags (p that ``--model`` flags more). ``--threshold`` runs
+``--model`` at another threshold than its card's (what raising it buys on faint stars, and costs). ::
 
     python benchmarks/faint_star_grid.py [--fwhm 1.8 2.7 4.0] [--sky 50 344 3000] [--libraries kpno wfpc2]
-        [--model NAME] [--reference NAME] [--seed 22] [--trials 4]
+        [--model NAME] [--threshold T] [--reference NAME] [--seed 22] [--trials 4]
 """
 
 import argparse
@@ -64,13 +65,21 @@ def star_field(fwhm, sky, seed, shape=SHAPE):
 
 
 def cell(fwhm, sky, library, args, model=None):
-    """``(cosmic-ray results, placebo results)`` of one cell and library (``model``: default ``args.model``)."""
+    """``(cosmic-ray results, placebo results)`` of one cell and library (``model``: default ``args.model``, at
+    ``args.threshold`` when given, else its card's)."""
+    import dataclasses
+
+    from astro_deepcr.detection import choose_model
     from astro_deepcr.evaluation.frames import run_frame, run_placebo
     from astro_deepcr.starpsf import StarPSF
 
     frame = star_field(fwhm, sky, args.seed)
     psf = StarPSF(fwhm=float(fwhm), beta=BETA, sharpness=0.0, n_stars=0, source="given")
-    common = dict(model=model or args.model, library=library, seed=args.seed, n_trials=args.trials)
+    model = model or args.model
+    if getattr(args, "threshold", None) is not None and model is args.model:
+        spec, _ = choose_model(None, model=model)
+        model = dataclasses.replace(spec, name=f"{spec.name} at {args.threshold:g}", threshold=args.threshold)
+    common = dict(model=model, library=library, seed=args.seed, n_trials=args.trials)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         crs = run_frame(frame, **common)
@@ -131,7 +140,9 @@ def main(argv=None):
     parser.add_argument("--sky", type=float, nargs="+", default=[50.0, 344.0, 3000.0])
     parser.add_argument("--libraries", nargs="+", default=["kpno", "wfpc2"])
     parser.add_argument("--model", help="score this model (zoo name or .safetensors path) as the default")
-    parser.add_argument("--reference", help="also pair the model against this one, cell by cell")
+    parser.add_argument("--threshold", type=float, help="the model at this threshold instead of its card's")
+    parser.add_argument("--reference", help="also pair the model against this one, cell by cell (at its card's "
+                        "threshold)")
     parser.add_argument("--seed", type=int, default=22)
     parser.add_argument("--trials", type=int, default=4, help="injections per cell (500 cosmic rays per Mpx each)")
     args = parser.parse_args(argv)
