@@ -64,9 +64,9 @@ def star_field(fwhm, sky, seed, shape=SHAPE):
             "satlevel": None, "header": None}
 
 
-def cell(fwhm, sky, library, args, model=None):
-    """``(cosmic-ray results, placebo results)`` of one cell and library (``model``: default ``args.model``, at
-    ``args.threshold`` when given, else its card's)."""
+def cell(fwhm, sky, library, args, model=None, threshold=None):
+    """``(cosmic-ray results, placebo results)`` of one cell and library (``model``: default ``args.model``;
+    ``threshold``: instead of its card's)."""
     import dataclasses
 
     from astro_deepcr.detection import choose_model
@@ -76,9 +76,9 @@ def cell(fwhm, sky, library, args, model=None):
     frame = star_field(fwhm, sky, args.seed)
     psf = StarPSF(fwhm=float(fwhm), beta=BETA, sharpness=0.0, n_stars=0, source="given")
     model = model or args.model
-    if getattr(args, "threshold", None) is not None and model is args.model:
+    if threshold is not None:
         spec, _ = choose_model(None, model=model)
-        model = dataclasses.replace(spec, name=f"{spec.name} at {args.threshold:g}", threshold=args.threshold)
+        model = dataclasses.replace(spec, name=f"{spec.name} at {threshold:g}", threshold=threshold)
     common = dict(model=model, library=library, seed=args.seed, n_trials=args.trials)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -155,7 +155,7 @@ def main(argv=None):
     for fwhm in args.fwhm:
         for sky in args.sky:
             for library in libraries:
-                pairs.append(cell(fwhm, sky, library, args))
+                pairs.append(cell(fwhm, sky, library, args, threshold=args.threshold))
                 if args.reference:
                     references.append(cell(fwhm, sky, library, args, model=args.reference))
                 print(f"  fwhm {fwhm:g} sky {sky:g} {library} ({time.perf_counter() - start:.0f} s)", flush=True)

@@ -78,7 +78,7 @@ def test_the_grid_runs_the_model_at_another_threshold(benchmark_script):
     """``--threshold``: at 0.9 the same cell as above (measured: 13 flags on the uninjected frame against 50 at 0.5,
     3 of 131 faint point sources flagged against 17, LACosmic 4; cosmic rays 0.840, as LACosmic's)."""
     grid = benchmark_script("faint_star_grid")
-    crs, placebos = grid.cell(1.8, 3000.0, "wfpc2", argparse.Namespace(model=None, seed=22, trials=1, threshold=0.9))
+    crs, placebos = grid.cell(1.8, 3000.0, "wfpc2", argparse.Namespace(model=None, seed=22, trials=1), threshold=0.9)
     default = crs["default"]
     assert default == "deepCR ground-v2 at 0.9" and 8 <= crs["detectors"][default]["flags_original"] <= 20
     assert placebos["detectors"][default]["object_recall_new"] <= 6 / 131
