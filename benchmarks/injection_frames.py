@@ -355,7 +355,8 @@ def summary_rows(all_results):
             continue
         rates = results["detectors"]
         default = results["default"]
-        matched = [name for name in rates if name not in (default, LACOSMIC)]
+        match = results.get("flag_match")
+        matched = [] if match is None else [match.label()]  # not the tuned ones (--tune-objlim): their own table
         cells = [results["name"], results["library"], str(results["n_injected"]),
                  f"{rates[default]['object_recall_new']:.3f}"]
         if not matched:  # run without the flag match

@@ -220,6 +220,18 @@ def test_rst_lines_give_the_docs_held_out_table(benchmark_script):
                                 "-/-", "-/-"]
 
 
+def test_the_summary_keeps_its_columns_with_tuned_lacosmic(benchmark_script):
+    """``injection_frames --tune-objlim``: the tuned LACosmic runs get their own table; the summary row keeps one
+    equal-flags LACosmic (the default match) and its thirteen columns (it had one more group per objlim)."""
+    frame = {"electrons": noise_frame((80, 100)), "readnoise": 5.0, "name": "noise"}
+    cut = ("cut", lambda data: data > 200.0 + 2.5 * np.sqrt(225.0))
+    results = run_frame(frame, detector=cut, library=LIBRARY, n_cr=20, seed=1, tune_objlims=(1, 20))
+    assert len(results["detectors"]) == 5  # cut, LACosmic's defaults, its equal-flags match, and objlim 1 and 20
+    summary = benchmark_script("injection_frames").summary_rows([results])[0]
+    assert len(summary) == 13
+    assert summary[4] == f"{results['detectors'][results['flag_match'].label()]['object_recall_new']:.3f}"
+
+
 def test_deepcr_flag_match_finds_the_threshold_of_a_flag_count():
     from astro_deepcr.evaluation.detectors import ThresholdMatch, deepcr_detector, match_deepcr_flags
 
