@@ -90,11 +90,12 @@ with hindsight on the same injection (`astro_deepcr.evaluation.frames.tuned_laco
 
     python benchmarks/injection_frames.py [--png-dir DIR] [--seed 22]
         [--frames hrc saao gmos wfpc2 kpno wfpc2-wf3 wfpc2-wf4 wfpc2-pc1]
-        [--libraries hrc wfpc2 kpno thin-ccd thick-ccd] [--model NAME] [--star-shape] [--rst] [--placebo [stars]]
-        [--tune-objlim]
+        [--libraries hrc wfpc2 kpno thin-ccd thick-ccd] [--model NAME] [--threshold T] [--star-shape] [--rst]
+        [--placebo [stars]] [--tune-objlim]
 """
 
 import argparse
+import dataclasses
 import importlib.util
 import math
 import pathlib
@@ -386,7 +387,7 @@ def frame_star_profiles(frame, fwhm):
     return star_profiles(frame["electrons"], frame["readnoise"], fwhm, unusable=unusable_pixels(bad, saturated))
 
 
-def placebo_run(frame, library, args, match):
+def placebo_run(frame, library, args, match, model=None):
     """`run_placebo`: ``library``'s placebos (the frame's PSF, its Moffat fit or, with ``--placebo stars``, its
     own stars' shapes) in place of its cosmic rays, with the cosmic-ray run's seed, density, trials and detectors
     (its flag match); None where ``--placebo stars`` finds fewer than `MIN_PROFILES` stars."""
@@ -402,7 +403,7 @@ def placebo_run(frame, library, args, match):
         return None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return run_placebo(frame, library=library, psf=frame["psf"], profiles=frame["profiles"], model=args.model,
+        return run_placebo(frame, library=library, psf=frame["psf"], profiles=frame["profiles"], model=model,
                            seed=args.seed, density=args.density, n_trials=trials_for(frame, args.density),
                            flag_match=match, star_shape=args.star_shape)
 
@@ -486,6 +487,7 @@ def main(argv=None):
     parser.add_argument("--libraries", nargs="+", default=list(DEFAULT_LIBRARIES),
                         help="cosmic-ray libraries (%(default)s; also any other frame's name, and hrc-lacosmic)")
     parser.add_argument("--model", help="score this model (zoo name or .safetensors path) as the default")
+    parser.add_argument("--threshold", type=float, help="each frame's model at this threshold instead of its card's")
     parser.add_argument("--star-shape", action="store_true",
                         help="the default with the star-shape test (astro_deepcr.starshape, the frame's read noise)")
     parser.add_argument("--placebo", nargs="?", const="moffat", choices=("moffat", "stars"),
@@ -535,6 +537,9 @@ def main(argv=None):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # out-of-domain model choice, measured below
             spec, _ = choose_model(frame["header"], model=args.model)
+        if args.threshold is not None:  # the frame's model at another threshold than its card's
+            spec = dataclasses.replace(spec, name=f"{spec.name} at {args.threshold:g}", threshold=args.threshold)
+        model = spec if args.threshold is not None else args.model
         trained_frames, trained_libraries = training_claims(spec)
         print(f"\n{name}: model {spec.name}; its card claims training on frames {list(trained_frames) or 'none'}, "
               f"libraries {list(trained_libraries) or 'none'} (everything else is held out as far as the card says)")
@@ -547,7 +552,7 @@ def main(argv=None):
                 continue
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                results = run_frame(frame, model=args.model, library=library, seed=args.seed, density=args.density,
+                results = run_frame(frame, model=model, library=library, seed=args.seed, density=args.density,
                                     n_trials=trials_for(frame, args.density), flag_match=match, bright=bright,
                                     star_shape=args.star_shape, tune_objlims=TUNING_OBJLIMS if args.tune_objlim
                                     else None, tuned_matches=tuned)
@@ -556,7 +561,7 @@ def main(argv=None):
             print(f"  {library}: {results['n_injected']} CRs in {results['n_trials']} trials; flag match "
                   f"{match.label()} ({match.n_flagged} flags, target {match.target}, tolerance {match.tolerance}) "
                   f"({time.perf_counter() - start:.0f} s)")
-            placebos = placebo_run(frame, library, args, match) if args.placebo else None
+            placebos = placebo_run(frame, library, args, match, model) if args.placebo else None
             if placebos is not None:
                 placebo_pairs.append((results, placebos))
             if args.png_dir:
