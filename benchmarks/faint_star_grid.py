@@ -91,8 +91,7 @@ def grid_lines(pairs):
     """Markdown table: per cell and library, cosmic rays recalled / placebos flagged by the default, LACosmic at its
     defaults and at equal flags; the paired tests (CRs: that the default recalls fewer than LACosmic at its
     defaults; placebos: that it flags more)."""
-    from astro_deepcr.evaluation.frames import LACOSMIC_DEFAULT
-    from astro_deepcr.evaluation.significance import compare_detectors
+    from astro_deepcr.evaluation.frames import LACOSMIC_DEFAULT, placebo_test
 
     lines = ["| cell | library | flags default / LA | CRs / placebos | default | LA defaults | LA equal flags "
              "| CRs b/c p (fewer) | placebos b/c p (more) |", "|" + "---|" * 9]
@@ -103,11 +102,11 @@ def grid_lines(pairs):
         rates = [f"{crs['detectors'][name]['object_recall_new']:.3f} / "
                  f"{placebos['detectors'][name]['object_recall_new']:.3f}" for name in names[:3]]
         test_crs = crs["significance"][LACOSMIC_DEFAULT]["all"]
-        test_placebos = compare_detectors(placebos, LACOSMIC_DEFAULT, default)
+        test_placebos = placebo_test(placebos, default)
         flags = [crs["detectors"][name]["flags_original"] for name in names[:2]]
         lines.append(f"| {crs['name']} | {crs['library']} | {flags[0]} / {flags[1]} | {crs['n_injected']} / "
                      f"{placebos['n_injected']} | " + " | ".join(rates) + f" | {test_crs['b']}/{test_crs['c']} "
-                     f"p={test_crs['p']:.2g} | {test_placebos['c']}/{test_placebos['b']} p={test_placebos['p']:.2g} |")
+                     f"p={test_crs['p']:.2g} | {test_placebos['b']}/{test_placebos['c']} p={test_placebos['p']:.2g} |")
     return lines
 
 

@@ -24,8 +24,8 @@ from .significance import LOW_CHARGE, compare_detectors
 #: `common_flags` takes the pixels within this many px of a pixel both detectors flag.
 COMMON_GROW = 2
 
-__all__ = ["read_frame", "run_frame", "run_placebo", "placebo_lines", "tuned_lacosmic", "tuned_lines", "frame_psf",
-           "common_flags", "table_lines", "COLUMNS", "LACOSMIC_DEFAULT", "training_claims"]
+__all__ = ["read_frame", "run_frame", "run_placebo", "placebo_lines", "placebo_test", "tuned_lacosmic", "tuned_lines",
+           "frame_psf", "common_flags", "table_lines", "COLUMNS", "LACOSMIC_DEFAULT", "training_claims"]
 
 #: Label of LACosmic at its defaults.
 LACOSMIC_DEFAULT = "LACosmic (sigclip 4.5)"
@@ -348,12 +348,20 @@ def placebo_lines(pairs):
     return lines
 
 
+def placebo_test(placebos, detector, reference=LACOSMIC_DEFAULT, environment=None):
+    """The paired exact test on placebos (`run_placebo`), turned the way a placebo is read: ``b`` placebos only
+    ``detector`` flags, ``c`` only ``reference`` flags, ``p`` the one-sided binomial probability that ``detector``
+    flags *more* of them (small: it masks significantly more faint stars); ``n``, ``environment`` as for
+    `~astro_deepcr.evaluation.significance.compare_detectors`."""
+    test = compare_detectors(placebos, reference, detector, environment=environment)
+    return {"b": test["c"], "c": test["b"], "n": test["n"], "p": test["p"]}
+
+
 def _placebo_test_cell(placebos, default, environment):
-    """``b/c p=P`` of the default against LACosmic at its defaults on the placebos, p for "flags more"."""
+    """``b/c p=P`` of `placebo_test` against LACosmic at its defaults, or "-" without it."""
     if LACOSMIC_DEFAULT not in placebos["detectors"] or "per_cr" not in placebos:
         return "-"
-    test = compare_detectors(placebos, LACOSMIC_DEFAULT, default, environment=environment)
-    return f"{test['c']}/{test['b']} p={test['p']:.2g}"
+    return _significance_cell(placebo_test(placebos, default, environment=environment))
 
 
 def _flag_rates(originals, n_good, header):

@@ -40,6 +40,7 @@ from .detectors import TUNING_OBJLIMS, FlagMatch, deepcr_detector, lacosmic_dete
 from .frames import (
     COLUMNS,
     placebo_lines,
+    placebo_test,
     read_frame,
     run_frame,
     run_placebo,
@@ -82,6 +83,6 @@ __all__ = ["DENSITY", "CHARGE_BINS", "LOW_CHARGE_BIN", "LOW_CHARGE", "ENVIRONMEN
            "inject_cosmic_rays", "environment", "found_per_cosmic_ray", "score_mask", "injection_recovery", "bin_name",
            "deepcr_detector", "lacosmic_detector", "FlagMatch", "match_lacosmic_flags", "TUNING_OBJLIMS",
            "discordant_test", "compare_detectors", "read_frame", "run_frame", "run_placebo", "placebo_lines",
-           "tuned_lacosmic", "tuned_lines", "training_claims", "table_lines", "plot_injection"]
+           "placebo_test", "tuned_lacosmic", "tuned_lines", "training_claims", "table_lines", "plot_injection"]
 
 _private = (_bin_name, _rates)  # still importable from here for callers of the former single module
