@@ -169,7 +169,8 @@ def test_paired_models_pairs_the_same_injections(ground, benchmark_script):
     cells = [cell.strip() for cell in row.strip("|").split("|")]
     frame, library, n_injected, flags, recall_ref, recall_cand, both, below_1k = cells
     assert (frame, library) == ("gmos", "thin-ccd") and int(n_injected) == 600  # 15 trials x 40 (the 40-trial cap)
-    assert recall_ref == recall_cand and flags.split(" / ")[0] == flags.split(" / ")[1] == "224"
+    # measured: 224 flags where "auto" runs bfloat16 (a CPU with native bf16), 225 in float32 (AVX2-only)
+    assert recall_ref == recall_cand and flags.split(" / ")[0] == flags.split(" / ")[1] in ("224", "225")
     assert both == below_1k == "0/0 p=1"
 
 
