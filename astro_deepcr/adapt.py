@@ -15,19 +15,23 @@ Adapt a shipped mask model to your own frames: fine-tuning by injection, checked
 3. Training samples are random ``crop`` x ``crop`` cut-outs of the training parts with cosmic rays
    injected exactly as `astro_deepcr.training.ground` injects them into simulations (real ACS/HRC cosmic
    rays, physical tracks, faint hits; labels down to the noise of the frame, ``sqrt(smooth + read
-   noise**2)``), and the base model is fine-tuned on them (BatchNorm frozen, Adam, ``steps`` steps).
-4. The check: injection-recovery on the held-out parts with a cosmic-ray library the fine-tuning did not
-   use (``check_library``, default `CHECK_LIBRARY`), the base and the adapted model against LACosmic,
-   each at equal flags, recall counted by new flags. The adapted model is also run at the base model's
-   number of flags on the uninjected held-out parts: if it recalls fewer cosmic rays there, it is worse
-   and nothing is written (`AdaptationRefused`). Both models run in float32 (`CHECK_PRECISION`) here, in
-   the calibration below and in finding the frame's own candidates, whatever the CPU.
+   noise**2)``), and the base model is fine-tuned on them (BatchNorm frozen, Adam, ``steps`` steps). With
+   ``faint_stars`` (per px), faint point sources of each frame's own PSF (`frame_psf`) at the detection limit
+   are added to the samples as negatives (`faint_star_charge`), and the check also counts the faint point
+   sources (placebos) each model flags: for frames where the base model masks faint stars.
+4. The check (`astro_deepcr.adapt_check`): injection-recovery on the held-out parts with a cosmic-ray library
+   the fine-tuning did not use (``check_library``, default `~astro_deepcr.adapt_check.CHECK_LIBRARY`), the
+   base and the adapted model against LACosmic, each at equal flags, recall counted by new flags. The adapted
+   model is also run at the base model's number of flags on the uninjected held-out parts: if it recalls
+   fewer cosmic rays there, it is worse and nothing is written (`AdaptationRefused`). Both models run in
+   float32 (`~astro_deepcr.adapt_check.CHECK_PRECISION`) here, in the calibration below and in finding the
+   frame's own candidates, whatever the CPU.
 5. Written: ``DIR/<name>.safetensors`` and its card ``DIR/<name>.json`` (usable at once as
    ``model="DIR/<name>.safetensors"``), ``DIR/models.json``, and ``DIR/adapt.md`` with the table. The card's
    threshold is the one at which the adapted model flags as many pixels of the uninjected training parts as
-   the base model at its own (`_calibrate`): fine-tuning on one frame moves the calibration (with
-   ``release_stars`` on WFPC2's WF chips from about 10000 flags of a held-out part to 300-450 at 0.5), and
-   the model written is the model checked, float32 at that threshold.
+   the base model at its own (`~astro_deepcr.adapt_check.calibrate`): fine-tuning on one frame moves the
+   calibration (with ``release_stars`` on WFPC2's WF chips from about 10000 flags of a held-out part to 300-450
+   at 0.5), and the model written is the model checked, float32 at that threshold.
 """
 
 import dataclasses
@@ -38,17 +42,15 @@ import time
 import numpy as np
 from astropy import log
 
-__all__ = ["AdaptationRefused", "AdaptFrame", "adapt_model", "own_candidates", "psf_explained", "GAP",
-           "CANDIDATE_PROBABILITY"]
+from .adapt_check import CHECK_PRECISION
+
+__all__ = ["AdaptationRefused", "AdaptFrame", "adapt_model", "own_candidates", "psf_explained", "frame_psf",
+           "faint_star_charge", "GAP", "CANDIDATE_PROBABILITY"]
 
 #: Pixels between the training and the held-out part of a frame.
 GAP = 16
 #: Base-model probability above which a pixel of the uninjected frame counts as its own cosmic-ray candidate.
 CANDIDATE_PROBABILITY = 0.3
-#: The precision of the calibration and the check, for the base and the adapted model alike: float32 on every
-#: CPU, so that whether a model is written does not depend on the machine (``"auto"`` would run bfloat16 where
-#: it is native and validated, and the validation of a model that may be refused is wasted).
-CHECK_PRECISION = "float32"
 #: e-: the least noise a training label is measured against (a frame with read noise 0 and an empty sky).
 MIN_NOISE = 1.0
 #: Sky noise (sigma) that the 5 x 5 median must reach under a flagged group for `psf_explained` to call it a star.
@@ -172,10 +174,13 @@ def psf_explained(frame, flagged):
 
 
 class _Samples:
-    """Map-style dataset: item ``i`` is a crop of a training part with injected cosmic rays, from rng (seed, i)."""
+    """Map-style dataset: item ``i`` is a crop of a training part with injected cosmic rays, from rng (seed, i);
+    with ``faint_stars`` (per px) also faint point sources of the region's PSF (`faint_star_charge`), unlabelled: in
+    the loss as negatives."""
 
-    def __init__(self, regions, crop, seed, library):
+    def __init__(self, regions, crop, seed, library, faint_stars=0.0):
         self.regions, self.crop, self.seed, self.library = regions, int(crop), int(seed), library
+        self.faint_stars = float(faint_stars)
         sizes = np.array([r["image"].size for r in regions], float)
         self.weights = sizes / sizes.sum()
 
@@ -192,6 +197,10 @@ class _Samples:
         box = (slice(y0, y0 + self.crop), slice(x0, x0 + self.crop))
         image, sigma = region["image"][box], region["sigma"][box]
         frozen = region["bad"][box] | region["saturated"][box]
+        if self.faint_stars:  # a stream of their own: without them the samples are drawn as before
+            stars_rng = np.random.default_rng((self.seed, int(index), 1))
+            stars = faint_star_charge(image.shape, float(np.median(sigma)), region["psf"], self.faint_stars, stars_rng)
+            image = np.where(frozen, image, image + stars + stars_rng.standard_normal(image.shape) * np.sqrt(stars))
         cr_charge, identity = _cosmic_rays(image.shape, rng, self.library)
         cr_charge = np.where(frozen, 0.0, cr_charge)
         label, ignore = label_cosmic_rays(cr_charge, identity, sigma)
@@ -219,65 +228,65 @@ def _noise(image, readnoise, bad):
     return np.maximum(np.sqrt(np.clip(smooth, 0, None) + readnoise**2), MIN_NOISE).astype(np.float32)
 
 
-def _regions(frames, spec, holdout, threads, release_stars=False):
-    train, held = [], []
+def _regions(frames, spec, holdout, threads, release_stars=False, faint_stars=0.0):
+    """(training regions, held-out `AdaptFrame` parts, each frame's PSF or None); the PSF is measured only for
+    ``faint_stars``."""
+    train, held, psfs = [], [], []
     for frame in frames:
+        psf = frame_psf(frame) if faint_stars else None
         candidates = own_candidates(frame, spec, threads, release_stars)
         sigma = _noise(frame.electrons, frame.readnoise, frame.bad)
         train_box, held_box = frame.parts(holdout)
         train.append({"image": frame.electrons[train_box], "sigma": sigma[train_box], "bad": frame.bad[train_box],
-                      "saturated": frame.saturated[train_box], "candidates": candidates[train_box]})
+                      "saturated": frame.saturated[train_box], "candidates": candidates[train_box], "psf": psf})
         held.append(AdaptFrame(f"{frame.name} (held out)", frame.electrons[held_box], frame.readnoise,
                                frame.bad[held_box], frame.saturated[held_box]))
-    return train, held
+        psfs.append(psf)
+    return train, held, psfs
 
 
-def _check(held, specs, library, seed, threads, at_base_flags=None):
-    """Injection-recovery of each spec on each held-out part, each against LACosmic at its flags.
+def frame_psf(frame):
+    """The PSF of ``frame`` (`AdaptFrame`) measured from its own stars, for ``faint_stars``.
 
-    ``at_base_flags(part, n_flags)``: more detectors, given the base model's flags on the uninjected part.
+    Raises
+    ------
+    ValueError
+        Naming the frame, where fewer than 2 stars can be measured or the profile is a long-slit trace's.
     """
-    from .evaluation.injection import deepcr_detector, injection_recovery, lacosmic_detector, match_lacosmic_flags
+    from .starpsf import measure_psf
 
-    rows = []
-    for part in held:
-        detectors = {name: deepcr_detector(spec, mask=part.bad, threads=threads, precision=CHECK_PRECISION)
-                     for name, spec in specs.items()}
-        lacosmic = dict(readnoise=part.readnoise, inmask=part.bad | part.saturated)
-        flags = {}
-        for name in list(specs):
-            flags[name] = target = int(detectors[name](part.electrons).sum())
-            match = match_lacosmic_flags(part.electrons, target, **lacosmic)
-            how = "flags" if match.matched else f"nearest flags, {match.n_flagged} vs {target}"
-            detectors[f"LACosmic at {name}'s {how}"] = lacosmic_detector(sigclip=match.sigclip, objlim=match.objlim,
-                                                                         **lacosmic)
-        if at_base_flags is not None:
-            detectors.update(at_base_flags(part, flags["base"]))
-        n_trials = int(min(20, max(1, np.ceil(1000 / (500 * part.electrons.size / 1e6)))))
-        results = injection_recovery(part.electrons, detectors, library=library, seed=seed, n_trials=n_trials,
-                                     bad=part.bad, saturated=part.saturated)
-        rows.append((part.name, results))
-    return rows
+    try:
+        psf = measure_psf(frame.electrons, frame.readnoise, bad=frame.bad | frame.saturated)
+    except ValueError as exc:
+        raise ValueError(f"{frame.name}: faint_stars needs the frame's PSF, measured from its stars: {exc}") from None
+    if psf.source != "stars":
+        raise ValueError(f"{frame.name}: faint_stars needs the frame's PSF from its stars, and found only a "
+                         f"{psf.source}'s profile (a spectrum?)")
+    return psf
 
 
-def _at_flags(spec, threads):
-    """``(part, n) ->`` the detector of ``spec`` at the threshold that flags ``n`` pixels of the uninjected ``part``
-    (`~astro_deepcr.evaluation.detectors.match_deepcr_flags`, as the calibration of the card's threshold)."""
-    from .evaluation.detectors import deepcr_detector, match_deepcr_flags
+def faint_star_charge(shape, noise, psf, density, rng):
+    """Expected charge (e-) of ``Poisson(density * area)`` point sources of ``psf`` at random places (uniform,
+    sub-pixel) in ``shape``, each with a peak of `~astro_deepcr.training.ground.FAINT_STAR_SNR` times ``noise``
+    (log-uniform): the faint stars at the detection limit that ``adapt_model(faint_stars=...)`` teaches as
+    negatives, drawn like ``SceneMix.faint_stars`` but through the frame's own PSF."""
+    from .starpsf import moffat_pixels
+    from .training.ground import FAINT_STAR_SNR
 
-    def make(part, n):
-        threshold = spec.threshold
-        if n > 0:
-            threshold = match_deepcr_flags(part.electrons, n, spec, mask=part.bad, threads=threads,
-                                           precision=CHECK_PRECISION).threshold
-        return {ADAPTED_AT_BASE_FLAGS: deepcr_detector(spec, threshold=threshold, mask=part.bad, threads=threads,
-                                                       precision=CHECK_PRECISION)}
-
-    return make
+    half = int(np.ceil(3 * psf.fwhm))
+    size = 2 * half + 1
+    padded = np.zeros((shape[0] + 2 * half, shape[1] + 2 * half))
+    low, high = np.log(FAINT_STAR_SNR)
+    for _ in range(rng.poisson(density * shape[0] * shape[1])):
+        y, x = rng.uniform(-0.5, shape[0] - 0.5), rng.uniform(-0.5, shape[1] - 0.5)
+        iy, ix = int(np.floor(y + 0.5)), int(np.floor(x + 0.5))
+        profile = moffat_pixels((size, size), (half + y - iy, half + x - ix), psf.fwhm, psf.beta)
+        padded[iy:iy + size, ix:ix + size] += profile * (np.exp(rng.uniform(low, high)) * noise / profile.max())
+    return padded[half:-half, half:-half]
 
 
 def adapt_model(frames, output, *, model=None, name=None, steps=400, batch_size=8, crop=128, lr=2e-4, seed=0,
-                holdout=0.3, check_library=None, threads=None, release_stars=False, progress=True):
+                holdout=0.3, check_library=None, threads=None, release_stars=False, faint_stars=0.0, progress=True):
     """Fine-tune a mask model on ``frames`` (list of `AdaptFrame`) and check it; see the module docstring.
 
     Parameters
@@ -288,6 +297,12 @@ def adapt_model(frames, output, *, model=None, name=None, steps=400, batch_size=
         0.731 at the base model's flags, where the default wrote one at 0.734); on WFPC2's WF4 chip it
         turned a refused adaptation (0.903 against 0.910) into one written at 0.933 (docs: training,
         "Crowded frames"). The held-out check guards either way.
+    faint_stars : float
+        Per px: faint point sources of each frame's own PSF (measured from its stars) added to the training
+        samples as negatives (`faint_star_charge`), for frames where the base model masks faint stars (sharp seeing
+        on a bright sky); the check then also counts the placebos each model flags on the held-out parts.
+        Off (0) by default; at most `~astro_deepcr.training.ground.MAX_FAINT_STARS` (docs: training,
+        "Faint stars").
 
     Returns
     -------
@@ -303,13 +318,17 @@ def adapt_model(frames, output, *, model=None, name=None, steps=400, batch_size=
     """
     import torch
 
+    from .adapt_check import calibrate, check, check_table, detector_at_flags, resolve_check_library
     from .detection import choose_model
+    from .training.ground import MAX_FAINT_STARS
     from .training.ground_train import _training_library, fit
     from .training.trainer import trainable_copy
     from .zoo import save_network
 
     if not frames:
         raise ValueError("adapt needs at least one frame")
+    if not (np.isfinite(faint_stars) and 0.0 <= faint_stars <= MAX_FAINT_STARS):
+        raise ValueError(f"faint_stars must be between 0 and {MAX_FAINT_STARS} per px, not {faint_stars!r}")
     start = time.monotonic()
     if threads:
         torch.set_num_threads(int(threads))
@@ -317,7 +336,7 @@ def adapt_model(frames, output, *, model=None, name=None, steps=400, batch_size=
     if spec.units != "electron":
         raise ValueError(f"model {spec.name} expects {spec.units}; adapt works in electrons")
     name = name or f"{spec.name}-adapted"
-    train, held = _regions(frames, spec, holdout, threads, release_stars)
+    train, held, psfs = _regions(frames, spec, holdout, threads, release_stars, faint_stars)
     for region in train:
         if min(region["image"].shape) < crop:
             raise ValueError(f"crop {crop} px is larger than a training part {region['image'].shape}")
@@ -329,8 +348,9 @@ def adapt_model(frames, output, *, model=None, name=None, steps=400, batch_size=
     net = trainable_copy(spec)
     settings = {"base": spec.name, "sha256": spec.sha256, "steps": steps, "batch_size": batch_size, "crop": crop,
                 "lr": lr, "seed": seed, "holdout": holdout, "release_stars": bool(release_stars),
+                "faint_stars": float(faint_stars),
                 "frames": [f.name for f in frames]}
-    history, _ = fit(net, _Samples(train, crop, seed, _training_library()), output, steps=steps,
+    history, _ = fit(net, _Samples(train, crop, seed, _training_library(), faint_stars), output, steps=steps,
                      batch_size=batch_size, lr=lr, bn_until=0, settings=settings, progress=progress)
     trained = time.monotonic() - start
     path = os.path.join(output, f"{name}.safetensors")
@@ -340,11 +360,11 @@ def adapt_model(frames, output, *, model=None, name=None, steps=400, batch_size=
     # and the check run both models at CHECK_PRECISION, so that the verdict does not depend on the CPU
     adapted = dataclasses.replace(spec, name=name, file=tmp, sha256=sha256, auto_precision="float32",
                                   bf16_validation={})
-    calibration = _calibrate(spec, adapted, train, threads)
+    calibration = calibrate(spec, adapted, train, threads)
     adapted = dataclasses.replace(adapted, threshold=calibration["threshold"])
-    rows = _check(held, {"base": spec, "adapted": adapted}, _check_library(check_library), seed + 1, threads,
-                  at_base_flags=_at_flags(adapted, threads))
-    table, verdict = _table(rows, spec.name)
+    rows = check(held, {"base": spec, "adapted": adapted}, resolve_check_library(check_library), seed + 1, threads,
+                  at_base_flags=detector_at_flags(adapted, threads), psfs=psfs)
+    table, verdict = check_table(rows, spec.name)
     table.append(calibration["sentence"])
     checkpoint = os.path.join(output, "checkpoint.safetensors")
     if not verdict["better"]:
@@ -360,7 +380,9 @@ def adapt_model(frames, output, *, model=None, name=None, steps=400, batch_size=
                 training_data=f"injected cosmic rays in the first {1 - holdout:.0%} of each frame; the frames' own "
                               "cosmic-ray candidates (base model p > 0.3 or LACosmic sigclip 4"
                               + (", less the stars their own PSF explains" if release_stars else "")
-                              + ") kept out of the loss",
+                              + ") kept out of the loss"
+                              + (f"; {faint_stars:g} faint point sources per px of each frame's own PSF as "
+                                 "negatives" if faint_stars else ""),
                 provenance=f"astro_deepcr.adapt, fine-tuned from {spec.name} ({spec.sha256[:12]}), {steps} steps, "
                            f"seed {seed}",
                 metrics={"check": "injection-recovery on the held-out parts, recall by new flags", **verdict,
@@ -378,61 +400,3 @@ def adapt_model(frames, output, *, model=None, name=None, steps=400, batch_size=
     return path, table
 
 
-def _calibrate(base, adapted, train, threads):
-    """The adapted model's threshold: the one at which it flags as many pixels of the uninjected training parts
-    as the base model at its own (adaptation is to change what the model tells apart, not how much it flags).
-    Where the base model flags nothing there, the base model's threshold."""
-    from .evaluation.detectors import deepcr_detector, match_deepcr_flags
-
-    images, masks = [region["image"] for region in train], [region["bad"] for region in train]
-    n_base = sum(int(deepcr_detector(base, mask=mask, threads=threads, precision=CHECK_PRECISION)(image).sum())
-                 for image, mask in zip(images, masks))
-    if n_base == 0:
-        return {"threshold": base.threshold, "base_flags": 0, "adapted_flags": None, "matched": False,
-                "sentence": f"Threshold {base.threshold:g}, {base.name}'s: it flags nothing on the training parts."}
-    match = match_deepcr_flags(images, n_base, adapted, mask=masks, threads=threads, precision=CHECK_PRECISION)
-    how = "" if match.matched else " (the nearest count reached)"
-    return {"threshold": match.threshold, "base_flags": n_base, "adapted_flags": match.n_flagged,
-            "matched": match.matched,
-            "sentence": f"Threshold {match.threshold:.4g}: the adapted model flags {match.n_flagged} pixels of the "
-                        f"uninjected training parts, {base.name} at its {base.threshold:g} {n_base}{how}."}
-
-
-def _check_library(check_library):
-    if check_library is None or isinstance(check_library, str):
-        from .evaluation.libraries import cosmic_ray_library
-
-        return cosmic_ray_library(check_library or CHECK_LIBRARY)
-    return list(check_library)
-
-
-#: The cosmic-ray library of the check: real cosmic rays harvested from the WFPC2 example frame (half of them
-#: below 1000 e-), which the fine-tuning never draws from (it draws the ACS/HRC harvest, `add_cosmic_rays`
-#: tracks and faint hits).
-CHECK_LIBRARY = "wfpc2"
-ADAPTED_AT_BASE_FLAGS = "adapted at the base model's flags"
-
-
-def _table(rows, base_name):
-    """Markdown table of the check and the verdict (recall by new flags summed over the held-out parts)."""
-    from .evaluation.significance import discordant_test
-
-    lines = ["| held-out part | detector | flags | CRs | recall by new flags | < 1000 e- |",
-             "|---|---|---|---|---|---|"]
-    per_cr = {"base": [], ADAPTED_AT_BASE_FLAGS: []}
-    for part, results in rows:
-        for detector, rates in results["detectors"].items():
-            low = rates.get("object_recall_new < 1000 e-", float("nan"))
-            lines.append(f"| {part} | {detector.replace('base', base_name)} | {rates['flags_original']} | "
-                         f"{rates['objects']} | {rates['object_recall_new']:.3f} | {low:.3f} |")
-        for detector, found in per_cr.items():
-            found.append(np.asarray(results["per_cr"]["found_new"][detector], bool))
-    base, adapted = (np.concatenate(per_cr[name]) for name in ("base", ADAPTED_AT_BASE_FLAGS))
-    test = discordant_test(adapted, base)  # p: probability that the adapted model is worse by chance alone
-    verdict = {"base": round(float(base.mean()), 4), "adapted": round(float(adapted.mean()), 4),
-               "adapted_only": test["b"], "base_only": test["c"], "p_adapted_worse": round(test["p"], 4),
-               "better": bool(adapted.mean() >= base.mean())}
-    lines.append("")
-    lines.append(f"At the base model's flags: adapted {verdict['adapted']:.3f}, {base_name} {verdict['base']:.3f} "
-                 f"({test['b']} cosmic rays found only by the adapted model, {test['c']} only by {base_name}).")
-    return lines, verdict

@@ -35,6 +35,10 @@ def add_subparser(subparsers):
     parser.add_argument("--release-stars", action="store_true",
                         help="keep the flagged stars that the frame's own PSF explains in the loss (crowded frames; "
                              "off by default, see astro_deepcr.adapt.psf_explained)")
+    parser.add_argument("--faint-stars", type=float, default=0.0, metavar="PER_PX",
+                        help="faint point sources of each frame's own PSF per px added to the training samples as "
+                             "negatives, for frames where the model masks faint stars (sharp seeing on a bright sky; "
+                             "e.g. 1e-3; the check then also counts the faint point sources flagged; default 0)")
     parser.add_argument("--quiet", action="store_true")
     parser.set_defaults(func=adapt_command)
 
@@ -88,7 +92,7 @@ def adapt_command(args):
         path, table = adapt_model(frames, args.output, model=args.model, name=args.name, steps=args.steps,
                                   seed=args.seed, holdout=args.holdout, threads=args.threads,
                                   check_library=args.check_library, release_stars=args.release_stars,
-                                  progress=not args.quiet)
+                                  faint_stars=args.faint_stars, progress=not args.quiet)
     except AdaptationRefused as exc:
         print(f"adapt: refused: {exc}", file=sys.stderr)
         return 1

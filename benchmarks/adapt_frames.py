@@ -3,7 +3,7 @@
 ``astro-deepcr adapt`` on the real frames of the evaluation, one frame at a time.
 
     python benchmarks/adapt_frames.py OUTPUT [--frames hrc wfpc2-wf4 saao] [--steps 400] [--threads 2]
-        [--release-stars] [--together]
+        [--release-stars] [--together] [--faint-stars PER_PX]
 
 Each frame is loaded as `injection_frames.py` loads it (electrons, DQ, saturation), given to
 `astro_deepcr.adapt.adapt_model` with the command's defaults (base model from the header, 400 steps on the
@@ -33,6 +33,8 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--release-stars", action="store_true", help="as astro-deepcr adapt --release-stars")
     parser.add_argument("--together", action="store_true", help="one adaptation on all the frames")
+    parser.add_argument("--faint-stars", type=float, default=0.0, metavar="PER_PX",
+                        help="as astro-deepcr adapt --faint-stars")
     args = parser.parse_args(argv)
 
     from injection_frames import LOADERS
@@ -56,7 +58,8 @@ def main(argv=None):
         start = time.monotonic()
         try:
             path, table = adapt_model(run_frames, os.path.join(args.output, name), steps=args.steps, seed=args.seed,
-                                      threads=args.threads, release_stars=args.release_stars, progress=False)
+                                      threads=args.threads, release_stars=args.release_stars,
+                                      faint_stars=args.faint_stars, progress=False)
             verdict = f"wrote {path}"
         except AdaptationRefused as exc:
             table, verdict = str(exc).splitlines()[1:], "refused"

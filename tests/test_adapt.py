@@ -177,13 +177,14 @@ def test_cli_passes_its_options_to_adapt_model(tmp_path, monkeypatch):
     header = fits.Header({"BUNIT": "electron", "RDNOISE": 4.0})
     fits.PrimaryHDU(np.full((80, 90), 100.0, np.float32), header).writeto(tmp_path / "f.fits")
     assert main(["adapt", str(tmp_path / "f.fits"), "-o", str(tmp_path / "out"), "--release-stars", "--steps", "7",
-                 "--quiet"]) == 0
+                 "--faint-stars", "1e-3", "--quiet"]) == 0
     (frame,), output, kwargs = calls[0]
     assert frame.electrons.shape == (80, 90) and frame.readnoise == 4.0
     assert output == str(tmp_path / "out")
     assert kwargs["release_stars"] is True and kwargs["steps"] == 7 and kwargs["progress"] is False
+    assert kwargs["faint_stars"] == 1e-3
     assert main(["adapt", str(tmp_path / "f.fits"), "-o", str(tmp_path / "out"), "--quiet"]) == 0
-    assert calls[1][2]["release_stars"] is False
+    assert calls[1][2]["release_stars"] is False and calls[1][2]["faint_stars"] == 0.0
 
 
 def _star_field_with_hits(seed=11, fwhm=2.5):
@@ -243,3 +244,95 @@ def test_release_stars_only_takes_stars_out_of_the_candidates():
     flagged_stars = [(y, x) for y, x in stars if kept_out[y, x]]
     assert len(flagged_stars) >= 0.75 * len(stars)  # measured: all 40 star cores flagged
     assert np.mean([released[y, x] for y, x in flagged_stars]) <= 0.1  # measured: none left out
+
+
+def _psf(fwhm=1.8, beta=3.0):
+    from astro_deepcr.starpsf import StarPSF
+
+    return StarPSF(fwhm=fwhm, beta=beta, sharpness=0.0, n_stars=30, source="stars")
+
+
+def test_faint_stars_sit_at_the_detection_limit():
+    """Each source's peak is 2-30 times the noise (a draw with one source: its peak pixel is the whole maximum),
+    its charge the PSF's, and the count Poisson(density x area)."""
+    from astro_deepcr.adapt import faint_star_charge
+    from astro_deepcr.starpsf import moffat_pixels
+
+    # the share of a 1.8 px Moffat's charge in its peak pixel, from a centred source to one on a pixel corner
+    shares = [(profile.max() / profile.sum()) for profile in
+              (moffat_pixels((21, 21), (10 + phase, 10 + phase), 1.8, 3.0) for phase in (0.0, 0.5))]
+    peaks, counts = [], []
+    for seed in range(60):
+        n = np.random.default_rng(seed).poisson(1.0)
+        charge = faint_star_charge((64, 64), 10.0, _psf(), 1.0 / 64**2, np.random.default_rng(seed))
+        counts.append(n)
+        if n == 0:
+            assert not charge.any()
+        elif n == 1:
+            peaks.append(charge.max() / 10.0)
+            y, x = np.unravel_index(np.argmax(charge), charge.shape)
+            if 8 <= y < 56 and 8 <= x < 56:  # the whole source inside: a 1.8 px Moffat holds ~60 % at its peak
+                assert min(shares) - 1e-3 <= charge.max() / charge.sum() <= max(shares) + 1e-3
+    assert len(peaks) > 15
+    assert min(peaks) >= 2.0 and max(peaks) <= 30.0 and max(peaks) > 8.0  # log-uniform over 2-30
+    dense = faint_star_charge((256, 256), 10.0, _psf(), 1e-3, np.random.default_rng(1))
+    from scipy import ndimage
+
+    _, n_sources = ndimage.label(dense > 0.5)
+    assert 40 <= n_sources <= 75  # 65.5 expected, fewer where two overlap
+
+
+def test_faint_stars_are_negatives_drawn_from_a_stream_of_their_own(stand_in_library):
+    """Without faint stars the samples are those drawn before the option; with them only the image changes (the
+    stars are in the loss, unlabelled, not ignored), never on a frozen (bad or saturated) pixel."""
+    rng = np.random.default_rng(5)
+    shape = (96, 96)
+    region = {"image": rng.normal(3000, 55, shape).astype(np.float32), "sigma": np.full(shape, 55.0, np.float32),
+              "bad": np.zeros(shape, bool), "saturated": np.zeros(shape, bool), "candidates": np.zeros(shape, bool),
+              "psf": _psf()}
+    plain = _Samples([region], 64, 0, stand_in_library)
+    starry = _Samples([region], 64, 0, stand_in_library, faint_stars=2e-3)
+    changed = 0
+    for index in range(6):
+        image, label, ignore = plain.sample(index)
+        image_s, label_s, ignore_s = starry.sample(index)
+        assert np.array_equal(label, label_s) and np.array_equal(ignore, ignore_s)
+        changed += int((np.abs(image_s - image) > 2 * 55).sum())
+    assert changed > 20
+    frozen = dict(region, saturated=np.ones(shape, bool))
+    assert np.array_equal(_Samples([frozen], 64, 0, stand_in_library, faint_stars=2e-3).sample(1)[0],
+                          _Samples([frozen], 64, 0, stand_in_library).sample(1)[0])
+    no_stars = {key: value for key, value in region.items() if key != "psf"}
+    assert np.array_equal(_Samples([no_stars], 64, 0, stand_in_library).sample(2)[0], plain.sample(2)[0])
+
+
+def test_faint_stars_need_the_frames_own_stars(tmp_path):
+    from astro_deepcr.adapt import frame_psf
+
+    blank = AdaptFrame("blank sky", np.random.default_rng(0).normal(100, 5, (200, 200)), 5.0)
+    with pytest.raises(ValueError, match="blank sky: faint_stars needs the frame's PSF"):
+        frame_psf(blank)
+    for density in (-1e-3, 0.5, float("nan")):
+        with pytest.raises(ValueError, match="faint_stars must be between 0 and 0.02"):
+            adapt_model([blank], str(tmp_path / "out"), faint_stars=density)
+    assert not (tmp_path / "out").exists()
+    image, _, _ = _star_field_with_hits(fwhm=2.0)
+    psf = frame_psf(AdaptFrame("stars", image, 5.0))
+    assert psf.fwhm == pytest.approx(2.0, abs=0.2)
+
+
+def test_adapt_with_faint_stars_counts_the_placebos_it_flags(tmp_path, stand_in_library):
+    image, _, _ = _star_field_with_hits(fwhm=2.0)
+    frame = AdaptFrame("field", image, 5.0)
+    path, table = adapt_model([frame], str(tmp_path), model="ground-v2", steps=2, batch_size=2, crop=64, lr=1e-6,
+                              faint_stars=1e-3, progress=False)
+    card = json.loads((tmp_path / "ground-v2-adapted.json").read_text())
+    assert table[0].endswith("| faint point sources flagged |")
+    rows = [line for line in table if line.startswith("| field (held out) |")]
+    assert len(rows) == 5 and all(0.0 <= float(row.split("|")[7]) <= 1.0 for row in rows)
+    placebos = card["metrics"]["placebos"]
+    assert set(placebos) == {"base", "adapted", "adapted_only", "base_only", "p_adapted_flags_fewer"}
+    # lr 1e-6 for 2 steps barely moves the weights: at the base model's flags the two flag the same placebos
+    assert placebos["adapted"] == pytest.approx(placebos["base"], abs=0.02)
+    assert "faint point sources per px of each frame's own PSF as negatives" in card["training_data"]
+    assert any(line.startswith("Faint point sources of the frame's PSF") for line in table)
