@@ -107,7 +107,7 @@ def resolve_check_library(check_library):
 
 def check_table(rows, base_name):
     """Markdown table of the check and the verdict (recall by new flags summed over the held-out parts); with
-    placebos (`_check`'s ``psfs``), each detector's share of them flagged, and their paired count."""
+    placebos (`check`'s ``psfs``), each detector's share of them flagged, and their paired count."""
     from .evaluation.significance import discordant_test
 
     placebo_column = any(placebos is not None for _, _, placebos in rows)
@@ -138,11 +138,12 @@ def check_table(rows, base_name):
                  f"({test['b']} cosmic rays found only by the adapted model, {test['c']} only by {base_name}).")
     if placebo_column:
         base, adapted = (np.concatenate(found["placebos"][name]) for name in ("base", ADAPTED_AT_BASE_FLAGS))
-        test = discordant_test(base, adapted)  # p: probability that the adapted model flags fewer by chance alone
+        test = discordant_test(adapted, base)  # p: that the adapted model flags this few of them by chance alone
         verdict["placebos"] = {"base": round(float(base.mean()), 4), "adapted": round(float(adapted.mean()), 4),
-                               "adapted_only": test["c"], "base_only": test["b"],
+                               "adapted_only": test["b"], "base_only": test["c"],
                                "p_adapted_flags_fewer": round(test["p"], 4)}
         lines.append(f"Faint point sources of the frame's PSF (placebos, the check library's charges) at the base "
                      f"model's flags: adapted {adapted.mean():.3f}, {base_name} {base.mean():.3f} flagged "
-                     f"({test['c']} only by the adapted model, {test['b']} only by {base_name}).")
+                     f"({test['b']} only by the adapted model, {test['c']} only by {base_name}; p that the adapted "
+                     f"model flags fewer by chance {test['p']:.2g}).")
     return lines, verdict

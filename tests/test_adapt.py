@@ -336,3 +336,25 @@ def test_adapt_with_faint_stars_counts_the_placebos_it_flags(tmp_path, stand_in_
     assert placebos["adapted"] == pytest.approx(placebos["base"], abs=0.02)
     assert "faint point sources per px of each frame's own PSF as negatives" in card["training_data"]
     assert any(line.startswith("Faint point sources of the frame's PSF") for line in table)
+
+
+def test_the_check_table_reads_the_placebos_the_right_way_round():
+    """Placebos flagged only by the base model make the adapted model's p of flagging fewer small."""
+    from astro_deepcr.adapt_check import ADAPTED_AT_BASE_FLAGS, check_table
+
+    def run(found):
+        names = ["base", "adapted", ADAPTED_AT_BASE_FLAGS]
+        return {"detectors": {name: {"flags_original": 10, "objects": 40, "object_recall_new": float(np.mean(found[k]))}
+                              for k, name in enumerate(names)},
+                "per_cr": {"found_new": {name: np.asarray(found[k], bool) for k, name in enumerate(names)}}}
+
+    crs = run([[1] * 40, [1] * 40, [1] * 40])
+    base_flags = [1] * 12 + [0] * 28  # the base model flags 12 placebos, the adapted one (at its flags) 1 of them
+    adapted_flags = [1] + [0] * 39
+    lines, verdict = check_table([("part", crs, run([base_flags, adapted_flags, adapted_flags]))], "base-model")
+    assert verdict["placebos"]["base_only"] == 11 and verdict["placebos"]["adapted_only"] == 0
+    assert verdict["placebos"]["p_adapted_flags_fewer"] == pytest.approx(0.5**11, abs=1e-4)  # rounded to 4 places
+    assert verdict["placebos"]["base"] == 0.3 and verdict["placebos"]["adapted"] == 0.025
+    assert lines[2].endswith("| 0.300 |") and "0 only by the adapted model, 11 only by base-model" in lines[-1]
+    _, reverse = check_table([("part", crs, run([adapted_flags, base_flags, base_flags]))], "base-model")
+    assert reverse["placebos"]["p_adapted_flags_fewer"] == 1.0
