@@ -125,9 +125,10 @@ def check_table(rows, base_name):
                          f" {placebos['detectors'][detector]['object_recall_new']:.3f} |")
             lines.append(line)
         for kind, run in (("crs", results), ("placebos", placebos)):
+            if run is None:
+                continue
             for detector, record in found[kind].items():
-                if run is not None:
-                    record.append(np.asarray(run["per_cr"]["found_new"][detector], bool))
+                record.append(np.asarray(run["per_cr"]["found_new"][detector], bool))
     base, adapted = (np.concatenate(found["crs"][name]) for name in ("base", ADAPTED_AT_BASE_FLAGS))
     test = discordant_test(adapted, base)  # p: probability that the adapted model is worse by chance alone
     verdict = {"base": round(float(base.mean()), 4), "adapted": round(float(adapted.mean()), 4),

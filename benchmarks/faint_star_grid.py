@@ -67,7 +67,7 @@ def star_field(fwhm, sky, seed, shape=SHAPE):
 def cell(fwhm, sky, library, args, model=None, threshold=None):
     """``(cosmic-ray results, placebo results)`` of one cell and library (``model``: default ``args.model``;
     ``threshold``: instead of its card's)."""
-    import dataclasses
+    from injection_frames import at_threshold
 
     from astro_deepcr.detection import choose_model
     from astro_deepcr.evaluation.frames import run_frame, run_placebo
@@ -78,7 +78,7 @@ def cell(fwhm, sky, library, args, model=None, threshold=None):
     model = model or args.model
     if threshold is not None:
         spec, _ = choose_model(None, model=model)
-        model = dataclasses.replace(spec, name=f"{spec.name} at {threshold:g}", threshold=threshold)
+        model = at_threshold(spec, threshold)
     common = dict(model=model, library=library, seed=args.seed, n_trials=args.trials)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

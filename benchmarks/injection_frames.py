@@ -281,6 +281,11 @@ def flagged_fractions(frames):
 DEFAULT_LIBRARIES = ("hrc", "wfpc2", "kpno", "thin-ccd", "thick-ccd")
 
 
+def at_threshold(spec, threshold):
+    """``spec`` (a `~astro_deepcr.zoo.ModelSpec`) run at ``threshold`` instead of its card's, named so in tables."""
+    return dataclasses.replace(spec, name=f"{spec.name} at {threshold:g}", threshold=threshold)
+
+
 def register_libraries():
     """Every frame's own cosmic rays as a library named after it (harvested against its own PSF when first used).
 
@@ -538,7 +543,7 @@ def main(argv=None):
             warnings.simplefilter("ignore")  # out-of-domain model choice, measured below
             spec, _ = choose_model(frame["header"], model=args.model)
         if args.threshold is not None:  # the frame's model at another threshold than its card's
-            spec = dataclasses.replace(spec, name=f"{spec.name} at {args.threshold:g}", threshold=args.threshold)
+            spec = at_threshold(spec, args.threshold)
         model = spec if args.threshold is not None else args.model
         trained_frames, trained_libraries = training_claims(spec)
         print(f"\n{name}: model {spec.name}; its card claims training on frames {list(trained_frames) or 'none'}, "
