@@ -266,23 +266,21 @@ def frame_psf(frame):
 
 
 def faint_star_charge(shape, noise, psf, density, rng):
-    """Expected charge (e-) of ``Poisson(density * area)`` point sources of ``psf`` at random places (uniform,
-    sub-pixel) in ``shape``, each with a peak of `~astro_deepcr.training.ground.FAINT_STAR_SNR` times ``noise``
-    (log-uniform): the faint stars at the detection limit that ``adapt_model(faint_stars=...)`` teaches as
-    negatives, drawn like ``SceneMix.faint_stars`` but through the frame's own PSF."""
-    from .starpsf import moffat_pixels
-    from .training.ground import FAINT_STAR_SNR
+    """Charge (e-) of ``Poisson(density * area)`` point sources of ``psf`` (`frame_psf`) at random places
+    (uniform, sub-pixel) in ``shape``: the faint stars at the detection limit that ``adapt_model(faint_stars=...)``
+    teaches as negatives, drawn by the training scenes' own `~astro_deepcr.training.ground.add_faint_stars` (a
+    centred source's peak `~astro_deepcr.training.ground.FAINT_STAR_SNR` times ``noise``, log-uniform) through the
+    frame's PSF instead of a simulated one."""
+    from .training.ground import add_faint_stars, moffat_psf
 
-    half = int(np.ceil(3 * psf.fwhm))
-    size = 2 * half + 1
-    padded = np.zeros((shape[0] + 2 * half, shape[1] + 2 * half))
-    low, high = np.log(FAINT_STAR_SNR)
-    for _ in range(rng.poisson(density * shape[0] * shape[1])):
-        y, x = rng.uniform(-0.5, shape[0] - 0.5), rng.uniform(-0.5, shape[1] - 0.5)
-        iy, ix = int(np.floor(y + 0.5)), int(np.floor(x + 0.5))
-        profile = moffat_pixels((size, size), (half + y - iy, half + x - ix), psf.fwhm, psf.beta)
-        padded[iy:iy + size, ix:ix + size] += profile * (np.exp(rng.uniform(low, high)) * noise / profile.max())
-    return padded[half:-half, half:-half]
+    size = 2 * int(np.ceil(4 * psf.fwhm)) + 1  # as the training scenes' Moffat stamps
+
+    def star_psf(offset=(0.0, 0.0)):
+        return moffat_psf(psf.fwhm, psf.beta, size, offset=offset)
+
+    charge = np.zeros(shape)
+    add_faint_stars(charge, rng, density * shape[0] * shape[1], noise, star_psf)
+    return charge
 
 
 def adapt_model(frames, output, *, model=None, name=None, steps=400, batch_size=8, crop=128, lr=2e-4, seed=0,

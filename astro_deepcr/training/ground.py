@@ -56,7 +56,7 @@ from .simulate import add_cosmic_rays
 from .spectra import _log_uniform, long_slit_scene
 
 __all__ = ["GROUND_RANGES", "FAINT_STAR_SNR", "SceneMix", "moffat_psf", "equivalent_fwhm", "spike_pattern",
-           "ground_scene", "source_pixels", "faint_hits", "ground_frame", "label_cosmic_rays"]
+           "ground_scene", "source_pixels", "faint_hits", "add_faint_stars", "ground_frame", "label_cosmic_rays"]
 
 #: The ranges every frame is drawn from (see the module docstring); ``(low, high)``, log-uniform where noted.
 GROUND_RANGES = {
@@ -225,7 +225,7 @@ def _scene_parts(shape, rng, mix):
         if spikes is not None and flux * params["spikes"] >= SPIKE_MIN_CHARGE:
             _add_stamp(scene, flux * params["spikes"] * spikes, iy - SPIKE_LENGTH, ix - SPIKE_LENGTH)
     if mix.faint_stars and hst is None:
-        _add_faint_stars(scene, rng, mix.faint_stars * area, np.sqrt(params["sky"]), star_psf, size, margin)
+        add_faint_stars(scene, rng, mix.faint_stars * area, np.sqrt(params["sky"]), star_psf, margin)
     n_galaxies = rng.poisson(rng.uniform(*r["galaxy_density"]) * area)
     if n_galaxies:
         points = np.zeros((shape[0] + 2 * margin, shape[1] + 2 * margin))
@@ -243,14 +243,32 @@ def _scene_parts(shape, rng, mix):
     return scene, sky, params
 
 
-def _add_faint_stars(scene, rng, expected, sky_noise, star_psf, size, margin):
-    """`SceneMix.faint_stars`: ``Poisson(expected)`` stars whose peaks are `FAINT_STAR_SNR` times ``sky_noise``."""
+def add_faint_stars(scene, rng, expected, noise, star_psf, margin=0):
+    """Add faint stars at the detection limit to ``scene`` (in place): `SceneMix.faint_stars` and
+    ``adapt --faint-stars`` (`astro_deepcr.adapt.faint_star_charge`).
+
+    Parameters
+    ----------
+    scene : `~numpy.ndarray`, 2-D
+        Charge (e-), added to.
+    rng : `~numpy.random.Generator`
+    expected : float
+        Mean number of stars (their count is ``Poisson(expected)``), placed uniformly over ``scene`` grown by
+        ``margin`` px on each side.
+    noise : float
+        e-: a centred star's peak is `FAINT_STAR_SNR` (log-uniform) times it.
+    star_psf : callable
+        ``star_psf(offset=(0, 0))``: the PSF (odd square stamp, unit sum) of a star ``offset`` px from the
+        centre of the stamp's central pixel.
+    margin : int
+    """
     peak = float(star_psf().max())
     for _ in range(rng.poisson(expected)):
         y, x = rng.uniform(-margin, scene.shape[0] + margin), rng.uniform(-margin, scene.shape[1] + margin)
         iy, ix = int(np.floor(y)), int(np.floor(x))
-        flux = float(_log_uniform(rng, *FAINT_STAR_SNR)) * sky_noise / peak
-        _add_stamp(scene, flux * star_psf((y - iy - 0.5, x - ix - 0.5)), iy - size // 2, ix - size // 2)
+        flux = float(_log_uniform(rng, *FAINT_STAR_SNR)) * noise / peak
+        stamp = star_psf((y - iy - 0.5, x - ix - 0.5))
+        _add_stamp(scene, flux * stamp, iy - stamp.shape[0] // 2, ix - stamp.shape[1] // 2)
 
 
 def _hst_model(rng):
