@@ -260,7 +260,8 @@ def test_faint_stars_sit_at_the_detection_limit():
     from astro_deepcr.training.ground import moffat_psf
 
     # the share of a 1.8 px Moffat's charge in its peak pixel, from a centred source to one on a pixel corner
-    centred, corner = (moffat_psf(1.8, 3.0, 21, offset=(phase, phase)).max() for phase in (0.0, 0.5))
+    # (in the 17 px stamp of the training scenes, 2 ceil(4 FWHM) + 1, unit sum)
+    centred, corner = (moffat_psf(1.8, 3.0, 17, offset=(phase, phase)).max() for phase in (0.0, 0.5))
     snrs, counts = [], []
     for seed in range(60):
         n = np.random.default_rng(seed).poisson(1.0)
@@ -272,6 +273,9 @@ def test_faint_stars_sit_at_the_detection_limit():
             y, x = np.unravel_index(np.argmax(charge), charge.shape)
             if 8 <= y < 56 and 8 <= x < 56:  # the whole source inside: a 1.8 px Moffat holds ~60 % at its peak
                 snrs.append(charge.sum() * centred / 10.0)
+                replay = np.random.default_rng(seed)  # the draws of training.ground.add_faint_stars, in order
+                replay.poisson(1.0), replay.uniform(size=2)
+                assert snrs[-1] == pytest.approx(np.exp(replay.uniform(np.log(2.0), np.log(30.0))), rel=1e-6)
                 assert corner - 1e-3 <= charge.max() / charge.sum() <= centred + 1e-3
                 assert charge.max() / 10.0 <= snrs[-1] + 1e-6  # no pixel above a centred source's peak
     assert len(snrs) > 12
