@@ -229,9 +229,9 @@ def _noise(image, readnoise, bad):
 
 
 def _regions(frames, spec, holdout, threads, release_stars=False, faint_stars=0.0):
-    """(training regions, held-out `AdaptFrame` parts, each frame's PSF or None); the PSF is measured only for
-    ``faint_stars``."""
-    train, held, psfs = [], [], []
+    """(training regions, held-out `AdaptFrame` parts); each region holds its frame's PSF (``"psf"``), measured only
+    for ``faint_stars`` (else None)."""
+    train, held = [], []
     for frame in frames:
         psf = frame_psf(frame) if faint_stars else None
         candidates = own_candidates(frame, spec, threads, release_stars)
@@ -241,8 +241,7 @@ def _regions(frames, spec, holdout, threads, release_stars=False, faint_stars=0.
                       "saturated": frame.saturated[train_box], "candidates": candidates[train_box], "psf": psf})
         held.append(AdaptFrame(f"{frame.name} (held out)", frame.electrons[held_box], frame.readnoise,
                                frame.bad[held_box], frame.saturated[held_box]))
-        psfs.append(psf)
-    return train, held, psfs
+    return train, held
 
 
 def frame_psf(frame):
@@ -334,7 +333,7 @@ def adapt_model(frames, output, *, model=None, name=None, steps=400, batch_size=
     if spec.units != "electron":
         raise ValueError(f"model {spec.name} expects {spec.units}; adapt works in electrons")
     name = name or f"{spec.name}-adapted"
-    train, held, psfs = _regions(frames, spec, holdout, threads, release_stars, faint_stars)
+    train, held = _regions(frames, spec, holdout, threads, release_stars, faint_stars)
     for region in train:
         if min(region["image"].shape) < crop:
             raise ValueError(f"crop {crop} px is larger than a training part {region['image'].shape}")
@@ -361,7 +360,7 @@ def adapt_model(frames, output, *, model=None, name=None, steps=400, batch_size=
     calibration = calibrate(spec, adapted, train, threads)
     adapted = dataclasses.replace(adapted, threshold=calibration["threshold"])
     rows = check(held, {"base": spec, "adapted": adapted}, resolve_check_library(check_library), seed + 1, threads,
-                  at_base_flags=detector_at_flags(adapted, threads), psfs=psfs)
+                  at_base_flags=detector_at_flags(adapted, threads), psfs=[region["psf"] for region in train])
     table, verdict = check_table(rows, spec.name)
     table.append(calibration["sentence"])
     checkpoint = os.path.join(output, "checkpoint.safetensors")
