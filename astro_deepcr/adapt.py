@@ -270,9 +270,9 @@ def faint_star_charge(shape, noise, psf, density, rng):
     teaches as negatives, drawn by the training scenes' own `~astro_deepcr.training.ground.add_faint_stars` (a
     centred source's peak `~astro_deepcr.training.ground.FAINT_STAR_SNR` times ``noise``, log-uniform) through the
     frame's PSF instead of a simulated one."""
-    from .training.ground import add_faint_stars, moffat_psf
+    from .training.ground import add_faint_stars, moffat_psf, star_stamp_size
 
-    size = 2 * int(np.ceil(4 * psf.fwhm)) + 1  # as the training scenes' Moffat stamps
+    size = star_stamp_size(psf.fwhm)
 
     def star_psf(offset=(0.0, 0.0)):
         return moffat_psf(psf.fwhm, psf.beta, size, offset=offset)

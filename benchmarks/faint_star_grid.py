@@ -44,10 +44,10 @@ STAR_SLOPE = 0.7
 
 def star_field(fwhm, sky, seed, shape=SHAPE):
     """A simulated frame (dict for `run_frame`): a star field of the given FWHM on a flat sky, in electrons."""
-    from astro_deepcr.training.ground import moffat_psf
+    from astro_deepcr.training.ground import moffat_psf, star_stamp_size
 
     rng = np.random.default_rng(seed)
-    size = 2 * int(np.ceil(4 * fwhm)) + 1
+    size = star_stamp_size(fwhm)
     expected = np.full(shape, float(sky))
     low, high = (flux ** -STAR_SLOPE for flux in STAR_FLUX)
     n_stars = rng.poisson(STAR_DENSITY * shape[0] * shape[1])
