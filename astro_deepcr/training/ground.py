@@ -56,8 +56,8 @@ from .simulate import add_cosmic_rays
 from .spectra import _log_uniform, long_slit_scene
 
 __all__ = ["GROUND_RANGES", "FAINT_STAR_SNR", "SceneMix", "moffat_psf", "star_stamp_size", "equivalent_fwhm",
-           "spike_pattern",
-           "ground_scene", "source_pixels", "faint_hits", "add_faint_stars", "ground_frame", "label_cosmic_rays"]
+           "spike_pattern", "ground_scene", "source_pixels", "faint_hits", "add_faint_stars", "ground_frame",
+           "label_cosmic_rays"]
 
 #: The ranges every frame is drawn from (see the module docstring); ``(low, high)``, log-uniform where noted.
 GROUND_RANGES = {
@@ -156,8 +156,9 @@ def moffat_psf(fwhm, beta, size=None, ellipticity=0.0, angle=0.0, offset=(0.0, 0
 
 def star_stamp_size(fwhm):
     """Side (px) of a simulated star's Moffat stamp, ``2 ceil(4 FWHM) + 1``: odd, about 8 FWHM across (the
-    light beyond it: at most 0.7 % at ``beta`` 2.5, 0.2 % at 3, none at 4.8; `moffat_psf` renormalises). The
-    training scenes, `astro_deepcr.adapt`'s faint stars and the faint-star grid benchmark use it."""
+    light beyond it, for FWHM 1-8 px: at most 0.7 % at ``beta`` 2.5, 0.2 % at 3, 0.01 % at 4.77; `moffat_psf`
+    renormalises). The training scenes, `astro_deepcr.adapt`'s faint stars and the faint-star grid benchmark
+    use it."""
     return 2 * int(np.ceil(4 * fwhm)) + 1
 
 
