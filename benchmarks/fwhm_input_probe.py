@@ -15,6 +15,7 @@ script swaps the core's network call for ``P``'s (``detection.run_network``), so
 threshold are decided as for every other model. Float32 only: run with ``ASTRO_DEEPCR_NATIVE_BF16=0``. ::
 
     python benchmarks/fwhm_input_probe.py train P RUN/P [--threads 2] [--stop-at N]   # and U RUN/U
+    python benchmarks/fwhm_input_probe.py train P RUN/P2 --steps 750 --hst-psf 0.5    # R29; and U RUN/U2
     python benchmarks/fwhm_input_probe.py validate RUN/P/P.safetensors RUN/U/U.safetensors
     python benchmarks/fwhm_input_probe.py pair RUN/P/P.safetensors RUN/U/U.safetensors [--frames ...]
     python benchmarks/fwhm_input_probe.py pair RUN/P/P.safetensors ground-v2 --frames saao gmos kpno
@@ -49,10 +50,10 @@ def condition(fwhm):
     return float(CONDITION_SCALE * np.log(fwhm / REFERENCE_FWHM))
 
 
-def _config(name, steps=1500):
+def _config(name, steps=1500, hst_psf=0.0):
     from astro_deepcr.training.ground_train import GroundConfig
 
-    return GroundConfig(init_from="ground-v2", steps=steps, batch_size=16, seed=1, name=name, **MIX)
+    return GroundConfig(init_from="ground-v2", steps=steps, batch_size=16, seed=1, name=name, hst_psf=hst_psf, **MIX)
 
 
 def _frames(conditioned, config):
@@ -97,7 +98,7 @@ def write_card(path, conditioned):
     path.with_suffix(".json").write_text(json.dumps(fields, indent=1))
 
 
-def train(kind, output, threads, stop_at=None):
+def train(kind, output, threads, stop_at=None, steps=1500, hst_psf=0.0):
     import torch
 
     from astro_deepcr.training.ground_train import _result_settings, fit
@@ -106,7 +107,7 @@ def train(kind, output, threads, stop_at=None):
 
     conditioned = kind == "P"
     torch.set_num_threads(threads)
-    config = _config(kind)
+    config = _config(kind, steps, hst_psf)
     torch.manual_seed(config.seed)
     net = trainable_copy(get_model("ground-v2", kind="mask"))
     net = _two_input(net) if conditioned else net
@@ -258,7 +259,11 @@ def main(argv=None):
     step.add_argument("kind", choices=("P", "U"))
     step.add_argument("output")
     step.add_argument("--threads", type=int, default=2)
-    step.add_argument("--stop-at", type=int, help="stop after this many steps of the 1500-step schedule")
+    step.add_argument("--stop-at", type=int, help="stop after this many steps of the schedule")
+    step.add_argument("--steps", type=int, default=1500, help="the schedule's length (%(default)s)")
+    step.add_argument("--hst-psf", type=float, default=0.0,
+                      help="fraction of imaging frames with TinyTim HST PSFs (R29: 0.5; the input is their "
+                      "equivalent FWHM)")
     step = commands.add_parser("validate", help="pixel TPR at the reference's false flags, 64 validation frames")
     step.add_argument("candidate")
     step.add_argument("reference")
@@ -274,7 +279,7 @@ def main(argv=None):
     if os.environ.get("ASTRO_DEEPCR_NATIVE_BF16") != "0" and args.command in ("pair", "swap"):
         parser.error("run with ASTRO_DEEPCR_NATIVE_BF16=0: the probe network runs float32, and so must the others")
     if args.command == "train":
-        train(args.kind, args.output, args.threads, args.stop_at)
+        train(args.kind, args.output, args.threads, args.stop_at, args.steps, args.hst_psf)
         return
     if args.command == "validate":
         validate(args.candidate, args.reference)

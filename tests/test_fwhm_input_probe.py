@@ -39,15 +39,24 @@ def test_the_second_input_starts_silent_and_follows_the_fwhm(probe):
 
 
 def test_the_core_runs_a_probe_network_with_the_frames_fwhm(probe, tmp_path):
-    from astro_deepcr.zoo import get_model, save_network
+    from astro_deepcr.zoo import get_model, save_network, unregister_model
 
     wider = probe._two_input(_ground_v2())
     with torch.no_grad():
-        wider.inc[0].weight[:, 1] = 1e-3  # make the second input count: the flags must then depend on it
+        wider.inc[0].weight[:, 1] = 1e-3  # make the second input count: the output must then depend on it
     path = tmp_path / "P.safetensors"
     save_network(wider, str(path), {"name": "P", "arch": "2-32", "conditioned": "test"})
     probe.write_card(path, conditioned=True)
     spec = get_model(str(path))
+    try:
+        _check_routing(probe, spec)
+    finally:
+        unregister_model(spec.name)  # other tests run every registered model
+
+
+def _check_routing(probe, spec):
+    from astro_deepcr.zoo import get_model
+
     image = np.random.default_rng(4).normal(500.0, 25.0, (96, 96)).astype(np.float32)
     image[40, 40] += 3000.0
     backend_before = detection.backend_used(get_model("ground-v2"))
