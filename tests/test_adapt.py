@@ -257,11 +257,12 @@ def test_faint_stars_sit_at_the_detection_limit():
     one source: the charge is that source), an off-centre one's peak lower by the PSF's sampling, the profile the
     frame's Moffat, and the count Poisson(density x area): drawn as the training scenes draw their faint stars."""
     from astro_deepcr.adapt import faint_star_charge
-    from astro_deepcr.training.ground import moffat_psf
+    from astro_deepcr.training.ground import moffat_psf, star_stamp_size
 
     # the share of a 1.8 px Moffat's charge in its peak pixel, from a centred source to one on a pixel corner
-    # (in the 17 px stamp of the training scenes, 2 ceil(4 FWHM) + 1, unit sum)
-    centred, corner = (moffat_psf(1.8, 3.0, 17, offset=(phase, phase)).max() for phase in (0.0, 0.5))
+    # (in the training scenes' stamp, unit sum)
+    size = star_stamp_size(1.8)
+    centred, corner = (moffat_psf(1.8, 3.0, size, offset=(phase, phase)).max() for phase in (0.0, 0.5))
     snrs, counts = [], []
     for seed in range(60):
         n = np.random.default_rng(seed).poisson(1.0)
