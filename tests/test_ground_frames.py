@@ -249,6 +249,38 @@ def test_the_hrc_frames_model_flags_a_tenth_of_lacosmics_brightest_pixels_at_mos
     assert 2 <= int((flags["ACS-WFC"] & bright).sum()) <= 6  # measured 4: the same bright set finds star-core flags
 
 
+def test_a_lower_threshold_on_the_hrc_frame_flags_fainter_pixels_not_the_brightest(ground, benchmark_script):
+    """Rule R30 (docs/ground_search.rst, "A threshold alone"): ``ground`` on the uninjected HRC frame at 0.2 and 0.1
+    flags 1.9x and 2.8x its pixels at 0.5, hardly any of the brightest 0.5 % (LACosmic at its defaults: 22), and at
+    0.1 the core's out-of-domain alarm fires for the frame's 60 s. Measured, float32 and bfloat16: 4970 / 4967,
+    9226 / 9205, 14066 / 13998 pixels; bright 0, 0, 2."""
+    import warnings
+
+    from astro_deepcr.detection import choose_model, flagged_fraction_alarm
+    from astro_deepcr.evaluation.detectors import deepcr_detector
+
+    injection_frames = benchmark_script("injection_frames")
+    try:
+        frame = injection_frames.LOADERS["hrc"]()
+    except (FileNotFoundError, ImportError) as exc:
+        pytest.skip(str(exc))
+    bright = ground.bright_pixels(frame["electrons"])
+    flags = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # no card for ACS/HRC
+        spec = choose_model(frame["header"])[0]
+        for threshold in (0.2, 0.1):
+            flags[threshold] = deepcr_detector(spec, threshold=threshold, dq=frame.get("dq"),
+                                               satlevel=frame.get("satlevel"))(frame["electrons"])
+    counts = {threshold: int(mask.sum()) for threshold, mask in flags.items()}
+    assert counts[0.2] == pytest.approx(9215, rel=0.02) and counts[0.1] == pytest.approx(14030, rel=0.02)
+    assert int((flags[0.2] & bright).sum()) == 0 and int((flags[0.1] & bright).sum()) <= 3
+    exptime = frame["header"]["EXPTIME"]
+    assert exptime == 60.0
+    assert flagged_fraction_alarm(counts[0.2] / flags[0.2].size, exptime) is None
+    assert flagged_fraction_alarm(counts[0.1] / flags[0.1].size, exptime) is not None
+
+
 def test_environment_lines_pair_the_detectors_within_each_environment(benchmark_script):
     """``injection_frames.environment_lines``: b/c and recall per environment, from the per-CR record."""
     from astro_deepcr.evaluation.frames import LACOSMIC_DEFAULT
