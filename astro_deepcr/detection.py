@@ -380,7 +380,7 @@ def detect(image, *, spec, reason="explicit", threshold=None, mask=None, dq=None
     seeds = _protection_seeds(saturated, mask, dq, data)
     if radius and seeds.any():
         cr_mask = bright.protect(cr_mask, probability, seeds, threshold, image=data, radius=radius)
-    _check_fraction(cr_mask, bad, spec, exptime)  # what the model found, before the user's growth
+    _check_fraction(cr_mask, bad, spec, exptime, threshold)  # what the model found, before the user's growth
     shape_note = "off"
     if star_shape:
         from .starshape import add_star_shape_flags
@@ -455,19 +455,28 @@ def flagged_fraction_alarm(fraction, exptime=None):
     return f"{100 * bound['without_exptime']:g} %" if fraction > bound["without_exptime"] else None
 
 
-def _check_fraction(cr_mask, bad, spec, exptime=None):
+def _check_fraction(cr_mask, bad, spec, exptime=None, threshold=None):
     n_good = int(bad.size - bad.sum())
     if n_good == 0:
         return
     fraction = cr_mask.sum() / n_good
     limit = flagged_fraction_alarm(fraction, exptime)
-    if limit is not None:
-        exposure = "" if exptime is None else f" in {exptime:g} s"
-        warnings.warn(
-            f"deepCR model {spec.name} flagged {100 * fraction:.1f} % of the good pixels ({int(cr_mask.sum())} px)"
-            f"{exposure}, more than the {limit} seen on real frames: the frame is probably outside the model's "
-            f"domain. Check the units ({spec.name} expects {spec.units}), the gain, and the model choice "
-            f"({_trained_for(spec)}).", AstropyUserWarning)
+    if limit is None:
+        return
+    exposure = "" if exptime is None else f" in {exptime:g} s"
+    found = (f"deepCR model {spec.name} flagged {100 * fraction:.1f} % of the good pixels ({int(cr_mask.sum())} px)"
+             f"{exposure}, more than the {limit} seen on real frames")
+    causes = (f"the units ({spec.name} expects {spec.units}), the gain, and the model choice "
+              f"({_trained_for(spec)})")
+    card = default_threshold(spec)
+    if threshold is not None and threshold < card:
+        # a threshold below the card's flags faint sources too (docs/threshold.rst): name it before the domain
+        message = (f"{found} at the cards' thresholds; the threshold {threshold:g} is below {spec.name}'s {card:g}, "
+                   f"and a lower threshold also flags faint sources (docs: 'Choosing a threshold'). If that is not "
+                   f"why, check {causes}.")
+    else:
+        message = f"{found}: the frame is probably outside the model's domain. Check {causes}."
+    warnings.warn(message, AstropyUserWarning)
 
 
 def _trained_for(spec):

@@ -107,3 +107,17 @@ def test_alarm_says_what_a_model_without_a_camera_was_trained_for():
     assert "?" not in str(record[0].message)
     with pytest.warns(AstropyUserWarning, match=r"model choice \(trained on ACS WFC\)"):
         detect(image, spec="ACS-WFC", **FLOAT32)
+
+
+def test_alarm_names_a_threshold_below_the_cards_as_the_likely_cause(crowded):
+    """A user who lowers the threshold on a crowded frame (docs/threshold.rst) is told that, not to check the units:
+    the same frame and flags at the card's threshold give the domain message."""
+    with pytest.warns(AstropyUserWarning) as lowered:
+        detect(crowded, spec="ACS-WFC", exptime=60.0, threshold=0.1, **FLOAT32)
+    (message,) = [str(w.message) for w in lowered if "flagged" in str(w.message)]
+    assert "the threshold 0.1 is below ACS-WFC's 0.5" in message and "faint sources" in message
+    assert "outside the model's domain" not in message and "If that is not why, check the units" in message
+    with pytest.warns(AstropyUserWarning) as at_card:
+        detect(crowded, spec="ACS-WFC", exptime=60.0, threshold=0.5, **FLOAT32)
+    (message,) = [str(w.message) for w in at_card if "flagged" in str(w.message)]
+    assert "outside the model's domain" in message and "below" not in message
