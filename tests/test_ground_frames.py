@@ -225,57 +225,59 @@ def test_the_hrc_frame_gets_ground_which_finds_more_than_acs_wfc(ground, benchma
     assert 22 <= b <= 28 and c <= 5  # measured 25/3
 
 
-def test_the_hrc_frames_model_flags_a_tenth_of_lacosmics_brightest_pixels_at_most(ground, benchmark_script):
+@pytest.fixture
+def hrc(ground, benchmark_script):
+    """The HRC frame as ``injection_frames`` loads it, its brightest 0.5 % (``bright``) and ``flags(model,
+    threshold=None)``: the flag door's mask of a model on the uninjected frame (the missing card's warning muted)."""
+    import warnings
+
+    from astro_deepcr.evaluation.detectors import deepcr_detector
+
+    injection_frames = benchmark_script("injection_frames")
+    try:
+        frame = injection_frames.LOADERS["hrc"]()
+    except (FileNotFoundError, ImportError) as exc:
+        pytest.skip(str(exc))
+
+    def flags(model, threshold=None):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # no card for ACS/HRC; the alarm at a low threshold
+            detector = deepcr_detector(model, threshold=threshold, dq=frame.get("dq"), satlevel=frame.get("satlevel"))
+            return detector(frame["electrons"])
+
+    return dict(frame=frame, bright=ground.bright_pixels(frame["electrons"]), flags=flags)
+
+
+def test_the_hrc_frames_model_flags_a_tenth_of_lacosmics_brightest_pixels_at_most(hrc):
     """The issue's bound on HST frames, on the HRC frame with its default model (measured: ground 0, LACosmic at its
     defaults 22, ACS-WFC 4, float32 and bfloat16 alike): a model that flags star cores fails it."""
     import warnings
 
     from astro_deepcr.detection import choose_model
-    from astro_deepcr.evaluation.detectors import deepcr_detector
 
-    injection_frames = benchmark_script("injection_frames")
-    try:
-        frame = injection_frames.LOADERS["hrc"]()
-    except (FileNotFoundError, ImportError) as exc:
-        pytest.skip(str(exc))
-    bright = ground.bright_pixels(frame["electrons"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # no card for ACS/HRC
-        spec = choose_model(frame["header"])[0]
-        flags = {name: deepcr_detector(model, dq=frame.get("dq"), satlevel=frame.get("satlevel"))(frame["electrons"])
-                 for name, model in (("default", spec), ("ACS-WFC", "ACS-WFC"))}
+        spec = choose_model(hrc["frame"]["header"])[0]
+    bright = hrc["bright"]
+    flags = {"default": hrc["flags"](spec), "ACS-WFC": hrc["flags"]("ACS-WFC")}
     assert spec.name == "ground" and int(bright.sum()) > 5000
     assert int((flags["default"] & bright).sum()) <= 2  # a tenth of LACosmic's 22; measured 0
     assert 2 <= int((flags["ACS-WFC"] & bright).sum()) <= 6  # measured 4: the same bright set finds star-core flags
 
 
-def test_a_lower_threshold_on_the_hrc_frame_flags_fainter_pixels_not_the_brightest(ground, benchmark_script):
+def test_a_lower_threshold_on_the_hrc_frame_flags_fainter_pixels_not_the_brightest(hrc):
     """Rule R30 (docs/ground_search.rst, "A threshold alone"): ``ground`` on the uninjected HRC frame at 0.2 and 0.1
     flags 1.9x and 2.8x its pixels at 0.5, hardly any of the brightest 0.5 % (LACosmic at its defaults: 22), and at
     0.1 the core's out-of-domain alarm fires for the frame's 60 s. Measured, float32 and bfloat16: 4970 / 4967,
     9226 / 9205, 14066 / 13998 pixels; bright 0, 0, 2."""
-    import warnings
+    from astro_deepcr.detection import flagged_fraction_alarm
 
-    from astro_deepcr.detection import choose_model, flagged_fraction_alarm
-    from astro_deepcr.evaluation.detectors import deepcr_detector
-
-    injection_frames = benchmark_script("injection_frames")
-    try:
-        frame = injection_frames.LOADERS["hrc"]()
-    except (FileNotFoundError, ImportError) as exc:
-        pytest.skip(str(exc))
-    bright = ground.bright_pixels(frame["electrons"])
-    flags = {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # no card for ACS/HRC
-        spec = choose_model(frame["header"])[0]
-        for threshold in (0.2, 0.1):
-            flags[threshold] = deepcr_detector(spec, threshold=threshold, dq=frame.get("dq"),
-                                               satlevel=frame.get("satlevel"))(frame["electrons"])
+    bright = hrc["bright"]
+    flags = {threshold: hrc["flags"]("ground", threshold) for threshold in (0.2, 0.1)}
     counts = {threshold: int(mask.sum()) for threshold, mask in flags.items()}
     assert counts[0.2] == pytest.approx(9215, rel=0.02) and counts[0.1] == pytest.approx(14030, rel=0.02)
     assert int((flags[0.2] & bright).sum()) == 0 and int((flags[0.1] & bright).sum()) <= 3
-    exptime = frame["header"]["EXPTIME"]
+    exptime = hrc["frame"]["header"]["EXPTIME"]
     assert exptime == 60.0
     assert flagged_fraction_alarm(counts[0.2] / flags[0.2].size, exptime) is None
     assert flagged_fraction_alarm(counts[0.1] / flags[0.1].size, exptime) is not None
