@@ -80,6 +80,11 @@ def _one_line(exc):
     return text or type(exc).__name__
 
 
+def _warnings_line(caught):
+    """The distinct warnings of one file as one line: sentences joined by "; " without their closing full stop."""
+    return "; ".join(sorted({_one_line(w.message).rstrip(".") for w in caught}))
+
+
 def _clean_task(path, output, settings):
     """`clean_file` that reports instead of raising (what workers run)."""
     try:
@@ -100,7 +105,7 @@ def _flag_task(path, options, plot=False, regions=False):
     except Exception as exc:
         return FileResult(path, False, _one_line(exc))
     n_cr = {f"SCI,{row['extver']}": int(row["n_cr"]) for row in summary}
-    message = "; ".join(sorted({_one_line(w.message) for w in caught}))
+    message = _warnings_line(caught)
     products = []
     if plot or regions:
         from .visualization import flagged_file_products

@@ -406,3 +406,15 @@ def test_plot_and_regions(images, tmp_path):
     cr_mask = read_masks([result])[0]
     n_objects = ndimage.label(cr_mask, structure=np.ones((3, 3)))[1]
     assert n_objects > 5 and len(read_regions(tmp_path / "img0_sci1.reg")) == n_objects
+
+
+def test_a_files_warnings_read_as_one_line():
+    """Distinct warnings, sorted, joined by "; " with no ".;" between sentences (as `flag` prints them)."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for text in ("no card for ACS/HRC: check its masks", "flagged 1.4 %.\nCheck the units.", "no card for "
+                     "ACS/HRC: check its masks"):
+            warnings.warn(text, AstropyUserWarning)
+    assert batch._warnings_line(caught) == "flagged 1.4 %. Check the units; no card for ACS/HRC: check its masks"
