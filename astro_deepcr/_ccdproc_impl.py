@@ -37,6 +37,8 @@ def _not_given(value):
 
 
 def _as_gain(value):
+    if np.ndim(value):
+        raise TypeError(f"gain must be one value for the frame, not an array of shape {np.shape(value)}")
     if isinstance(value, u.Quantity):
         quantity = value
     else:
@@ -49,7 +51,7 @@ def _as_gain(value):
     if not np.isfinite(quantity.value) or quantity.value <= 0:
         raise ValueError(f"gain must be positive and finite, not {quantity}")
     if not (u.adu * quantity.unit).is_equivalent(u.electron):
-        raise u.UnitsError(f"cannot convert data in adu with gain {quantity}: gain must be in electron / adu")
+        raise u.UnitsError(f"gain {quantity} is not in electron / adu")
     return quantity
 
 
@@ -96,8 +98,12 @@ def _family(unit):
     for name, base in (("electron", u.electron), ("adu", u.adu)):
         if unit.is_equivalent(base) or (unit * u.s).is_equivalent(base):
             return name, not unit.is_equivalent(base)
+    hint = ""
+    for base in (u.DN, u.count):  # astropy does not equate them with adu; the FITS doors read them as adu
+        if unit.is_equivalent(base) or (unit * u.s).is_equivalent(base):
+            hint = f": for a CCD's data numbers set ccd.unit = 'adu{'' if unit.is_equivalent(base) else ' / s'}'"
     raise u.UnitsError(f"cannot convert data in {unit} to electron or adu: deepCR needs counts (electron, adu) "
-                       "or count rates (electron / s, adu / s)")
+                       f"or count rates (electron / s, adu / s){hint}")
 
 
 def _exptime(exptime, meta, unit):
@@ -106,7 +112,15 @@ def _exptime(exptime, meta, unit):
     if exptime is None:
         raise u.UnitsError(f"data in {unit} are a count rate and no exposure time is known: give exptime= or "
                            "EXPTIME in meta (or multiply count rates by the exposure time first)")
-    quantity = exptime if isinstance(exptime, u.Quantity) else float(exptime) * u.s
+    if isinstance(exptime, u.Quantity):
+        if not exptime.isscalar or not exptime.unit.is_equivalent(u.s):
+            raise u.UnitsError(f"exptime must be one time (e.g. seconds), not {exptime}")
+        quantity = exptime
+    else:
+        try:
+            quantity = float(exptime) * u.s
+        except (TypeError, ValueError):
+            raise TypeError(f"exptime must be a number of seconds or a Quantity, not {exptime!r}") from None
     if not np.isfinite(quantity.value) or quantity.value <= 0:
         raise ValueError(f"exptime must be positive and finite, not {exptime}")
     return quantity
@@ -143,10 +157,14 @@ def _gain(gain, family, meta):
     return 1.0 * u.electron / u.adu
 
 
-def _readnoise(readnoise, meta, gain):
-    """Read noise in electrons and whether it is ccdproc's default (not given, not in the header)."""
+def _readnoise(readnoise, meta, gain, needed=True):
+    """Read noise in electrons and whether it is ccdproc's default (not given, not in the header).
+
+    The header is read only where the value is ``needed`` (an uncertainty to build, the star-shape test): a header
+    keyword that nothing uses stops nothing, as in ccdproc; a value given is checked all the same.
+    """
     if _not_given(readnoise):
-        value, keyword = units.header_readnoise(meta)
+        value, keyword = units.header_readnoise(meta) if needed else (None, None)
         if value is not None:
             return value, False
         return float(readnoise), True
@@ -181,12 +199,12 @@ def _detect(data, unit, exptime, gain, bad, *, spec, reason, meta, satlevel, pss
     offset = float(pssl)
     background = _optional_array(inbkg, data.shape, "inbkg")
     total = data + offset  # what the detector recorded
+    # the network learnt frames as recorded, sky included (its noise is the sky's photon noise): it sees ``total``
+    # whatever ``inbkg`` says, as astroscrappy keeps the background in its noise model; ``inbkg`` only levels the
+    # neighbours that the replacement averages
     work = total if background is None else total - background
-    # saturation is judged on the recorded values, as astroscrappy does: the level of the image the core sees
-    sat_model = saturation * to_model / to_electron
-    if background is not None:
-        sat_model = sat_model - background * to_model
-    found = detect(work * to_model, spec=spec, reason=reason, threshold=threshold, mask=bad, satlevel=sat_model,
+    sat_model = saturation * to_model / to_electron  # saturation is judged on the recorded values, as astroscrappy
+    found = detect(total * to_model, spec=spec, reason=reason, threshold=threshold, mask=bad, satlevel=sat_model,
                    exptime=_exposure_seconds(exptime, meta), device=device, precision=precision, tile_size=tile_size,
                    star_shape=star_shape, readnoise=readnoise if star_shape else None)
     cr_mask = found.cr_mask
@@ -195,11 +213,11 @@ def _detect(data, unit, exptime, gain, bad, *, spec, reason, meta, satlevel, pss
         inpaint = choose_model(meta, kind="inpaint")[0].name
     if inpaint is None:
         replaced = clean_cosmic_rays(work, cr_mask, exclude, cleantype)
-    else:
+        if background is not None:
+            replaced = replaced + background
+    else:  # an inpainting network, too, learnt recorded frames
         inpainter = DeepCR(spec, inpaint=inpaint, device=device, tile_size=tile_size, precision=precision)
-        replaced = inpainter.inpaint(work * to_model, cr_mask, inmask=exclude & ~cr_mask) / to_model
-    if background is not None:
-        replaced = replaced + background
+        replaced = inpainter.inpaint(total * to_model, cr_mask, inmask=exclude & ~cr_mask) / to_model
     cleaned = data.copy()
     cleaned[cr_mask] = replaced[cr_mask] - offset
     scatter = local_scatter(work, cr_mask, exclude & ~cr_mask)
@@ -262,7 +280,8 @@ def clean_ccddata(ccd, *, gain, readnoise, gain_apply, inmask, exptime, invar, b
         raise TypeError(f"uncertainty of type {type(ccd.uncertainty).__name__} is not supported; use StdDev, "
                         "Variance or InverseVariance uncertainty")
     gain = _gain(gain, family, ccd.meta)
-    readnoise, default_readnoise = _readnoise(readnoise, ccd.meta, gain)
+    readnoise, default_readnoise = _readnoise(readnoise, ccd.meta, gain,
+                                              needed=build_uncertainty or detection.get("star_shape", False))
     variance = _optional_array(invar, shape, "invar")
     result = _detect(ccd.data, ccd.unit, exptime, gain, bad, spec=spec, reason=reason, meta=ccd.meta,
                      readnoise=readnoise, **detection)

@@ -141,8 +141,10 @@ def cosmicray_deepcr(ccd, sigclip=4.5, sigfrac=0.3, objlim=5.0, gain=GAIN_NOT_GI
         If True (the default, as in ccdproc) ADU data come back in electrons
         (rates in electron / s); if False in their input unit.
     inbkg : array-like, optional
-        A background in the data's units, subtracted for detection and
-        replacement and added back, as astroscrappy does.
+        A background in the data's units (the sky, included in ``ccd``),
+        subtracted for the replacement and added back. The network always
+        sees the frame as recorded, sky included: it learnt the sky's photon
+        noise (astroscrappy likewise keeps the background in its noise model).
     invar : array-like, optional
         Variance in the data's units squared; with ``build_uncertainty`` it
         is the variance used instead of Poisson noise and read noise.

@@ -177,8 +177,13 @@ def test_electron_data_and_units(ccd):
     np.testing.assert_array_equal(again.mask, out.mask)
     with pytest.raises(u.UnitsError, match="multiply count rates by the exposure time"):
         cosmicray_deepcr(CCDData(ccd.data, unit="electron/s"), device="cpu")
-    with pytest.raises(u.UnitsError, match="cannot convert data in m to electron or adu"):
+    with pytest.raises(u.UnitsError, match="cannot convert data in m to electron or adu") as refused:
         cosmicray_deepcr(CCDData(ccd.data, unit="m"), device="cpu")
+    assert "set ccd.unit" not in str(refused.value)
+    # CCDData.read gives BUNIT = 'DN' the unit DN, which astropy does not equate with adu: say what to do
+    for unit, advice in (("DN", "set ccd.unit = 'adu'$"), ("DN / s", "set ccd.unit = 'adu / s'$"), ("ct", "'adu'$")):
+        with pytest.raises(u.UnitsError, match=advice):
+            cosmicray_deepcr(CCDData(ccd.data, unit=unit), device="cpu")
 
 
 @pytest.mark.parametrize("gain, error, message", [
@@ -186,10 +191,24 @@ def test_electron_data_and_units(ccd):
     (-2.0, ValueError, "gain must be positive"),
     (float("nan"), ValueError, "gain must be positive"),
     ("two", TypeError, "gain must be a number"),
+    # session 49: an array gain raised numpy's "truth value of an array is ambiguous"; a time unit said "adu"
+    (np.full((2, 2), 2.0) * u.electron / u.adu, TypeError, r"gain must be one value .* shape \(2, 2\)$"),
+    (np.full((2, 2), 2.0), TypeError, r"gain must be one value .* shape \(2, 2\)$"),
+    (2.0 * u.s, u.UnitsError, r"^gain 2.0 s is not in electron / adu$"),
 ])
 def test_bad_gain(ccd, gain, error, message):
     with pytest.raises(error, match=message):
         cosmicray_deepcr(ccd, gain=gain, device="cpu")
+
+
+@pytest.mark.parametrize("exptime, error, message", [
+    (5 * u.m, u.UnitsError, r"exptime must be one time \(e.g. seconds\), not 5.0 m"),  # was blamed on the data
+    ("abc", TypeError, "exptime must be a number of seconds or a Quantity, not 'abc'"),
+    (-1.0, ValueError, "exptime must be positive"),
+])
+def test_bad_exptime_is_named(ccd, exptime, error, message):
+    with pytest.raises(error, match=message):
+        cosmicray_deepcr(CCDData(ccd.data, unit="adu / s"), gain=GAIN, exptime=exptime, device="cpu")
 
 
 def test_other_bad_input(ccd):
@@ -464,6 +483,40 @@ def test_inbkg_and_invar(ccd):
     with pytest.raises(ValueError, match="invar shape"):
         cosmicray_deepcr(ccd, gain=GAIN, invar=np.ones((3, 3)), device="cpu")
     assert reference.uncertainty is None
+
+
+@pytest.mark.parametrize("model", ["ACS-WFC", "ground-v2"])
+def test_inbkg_levels_the_replacement_but_the_network_sees_the_recorded_sky(model):
+    """A bug found in session 49: with ``inbkg`` the network was shown the sky-subtracted frame, whose noise no sky
+    explains, and flagged sky noise (ground-v2: 8637 px on a 1000 ADU sky, ACS-WFC 228, against 24 and 13 without
+    ``inbkg``). The flags are now those without ``inbkg``; the replacement still levels by it."""
+    rng = np.random.default_rng(1)
+    sky = 1000.0
+    data = rng.normal(sky, np.sqrt(sky / 2.0), (256, 256))  # ADU at gain 2: photon noise of the sky
+    data[20, 10:16] += 2000.0
+    data[90:95, 70] += 1500.0
+    data[100, 100] += 3000.0
+    ccd = CCDData(data, unit="adu")
+    plain = cosmicray_deepcr(ccd, gain=2.0, model=model, device="cpu", precision="float32")
+    levelled = cosmicray_deepcr(ccd, gain=2.0, model=model, inbkg=np.full(data.shape, sky), device="cpu",
+                                precision="float32")
+    np.testing.assert_array_equal(levelled.mask, plain.mask)
+    assert plain.mask[20, 10:16].all() and plain.mask[90:95, 70].all() and plain.mask[100, 100]
+    assert plain.mask.sum() < 40  # measured 24 (ground-v2) and 13 (ACS-WFC): the 12 CR pixels and their edges
+    np.testing.assert_allclose(levelled.data[plain.mask], plain.data[plain.mask], atol=1e-6)  # a flat sky: same fill
+
+
+def test_a_header_read_noise_nothing_uses_stops_nothing(ccd):
+    """As in ccdproc, a read-noise keyword is read only where something needs it (session 49: a non-numeric
+    ``RDNOISE`` stopped every call); where it is needed the error names it."""
+    ccd.uncertainty = None
+    ccd.meta["RDNOISE"] = "N/A"
+    out = cosmicray_deepcr(ccd, gain=GAIN, device="cpu")
+    assert out.mask[20, 10:16].all()
+    with pytest.raises(ValueError, match="RDNOISE = 'N/A' is not a number"):
+        cosmicray_deepcr(ccd, gain=GAIN, build_uncertainty=True, device="cpu")
+    built = cosmicray_deepcr(ccd, gain=GAIN, readnoise=5.0, build_uncertainty=True, device="cpu")
+    assert built.uncertainty is not None
 
 
 def test_log_to_metadata_convention(ccd):
