@@ -152,8 +152,8 @@ def _gain(gain, family, meta):
     if value is not None:
         log.debug(f"cosmicray_deepcr: gain {value:g} electron / adu from {keyword}")
         return _as_gain(value)
-    warnings.warn("cosmicray_deepcr: data in ADU, no gain given and none in the header (GAIN, EGAIN, ATODGAIN, "
-                  "ATODGN*, CCDGAIN): using 1.0 electron / adu", AstropyUserWarning)
+    warnings.warn(f"cosmicray_deepcr: data in ADU, no gain given and none in the header ({units.gain_keywords()}): "
+                  "using 1.0 electron / adu", AstropyUserWarning)
     return 1.0 * u.electron / u.adu
 
 

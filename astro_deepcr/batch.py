@@ -111,7 +111,8 @@ def _flag_task(path, options, plot=False, regions=False):
         from .visualization import flagged_file_products
 
         try:
-            products = flagged_file_products(path, crbit=options.get("crbit", CR_BIT), plot=plot, regions=regions)
+            products = flagged_file_products(path, crbit=options.get("crbit") or CR_BIT, plot=plot,
+                                             regions=regions)
         except Exception as exc:  # the flags are written; only the quick look failed
             return FileResult(path, False, f"flagged, but no plot/regions: {_one_line(exc)}", output=path,
                               n_cr=n_cr)

@@ -140,11 +140,19 @@ _ALLOWED_CRBITS = f"{CR_BIT} (default, AstroDrizzle's crbit) or {2 * CR_BIT * 2}
 
 
 def check_resetbits(resetbits, crbit):
-    """The DQ bits ``resetbits`` clears (None: ``crbit``): never a bit of `DQ_MEANINGS` but calacs' 8192."""
-    if resetbits is None:
+    """The DQ bits ``resetbits`` clears: never a bit of `DQ_MEANINGS` but calacs' 8192.
+
+    None, and what `interpret_bits` reads as None (``""``, ``"none"``, ``"INDEF"``), mean ``crbit``: the
+    ``.cfg`` files write the default as ``""``, so every spelling of "not given" means the same. 0 clears none.
+
+    >>> from astro_deepcr.dq import check_resetbits
+    >>> check_resetbits(None, 4096), check_resetbits("", 4096), check_resetbits(0, 4096)
+    (4096, 4096, 0)
+    """
+    value = None if resetbits is None else interpret_bits(resetbits, "resetbits")
+    if value is None:
         return crbit
-    value = interpret_bits(resetbits, "resetbits")
-    value = 0 if value is None else int(value) & _ALL_BITS
+    value = int(value) & _ALL_BITS
     ours = [bit for bit, meaning in DQ_MEANINGS.items() if value & bit and bit != CALACS_CRBIT]
     if ours:
         named = "; ".join(f"{bit} = {DQ_MEANINGS[bit]}" for bit in ours)

@@ -285,8 +285,8 @@ def update_fits(path, lock_timeout=0.0):
     Notes
     -----
     The new file is written, re-opened and verified (same number of HDUs)
-    before it replaces the original. Checksums are recomputed when the
-    original carried ``CHECKSUM`` keywords.
+    before it replaces the original. ``CHECKSUM`` / ``DATASUM`` are
+    recomputed in each HDU that carried them, and added to no other.
     """
     path = check_updatable(os.path.realpath(os.fspath(path)))
     with FileLock(path, timeout=lock_timeout):
@@ -295,15 +295,33 @@ def update_fits(path, lock_timeout=0.0):
                                                    lazy_load_hdus=False) as hdul:
             for hdu in hdul:
                 _ = hdu.data  # read everything before the file is closed
-            has_checksum = any("CHECKSUM" in hdu.header for hdu in hdul)
+            sums = [_sum_keywords(hdu.header) for hdu in hdul]
             if any(isinstance(hdu, fits.CompImageHDU) for hdu in hdul):
                 raise FitsUpdateError(f"{path} has tile-compressed HDUs; decompress it first (funpack)")
             yield hdul
             with atomic_write(path) as tmp_path:
-                hdul.writeto(tmp_path, overwrite=True, checksum=has_checksum, output_verify="exception")
+                _update_sums(hdul, sums)
+                hdul.writeto(tmp_path, overwrite=True, output_verify="exception")
                 with fits.open(tmp_path, memmap=False, do_not_scale_image_data=True) as written:
                     if len(written) != len(hdul):
                         raise FitsUpdateError(f"verification of the rewritten {path} failed; original kept")
+
+
+def _sum_keywords(header):
+    """Which of ``CHECKSUM`` / ``DATASUM`` a header carries: ``"checksum"``, ``"datasum"`` or None."""
+    return "checksum" if "CHECKSUM" in header else "datasum" if "DATASUM" in header else None
+
+
+def _update_sums(hdul, sums):
+    """Recompute the checksums of the HDUs that carried them, and only those (the others are not ours to add to).
+
+    Called just before writing: the sums cover the headers as written (astropy changes no card on the way).
+    """
+    for hdu, kind in zip(hdul, sums, strict=True):
+        if kind == "checksum":
+            hdu.add_checksum()
+        elif kind == "datasum":
+            hdu.add_datasum()
 
 
 def strict_truncation():

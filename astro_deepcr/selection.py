@@ -17,7 +17,7 @@ from astropy.utils.exceptions import AstropyUserWarning
 
 from . import zoo
 
-__all__ = ["select_model"]
+__all__ = ["select_model", "header_telescope"]
 
 #: INSTRUME values of the Hubble Space Telescope, for headers without ``TELESCOP``.
 _HST_INSTRUMENTS = frozenset({"ACS", "WFC3", "WFPC2", "STIS", "NICMOS", "COS", "FOC", "FOS", "GHRS", "WFPC"})
@@ -73,6 +73,17 @@ def _telescope(instrument, telescope=""):
     if telescope:
         return telescope
     return "HST" if instrument in _HST_INSTRUMENTS else ""
+
+
+def header_telescope(header):
+    """The telescope of a header: ``TELESCOP``, else ``"HST"`` for an HST ``INSTRUME`` (or ``PHOTMODE``), else ''.
+
+    >>> from astro_deepcr.selection import header_telescope
+    >>> header_telescope({"INSTRUME": "ACS"}), header_telescope({"TELESCOP": "Gemini-North"}), header_telescope({})
+    ('HST', 'GEMINI-NORTH', '')
+    """
+    instrument = _header_text(header, "INSTRUME") or _photmode(header)[0]
+    return _telescope(instrument, _header_text(header, "TELESCOP"))
 
 
 def _specific_first(spec):

@@ -27,6 +27,8 @@ from astropy import log
 from astropy import units as u
 
 __all__ = [
+    "MissingGainError",
+    "gain_keywords",
     "parse_unit",
     "conversion_factor",
     "electron_factor",
@@ -48,6 +50,26 @@ _GAIN_KEYWORDS = (("GAIN",), ("EGAIN",), ("ATODGAIN",), ("ATODGNA", "ATODGNB", "
 _READNOISE_KEYWORDS = (("RDNOISE",), ("READNOIS",), ("READNOISE",), ("RON",),
                        ("READNSEA", "READNSEB", "READNSEC", "READNSED"))
 _EXPTIME_KEYWORDS = ("EXPTIME", "EXPOSURE", "TEXPTIME")
+
+
+class MissingGainError(ValueError):
+    """Data in ADU to convert to electrons (or the reverse) and no gain: `conversion_factor`'s refusal, which a
+    door without a gain parameter rephrases (the FITS doors name the header keywords, `gain_keywords`)."""
+
+
+def _keyword_names(groups):
+    """Keyword groups as one would write them: ``ATODGNA ... ATODGND`` as ``ATODGN[A-D]``."""
+    return [group[0] if len(group) == 1 else f"{group[0][:-1]}[{group[0][-1]}-{group[-1][-1]}]" for group in groups]
+
+
+def gain_keywords():
+    """The header keywords `header_gain` reads, in its order of preference, as text.
+
+    >>> from astro_deepcr.units import gain_keywords
+    >>> gain_keywords()
+    'GAIN, EGAIN, ATODGAIN, ATODGN[A-D], CCDGAIN'
+    """
+    return ", ".join(_keyword_names(_GAIN_KEYWORDS))
 
 
 def parse_unit(text):
@@ -150,7 +172,7 @@ def conversion_factor(unit, target, gain=None, exptime=None):
         raise ValueError(f"data in {unit} are a count rate: converting them to {target} needs EXPTIME "
                          "(an exposure time)")
     if gain is None and (unit.is_equivalent(other) or (unit * u.s).is_equivalent(other)):
-        raise ValueError(f"data in {unit} need a gain to become {target} (give the gain, electrons per ADU)")
+        raise MissingGainError(f"data in {unit} need a gain to become {target} (give the gain, electrons per ADU)")
     raise ValueError(f"cannot convert data in {unit} to {target}: unsupported unit")
 
 
@@ -240,7 +262,7 @@ def star_shape_readnoise(header, primary_header, where):
     file and extension) when neither header has one."""
     readnoise, _ = header_readnoise(header, primary_header)
     if readnoise is None:
-        keywords = ", ".join(group[0] for group in _READNOISE_KEYWORDS[:-1]) + ", READNSE[A-D]"
+        keywords = ", ".join(_keyword_names(_READNOISE_KEYWORDS))
         raise ValueError(f"{where}: star_shape=True needs the read noise, and neither header has one ({keywords})")
     return readnoise
 

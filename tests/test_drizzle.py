@@ -4,10 +4,12 @@
 
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import numpy as np
 import pytest
@@ -475,3 +477,183 @@ def testgrow_like_driz_cr():
     tail_up, tail_down = grow_like_driz_cr(cr, 1, 2, 1), grow_like_driz_cr(cr, 1, 2, -1)
     assert tail_up.sum() == tail_down.sum() == 3 and not np.array_equal(tail_up, tail_down)
     assert tail_up[:, 4].sum() == 3 and tail_down[:, 4].sum() == 3
+
+
+# -- audit of the drizzlepac door --------------------------------------------------------------------------------------
+
+
+@requires_drizzlepac
+def test_astrodrizzle_ends_without_exceptions_at_exit(tmp_path):
+    """openvino imports absl.logging, whose handler bound drizzlepac's StreamTeeLogger when it was first imported
+    inside the run: four "Exception ignored in atexit callback" tracebacks at exit. The runtime is imported first."""
+    script = textwrap.dedent("""
+        import os
+        from astro_deepcr.drizzle import astrodrizzle
+        from astro_deepcr.training.flc import write_flc_stack
+        stack = write_flc_stack(".", n_exposures=1, chip_shape=(64, 128), seed=4)
+        astrodrizzle([os.path.basename(name) for name in stack.files], output="exit", num_cores=1, context=False)
+    """)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # this checkout, whatever is installed
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                            cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "exit_drc_sci.fits").is_file()
+    assert "Exception ignored" not in result.stderr and "Traceback" not in result.stderr, result.stderr[-2000:]
+
+
+def _without_dq(path):
+    with fits.open(path) as hdul:
+        fits.HDUList([hdu for hdu in hdul if hdu.name != "DQ"]).writeto(path + ".tmp")
+    os.replace(path + ".tmp", path)
+    return path
+
+
+def test_every_input_checked_before_any_file_changes(stack, tmp_path, monkeypatch):
+    """flag_cosmic_rays([a, n, b]) flagged a, then failed on n (no DQ): the checks run on every file first."""
+    a, n, b = _copy(stack, tmp_path)
+    _without_dq(n)
+    before = {path: _bytes(path) for path in (a, n, b)}
+    with pytest.raises(ValueError, match=rf"^{re.escape(n)} has SCI,1 but no DQ,1$"):
+        flag_cosmic_rays([a, n, b])
+    assert {path: _bytes(path) for path in (a, n, b)} == before
+    # several bad files: one error naming each
+    readonly = shutil.copy(b, tmp_path / "ro_flc.fits")
+    os.chmod(readonly, 0o444)
+    with pytest.raises(ValueError, match="2 of 4 input files cannot be flagged, so none was changed: ") as info:
+        flag_cosmic_rays([a, n, b, readonly])
+    assert f"{n} has SCI,1 but no DQ,1" in str(info.value) and "read-only" in str(info.value)
+    assert "ro_flc.fits" in str(info.value)
+    assert {path: _bytes(path) for path in (a, n, b)} == before
+
+
+@requires_drizzlepac
+@drizzlepac_warnings
+def test_astrodrizzle_checks_every_input_before_archiving(stack, tmp_path, monkeypatch, capsys):
+    from astro_deepcr.cli import main
+
+    a, n, b = _copy(stack, tmp_path)
+    _without_dq(n)
+    monkeypatch.chdir(tmp_path)
+    names = [os.path.basename(path) for path in (a, n, b)]
+    before = {name: _bytes(name) for name in names}
+    listing = sorted(os.listdir())
+    with pytest.raises(ValueError, match=rf"^{re.escape(names[1])} has SCI,1 but no DQ,1$"):
+        astrodrizzle(names, output="refused", num_cores=1)
+    assert sorted(os.listdir()) == listing  # no OrIg_files/, no trailer file
+    assert {name: _bytes(name) for name in names} == before
+    # the command: one line, as flag's failures, not drizzlepac's traceback
+    capsys.readouterr()
+    assert main(["drizzle", *names, "-q", "--output", "refused"]) == 1
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [f"astro-deepcr: FAILED drizzle of {', '.join(names)}: {names[1]} has SCI,1 "
+                                        "but no DQ,1"]
+    assert {name: _bytes(name) for name in names} == before
+
+
+def test_resetbits_empty_or_none_means_crbit_everywhere(stack, tmp_path):
+    """The .cfg's resetbits = "" (its comment: "empty: crbit") and None meant crbit, while "" and the command's
+    --resetbits none / '' meant "reset nothing": every spelling of "not given" is crbit now, 0 keeps flags."""
+    from astro_deepcr.cli import main
+
+    reference = _copy(stack, _mkdir(tmp_path / "ref"), n=1)[0]
+    flag_cosmic_rays(reference)
+    flagged = _dq(reference, 1)
+    stale = (flagged & 4096) == 0
+    stale[:, :200] = False  # stale crbit flags on pixels deepCR leaves alone: a reset clears them
+
+    def planted(name):
+        path = _copy(stack, _mkdir(tmp_path / name), n=1)[0]
+        with fits.open(path, mode="update") as hdul:
+            hdul["DQ", 1].data[stale] |= 4096
+        return path
+
+    def from_cfg(path):
+        params = load_config()  # the shipped defaults: resetbits = ""
+        params.pop("input")
+        flag_cosmic_rays(path, **params)
+
+    runs = {"empty": lambda path: flag_cosmic_rays(path, resetbits=""),
+            "none": lambda path: flag_cosmic_rays(path, resetbits="none"),
+            "cfg": from_cfg,
+            "cli_none": lambda path: main(["flag", path, "-q", "--resetbits", "none"]),
+            "cli_empty": lambda path: main(["flag", path, "-q", "--resetbits", ""])}
+    for name, run in runs.items():
+        path = planted(name)
+        result = run(path)
+        if name.startswith("cli"):
+            assert result == 0
+        assert np.array_equal(_dq(path, 1), flagged), name
+    kept = planted("zero")
+    flag_cosmic_rays(kept, resetbits=0)
+    assert ((_dq(kept, 1) & 4096) > 0)[stale].all()
+
+
+@requires_drizzlepac
+@drizzlepac_warnings
+@pytest.mark.parametrize("resetbits", ["", None, 8192])
+def test_astrodrizzle_resetbits_empty_means_crbit(stack, tmp_path, monkeypatch, resetbits):
+    """astrodrizzle refused resetbits="" (drizzlepac's own resetDQBits crashes on it); it is crbit, as when flagging."""
+    module = importlib.import_module("astro_deepcr.drizzle.astrodrizzle")  # the package's name is the function
+    seen = []
+    monkeypatch.setattr(module, "_flag_then_drizzle", lambda config, names, settings, **kwargs: seen.append(settings))
+    path = _copy(stack, tmp_path, n=1)[0]
+    monkeypatch.chdir(tmp_path)
+    astrodrizzle(os.path.basename(path), output="reset", crbit=16384, resetbits=resetbits)
+    assert seen[0]["resetbits"] == (8192 if resetbits == 8192 else 16384)
+
+
+def _mkdir(path):
+    path.mkdir(parents=True)
+    return path
+
+
+def _rehead(path, **cards):
+    """Set (value) or delete (None) primary header cards."""
+    with fits.open(path, mode="update") as hdul:
+        for key, value in cards.items():
+            if value is None:
+                hdul[0].header.remove(key, ignore_missing=True)
+            else:
+                hdul[0].header[key] = value
+    return path
+
+
+@pytest.mark.parametrize(("cards", "telescope"), [({"TELESCOP": "Gemini-North", "INSTRUME": "GMOS-N"},
+                                                   "is GEMINI-NORTH"),
+                                                  ({"TELESCOP": None, "INSTRUME": None}, "is unknown")])
+def test_a_file_not_from_hst_is_warned_about_the_crbit(stack, tmp_path, capsys, cards, telescope):
+    """Bit 4096 is HST's cosmic-ray bit; a GMOS file (or one without TELESCOP/INSTRUME) was flagged silently."""
+    from astro_deepcr.cli import main
+
+    path = _rehead(_copy(stack, tmp_path, n=1)[0], DETECTOR=None, **cards)
+    explicit = shutil.copy(path, tmp_path / "explicit_flc.fits")
+    with pytest.warns(AstropyUserWarning, match=rf"{re.escape(path)}: the cosmic-ray bit 4096 is HST's DQ "
+                                                rf"convention .* and the telescope {telescope}"):
+        flag_cosmic_rays(path)
+    assert (_dq(path, 1) & 4096).any()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        flag_cosmic_rays(explicit, crbit=4096)  # given: the user knows the convention
+    assert not [w for w in caught if "HST's DQ convention" in str(w.message)]
+    capsys.readouterr()
+    assert main(["flag", path]) == 0
+    assert f"warning: {path}: the cosmic-ray bit 4096 is HST's DQ convention" in capsys.readouterr().out
+
+
+def test_flag_without_a_gain_names_the_header_keywords(stack, tmp_path):
+    """The flag door has no gain parameter: "give the gain" told the user to do what it cannot; name the keywords."""
+    path = _copy(stack, tmp_path, n=1)[0]
+    with fits.open(path, mode="update") as hdul:
+        for key in ("ATODGNA", "ATODGNB", "ATODGNC", "ATODGND", "CCDGAIN"):
+            hdul[0].header.remove(key, ignore_missing=True)
+        for extver in (1, 2):
+            hdul["SCI", extver].header["BUNIT"] = "COUNTS"
+    before = _bytes(path)
+    with pytest.raises(ValueError) as info:
+        flag_cosmic_rays(path)
+    assert str(info.value) == (
+        f"{path}[SCI,1]: BUNIT 'COUNTS': model ACS-WFC-F606W works in electrons, so the data need a gain, and neither "
+        "the SCI nor the primary header has one: add one of GAIN, EGAIN, ATODGAIN, ATODGN[A-D], CCDGAIN (electrons "
+        "per ADU), or BUNIT = 'ELECTRONS' if the data are electrons")
+    assert _bytes(path) == before

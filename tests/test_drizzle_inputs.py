@@ -224,3 +224,63 @@ def test_archive_inputs_preserve_overwrite_restore(small_stack, tmp_path, monkey
     flag_cosmic_rays(name)
     assert archive_inputs([name], overwrite=True, restore=True) == [("archived", name)]  # overwrite wins
     assert _bytes(os.path.join("OrIg_files", name)) == _bytes(name) != pristine
+
+
+# -- audit of the drizzlepac door --------------------------------------------------------------------------------------
+
+
+def test_a_missing_listed_name_is_an_error_in_every_form(small_stack, tmp_path, monkeypatch):
+    """stsci.tools' irafglob drops names that do not exist: a missing file in a comma string or an @file was
+    skipped silently (the run went on with the others); every listed name that is not a wildcard must exist."""
+    files = _copies(small_stack, tmp_path)
+    monkeypatch.chdir(tmp_path)
+    name = os.path.basename(files[0])
+    before = _bytes(name)
+    (tmp_path / "bad.lis").write_text(f"{name}\nmissing_flc.fits\n")
+    for given in ("@bad.lis", f"{name},missing_flc.fits", [name, "missing_flc.fits"], "missing_flc.fits",
+                  [f"{name},missing_flc.fits"], ["@bad.lis"]):
+        with pytest.raises(ValueError, match=r"^input file\(s\) not found: missing_flc.fits$"):
+            parse_inputs(given)
+    with pytest.raises(ValueError, match=r"input file\(s\) not found: missing_flc.fits"):
+        flag_cosmic_rays("@bad.lis")
+    assert _bytes(name) == before
+    # wildcards matching nothing are reported as before: only when nothing at all matched
+    assert parse_inputs(f"{name},*_nothing.fits") == [name]
+    with pytest.raises(ValueError, match="no input files found for '\\*_nothing.fits'"):
+        parse_inputs("*_nothing.fits")
+
+
+def test_uint16_dq_with_bzero_changes_only_the_bits_asked(small_stack, tmp_path):
+    """A uint16 DQ is stored as int16 with BZERO=32768 (raw = value - 32768: bit 15 inverted); resetbits=32768
+    on the raw values set bit 15 on every pixel. Only the bits asked may change, bit 15 included."""
+    path = _copies(small_stack, tmp_path)[0]
+    rng = np.random.default_rng(5)
+    with fits.open(path, mode="update") as hdul:
+        for extver in (1, 2):
+            dq = hdul["DQ", extver].data.astype(np.uint16)
+            dq[rng.random(dq.shape) < 0.05] |= 32768
+            dq[:4, :4] |= 64 | 4096  # an earlier CR flag on a warm pixel, in a corner
+            hdul["DQ", extver].data = dq
+    with fits.open(path, do_not_scale_image_data=True) as hdul:
+        assert (hdul["DQ", 1].header["BZERO"], hdul["DQ", 1].data.dtype.kind) == (32768, "i")
+    before = [fits.getdata(path, ("DQ", k)).astype(np.int64) for k in (1, 2)]
+    assert all(int((dq & 32768).sum() // 32768) > 100 for dq in before)
+
+    flag_cosmic_rays(path)  # resetbits = crbit = 4096: bit 15 stays as it was
+    after = [fits.getdata(path, ("DQ", k)).astype(np.int64) for k in (1, 2)]
+    for old, new in zip(before, after, strict=True):
+        assert np.array_equal(old & ~4096, new & ~4096)
+        assert not (new[:4, :4] & 4096).any()  # the old flag was reset
+        assert ((new & 4096) > 0).sum() > 0
+
+    flag_cosmic_rays(path, resetbits=32768)  # clears bit 15 only; crbit flags of the first run are kept
+    last = [fits.getdata(path, ("DQ", k)).astype(np.int64) for k in (1, 2)]
+    for old, new in zip(after, last, strict=True):
+        assert not (new & 32768).any()
+        assert np.array_equal(old & ~(32768 | 4096), new & ~(32768 | 4096))
+        assert not ((old & 4096) & ~new).any()  # no earlier flag lost
+
+    original = _bytes(path)
+    with pytest.raises(ValueError, match=r"a power of two up to 16384\), not 32768"):
+        flag_cosmic_rays(path, crbit=32768)  # bit 15 is no cosmic-ray bit: refused before the file is read
+    assert _bytes(path) == original

@@ -4,6 +4,7 @@ import os
 import shutil
 import stat
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -139,3 +140,22 @@ def test_lock_removed_by_holder_is_not_shared(tmp_path):
         FileLock(path).acquire()  # the lock on the file on disk is really held
     waiter.release()
     assert not os.path.exists(waiter.lock_path)
+
+
+def test_checksums_recomputed_only_where_they_were(tmp_path):
+    """One HDU with CHECKSUM made update_fits write CHECKSUM and DATASUM into every HDU (headers not ours)."""
+    path = _write(tmp_path / "c.fits")
+    with fits.open(path, mode="update") as hdul:
+        hdul["SCI"].add_checksum()
+        hdul["DQ"].add_datasum()
+    with update_fits(path) as hdul:
+        hdul["DQ"].data[0, 0] |= 4096
+        hdul["SCI"].header["HISTORY"] = "changed"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # astropy warns on a checksum or datasum that does not match
+        with fits.open(path, checksum=True) as hdul:
+            assert [("CHECKSUM" in hdu.header, "DATASUM" in hdu.header) for hdu in hdul] == [
+                (False, False), (True, True), (False, True)]
+            assert hdul["DQ"].data[0, 0] == 4096 and hdul["SCI"].header["HISTORY"][0] == "changed"
+            # astropy checks a DATASUM only next to a CHECKSUM: compare it with the sum of the data as written
+            assert int(hdul["DQ"].header["DATASUM"]) == fits.ImageHDU(hdul["DQ"].data).add_datasum()

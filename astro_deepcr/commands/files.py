@@ -134,10 +134,13 @@ def _add_flag(subparsers):
                     "rewritten atomically. Then drizzle with resetbits=0, median/blot/driz_cr off.")
     parser.add_argument("files", nargs="+", metavar="FILE", help="_flt/_flc files, wildcards or @lists")
     model_options(parser, default=None)
-    parser.add_argument("--crbit", type=int, default=CR_BIT, help=f"DQ bit for cosmic rays (default {CR_BIT})")
+    parser.add_argument("--crbit", type=int,
+                        help=f"DQ bit for cosmic rays (default {CR_BIT}, HST's: a warning for a file whose header "
+                             "does not say HST)")
     parser.add_argument("--grow", type=int, default=1,
                         help="side of the box CRs are grown by, as driz_cr_grow (default 1: no growth)")
-    parser.add_argument("--resetbits", help="DQ bits cleared first, as AstroDrizzle's resetbits (default: crbit)")
+    parser.add_argument("--resetbits", help="DQ bits cleared first, as AstroDrizzle's resetbits (default, or '' "
+                                            "or 'none': crbit; 0: none)")
     parser.add_argument("--no-reset", action="store_true", help="keep existing crbit flags (--resetbits 0)")
     parser.add_argument("--bits", help="DQ bits that count as good, as final_bits; other pixels are never flagged "
                                        f"(default '{DEFAULT_BITS}'; 'none': every pixel)")

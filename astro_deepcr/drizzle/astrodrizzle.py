@@ -298,12 +298,11 @@ def _run(config, input_dict, mdriztab=False, editpars=False, wcsmap=None):
                                                 wcsmap=wcsmap, **input_dict)
     settings = _flag_settings(merged, options)  # every check, before any file changes
     names = parse_inputs(merged["input"])
-    if settings["star_shape"]:
-        _check_readnoise(names)
+    _check_input_files(names, settings)
     drizzle_pars = {key: value for key, value in input_dict.items() if key not in _CR_STEPS_REPLACED}
     drizzle_pars.update(_SEAM)
     util = _import_drizzlepac("util")
-    from .. import deepcr  # noqa: F401  (import torch before drizzlepac's logging redirects stdout/stderr)
+    _import_runtime(settings["device"])
 
     excepthook = sys.excepthook
     try:
@@ -335,18 +334,15 @@ def _check_bits(config):
 
 def _flag_settings(config, options):
     """The keyword arguments of `flag_cosmic_rays` for this run; every parameter checked."""
-    from ..dq import check_grow, interpret_bits
+    from ..dq import check_grow
     from ..validation import check_flag_options
 
     crbit = _check_bits(config)
-    resetbits = config["resetbits"]
-    interpret_bits(resetbits, "resetbits")
-    if resetbits is None or (isinstance(resetbits, str) and not resetbits.strip()):
-        raise ValueError(f"resetbits={resetbits!r}: give the DQ bits to clear before flagging, e.g. "
-                         f"resetbits={crbit} (default) or 0 to keep earlier flags")
-    check_flag_options(model=options["model"], threshold=options["threshold"], crbit=crbit, resetbits=resetbits,
-                       bits=options["bits"], fill_bits=options["fill_bits"], device=options["device"],
-                       precision=options["precision"], star_shape=options["star_shape"])
+    # None or "" (which crash drizzlepac's own resetDQBits) mean crbit, as for flag_cosmic_rays and its .cfg
+    resetbits = check_flag_options(
+        model=options["model"], threshold=options["threshold"], crbit=crbit, resetbits=config["resetbits"],
+        bits=options["bits"], fill_bits=options["fill_bits"], device=options["device"],
+        precision=options["precision"], star_shape=options["star_shape"])["reset_value"]
     return {
         "model": options["model"], "threshold": options["threshold"], "crbit": crbit,
         "grow": check_grow(_section_value(config, "driz_cr_grow"), "driz_cr_grow"),
@@ -358,15 +354,41 @@ def _flag_settings(config, options):
     }
 
 
-def _check_readnoise(names):
-    """The star-shape test's read noise, in every chip's headers, before any file changes."""
-    from ..units import star_shape_readnoise
+def _check_input_files(names, settings):
+    """`~astro_deepcr.drizzle.flag.check_input_files` before anything changes (archive, crmasks, flags).
 
-    for name in names:
-        with fits.open(name) as hdul:
-            for hdu in hdul:
-                if hdu.name == "SCI" and hdu.header.get("NAXIS", 0):
-                    star_shape_readnoise(hdu.header, hdul[0].header, f"{name}[SCI,{hdu.ver}]")
+    Its warnings and log lines are left to the flagging, which repeats the
+    check under AstroDrizzle's logging, so that they reach the trailer file
+    (and are not said twice).
+    """
+    from astropy import log as astropy_log
+
+    from .flag import check_input_files
+
+    level = astropy_log.level
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        astropy_log.setLevel("WARNING")
+        try:
+            check_input_files(names, model=settings["model"], star_shape=settings["star_shape"])
+        finally:
+            astropy_log.setLevel(level)
+
+
+def _import_runtime(device):
+    """Import the inference runtime before drizzlepac's logging replaces ``sys.stdout`` / ``sys.stderr``.
+
+    A library that sets up logging at import binds the streams it finds
+    then: torch, and openvino (it imports ``absl.logging``, whose handler,
+    bound to drizzlepac's ``StreamTeeLogger``, fails at interpreter exit
+    with "Exception ignored in atexit callback"). Only what the run will use
+    is imported: `~astro_deepcr.engine.resolve_backend` imports openvino
+    exactly when the flagging will run on it.
+    """
+    from .. import deepcr  # noqa: F401  (torch)
+    from ..engine import resolve_backend
+
+    resolve_backend(None, device)
 
 
 def _check_ctegrow(ctegrow):

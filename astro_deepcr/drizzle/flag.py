@@ -10,34 +10,39 @@ driz_cr=False)``. ``resetbits=0`` matters: AstroDrizzle's default
 (``processInput.resetDQBits``), i.e. it erases the flags just written.
 """
 
+import collections
 import logging
 import os
 import warnings
 
 import numpy as np
+from astropy.io import fits
 from astropy.table import Table
 from astropy.utils.exceptions import AstropyUserWarning
 
 from ..detection import choose_model, detect
 from ..dq import (
-    CR_BIT,
     DEFAULT_BITS,
     DEFAULT_FILL_BITS,
     bits_from_bad_bits,
     set_crbit,
 )
-from ..fitsutil import update_fits
+from ..fitsutil import FitsUpdateError, check_updatable, update_fits
 from ..provenance import record_run
-from ..units import electron_factor, header_exptime, star_shape_readnoise
+from ..selection import header_telescope
+from ..units import MissingGainError, electron_factor, gain_keywords, header_exptime, star_shape_readnoise
 from ..validation import check_flag_options
 from .inputs import parse_inputs
 
-__all__ = ["flag_cosmic_rays", "readout_direction"]
+__all__ = ["flag_cosmic_rays", "check_input_files", "readout_direction"]
 
 # drizzlepac's modules log through ``logging.getLogger(__name__)`` too; AstroDrizzle's trailer file is a
 # handler on the root logger, so these records reach it whenever the step runs inside AstroDrizzle
 log = logging.getLogger(__name__)
 _UNSET = object()
+#: What the checks of one file found, used when it is flagged: the model and why, and per ``SCI`` extver the
+#: factor to the model's units and the read noise of the star-shape test (None when it is off).
+_FilePlan = collections.namedtuple("_FilePlan", ["spec", "reason", "factors", "readnoise"])
 
 
 def _deprecated(bits, resetbits, bad_bits, reset):
@@ -75,7 +80,7 @@ def readout_direction(primary_header, extver):
     return 0
 
 
-def flag_cosmic_rays(input, model=None, threshold=None, crbit=CR_BIT, grow=1, resetbits=None,  # noqa: A002
+def flag_cosmic_rays(input, model=None, threshold=None, crbit=None, grow=1, resetbits=None,  # noqa: A002
                      bits=_UNSET, fill_bits=DEFAULT_FILL_BITS, device=None, lock_timeout=0.0, progress=None,
                      bad_bits=_UNSET, reset=_UNSET, precision=None, ctegrow=0, protect_saturated=True,
                      star_shape=False):
@@ -92,9 +97,10 @@ def flag_cosmic_rays(input, model=None, threshold=None, crbit=CR_BIT, grow=1, re
     (``DCRSTEP = 'flag'``, ``DCRMODEL``, ``DCRWHY``, ``DCRTHRSH``,
     ``DCRPREC``, ``DCRNCR``, ``DCRBIT``, ``DCRGROW``, ``DCRVERS``; ``DCRNCR``
     counts the file in the primary header, the chip in ``SCI,N``) and one
-    ``HISTORY`` card each (replacing those of an earlier run). Each file is rewritten atomically under a lock
-    (`astro_deepcr.fitsutil.update_fits`), so an interrupted run leaves it
-    unchanged.
+    ``HISTORY`` card each (replacing those of an earlier run). Every file is
+    checked (`check_input_files`) before the first one changes; then each is
+    rewritten atomically under a lock (`astro_deepcr.fitsutil.update_fits`),
+    so an interrupted run leaves it unchanged.
 
     Parameters
     ----------
@@ -107,9 +113,11 @@ def flag_cosmic_rays(input, model=None, threshold=None, crbit=CR_BIT, grow=1, re
         by `astro_deepcr.detection.choose_model` (recorded as ``DCRWHY``).
     threshold : float, optional
         Probability threshold in [0, 1]; default the model's.
-    crbit : int
-        DQ bit for cosmic rays; 4096 is AstroDrizzle's ``crbit``. 8192
-        (calacs) is refused.
+    crbit : int, optional
+        DQ bit for cosmic rays; default 4096, AstroDrizzle's ``crbit``. That
+        is HST's convention: a file whose headers do not say HST
+        (``TELESCOP``, or an HST ``INSTRUME``) gets an `AstropyUserWarning`
+        unless ``crbit`` is given. 8192 (calacs) is refused.
     grow : int
         Side of the box the cosmic-ray mask is grown by, with
         ``driz_cr_grow``'s meaning: 1 (default) no growth, 3 a 3x3 box.
@@ -130,8 +138,9 @@ def flag_cosmic_rays(input, model=None, threshold=None, crbit=CR_BIT, grow=1, re
         ``RDNOISE``...; an error names the file where there is none).
     resetbits : int, str or None
         DQ bits cleared in every DQ array before flagging, as AstroDrizzle's
-        ``resetbits``; default (None) ``crbit``, so a rerun replaces the
-        flags of the previous one. 0 keeps existing flags.
+        ``resetbits``; default (None, or an empty string as in the ``.cfg``)
+        ``crbit``, so a rerun replaces the flags of the previous one. 0
+        keeps existing flags.
     bits : int, str or None
         DQ bits that count as *good*, in drizzlepac's sense (as
         ``final_bits``; parsed by `stsci.tools.bitmask.interpret_bit_flags`,
@@ -174,9 +183,17 @@ def flag_cosmic_rays(input, model=None, threshold=None, crbit=CR_BIT, grow=1, re
     ------
     ValueError
         No input, unsupported BUNIT, missing DQ, bad ``crbit``/``grow``,
-        malformed bit expression.
+        malformed bit expression: before any file changes, naming every
+        file that cannot be flagged (`check_input_files`).
     astro_deepcr.fitsutil.FitsUpdateError
-        A file is compressed, read-only or locked by another process.
+        Files that are compressed or read-only (before any file changes), or
+        a file locked by another process.
+
+    Warns
+    -----
+    AstropyUserWarning
+        A file not from HST flagged with the default ``crbit``; a model used
+        outside its training domain (`astro_deepcr.detection.choose_model`).
 
     Examples
     --------
@@ -187,47 +204,128 @@ def flag_cosmic_rays(input, model=None, threshold=None, crbit=CR_BIT, grow=1, re
     ...              driz_cr=False)  # doctest: +SKIP
     """
     bits, resetbits = _deprecated(bits, resetbits, bad_bits, reset)
+    default_crbit = crbit is None
     checked = check_flag_options(model=model, threshold=threshold, crbit=crbit, grow=grow, ctegrow=ctegrow,
                                  resetbits=resetbits, bits=bits, fill_bits=fill_bits, device=device,
                                  precision=precision, protect_saturated=protect_saturated, lock_timeout=lock_timeout,
                                  star_shape=star_shape)
     crbit, grow, ctegrow, reset_value = (checked[key] for key in ("crbit", "grow", "ctegrow", "reset_value"))
     names = parse_inputs(input)
-    settings = dict(model=model, threshold=threshold, crbit=crbit, grow=grow, ctegrow=ctegrow,
+    plans = check_input_files(names, model=model, star_shape=star_shape)
+    settings = dict(threshold=threshold, crbit=crbit, default_crbit=default_crbit, grow=grow, ctegrow=ctegrow,
                     reset_value=reset_value, bits=bits, fill_bits=fill_bits, device=device, progress=progress,
                     precision=precision, protect_saturated=protect_saturated, star_shape=star_shape)
     rows = []
-    for filename in names:
+    for filename, plan in zip(names, plans, strict=True):
         with update_fits(filename, lock_timeout=lock_timeout) as hdul:
-            rows.extend(_flag_file(filename, hdul, settings))
+            rows.extend(_flag_file(filename, hdul, plan, settings))
     return Table(rows=rows, names=("file", "extver", "model", "threshold", "n_cr", "n_bad", "n_pixels"))
 
 
-def _flag_file(filename, hdul, settings):
+def check_input_files(names, model=None, star_shape=False):
+    """Check every input before the first one changes: one error names every file that cannot be flagged.
+
+    Each file must be a FITS file that can be rewritten in place
+    (`astro_deepcr.fitsutil.check_updatable`) with a ``SCI`` extension
+    holding data and, for each ``SCI,N``, a ``DQ,N`` of the same shape
+    stored as integers; its units must convert to the model's
+    (`astro_deepcr.units.electron_factor`), and with ``star_shape`` its
+    headers must give a read noise. Only headers are read.
+
+    Parameters
+    ----------
+    names : list of str
+        The files (`~astro_deepcr.drizzle.parse_inputs`).
+    model : str or `~astro_deepcr.zoo.ModelSpec`, optional
+        As for `flag_cosmic_rays` (None: chosen from each primary header).
+    star_shape : bool
+        Whether the star-shape test will run (it needs the read noise).
+
+    Returns
+    -------
+    plans : list
+        Per file, what flagging it uses: the model and why, and per chip
+        the factor to the model's units and the read noise.
+
+    Raises
+    ------
+    ValueError
+        Naming every bad file and why. A single bad file raises its own
+        error (`~astro_deepcr.fitsutil.FitsUpdateError` where it cannot be
+        rewritten).
+    astro_deepcr.fitsutil.FitsUpdateError
+        Every bad file is one that cannot be rewritten (read-only,
+        compressed...).
+    """
+    plans, problems = [], []
+    for name in names:
+        try:
+            plans.append(_check_file(name, model, star_shape))
+        except (OSError, ValueError, TypeError, KeyError, Warning) as exc:  # Warning: one a caller made an error
+            problems.append(exc)
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        kind = FitsUpdateError if all(isinstance(exc, FitsUpdateError) for exc in problems) else ValueError
+        reasons = "; ".join(" ".join(str(exc).split()) for exc in problems)
+        raise kind(f"{len(problems)} of {len(names)} input files cannot be flagged, so none was changed: {reasons}")
+    return plans
+
+
+def _check_file(name, model, star_shape):
+    """The checks of `check_input_files` on one file; its `_FilePlan`."""
+    check_updatable(name)
+    with fits.open(name) as hdul:  # lazily: headers only
+        primary = hdul[0].header
+        spec, reason = choose_model(primary, model)
+        sci_hdus = [hdu for hdu in hdul if hdu.name == "SCI" and hdu.header.get("NAXIS", 0)]
+        if not sci_hdus:
+            raise ValueError(f"{name} has no SCI extension with data")
+        factors, readnoise = {}, {}
+        for sci in sci_hdus:
+            where = f"{name}[SCI,{sci.ver}]"
+            _check_dq_header(_dq_hdu(hdul, sci, name), name)
+            factors[sci.ver] = _unit_factor(sci.header, primary, spec, where)
+            readnoise[sci.ver] = star_shape_readnoise(sci.header, primary, where) if star_shape else None
+    return _FilePlan(spec, reason, factors, readnoise)
+
+
+def _unit_factor(header, primary, spec, where):
+    """`electron_factor`, with advice for this door: it has no gain parameter, so name the keywords to add."""
+    try:
+        return electron_factor(header, primary, spec.units, gain=None)
+    except MissingGainError:
+        bunit = header.get("BUNIT", primary.get("BUNIT"))
+        unit = f"BUNIT {bunit!r}" if bunit is not None else "no BUNIT (read as ADU)"
+        units = {"electron": "electrons", "adu": "ADU"}.get(spec.units, spec.units)
+        or_bunit = ", or BUNIT = 'ELECTRONS' if the data are electrons" if spec.units == "electron" else ""
+        raise ValueError(f"{where}: {unit}: model {spec.name} works in {units}, so the data need a gain, and "
+                         f"neither the SCI nor the primary header has one: add one of {gain_keywords()} "
+                         f"(electrons per ADU){or_bunit}") from None
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
+
+
+def _flag_file(filename, hdul, plan, settings):
     """Flag every chip of one open file; record the run in its headers. Returns the summary rows."""
     primary = hdul[0].header
-    spec, reason = choose_model(primary, settings["model"])
+    spec, reason = plan.spec, plan.reason
     crbit, grow = settings["crbit"], settings["grow"]
+    if settings["default_crbit"]:
+        _warn_unless_hst(filename, primary, crbit)
     sci_hdus = [hdu for hdu in hdul if hdu.name == "SCI" and hdu.data is not None]
-    if not sci_hdus:
-        raise ValueError(f"{filename} has no SCI extension with data")
     rows, found = [], None
     for sci in sci_hdus:
         dq = _dq_hdu(hdul, sci, filename)
-        try:
-            factor = electron_factor(sci.header, primary, spec.units, gain=None)
-        except ValueError as exc:
-            raise ValueError(f"{filename}: {exc}") from None
-        readnoise = (star_shape_readnoise(sci.header, primary, f"{filename}[SCI,{sci.ver}]")
-                     if settings["star_shape"] else None)
-        found = detect(_scaled(sci) * factor, spec=spec, reason=reason, threshold=settings["threshold"],
-                       dq=_dq_values(dq, filename), bits=settings["bits"], fill_bits=settings["fill_bits"],
-                       crbit=crbit, grow=grow, ctegrow=settings["ctegrow"],
+        dq_values = _dq_values(dq, filename)
+        found = detect(_scaled(sci) * plan.factors[sci.ver], spec=spec, reason=reason,
+                       threshold=settings["threshold"], dq=dq_values, bits=settings["bits"],
+                       fill_bits=settings["fill_bits"], crbit=crbit, grow=grow, ctegrow=settings["ctegrow"],
                        cte_dir=readout_direction(primary, sci.ver), protect_saturated=settings["protect_saturated"],
                        exptime=header_exptime(sci.header, primary),
                        device=settings["device"], precision=settings["precision"], progress=settings["progress"],
-                       star_shape=settings["star_shape"], readnoise=readnoise)
-        set_crbit(dq.data, found.cr_mask, crbit, settings["reset_value"])
+                       star_shape=settings["star_shape"], readnoise=plan.readnoise[sci.ver])
+        _store_dq(dq, set_crbit(dq_values, found.cr_mask, crbit, settings["reset_value"]))
         rows.append((filename, sci.ver, spec.name, found.threshold, found.n_cr, int(found.bad.sum()),
                      found.cr_mask.size))
         record_run(sci.header, "flag", history=f"CRs in DQ,{sci.ver} bit {crbit} (DCR* keys)",
@@ -243,12 +341,24 @@ def _provenance(found, crbit, grow):
     return dict(found.provenance, crbit=crbit, grow=grow, n_cr=found.n_cr)
 
 
+def _warn_unless_hst(filename, primary, crbit):
+    """The default crbit is HST's DQ convention: another telescope's DQ may mean something else by that bit."""
+    telescope = header_telescope(primary)
+    if telescope == "HST":
+        return
+    which = f"is {telescope}" if telescope else "is unknown (no TELESCOP, no HST INSTRUME)"
+    warnings.warn(f"{filename}: the cosmic-ray bit {crbit} is HST's DQ convention (AstroDrizzle's crbit) and the "
+                  f"telescope {which}: check what DQ bit {crbit} means for this file, or give crbit explicitly",
+                  AstropyUserWarning)
+
+
 def _dq_hdu(hdul, sci, filename):
+    """``DQ,N`` of ``SCI,N``, with the shape of its header (no data read)."""
     try:
         dq = hdul["DQ", sci.ver]
     except KeyError:
         raise ValueError(f"{filename} has SCI,{sci.ver} but no DQ,{sci.ver}") from None
-    if dq.data is None or dq.data.shape != sci.data.shape:
+    if not dq.header.get("NAXIS", 0) or dq.shape != sci.shape:
         raise ValueError(f"{filename}: DQ,{sci.ver} is missing or its shape differs from SCI,{sci.ver}")
     return dq
 
@@ -262,8 +372,16 @@ def _scaled(hdu):
     return data
 
 
+def _check_dq_header(hdu, filename):
+    """What `_dq_values` needs, read from the header: integers, unscaled or unsigned through ``BZERO=32768``."""
+    bitpix, bscale, bzero = hdu.header.get("BITPIX"), hdu.header.get("BSCALE", 1), hdu.header.get("BZERO", 0)
+    if bitpix not in (8, 16, 32, 64) or bscale != 1 or bzero not in (0, 32768):
+        raise ValueError(f"{filename} {hdu.name},{hdu.ver}: DQ must be integer (optionally uint16 via "
+                         f"BZERO=32768), not BITPIX={bitpix} with BSCALE={bscale} BZERO={bzero}")
+
+
 def _dq_values(hdu, filename):
-    """DQ values as integers from raw (``do_not_scale_image_data``) data; check bit ops are safe on raw."""
+    """DQ values as int64 from raw (``do_not_scale_image_data``) data, ``BZERO`` added."""
     bscale = hdu.header.get("BSCALE", 1)
     bzero = hdu.header.get("BZERO", 0)
     raw = hdu.data
@@ -271,3 +389,13 @@ def _dq_values(hdu, filename):
         raise ValueError(f"{filename} {hdu.name},{hdu.ver}: DQ must be integer (optionally uint16 via "
                          f"BZERO=32768), not {raw.dtype} with BSCALE={bscale} BZERO={bzero}")
     return raw.astype(np.int64) + bzero
+
+
+def _store_dq(hdu, values):
+    """Write DQ values back as the stored (raw) ones.
+
+    The bits are changed on the values, never on the raw array: a uint16 DQ
+    stored with ``BZERO=32768`` holds ``value - 32768``, whose bit 15 is the
+    value's inverted, so clearing or setting 32768 there changed every pixel.
+    """
+    hdu.data[...] = values - hdu.header.get("BZERO", 0)

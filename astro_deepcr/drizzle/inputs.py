@@ -6,9 +6,12 @@ Input file lists as drizzlepac reads them.
 a comma-separated string, a wildcard, an ``@file`` (first column; a second
 column names IVM files) and an association table (``*_asn.fits``: its
 ``EXP`` members with ``MEMPRSNT`` true, found as ``<memname>_flt/_flc...``
-by `stsci.tools.fileutil.buildRootname`). All of it goes through
+by `stsci.tools.fileutil.buildRootname`). Lists (comma strings,
+``@files``) are split here the way `stsci.tools.irafglob.irafglob` splits
+them, and each name, wildcard or table then goes through
 `stsci.tools.parseinput.parseinput`, the function drizzlepac's own
-``processInput`` uses.
+``processInput`` uses. Unlike those, a name listed anywhere (not a
+wildcard) that does not exist is an error, not silently dropped.
 """
 
 import os
@@ -51,17 +54,14 @@ def _asn_problem(path):
 
 
 def _parseinput(item):
+    """One name, wildcard or association table through drizzlepac's ``parseinput`` (no lists here)."""
     from stsci.tools.parseinput import parseinput
 
-    if item.startswith("@") and "," not in item and not os.path.isfile(item[1:]):
-        raise ValueError(f"@file {item[1:]} not found")
     with warnings.catch_warnings():
-        # stsci.tools' irafglob reads @files without closing them (a ResourceWarning at garbage collection),
-        # and its association-table reader uses astropy's deprecated chararray methods
-        warnings.simplefilter("ignore", ResourceWarning)
+        # stsci.tools' association-table reader uses astropy's deprecated chararray methods
         warnings.simplefilter("ignore", AstropyDeprecationWarning)
         try:
-            found, _ = parseinput(item, atfile=_first_column)
+            found, _ = parseinput(item)
         except OSError as exc:
             raise ValueError(f"cannot read the input list {item!r}: {exc}") from None
         except ValueError as exc:
@@ -72,6 +72,39 @@ def _parseinput(item):
     missing = [name for name in found if name is None]
     if missing:
         raise ValueError(f"association table {item!r} names member(s) with no _flt/_flc file on disk")
+    return found
+
+
+def _at_file_lines(item):
+    """The inputs an ``@file`` lists (first column of each line), read here so none is lost unseen."""
+    path = item[1:]
+    if not os.path.isfile(path):
+        raise ValueError(f"@file {path} not found")
+    try:
+        with open(path) as stream:
+            return [_first_column(line) for line in stream]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read the input list {item!r}: {exc}") from None
+
+
+def _expand(item, missing):
+    """The files of one input, split as irafglob splits it; names that do not exist are added to ``missing``.
+
+    stsci.tools' ``irafglob`` globs every name, so a listed name that does not exist matched nothing and
+    vanished from comma strings and ``@files``; here only a wildcard may match nothing.
+    """
+    item = item.strip()
+    if not item:
+        return []
+    if any(char in item for char in ",[]") and os.path.isfile(item):
+        return [item]  # a file whose name has drizzlepac syntax in it: taken literally (issue #28)
+    if "," in item:
+        return [name for part in item.split(",") for name in _expand(part, missing)]
+    if item.startswith("@"):
+        return [name for line in _at_file_lines(item) for name in _expand(line, missing)]
+    found = _parseinput(item)
+    if not found and not any(char in item for char in "*?["):
+        missing.append(item)  # a plain name that does not exist: an error, not an empty match
     return found
 
 
@@ -94,8 +127,9 @@ def parse_inputs(input):  # noqa: A002  (drizzlepac's parameter name)
     Raises
     ------
     ValueError
-        Nothing matched, an ``@file`` or listed file does not exist, or an
-        association member has no file.
+        A listed name (in any form: a name, a list, a comma string, an
+        ``@file``) or an ``@file`` does not exist, an association member has
+        no file, or nothing matched at all (wildcards matching nothing).
 
     Examples
     --------
@@ -108,21 +142,12 @@ def parse_inputs(input):  # noqa: A002  (drizzlepac's parameter name)
     items = [input] if isinstance(input, (str, bytes, os.PathLike)) else list(input)
     names, missing = [], []
     for item in items:
-        item = os.fsdecode(os.fspath(item)).strip()
-        if not item:
-            continue
-        if any(char in item for char in ",[]") and os.path.isfile(item):
-            names.append(item)  # a file whose name has drizzlepac syntax in it: taken literally (issue #28)
-            continue
-        found = _parseinput(item)
-        if not found and not any(char in item for char in "*?[,@"):
-            missing.append(item)  # a plain name that does not exist: an error, not an empty match
-        names.extend(found)
-    if not names:
-        raise ValueError(f"no input files found for {input!r}")
+        names.extend(_expand(os.fsdecode(os.fspath(item)), missing))
     missing += [name for name in names if not os.path.isfile(name)]
     if missing:
         raise ValueError(f"input file(s) not found: {', '.join(missing)}")
+    if not names:
+        raise ValueError(f"no input files found for {input!r}")
     return names
 
 
