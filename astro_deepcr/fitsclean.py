@@ -28,7 +28,7 @@ from astropy.io import fits
 
 from .detection import choose_model, detect
 from .dq import CR_BIT, DEFAULT_BITS, DEFAULT_FILL_BITS
-from .fitsutil import atomic_write
+from .fitsutil import atomic_write, refresh_checksums
 from .provenance import record_run
 from .units import electron_factor, header_exptime, star_shape_readnoise
 
@@ -183,7 +183,11 @@ def _clean_hdu(hdu, hdul, settings):
         inpainter = DeepCR(mask=spec, device=settings.device, tile_size=settings.tile_size, threads=settings.threads,
                            progress=settings.progress, precision=settings.precision)
         cleaned = inpainter.inpaint(image, found.cr_mask, method=settings.inpaint, inmask=found.bad)
-        hdu.data = (cleaned / factor).astype(image.dtype)
+        # only the cosmic rays change: the other pixels keep their values exactly (x factor / factor would round
+        # them, and integer frames would come back a unit low after a cast)
+        values = data.astype(image.dtype)
+        values[found.cr_mask] = cleaned[found.cr_mask] / factor
+        hdu.data = values
     if dq is not None:
         crbit = np.array(settings.crbit).astype(dq.data.dtype)
         dq.data = np.where(found.cr_mask, dq.data | crbit, dq.data & ~crbit).astype(dq.data.dtype)
@@ -239,7 +243,7 @@ def clean_file(path, output, settings=CleanSettings()):
     """
     if os.path.exists(output) and not settings.overwrite:
         raise FileExistsError(f"output {output} exists (use overwrite / --overwrite)")
-    if os.path.abspath(output) == os.path.abspath(path):
+    if os.path.realpath(output) == os.path.realpath(path):  # realpath: a linked folder or file is the input too
         raise ValueError("the output would replace the input; choose another output folder")
     # our own handle: astropy leaks it when opening fails (e.g. on a truncation warning turned error)
     with open(path, "rb") as stream:
@@ -265,6 +269,7 @@ def clean_file(path, output, settings=CleanSettings()):
             if isinstance(hdu, fits.CompImageHDU):  # re-compressing would quantise the cleaned floats (lossy)
                 kept[kept.index(hdu)] = fits.ImageHDU(hdu.data, header=hdu.header, name=hdu.name, ver=hdu.ver)
         result = fits.HDUList(kept + added)
+        refresh_checksums(result)  # the input's sums would fail verification of the cleaned file
         with atomic_write(output) as tmp_path:
             result.writeto(tmp_path, overwrite=True, output_verify="silentfix")
     return n_cr, _write_products(output, looks, settings)

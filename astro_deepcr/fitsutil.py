@@ -45,6 +45,7 @@ __all__ = [
     "FileLock",
     "atomic_write",
     "update_fits",
+    "refresh_checksums",
     "strict_truncation",
 ]
 
@@ -295,32 +296,28 @@ def update_fits(path, lock_timeout=0.0):
                                                    lazy_load_hdus=False) as hdul:
             for hdu in hdul:
                 _ = hdu.data  # read everything before the file is closed
-            sums = [_sum_keywords(hdu.header) for hdu in hdul]
             if any(isinstance(hdu, fits.CompImageHDU) for hdu in hdul):
                 raise FitsUpdateError(f"{path} has tile-compressed HDUs; decompress it first (funpack)")
             yield hdul
             with atomic_write(path) as tmp_path:
-                _update_sums(hdul, sums)
+                refresh_checksums(hdul)
                 hdul.writeto(tmp_path, overwrite=True, output_verify="exception")
                 with fits.open(tmp_path, memmap=False, do_not_scale_image_data=True) as written:
                     if len(written) != len(hdul):
                         raise FitsUpdateError(f"verification of the rewritten {path} failed; original kept")
 
 
-def _sum_keywords(header):
-    """Which of ``CHECKSUM`` / ``DATASUM`` a header carries: ``"checksum"``, ``"datasum"`` or None."""
-    return "checksum" if "CHECKSUM" in header else "datasum" if "DATASUM" in header else None
+def refresh_checksums(hdul):
+    """Recompute ``CHECKSUM`` / ``DATASUM`` in the HDUs that carry them, and add them to no other.
 
-
-def _update_sums(hdul, sums):
-    """Recompute the checksums of the HDUs that carried them, and only those (the others are not ours to add to).
-
-    Called just before writing: the sums cover the headers as written (astropy changes no card on the way).
+    Call it just before writing: the sums then cover the headers and data as
+    written (astropy changes no card on the way). A file whose sums were
+    copied from its input would fail verification after any change.
     """
-    for hdu, kind in zip(hdul, sums, strict=True):
-        if kind == "checksum":
+    for hdu in hdul:
+        if "CHECKSUM" in hdu.header:
             hdu.add_checksum()
-        elif kind == "datasum":
+        elif "DATASUM" in hdu.header:
             hdu.add_datasum()
 
 

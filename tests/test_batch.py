@@ -2,6 +2,7 @@
 """Tests of astro_deepcr.batch: FITS cleaning of many files, serially, in processes and on Dask."""
 
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -418,3 +419,50 @@ def test_a_files_warnings_read_as_one_line():
                      "ACS/HRC: check its masks"):
             warnings.warn(text, AstropyUserWarning)
     assert batch._warnings_line(caught) == "flagged 1.4 %. Check the units; no card for ACS/HRC: check its masks"
+
+
+def _adu_frame(path, checksum=False):
+    """A raw-like uint16 frame in ADU (GAIN 1.9): sky, noise and three cosmic rays."""
+    rng = np.random.default_rng(5)
+    data = rng.poisson(380.0, (96, 96)) / 1.9
+    data[20, 10:15] += 1500.0
+    data[60:64, 40] += 1200.0
+    data[80, 80] += 2500.0
+    hdu = fits.PrimaryHDU(np.round(data).astype(np.uint16))
+    hdu.header["BUNIT"], hdu.header["GAIN"], hdu.header["EXPTIME"] = "ADU", 1.9, 100.0
+    hdu.writeto(path, checksum=checksum)
+    return path
+
+
+def test_clean_changes_only_the_cosmic_rays_of_an_adu_frame_and_refreshes_its_checksums(tmp_path):
+    """Session 49's audit: with gain 1.9, every pixel went through x1.9 / 1.9 (19 % of a raw frame's pixels came
+    back a float hair below their integer); a checksummed input gave an output whose copied sums failed."""
+    path = _adu_frame(tmp_path / "raw.fits", checksum=True)
+    (result,) = batch.clean_files([str(path)], tmp_path / "out", progress=False, device="cpu", precision="float32")
+    assert result.ok, result.message
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # astropy warns when a CHECKSUM or DATASUM does not match
+        with fits.open(result.output, checksum=True) as cleaned, fits.open(path) as original:
+            cr_mask = cleaned["CRMASK"].data.astype(bool)
+            assert cr_mask[20, 10:15].all() and cr_mask[80, 80] and cr_mask.sum() < 40
+            before = original[0].data.astype(np.float64)
+            after = cleaned[0].data.astype(np.float64)
+            np.testing.assert_array_equal(after[~cr_mask], before[~cr_mask])  # exactly, not to a tolerance
+            assert np.all(np.abs(after[20, 10:15] - 200.0) < 40.0)  # the track replaced by sky
+            assert "CHECKSUM" in cleaned[0].header and "CHECKSUM" not in cleaned["CRMASK"].header
+
+
+def test_clean_refuses_an_output_that_is_the_input_through_a_link(tmp_path):
+    """``--overwrite`` into a folder (or onto a file) linked to the input replaced the raw frame (audit, session 49)."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    path = _adu_frame(raw / "frame.fits")
+    before = path.read_bytes()
+    (tmp_path / "linked").symlink_to(raw)
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "frame.fits").symlink_to(path)
+    for folder in (tmp_path / "linked", work):
+        (result,) = batch.clean_files([str(path)], folder, overwrite=True, progress=False, device="cpu")
+        assert not result.ok and "would replace the input" in result.message
+    assert path.read_bytes() == before
