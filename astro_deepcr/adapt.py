@@ -31,7 +31,8 @@ Adapt a shipped mask model to your own frames: fine-tuning by injection, checked
    threshold is the one at which the adapted model flags as many pixels of the uninjected training parts as
    the base model at its own (`~astro_deepcr.adapt_check.calibrate`): fine-tuning on one frame moves the
    calibration (with ``release_stars`` on WFPC2's WF chips from about 10000 flags of a held-out part to 300-450
-   at 0.5), and the model written is the model checked, float32 at that threshold.
+   at 0.5), and the model written is the model checked, float32 at that threshold (in use ``precision="auto"``
+   decides as for every mask model: bfloat16 where it passes its check on the machine).
 """
 
 import dataclasses

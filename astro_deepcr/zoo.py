@@ -41,6 +41,7 @@ __all__ = [
 _KINDS = ("mask", "inpaint")
 _NORMS = ("batch", "weight")
 _NORMALISATIONS = ("scale", "meanstd")
+_UNITS = ("electron", "adu")  # what units.conversion_factor converts to
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,10 +80,13 @@ class ModelSpec:
     metrics : dict
         Measured figures (see the model card).
     auto_precision : {"float32", "bfloat16"}
-        Precision ``precision="auto"`` may use where the device computes
-        bfloat16 natively: ``"bfloat16"`` only for a model whose bfloat16
-        masks passed validation against its float32 ones
-        (``benchmarks/validate_precision.py``; numbers in ``bf16_validation``).
+        For an inpainting model, the precision ``precision="auto"`` may use
+        where the device computes bfloat16 natively: ``"bfloat16"`` only for
+        a model whose bfloat16 output passed validation against its float32
+        one (``benchmarks/validate_precision.py``; numbers in
+        ``bf16_validation``). A mask model's ``"auto"`` is decided by its
+        validation on the machine that runs it (`astro_deepcr.bf16_check`),
+        whatever this field says.
     bf16_validation : dict
         The figures of that validation.
     """
@@ -125,6 +129,8 @@ class ModelSpec:
             raise ValueError(f"model {self.name!r}: scale must be positive, not {self.scale!r}")
         if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
             raise ValueError(f"model {self.name!r}: threshold must lie in [0, 1], not {self.threshold!r}")
+        if self.units not in _UNITS:  # else every frame's conversion would fail, blaming the frame's BUNIT
+            raise ValueError(f"model {self.name!r}: units must be one of {_UNITS}, not {self.units!r}")
         if self.auto_precision not in ("float32", "bfloat16"):
             raise ValueError(
                 f"model {self.name!r}: auto_precision must be 'float32' or 'bfloat16', not {self.auto_precision!r}"

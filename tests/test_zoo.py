@@ -120,6 +120,9 @@ def test_invalid_spec_values():
         zoo.ModelSpec(name="x", kind="mask", depth=2, width=4, file="f", sha256="0", threshold=1.5)
     with pytest.raises(ValueError, match="kind must be one of"):
         zoo.ModelSpec(name="x", kind="denoise", depth=2, width=4, file="f", sha256="0")
+    # a card's units: "furlongs" was accepted, and every frame then failed with "unsupported BUNIT 'FURLONGS'"
+    with pytest.raises(ValueError, match=r"model 'x': units must be one of \('electron', 'adu'\), not 'furlongs'"):
+        zoo.ModelSpec(name="x", kind="mask", depth=2, width=4, file="f", sha256="0", units="furlongs")
 
 
 def test_register_user_model_and_use_it(tmp_path):
