@@ -27,7 +27,9 @@ Adapt a shipped mask model to your own frames: fine-tuning by injection, checked
    float32 (`~astro_deepcr.adapt_check.CHECK_PRECISION`) here, in the calibration below and in finding the
    frame's own candidates, whatever the CPU.
 5. Written: ``DIR/<name>.safetensors`` and its card ``DIR/<name>.json`` (usable at once as
-   ``model="DIR/<name>.safetensors"``), ``DIR/models.json``, and ``DIR/adapt.md`` with the table. The card's
+   ``model="DIR/<name>.safetensors"``), its entry in ``DIR/models.json`` (the other models listed there kept), and
+   its table appended to ``DIR/adapt.md`` under ``## <name>``. A model of the same name already in ``DIR`` stops
+   the run before training unless ``overwrite``; a run that fails removes the files it created. The card's
    threshold is the one at which the adapted model flags as many pixels of the uninjected training parts as
    the base model at its own (`~astro_deepcr.adapt_check.calibrate`): fine-tuning on one frame moves the
    calibration (with ``release_stars`` on WFPC2's WF chips from about 10000 flags of a held-out part to 300-450
@@ -36,7 +38,6 @@ Adapt a shipped mask model to your own frames: fine-tuning by injection, checked
 """
 
 import dataclasses
-import json
 import os
 import time
 
@@ -284,7 +285,8 @@ def faint_star_charge(shape, noise, psf, density, rng):
 
 
 def adapt_model(frames, output, *, model=None, name=None, steps=400, batch_size=8, crop=128, lr=2e-4, seed=0,
-                holdout=0.3, check_library=None, threads=None, release_stars=False, faint_stars=0.0, progress=True):
+                holdout=0.3, check_library=None, threads=None, release_stars=False, faint_stars=0.0, overwrite=False,
+                progress=True):
     """Fine-tune a mask model on ``frames`` (list of `AdaptFrame`) and check it; see the module docstring.
 
     Parameters
@@ -301,22 +303,31 @@ def adapt_model(frames, output, *, model=None, name=None, steps=400, batch_size=
         on a bright sky); the check then also counts the placebos each model flags on the held-out parts.
         Off (0) by default; at most `~astro_deepcr.training.ground.MAX_FAINT_STARS` (docs: training,
         "Faint stars").
+    overwrite : bool
+        Replace a model of the same ``name`` in ``output`` (its weights, card, ``models.json`` entry); otherwise
+        such a model stops the run before training. The other models listed in ``output/models.json`` stay.
 
     Returns
     -------
     path : str
         The written ``.safetensors`` file.
     table : list of str
-        The before/after table (markdown), also in ``DIR/adapt.md``.
+        The before/after table (markdown), also appended to ``DIR/adapt.md`` under ``## <name>``.
 
     Raises
     ------
     AdaptationRefused
         The adapted model is worse than the base model on the held-out parts; nothing is written.
+    FileExistsError
+        A model ``name`` is already in ``output`` and not ``overwrite`` (raised before training).
+    ValueError
+        A bad parameter, a frame too small for ``holdout``, an unknown ``check_library``, an unreadable
+        ``output/models.json`` (all before training). Whatever fails, the files this run created are removed.
     """
     import torch
 
     from .adapt_check import calibrate, check, check_table, detector_at_flags, resolve_check_library
+    from .adapt_output import candidate_path, listed_models, model_card, removed_on_failure, write_outputs
     from .detection import choose_model
     from .training.ground import MAX_FAINT_STARS
     from .training.ground_train import _training_library, fit
@@ -334,6 +345,10 @@ def adapt_model(frames, output, *, model=None, name=None, steps=400, batch_size=
     if spec.units != "electron":
         raise ValueError(f"model {spec.name} expects {spec.units}; adapt works in electrons")
     name = name or f"{spec.name}-adapted"
+    if os.path.basename(name) != name or name.startswith("."):
+        raise ValueError(f"name must be a plain file name (no folder, no leading '.'), not {name!r}")
+    listed_models(output, name, overwrite)
+    check_stamps = resolve_check_library(check_library)
     train, held = _regions(frames, spec, holdout, threads, release_stars, faint_stars)
     for region in train:
         if min(region["image"].shape) < crop:
@@ -341,60 +356,38 @@ def adapt_model(frames, output, *, model=None, name=None, steps=400, batch_size=
     kept_out = float(sum(r["candidates"].sum() for r in train) / sum(r["candidates"].size for r in train))
     log.info(f"{kept_out:.1%} of the training parts kept out of the loss as the frames' own cosmic-ray candidates"
              + ("" if release_stars else " (a crowded frame: see release_stars)" if kept_out > 0.2 else ""))
-    os.makedirs(output, exist_ok=True)
-    torch.manual_seed(seed)
-    net = trainable_copy(spec)
-    settings = {"base": spec.name, "sha256": spec.sha256, "steps": steps, "batch_size": batch_size, "crop": crop,
-                "lr": lr, "seed": seed, "holdout": holdout, "release_stars": bool(release_stars),
-                "faint_stars": float(faint_stars),
-                "frames": [f.name for f in frames]}
-    history, _ = fit(net, _Samples(train, crop, seed, _training_library(), faint_stars), output, steps=steps,
-                     batch_size=batch_size, lr=lr, bn_until=0, settings=settings, progress=progress)
-    trained = time.monotonic() - start
-    path = os.path.join(output, f"{name}.safetensors")
-    tmp = os.path.join(output, f".{name}.candidate.safetensors")
-    sha256 = save_network(net, tmp, {"name": name, "arch": f"{spec.depth}-{spec.width}", "base": spec.name})
-    # the card says float32 (a bfloat16 validation of the base is not one of these weights); the calibration
-    # and the check run both models at CHECK_PRECISION, so that the verdict does not depend on the CPU
-    adapted = dataclasses.replace(spec, name=name, file=tmp, sha256=sha256, auto_precision="float32",
-                                  bf16_validation={})
-    calibration = calibrate(spec, adapted, train, threads)
-    adapted = dataclasses.replace(adapted, threshold=calibration["threshold"])
-    rows = check(held, {"base": spec, "adapted": adapted}, resolve_check_library(check_library), seed + 1, threads,
-                  at_base_flags=detector_at_flags(adapted, threads), psfs=[region["psf"] for region in train])
-    table, verdict = check_table(rows, spec.name)
-    table.append(calibration["sentence"])
     checkpoint = os.path.join(output, "checkpoint.safetensors")
-    if not verdict["better"]:
-        os.remove(tmp)
+    tmp = candidate_path(output, name)
+    with removed_on_failure(output, name):
+        os.makedirs(output, exist_ok=True)
+        torch.manual_seed(seed)
+        net = trainable_copy(spec)
+        settings = {"base": spec.name, "sha256": spec.sha256, "steps": steps, "batch_size": batch_size, "crop": crop,
+                    "lr": lr, "seed": seed, "holdout": holdout, "release_stars": bool(release_stars),
+                    "faint_stars": float(faint_stars), "frames": [f.name for f in frames]}
+        fit(net, _Samples(train, crop, seed, _training_library(), faint_stars), output, steps=steps,
+            batch_size=batch_size, lr=lr, bn_until=0, settings=settings, progress=progress)
+        trained = time.monotonic() - start
+        sha256 = save_network(net, tmp, {"name": name, "arch": f"{spec.depth}-{spec.width}", "base": spec.name})
+        # the card says float32 (a bfloat16 validation of the base is not one of these weights); the calibration
+        # and the check run both models at CHECK_PRECISION, so that the verdict does not depend on the CPU
+        adapted = dataclasses.replace(spec, name=name, file=tmp, sha256=sha256, auto_precision="float32",
+                                      bf16_validation={})
+        calibration = calibrate(spec, adapted, train, threads)
+        adapted = dataclasses.replace(adapted, threshold=calibration["threshold"])
+        rows = check(held, {"base": spec, "adapted": adapted}, check_stamps, seed + 1, threads,
+                     at_base_flags=detector_at_flags(adapted, threads), psfs=[region["psf"] for region in train])
+        table, verdict = check_table(rows, spec.name)
+        table.append(calibration["sentence"])
+        if not verdict["better"]:
+            os.remove(checkpoint)  # the run is over: nothing to resume
+            raise AdaptationRefused(f"the adapted model recalls {verdict['adapted']:.3f} of the held-out cosmic rays "
+                                    f"at the base model's flags, the base model {verdict['base']:.3f}: not written\n"
+                                    + "\n".join(table))
+        metrics = {"check": "injection-recovery on the held-out parts, recall by new flags", **verdict,
+                   "threshold": {k: v for k, v in calibration.items() if k != "sentence"},
+                   "kept_out_of_loss": round(kept_out, 4), "table": table,
+                   "seconds": round(time.monotonic() - start, 1), "training_seconds": round(trained, 1)}
+        write_outputs(output, name, tmp, model_card(spec, adapted, settings, metrics), table, overwrite)
         os.remove(checkpoint)
-        raise AdaptationRefused(f"the adapted model recalls {verdict['adapted']:.3f} of the held-out cosmic rays at "
-                                f"the base model's flags, the base model {verdict['base']:.3f}: not written\n"
-                                + "\n".join(table))
-    os.replace(tmp, path)
-    card = dataclasses.asdict(dataclasses.replace(adapted, file=os.path.basename(path)))
-    card["filters"] = list(card.get("filters") or ())
-    card.update(description=f"{spec.name} adapted to {', '.join(f.name for f in frames)} by astro-deepcr adapt",
-                training_data=f"injected cosmic rays in the first {1 - holdout:.0%} of each frame; the frames' own "
-                              "cosmic-ray candidates (base model p > 0.3 or LACosmic sigclip 4"
-                              + (", less the stars their own PSF explains" if release_stars else "")
-                              + ") kept out of the loss"
-                              + (f"; {faint_stars:g} faint point sources per px of each frame's own PSF as "
-                                 "negatives" if faint_stars else ""),
-                provenance=f"astro_deepcr.adapt, fine-tuned from {spec.name} ({spec.sha256[:12]}), {steps} steps, "
-                           f"seed {seed}",
-                metrics={"check": "injection-recovery on the held-out parts, recall by new flags", **verdict,
-                         "threshold": {k: v for k, v in calibration.items() if k != "sentence"},
-                         "kept_out_of_loss": round(kept_out, 4), "table": table,
-                         "seconds": round(time.monotonic() - start, 1), "training_seconds": round(trained, 1)})
-    card.pop("bf16_validation", None)
-    with open(os.path.join(output, f"{name}.json"), "w") as stream:
-        json.dump(card, stream, indent=1)
-    with open(os.path.join(output, "models.json"), "w") as stream:
-        json.dump({"format": 1, "models": [card]}, stream, indent=1)
-    with open(os.path.join(output, "adapt.md"), "w") as stream:
-        stream.write("\n".join(table) + "\n")
-    os.remove(checkpoint)
-    return path, table
-
-
+    return os.path.join(output, f"{name}.safetensors"), table

@@ -10,28 +10,32 @@ __all__ = ["add_subparser", "adapt_command", "adapt_frame", "read_adapt_frame"]
 def add_subparser(subparsers):
     """Register ``adapt``."""
     from .commands.options import positive_int
+    from .evaluation.libraries import LIBRARIES
 
     parser = subparsers.add_parser(
         "adapt", help="fine-tune a mask model on your own frames (injection), checked on held-out parts",
         description="Fine-tune a shipped mask model on your frames by injecting cosmic rays into them (their own "
                     "cosmic-ray candidates kept out of the loss), check it on the held-out part of every frame with "
                     "a cosmic-ray library the fine-tuning did not use, and write DIR/NAME.safetensors with its card "
-                    "(before/after table) -- or nothing, when the adapted model is worse. Use the result with "
+                    "(before/after table), listed in DIR/models.json beside the other models there, its table "
+                    "appended to DIR/adapt.md -- or nothing, when the adapted model is worse. Use the result with "
                     "model='DIR/NAME.safetensors'.")
     parser.add_argument("frames", nargs="+", metavar="FRAME", help="FITS files (SCI,1 or the first image)")
     parser.add_argument("-o", "--output", required=True, metavar="DIR")
     parser.add_argument("--model", default=None, help="base model (default: chosen from the first frame's header)")
     parser.add_argument("--name", default=None, help="name of the adapted model (default: BASE-adapted)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace a model of the same name in DIR (otherwise the run stops before training)")
     parser.add_argument("--ext", default=None, help="extension of every frame (default SCI,1 or the first image)")
     parser.add_argument("--gain", type=float, default=None, help="e-/ADU when the header has none")
     parser.add_argument("--readnoise", type=float, default=None, help="e- when the header has none")
     parser.add_argument("--steps", type=positive_int, default=400)
     parser.add_argument("--holdout", type=float, default=0.3, help="fraction of each frame held out for the check")
-    parser.add_argument("--check-library", default=None, metavar="NAME",
-                        help="cosmic-ray library of the check (default wfpc2; see "
+    parser.add_argument("--check-library", default=None, metavar="NAME", choices=list(LIBRARIES),
+                        help=f"cosmic-ray library of the check: {', '.join(LIBRARIES)} (default wfpc2; see "
                              "astro_deepcr.evaluation.libraries)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--threads", type=positive_int, default=None)
     parser.add_argument("--release-stars", action="store_true",
                         help="keep the flagged stars that the frame's own PSF explains in the loss (crowded frames; "
                              "off by default, see astro_deepcr.adapt.psf_explained)")
@@ -43,11 +47,12 @@ def add_subparser(subparsers):
     parser.set_defaults(func=adapt_command)
 
 
-def read_adapt_frame(path, ext=None, gain=None, readnoise=None):
-    """An `~astro_deepcr.adapt.AdaptFrame` from a FITS file (electrons, DQ bad pixels, saturation)."""
+def read_adapt_frame(path, ext=None, gain=None, readnoise=None, label=None):
+    """An `~astro_deepcr.adapt.AdaptFrame` from a FITS file (electrons, DQ bad pixels, saturation); ``label``
+    names it (default the file name; `astro_deepcr.evaluation.frames.read_frame`)."""
     from .evaluation.injection import read_frame
 
-    return adapt_frame(read_frame(path, ext=ext, gain=gain, readnoise=readnoise))
+    return adapt_frame(read_frame(path, ext=ext, gain=gain, readnoise=readnoise, label=label))
 
 
 def adapt_frame(frame):
@@ -71,30 +76,73 @@ def _ext(text):
         return None
     name, _, version = str(text).partition(",")
     if not version:
-        return int(name) if name.isdigit() else name
+        return int(name) if name.lstrip("-").isdigit() else name
+    if not version.strip().isdigit():
+        raise ValueError(f"--ext {text!r}: give NAME, NAME,VERSION (e.g. SCI,1) or an index (e.g. 0)")
     return (name, int(version))
 
 
+def _check_options(args):
+    """Usage errors (exit 2) before a frame is read: the options, the base model, the frames' labels."""
+    from .commands.options import UsageError, file_labels
+    from .training.ground import MAX_FAINT_STARS
+    from .validation import check_number
+    from .zoo import get_model
+
+    try:
+        if not 0.05 <= args.holdout <= 0.9:
+            raise ValueError(f"--holdout must be in [0.05, 0.9], not {args.holdout}")
+        if not (0.0 <= args.faint_stars <= MAX_FAINT_STARS):  # also false for nan
+            raise ValueError(f"--faint-stars must be between 0 and {MAX_FAINT_STARS} per px, not {args.faint_stars}")
+        for name, value in (("--gain", args.gain), ("--readnoise", args.readnoise)):
+            if value is not None:
+                check_number(value, name, positive=name == "--gain")
+        ext = _ext(args.ext)
+        if args.model is not None:
+            spec = get_model(args.model, kind="mask")
+            if spec.units != "electron":
+                raise ValueError(f"model {spec.name} expects {spec.units}; adapt works in electrons")
+    except (ValueError, TypeError) as exc:
+        raise UsageError(exc) from None
+    return ext, file_labels(args.frames)
+
+
+def _read_frames(args, ext, labels):
+    """Every frame, or None after one line per frame that cannot be read (and a summary line)."""
+    from .commands.options import PROG, failed
+
+    frames = []
+    for path, label in zip(args.frames, labels, strict=True):
+        try:
+            frames.append(read_adapt_frame(path, ext, args.gain, args.readnoise, label=label))
+        except Exception as exc:  # noqa: BLE001 -- every reason a frame cannot be read is reported the same way
+            failed(path, exc)
+    if len(frames) < len(args.frames):
+        print(f"{PROG}: adapt: {len(args.frames) - len(frames)} of {len(args.frames)} frames could not be read; "
+              "nothing trained", file=sys.stderr)
+        return None
+    return frames
+
+
 def adapt_command(args):
-    """``adapt``: returns an exit code (2 usage, 1 refused or failed, 0 written)."""
+    """``adapt``: returns an exit code (2 usage, 1 a frame unreadable, refused or failed, 0 written)."""
     from .adapt import AdaptationRefused, adapt_model
 
-    if not 0.05 <= args.holdout <= 0.9:
-        print(f"adapt: --holdout must be in [0.05, 0.9], not {args.holdout}", file=sys.stderr)
-        return 2
+    ext, labels = _check_options(args)
     start = time.monotonic()
-    try:
-        frames = [read_adapt_frame(path, _ext(args.ext), args.gain, args.readnoise) for path in args.frames]
-    except (OSError, ValueError, KeyError) as exc:
-        print(f"adapt: {exc}", file=sys.stderr)
-        return 2
+    frames = _read_frames(args, ext, labels)
+    if frames is None:
+        return 1
     try:
         path, table = adapt_model(frames, args.output, model=args.model, name=args.name, steps=args.steps,
                                   seed=args.seed, holdout=args.holdout, threads=args.threads,
                                   check_library=args.check_library, release_stars=args.release_stars,
-                                  faint_stars=args.faint_stars, progress=not args.quiet)
+                                  faint_stars=args.faint_stars, overwrite=args.overwrite, progress=not args.quiet)
     except AdaptationRefused as exc:
         print(f"adapt: refused: {exc}", file=sys.stderr)
+        return 1
+    except (ValueError, OSError) as exc:  # a model already in DIR, a frame too small, ...: nothing left behind
+        print(f"adapt: {' '.join(str(exc).split())}", file=sys.stderr)
         return 1
     print("\n".join(table))
     print(f"wrote {path} ({time.monotonic() - start:.0f} s)")

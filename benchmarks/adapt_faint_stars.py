@@ -55,7 +55,7 @@ def main(argv=None):
         try:
             path, table = adapt_model(frames, os.path.join(args.output, label), model="ground-v2",
                                       name=f"ground-v2-{label}", threads=args.threads, faint_stars=density,
-                                      progress=False)
+                                      overwrite=True, progress=False)
         except AdaptationRefused as exc:
             print(f"## {label}: refused\n{exc}\n")
             continue

@@ -59,7 +59,7 @@ def main(argv=None):
         try:
             path, table = adapt_model(run_frames, os.path.join(args.output, name), steps=args.steps, seed=args.seed,
                                       threads=args.threads, release_stars=args.release_stars,
-                                      faint_stars=args.faint_stars, progress=False)
+                                      faint_stars=args.faint_stars, overwrite=True, progress=False)
             verdict = f"wrote {path}"
         except AdaptationRefused as exc:
             table, verdict = str(exc).splitlines()[1:], "refused"

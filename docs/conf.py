@@ -44,3 +44,10 @@ automodapi_inheritance_diagram = False
 automodsumm_inherited_members = False
 numpydoc_show_class_members = False
 
+
+# |cr_libraries|: the cosmic-ray libraries that `evaluate --library` and `adapt --check-library` accept, from the
+# registry itself (astro_deepcr.evaluation.libraries.LIBRARIES), so the pages never list fewer or more.
+from astro_deepcr.evaluation.libraries import LIBRARIES  # noqa: E402
+
+rst_epilog = globals().get("rst_epilog", "") + (
+    "\n.. |cr_libraries| replace:: " + ", ".join(f"``{name}``" for name in LIBRARIES) + "\n")

@@ -96,7 +96,7 @@ def test_adapt_writes_a_usable_model_with_its_table(tmp_path, frame, stand_in_li
     card = json.loads((tmp_path / "ACS-WFC-adapted.json").read_text())
     assert card["metrics"]["better"] is True
     assert card["metrics"]["adapted"] >= card["metrics"]["base"]
-    assert (tmp_path / "adapt.md").read_text().startswith("| held-out part |")
+    assert (tmp_path / "adapt.md").read_text() == "## ACS-WFC-adapted\n\n" + "\n".join(table) + "\n"
     assert not (tmp_path / "checkpoint.safetensors").exists()
     # the card's threshold keeps the base model's flag count on the uninjected training part (within 5 %)
     calibration = card["metrics"]["threshold"]
@@ -153,12 +153,149 @@ def test_a_worse_model_is_refused_and_nothing_written(tmp_path, frame, stand_in_
     assert not (tmp_path / "models.json").exists()
 
 
-def test_cli_usage_errors(tmp_path):
+def _no_training(monkeypatch):
+    """Make adapt_model fail the test if it reaches the fine-tuning."""
+    from astro_deepcr.training import ground_train
+
+    def fit(*args, **kwargs):
+        raise AssertionError("adapt started training")
+
+    monkeypatch.setattr(ground_train, "fit", fit)
+
+
+def test_a_model_of_the_same_name_stops_the_run_before_training(tmp_path, frame, monkeypatch):
+    """Audit: adapt into a folder holding a model replaced it (sha256 changed, exit 0)."""
+    _no_training(monkeypatch)
+    adapt_frame, _ = frame
+    (tmp_path / "ACS-WFC-adapted.safetensors").write_bytes(b"the older model")
+    with pytest.raises(FileExistsError, match=f"a model named 'ACS-WFC-adapted' is already in {tmp_path} "
+                                              rf"\({tmp_path}/ACS-WFC-adapted.safetensors\)"):
+        adapt_model([adapt_frame], str(tmp_path), model="ACS-WFC")
+    assert (tmp_path / "ACS-WFC-adapted.safetensors").read_bytes() == b"the older model"
+    (tmp_path / "models.json").write_text(json.dumps({"format": 1, "models": [{"name": "listed"}]}))
+    with pytest.raises(FileExistsError, match="a model named 'listed' is already in .*models.json lists it"):
+        adapt_model([adapt_frame], str(tmp_path), model="ACS-WFC", name="listed")
+    for name in ("../elsewhere", ".hidden"):  # the weights would land outside DIR, or beside the candidates
+        with pytest.raises(ValueError, match="name must be a plain file name"):
+            adapt_model([adapt_frame], str(tmp_path), model="ACS-WFC", name=name)
+    (tmp_path / "models.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match="models.json has no list of models under 'models'"):
+        adapt_model([adapt_frame], str(tmp_path), model="ACS-WFC", name="new")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["ACS-WFC-adapted.safetensors", "models.json"]
+
+
+def test_a_second_model_joins_the_folder_and_overwrite_replaces_only_its_own(tmp_path, frame, stand_in_library):
+    """Audit: with another --name, models.json listed only the new model and adapt.md held only its table."""
+    import hashlib
+
+    adapt_frame, _ = frame
+    options = dict(model="ACS-WFC", batch_size=2, crop=64, lr=1e-6, progress=False)
+    _, first_table = adapt_model([adapt_frame], str(tmp_path), name="first", steps=2, **options)
+    first = (tmp_path / "first.safetensors").read_bytes()
+    _, second_table = adapt_model([adapt_frame], str(tmp_path), name="second", steps=2, **options)
+    assert (tmp_path / "first.safetensors").read_bytes() == first
+    assert [entry["name"] for entry in json.loads((tmp_path / "models.json").read_text())["models"]] == \
+        ["first", "second"]
+    assert (tmp_path / "adapt.md").read_text() == "\n".join(["## first", "", *first_table, "", "## second", "",
+                                                             *second_table, ""])
+    _, again_table = adapt_model([adapt_frame], str(tmp_path), name="first", steps=3, overwrite=True, **options)
+    entries = json.loads((tmp_path / "models.json").read_text())["models"]
+    assert [entry["name"] for entry in entries] == ["first", "second"]  # replaced where it was listed
+    replaced = (tmp_path / "first.safetensors").read_bytes()
+    assert replaced != first and entries[0]["sha256"] == hashlib.sha256(replaced).hexdigest()
+    assert entries[0]["provenance"].endswith("3 steps, seed 0") and entries[1]["provenance"].endswith("2 steps, seed 0")
+    assert json.loads((tmp_path / "first.json").read_text()) == entries[0]
+    assert (tmp_path / "adapt.md").read_text().endswith("\n".join(
+        ["", "## first (replaces an earlier model of this name)", "", *again_table, ""]))
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["adapt.md", "first.json", "first.safetensors",
+                                                                "models.json", "second.json", "second.safetensors"]
+
+
+def test_the_check_library_is_known_before_training(tmp_path, frame, monkeypatch):
+    """Audit: an unknown check library failed only after the training, leaving files in DIR."""
+    _no_training(monkeypatch)
+    adapt_frame, _ = frame
+    with pytest.raises(ValueError, match="unknown cosmic-ray library 'nope'"):
+        adapt_model([adapt_frame], str(tmp_path / "out"), model="ACS-WFC", check_library="nope")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_failed_run_removes_the_files_it_created_and_only_those(tmp_path, frame, stand_in_library, monkeypatch):
+    """Audit: a failure after the training left .NAME.candidate.safetensors and checkpoint.safetensors in DIR."""
+    from astro_deepcr import adapt_check
+
+    def calibrate(*args, **kwargs):
+        raise RuntimeError("the calibration failed")
+
+    monkeypatch.setattr(adapt_check, "calibrate", calibrate)
+    adapt_frame, _ = frame
+    older = {"notes.txt": b"mine", "models.json": b'{"format": 1, "models": []}', "adapt.md": b"## older\n"}
+    (tmp_path / "kept").mkdir()
+    for name, data in older.items():
+        (tmp_path / "kept" / name).write_bytes(data)
+    for folder in ("kept", "new"):
+        with pytest.raises(RuntimeError, match="the calibration failed"):
+            adapt_model([adapt_frame], str(tmp_path / folder), model="ACS-WFC", steps=1, batch_size=2, crop=64,
+                        progress=False)
+    assert {path.name: path.read_bytes() for path in (tmp_path / "kept").iterdir()} == older
+    assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize(("arguments", "message"), [
+    (["--steps", "0"], "argument --steps: must be a positive integer, not 0"),
+    (["--holdout", "0.99"], "--holdout must be in [0.05, 0.9], not 0.99"),
+    (["--model", "nope"], "unknown model 'nope'"),
+    (["--model", "ACS-WFC-F606W-2-32"], "'ACS-WFC-F606W-2-32' is a inpaint model, not a mask model"),
+    (["--faint-stars", "-1"], "--faint-stars must be between 0 and 0.02 per px, not -1.0"),
+    (["--check-library", "nope"], "argument --check-library: invalid choice: 'nope'"),
+    (["--ext", "SCI,x"], "--ext 'SCI,x': give NAME, NAME,VERSION"),
+    (["--gain", "-2"], "--gain must be a finite number > 0"),
+])
+def test_cli_usage_errors_exit_2_before_a_frame_is_read(tmp_path, capsys, monkeypatch, arguments, message):
+    """Audit: --model nope, an inpaint model and --faint-stars -1 exited 1 with a 'ValueError:' prefix."""
+    from astro_deepcr import adapt
     from astro_deepcr.cli import main
 
-    assert main(["adapt", "x.fits", "-o", str(tmp_path), "--steps", "0"]) == 2
-    assert main(["adapt", "x.fits", "-o", str(tmp_path), "--holdout", "0.99"]) == 2
-    assert main(["adapt", str(tmp_path / "missing.fits"), "-o", str(tmp_path)]) == 2
+    monkeypatch.setattr(adapt, "adapt_model", None)
+    assert main(["adapt", str(tmp_path / "missing.fits"), "-o", str(tmp_path / "out"), *arguments]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Error:" not in err and "missing.fits" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_names_each_frame_it_cannot_read(tmp_path, capsys, monkeypatch):
+    """Audit: which of several frames lacked a gain was not said; a truncated file, --ext 1 on a file with one HDU
+    and a missing extension leaked as 'error: AstropyUserWarning: ...', 'error: IndexError: ...' or a quoted
+    KeyError."""
+    from astropy.io import fits
+
+    from astro_deepcr import adapt
+    from astro_deepcr.cli import main
+
+    monkeypatch.setattr(adapt, "adapt_model", None)
+    image = np.full((80, 90), 100.0, np.float32)
+    good, adu, truncated = (str(tmp_path / name) for name in ("good.fits", "adu.fits", "truncated.fits"))
+    fits.PrimaryHDU(image, fits.Header({"BUNIT": "electron", "RDNOISE": 4.0})).writeto(good)
+    fits.PrimaryHDU(image, fits.Header({"BUNIT": "ADU", "RDNOISE": 4.0})).writeto(adu)
+    with open(good, "rb") as stream:
+        (tmp_path / "truncated.fits").write_bytes(stream.read()[:2880 * 3])
+    missing = str(tmp_path / "missing.fits")
+    out = tmp_path / "out"
+    assert main(["adapt", good, adu, truncated, missing, "-o", str(out)]) == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [f"astro-deepcr: FAILED {adu}: data in adu need a gain to become electron (give the gain, "
+                     "electrons per ADU)",
+                     f"astro-deepcr: FAILED {truncated}: File may have been truncated: actual file length (8640) is "
+                     "smaller than the expected size (31680)",
+                     f"astro-deepcr: FAILED {missing}: [Errno 2] No such file or directory: '{missing}'",
+                     "astro-deepcr: adapt: 3 of 4 frames could not be read; nothing trained"]
+    assert main(["adapt", good, "-o", str(out), "--ext", "1"]) == 1
+    assert capsys.readouterr().err.splitlines()[0] == \
+        f"astro-deepcr: FAILED {good}: no extension 1 (the file has 0 PRIMARY)"
+    assert main(["adapt", good, "-o", str(out), "--ext", "SCI"]) == 1
+    assert capsys.readouterr().err.splitlines()[0] == \
+        f"astro-deepcr: FAILED {good}: no extension SCI (the file has 0 PRIMARY)"
+    assert not out.exists()
 
 
 def test_cli_passes_its_options_to_adapt_model(tmp_path, monkeypatch):
@@ -183,8 +320,17 @@ def test_cli_passes_its_options_to_adapt_model(tmp_path, monkeypatch):
     assert output == str(tmp_path / "out")
     assert kwargs["release_stars"] is True and kwargs["steps"] == 7 and kwargs["progress"] is False
     assert kwargs["faint_stars"] == 1e-3
-    assert main(["adapt", str(tmp_path / "f.fits"), "-o", str(tmp_path / "out"), "--quiet"]) == 0
+    assert kwargs["overwrite"] is False
+    assert main(["adapt", str(tmp_path / "f.fits"), "-o", str(tmp_path / "out"), "--quiet", "--overwrite"]) == 0
     assert calls[1][2]["release_stars"] is False and calls[1][2]["faint_stars"] == 0.0
+    assert calls[1][2]["overwrite"] is True
+    # frames of the same file name in two folders keep distinct names (in the check's table and the card)
+    for folder in ("night1", "night2"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "f.fits").write_bytes((tmp_path / "f.fits").read_bytes())
+    assert main(["adapt", str(tmp_path / "night1" / "f.fits"), str(tmp_path / "night2" / "f.fits"), "-o",
+                 str(tmp_path / "out"), "--quiet"]) == 0
+    assert [frame.name for frame in calls[2][0]] == ["night1/f.fits[0]", "night2/f.fits[0]"]
 
 
 def _star_field_with_hits(seed=11, fwhm=2.5):

@@ -44,6 +44,22 @@ def test_cli_reference_documents_every_option():
 
 
 @needs_docs
+def test_the_pages_list_the_cr_libraries_of_the_registry():
+    """Audit: docs/cli.rst listed four libraries by hand while ``wfpc2`` was accepted and used in its own example;
+    the pages now take the list from `LIBRARIES` (the ``|cr_libraries|`` substitution of docs/conf.py)."""
+    import runpy
+
+    from astro_deepcr.evaluation.libraries import LIBRARIES
+
+    epilog = runpy.run_path(os.path.join(DOCS, "conf.py"))["rst_epilog"]
+    assert f".. |cr_libraries| replace:: {', '.join(f'``{name}``' for name in LIBRARIES)}\n" in epilog
+    for page in ("cli", "training"):
+        with open(os.path.join(DOCS, f"{page}.rst")) as stream:
+            text = stream.read()
+        assert "|cr_libraries|" in text and "hrc, hrc-lacosmic" not in text
+
+
+@needs_docs
 def test_index_lists_every_page():
     with open(os.path.join(DOCS, "index.rst")) as stream:
         index = stream.read()

@@ -208,3 +208,36 @@ def test_evaluate_command_quick(tmp_path):
     report = (tmp_path / "report.md").read_text()
     assert "TPR@0.05%" in report and "LACosmic" in report and "biharmonic" in report
     assert (tmp_path / "roc.png").exists()
+
+
+@pytest.mark.parametrize(("arguments", "message"), [
+    (["--n-images", "0"], "argument --n-images: must be a positive integer, not 0"),
+    (["--size", "-5"], "argument --size: must be a positive integer, not -5"),
+    (["--exptime", "-1"], "argument --exptime: must be a finite number > 0, not -1"),
+    (["--exptime", "nan"], "argument --exptime: must be a finite number > 0, not nan"),
+    (["--models", "nope"], "unknown model 'nope'"),
+    (["--inpaint-models", "ACS-WFC"], "model 'ACS-WFC' is a mask model, not a inpaint model"),
+    (["--inject", "x.fits", "--library", "nope"], "argument --library: invalid choice: 'nope'"),
+])
+def test_evaluate_options_are_usage_errors(tmp_path, capsys, arguments, message):
+    """Audit: --n-images 0, --size -5, --exptime -1 failed inside matplotlib or numpy; --models nope exited 1 with
+    a 'ValueError:' prefix; --inject --library nope failed once per frame."""
+    from astro_deepcr.cli import main
+
+    assert main(["evaluate", "--out", str(tmp_path / "out"), *arguments]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Error:" not in err and "FAILED" not in err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(("command", "option"), [("evaluate", "--library"), ("adapt", "--check-library")])
+def test_help_lists_every_cr_library_it_accepts(command, option):
+    """Audit: the help listed four libraries while wfpc2 was accepted (and used in the docs' example)."""
+    from astro_deepcr.cli import build_parser
+    from astro_deepcr.evaluation.libraries import LIBRARIES
+
+    parser = build_parser()
+    subparsers = next(action for action in parser._actions if action.dest == "command")
+    action = next(action for action in subparsers.choices[command]._actions if option in action.option_strings)
+    assert action.choices == list(LIBRARIES) and "wfpc2" in LIBRARIES
+    assert f": {', '.join(LIBRARIES)} (" in action.help

@@ -191,3 +191,71 @@ def test_evaluate_inject_command(tmp_path):
 
         fits.PrimaryHDU(image, header=fits.Header({"BUNIT": "ELECTRONS"})).writeto(tmp_path / "noisy.fits")
         read_frame(tmp_path / "noisy.fits")
+
+
+def test_frames_are_labelled_and_pictured_apart(tmp_path):
+    """Frames of the same file name in two folders get the shortest labels and PNG names that tell them apart."""
+    from astro_deepcr.commands.options import UsageError, file_labels
+    from astro_deepcr.evaluation.inject_cli import png_names
+
+    paths = [str(tmp_path / "a" / "x" / "f.fits"), str(tmp_path / "b" / "x" / "f.fits"), str(tmp_path / "g.fits")]
+    assert file_labels(paths) == ["a/x/f.fits", "b/x/f.fits", "g.fits"]
+    with pytest.raises(UsageError, match=r"g.fits is given twice \(also as .*g.fits\)"):
+        file_labels([*paths, str(tmp_path / "a" / ".." / "g.fits")])
+    assert png_names(["a/x/f.fits", "b/x/f.fits", "g.fits.gz"]) == ["injection_a_x_f.png", "injection_b_x_f.png",
+                                                                      "injection_g.png"]
+    assert png_names(["d 1/f.fits", "d_1/f.fits"]) == ["injection_d_1_f.png", "injection_d_1_f_2.png"]
+
+
+def _electron_frame(path, seed):
+    from astropy.io import fits
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = np.random.default_rng(seed).normal(100.0, 10.0, (96, 128)).astype(np.float32)
+    fits.PrimaryHDU(image, header=fits.Header({"BUNIT": "ELECTRONS", "RDNOISE": 4.0})).writeto(path)
+    return str(path)
+
+
+def test_evaluate_inject_keeps_frames_of_the_same_name_apart(tmp_path, capsys):
+    """Audit: two frames named a8280271.fits in two folders shared one PNG, one injection.json key and one label."""
+    import json
+
+    from astro_deepcr import cli
+
+    pytest.importorskip("matplotlib")
+    frames = [_electron_frame(tmp_path / night / "own.fits", seed) for seed, night in enumerate(("n1", "n2"))]
+    out = tmp_path / "out"
+    assert cli.main(["evaluate", "--inject", *frames, "--n-cr", "5", "--seed", "3", "--out", str(out), "--model",
+                     "ACS-WFC-F606W-2-4", "--library", "thin-ccd"]) == 0
+    summary = json.loads((out / "injection.json").read_text())
+    assert list(summary) == ["n1/own.fits[0]", "n2/own.fits[0]"]
+    assert [summary[name]["png"] for name in summary] == [str(out / "injection_n1_own.png"),
+                                                          str(out / "injection_n2_own.png")]
+    assert sorted(path.name for path in out.iterdir()) == ["injection.json", "injection.md", "injection_n1_own.png",
+                                                           "injection_n2_own.png"]
+    markdown = (out / "injection.md").read_text()
+    assert "| n1/own.fits[0] | deepCR ACS-WFC-F606W-2-4 |" in markdown
+    assert "| n2/own.fits[0] | deepCR ACS-WFC-F606W-2-4 |" in markdown
+    assert capsys.readouterr().out.splitlines()[-1] == (f"written: {out / 'injection.md'}, {out / 'injection.json'} "
+                                                        "and 2 PNGs (injection_n1_own.png, injection_n2_own.png)")
+
+
+def test_evaluate_inject_writes_nothing_when_no_frame_is_evaluated(tmp_path, capsys):
+    """Audit: a run where every frame failed replaced an earlier report with an empty one and said it wrote one PNG
+    per frame."""
+    from astro_deepcr import cli
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "injection.md").write_text("the earlier report")
+    (out / "injection.json").write_text("{}")
+    (tmp_path / "empty.fits").write_bytes(b"")
+    frames = [str(tmp_path / "empty.fits"), str(tmp_path / "missing.fits")]
+    assert cli.main(["evaluate", "--inject", *frames, "--out", str(out)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.splitlines()[-1] == "astro-deepcr: no frame evaluated (2 failed); nothing written"
+    assert captured.err.splitlines()[0].startswith(f"astro-deepcr: FAILED {frames[0]}: ")
+    assert (out / "injection.md").read_text() == "the earlier report" and (out / "injection.json").read_text() == "{}"
+    assert cli.main(["evaluate", "--inject", *frames, "--out", str(tmp_path / "new")]) == 1
+    assert not (tmp_path / "new").exists()

@@ -2,10 +2,13 @@
 """What the sub-commands of ``astro-deepcr`` share: option groups, argument types, reporting, `UsageError`."""
 
 import argparse
+import math
+import os
 import sys
 
-__all__ = ["PROG", "UsageError", "error", "info", "report", "run_parallel", "none_bits", "positive_int",
-           "probability", "common", "model_options", "parallel_options", "look_options", "check_model_and_device"]
+__all__ = ["PROG", "UsageError", "error", "info", "report", "failed", "file_labels", "run_parallel", "none_bits",
+           "positive_int", "positive_float", "probability", "common", "model_options", "parallel_options",
+           "look_options", "check_model_and_device"]
 
 PROG = "astro-deepcr"
 
@@ -45,6 +48,38 @@ def report(args, results, verb):
     return 0
 
 
+def failed(path, exc):
+    """Print ``astro-deepcr: FAILED <path>: <reason>`` on stderr, the reason on one line and without a leading
+    ``<path>: `` that would repeat the file's name."""
+    reason = " ".join(str(exc).split()) or type(exc).__name__
+    prefix = f"{path}: "
+    print(f"{PROG}: FAILED {path}: {reason[len(prefix):] if reason.startswith(prefix) else reason}", file=sys.stderr)
+
+
+def file_labels(paths):
+    """A distinct label per input file: its name, with as many parent folders as it takes to tell it from the
+    others (``d1/a.fits`` and ``d2/a.fits``; ``b.fits`` stays ``b.fits``).
+
+    Raises
+    ------
+    UsageError
+        A file given twice (the same file under two spellings or through a link included).
+    """
+    seen = {}
+    for path in paths:
+        real = os.path.realpath(path)
+        if real in seen:
+            raise UsageError(f"{path} is given twice (also as {seen[real]})")
+        seen[real] = path
+    parts = [os.path.abspath(path).split(os.sep) for path in paths]
+    labels = []
+    for own in parts:
+        others = [other for other in parts if other is not own]
+        depth = next(k for k in range(1, len(own) + 1) if all(other[-k:] != own[-k:] for other in others))
+        labels.append("/".join(own[-depth:]))
+    return labels
+
+
 def run_parallel(args, run):
     """Call ``run(client)`` with a Dask client for ``--dask`` or None."""
     from .. import batch
@@ -66,6 +101,13 @@ def positive_int(text):
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, not {text}")
+    return value
+
+
+def positive_float(text):
+    value = float(text)
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, not {text}")
     return value
 
 

@@ -31,37 +31,54 @@ __all__ = ["read_frame", "run_frame", "run_placebo", "placebo_lines", "placebo_t
 LACOSMIC_DEFAULT = "LACosmic (sigclip 4.5)"
 
 
-def read_frame(path, ext=None, gain=None, readnoise=None):
+def read_frame(path, ext=None, gain=None, readnoise=None, label=None):
     """A FITS frame in electrons for `run_frame`: ``SCI,1`` (else the first image) or ``ext``, its ``DQ``.
 
     Gain and units from the header (`astro_deepcr.units.electron_factor`),
     read noise from the header (`~astro_deepcr.units.header_readnoise`) or
     ``readnoise``; ``satlevel`` from ``SATURATE`` (data units) when present.
+    The frame's ``name`` is ``label`` (default the file name) with the
+    extension, e.g. ``a.fits[SCI,1]``.
+
+    Raises
+    ------
+    ValueError
+        Beginning with ``path``: no such extension, not a 2-D image, no gain for data in ADU, no read noise.
     """
     from astropy.io import fits
 
     from ..units import electron_factor, header_readnoise
 
-    with fits.open(path, memmap=False) as hdul:
+    # the stream is ours: astropy leaves the file open when it fails inside fits.open (a truncated file)
+    with open(path, "rb") as stream, fits.open(stream, memmap=False) as hdul:
         if ext is None:
             ext = ("SCI", 1) if ("SCI", 1) in hdul else next(
                 (k for k, hdu in enumerate(hdul) if hdu.data is not None and hdu.data.ndim == 2), None)
         if ext is None:
             raise ValueError(f"{path}: no 2-D image extension; give ext")
-        hdu, primary = hdul[ext], hdul[0].header
+        ext_label = ",".join(map(str, ext)) if isinstance(ext, tuple) else ext
+        try:
+            hdu = hdul[ext]
+        except (KeyError, IndexError):
+            present = ", ".join(f"{k} {item.name}" for k, item in enumerate(hdul))
+            raise ValueError(f"{path}: no extension {ext_label} (the file has {present})") from None
+        primary = hdul[0].header
         if hdu.data is None or hdu.data.ndim != 2:
-            raise ValueError(f"{path}[{ext}] is not a 2-D image")
+            raise ValueError(f"{path}: extension {ext_label} is not a 2-D image")
         version = hdu.ver if hdu.name == "SCI" else None
         dq = np.array(hdul["DQ", version].data) if version and ("DQ", version) in hdul else None
-        factor = electron_factor(hdu.header, primary, "electron", gain=gain)
+        try:
+            factor = electron_factor(hdu.header, primary, "electron", gain=gain)
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from None
         readnoise = readnoise if readnoise is not None else header_readnoise(hdu.header, primary)[0]
         if readnoise is None:
             raise ValueError(f"{path}: no read noise in the header; give readnoise")
         saturate = hdu.header.get("SATURATE", primary.get("SATURATE"))
         header = fits.Header(primary)
         header.update(hdu.header)
-        label = ",".join(map(str, ext)) if isinstance(ext, tuple) else ext
-        return {"name": f"{str(path).rsplit('/', 1)[-1]}[{label}]", "header": header, "dq": dq,
+        name = str(path).rsplit("/", 1)[-1] if label is None else label
+        return {"name": f"{name}[{ext_label}]", "header": header, "dq": dq,
                 "electrons": np.asarray(hdu.data, np.float64) * factor, "readnoise": float(readnoise),
                 "satlevel": None if saturate is None else float(saturate) * factor}
 

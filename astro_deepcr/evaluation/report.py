@@ -9,16 +9,19 @@ deepCR model, against LACosmic (astroscrappy, the paper's objlim per field
 and a sweep of sigclip) and, when installed, the reference ``deepCR``
 package. Inpainting: MSE over the true CR pixels for medmask, biharmonic and
 the deepCR-inpaint models. Runtime per megapixel for every method.
+``evaluate --inject FILE ...`` (injection-recovery on your own frames) is run
+by `astro_deepcr.evaluation.inject_cli`.
 """
 
-import dataclasses
 import json
-import sys
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
+
+from ..commands.options import UsageError, positive_float, positive_int
+from .inject_cli import add_inject_options, jsonable
 
 __all__ = ["make_test_set", "evaluate", "add_subparser", "CR_SOURCES"]
 
@@ -237,20 +240,8 @@ def evaluate(out, models=("ACS-WFC", "ACS-WFC-F606W", "ACS-WFC-F606W-2-4"),
                             "cr_source": test_set[0].get("cr_source", "your own")},
                "elapsed_s": time.perf_counter() - start}
     (out / "report.md").write_text(_markdown(results))
-    (out / "results.json").write_text(json.dumps(_jsonable(results), indent=2))
+    (out / "results.json").write_text(json.dumps(jsonable(results), indent=2))
     return results
-
-
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {key: _jsonable(item) for key, item in value.items() if key != "roc"}
-    if isinstance(value, (np.floating, float)):
-        return None if not np.isfinite(value) else float(value)
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(item) for item in value]
-    return value
 
 
 def _fmt(value, spec=".4f"):
@@ -321,130 +312,39 @@ def add_subparser(subparsers):
     parser.add_argument("--models", nargs="+", default=["ACS-WFC", "ACS-WFC-F606W", "ACS-WFC-F606W-2-4"])
     parser.add_argument("--inpaint-models", nargs="*", default=["ACS-WFC-F606W-2-32", "ACS-WFC-F606W-3-32"])
     parser.add_argument("--fields", nargs="+", default=list(OBJLIM), choices=list(OBJLIM))
-    parser.add_argument("--n-images", type=int, default=2, help="images per field")
-    parser.add_argument("--size", type=int, default=512, help="image side in pixels")
-    parser.add_argument("--exptime", type=float, default=500.0)
+    parser.add_argument("--n-images", type=positive_int, default=2, help="images per field")
+    parser.add_argument("--size", type=positive_int, default=512, help="image side in pixels")
+    parser.add_argument("--exptime", type=positive_float, default=500.0, help="seconds (%(default)s)")
     parser.add_argument("--seed", type=int, default=100)
     parser.add_argument("--no-reference", action="store_true", help="skip the reference deepCR package")
     parser.add_argument("--quick", action="store_true", help="1 image of 256x256 per field, small runtime image")
     parser.add_argument("--cr-sources", nargs="+", default=list(CR_SOURCES), choices=list(CR_SOURCES),
                         help="CR sources: the first makes the full report, the others add a detection table "
                              "(default: %(default)s)")
-    inject = parser.add_argument_group("injection-recovery on your own frames (astro_deepcr.evaluation.injection)")
-    inject.add_argument("--inject", nargs="+", metavar="FILE",
-                        help="inject real cosmic rays into these FITS frames and report what deepCR and "
-                             "LACosmic recover (instead of the simulated evaluation); --seed, --out apply")
-    inject.add_argument("--model", help="deepCR mask model (default: chosen from each header)")
-    inject.add_argument("--n-cr", type=int, help="cosmic rays per trial (default: --density per megapixel)")
-    inject.add_argument("--density", type=float, default=500.0, help="cosmic rays per megapixel (%(default)s)")
-    inject.add_argument("--trials", type=int, default=1, help="independent injections per frame (%(default)s)")
-    inject.add_argument("--library", default="hrc",
-                        help="cosmic rays to inject: hrc, hrc-lacosmic, thin-ccd or thick-ccd (%(default)s)")
-    inject.add_argument("--ext", help="extension, e.g. SCI,1 or 0 (default SCI,1, else the first image)")
-    inject.add_argument("--gain", type=float, help="e- per data unit when the header has none")
-    inject.add_argument("--readnoise", type=float, help="read noise (e-) when the header has none")
-    inject.add_argument("--placebo", action="store_true",
-                        help="also inject faint point sources of each frame's own PSF with the same charges and "
-                             "report how many each detector flags (faint stars it would mask)")
-    inject.add_argument("--tune-objlim", action="store_true",
-                        help="also LACosmic at deepCR's flag count with each objlim of TUNING_OBJLIMS (sigclip "
-                             "bisected) and deepCR against the one that recalls the most, chosen with hindsight")
+    add_inject_options(parser)
     parser.set_defaults(func=_run)
     return parser
 
 
-def _extension(text):
-    if text is None:
-        return None
-    name, _, version = text.partition(",")
-    if name.strip().lstrip("-").isdigit() and not version:
-        return int(name)
-    if version and not version.strip().isdigit():
-        raise ValueError(f"--ext {text!r}: give NAME, NAME,VERSION (e.g. SCI,1) or an index (e.g. 0)")
-    return (name.strip(), int(version)) if version else name.strip()
-
-
-def _run_inject(args):
-    from ..validation import check_inject_options
-    from . import injection
-
-    try:  # usage errors (exit 2) before any file is read or written
-        check_inject_options(trials=args.trials, n_cr=args.n_cr, density=args.density, gain=args.gain,
-                             readnoise=args.readnoise, model=args.model)
-        ext = _extension(args.ext)
-    except (ValueError, TypeError) as exc:
-        print(f"astro-deepcr: error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return 2
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    all_results, summary, failed, pairs = [], {}, 0, []
-    for path in args.inject:
-        try:  # one bad frame is reported and never stops the others
-            frame = injection.read_frame(path, ext=ext, gain=args.gain, readnoise=args.readnoise)
-            results = injection.run_frame(frame, model=args.model, seed=args.seed, n_cr=args.n_cr,
-                                          density=args.density, n_trials=args.trials, library=args.library,
-                                          tune_objlims=injection.TUNING_OBJLIMS if args.tune_objlim else None)
-        except (KeyError, IndexError) as exc:
-            failed += 1
-            print(f"astro-deepcr: FAILED {path}: no extension {args.ext} ({exc})", file=sys.stderr)
-            continue
-        except Exception as exc:
-            failed += 1
-            print(f"astro-deepcr: FAILED {path}: {' '.join(str(exc).split()) or type(exc).__name__}", file=sys.stderr)
-            continue
-        png = out / f"injection_{Path(path).name.split('.fits')[0]}.png"
-        injection.plot_injection(results, png)
-        all_results.append(results)
-        summary[frame["name"]] = {key: results[key] for key in ("model", "reason", "sigclip", "seed", "n_trials",
-                                                                "n_injected", "n_good", "library")}
-        match = results["flag_match"]
-        summary[frame["name"]].update(detectors=results["detectors"], png=str(png),
-                                      flag_match=None if match is None else dataclasses.asdict(match),
-                                      significance=results["significance"])
-        if args.tune_objlim:
-            summary[frame["name"]].update(tuned_matches=[dataclasses.asdict(found) for found in
-                                                         results["tuned_matches"]],
-                                          tuned_best=injection.tuned_lacosmic(results))
-        if args.placebo:
-            placebo = _placebo(frame, results, args)
-            summary[frame["name"]]["placebo"] = placebo if isinstance(placebo, str) else placebo["detectors"]
-            if not isinstance(placebo, str):
-                pairs.append((results, placebo))
-    lines = injection.table_lines(all_results)
-    if args.tune_objlim:
-        lines += ["", "LACosmic at deepCR's flag count with each objlim (sigclip bisected); 'best': the one that "
-                  "recalls the most, chosen with hindsight on the same injection; p: that deepCR recalls fewer", "",
-                  *injection.tuned_lines(all_results)]
-    if pairs:
-        lines += ["", "Faint point sources of each frame's PSF with the cosmic rays' charges (the placebo control): "
-                  "recall by new flags of the cosmic rays / of the point sources", "",
-                  *injection.placebo_lines(pairs)]
-    (out / "injection.md").write_text("\n".join(["# Injection-recovery", "", *lines, ""]))
-    (out / "injection.json").write_text(json.dumps(_jsonable(summary), indent=2))
-    print("\n".join(lines))
-    print(f"written: {out / 'injection.md'}, {out / 'injection.json'} and one PNG per frame")
-    if failed:
-        print(f"astro-deepcr: {len(args.inject) - failed} of {len(args.inject)} frames evaluated; {failed} failed",
-              file=sys.stderr)
-    return 1 if failed else 0
-
-
-def _placebo(frame, results, args):
-    """`run_placebo` beside ``results`` (same seed, trials, detectors), or why it could not run."""
-    from . import injection
+def _check_models(args):
+    """Unknown models, or a model of the wrong kind, are usage errors (exit 2) before anything runs."""
+    from ..zoo import get_model
 
     try:
-        return injection.run_placebo(frame, library=args.library, model=args.model, seed=args.seed, n_cr=args.n_cr,
-                                     density=args.density, n_trials=args.trials, flag_match=results["flag_match"])
-    except ValueError as exc:  # no PSF measurable on the frame
-        message = f"no placebo: {' '.join(str(exc).split())}"
-        print(f"astro-deepcr: {frame['name']}: {message}", file=sys.stderr)
-        return message
+        for name in args.models:
+            get_model(name, kind="mask")
+        for name in args.inpaint_models:
+            get_model(name, kind="inpaint")
+    except (ValueError, TypeError) as exc:
+        raise UsageError(exc) from None
 
 
 def _run(args):
     if args.inject:
-        return _run_inject(args)
+        from .inject_cli import run_inject
+
+        return run_inject(args)
+    _check_models(args)
     quick = {"n_images": 1, "size": 256, "runtime_size": 256} if args.quick else {}
     settings = {"n_images": args.n_images, "size": args.size} | quick
     results = evaluate(args.out, models=args.models, inpaint_models=args.inpaint_models, fields=args.fields,
