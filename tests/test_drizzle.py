@@ -657,3 +657,34 @@ def test_flag_without_a_gain_names_the_header_keywords(stack, tmp_path):
         "the SCI nor the primary header has one: add one of GAIN, EGAIN, ATODGAIN, ATODGN[A-D], CCDGAIN (electrons "
         "per ADU), or BUNIT = 'ELECTRONS' if the data are electrons")
     assert _bytes(path) == before
+
+
+@requires_drizzlepac
+def test_crclean_changes_only_the_flagged_pixels_of_a_file_in_counts(tmp_path):
+    """driz_cr_corr's _crclean file went through x gain / gain on every pixel (as ``clean`` did, audit of session
+    49), which truncated an integer image (400 -> 399.99... -> 399): the unflagged pixels now keep their values
+    exactly, the flagged ones are inpainted."""
+    from astropy.table import Table
+
+    from astro_deepcr.dq import DEFAULT_FILL_BITS
+    from astro_deepcr.drizzle.crclean import write_crclean
+
+    rng = np.random.default_rng(3)
+    sci = rng.poisson(210.0, (64, 64)).astype(np.int16)  # raw counts at gain 1.9
+    sci[10, 5:9] += 800
+    dq = np.zeros((64, 64), np.int16)
+    dq[10, 5:9] = 4096
+    header = fits.Header({"BUNIT": "COUNTS", "GAIN": 1.9})
+    path = tmp_path / "j00000001_flt.fits"
+    fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(sci, header=header, name="SCI", ver=1),
+                  fits.ImageHDU(dq, name="DQ", ver=1)]).writeto(path)
+    summary = Table(rows=[(str(path), 1, "ACS-WFC", 0.5, 4, 0, sci.size)],
+                    names=("file", "extver", "model", "threshold", "n_cr", "n_bad", "n_pixels"))
+    settings = {"crbit": 4096, "model": "ACS-WFC", "device": "cpu", "precision": "float32",
+                "fill_bits": DEFAULT_FILL_BITS}
+    outfile = write_crclean(str(path), summary, settings)
+    with fits.open(outfile) as cleaned:
+        flagged = dq == 4096
+        np.testing.assert_array_equal(cleaned["SCI", 1].data[~flagged], sci[~flagged])  # exactly
+        assert np.all(np.abs(cleaned["SCI", 1].data[flagged] - 210.0) < 40.0)  # the track replaced by sky
+        np.testing.assert_array_equal(cleaned["DQ", 1].data, np.where(flagged, 4096, 0))

@@ -38,7 +38,6 @@ import os
 import sys
 import warnings
 
-import numpy as np
 from astropy.io import fits
 from astropy.utils.exceptions import AstropyUserWarning
 
@@ -52,6 +51,7 @@ from .config import (
     effective_config,
     load_astrodrizzle_config,
 )
+from .crclean import write_crclean
 from .inputs import archive_inputs, crmask_names, parse_inputs
 
 __all__ = ["astrodrizzle", "run", "log_on_console", "check_cr_bit_not_good"]
@@ -448,45 +448,3 @@ def _flag(names, settings):
                     note = hdul["SCI", int(row["extver"])].header.get("DCRSTAR", "")
                     log.info(f"    star-shape test of {os.path.basename(name)}[SCI,{row['extver']}]: {note}")
     return summary
-
-
-def crclean_name(filename):
-    """``<rootname>_crclean.fits``, AstroDrizzle's name for driz_cr_corr's output (`stsci.tools` rootname)."""
-    from stsci.tools import fileutil
-
-    return f"{fileutil.buildNewRootname(os.fspath(filename))}_crclean.fits"
-
-
-def write_crclean(filename, summary, settings):
-    """driz_cr_corr's file: a copy of ``filename`` with the flagged pixels inpainted, DQ = crbit there, 0 elsewhere.
-
-    The cosmic rays are the DQ pixels with ``crbit`` after flagging; they
-    are inpainted in electrons by `~astro_deepcr.DeepCR.inpaint` (pixels of
-    ``fill_bits`` are neither replaced nor used).
-    """
-    from ..deepcr import DeepCR
-    from ..dq import flagged_pixels
-    from ..units import electron_factor
-
-    crbit = settings["crbit"]
-    outfile = crclean_name(filename)
-    with contextlib.suppress(FileNotFoundError):
-        os.remove(outfile)
-    with fits.open(filename, memmap=False) as hdul:
-        primary = hdul[0].header
-        for sci in [hdu for hdu in hdul if hdu.name == "SCI" and hdu.data is not None]:
-            rows = summary[(summary["file"] == filename) & (summary["extver"] == sci.ver)]
-            model = rows["model"][0] if len(rows) else settings["model"]
-            dq_hdu = hdul["DQ", sci.ver]
-            dq = np.asarray(dq_hdu.data).astype(np.int64)
-            cr_mask = (dq & crbit) != 0
-            factor = electron_factor(sci.header, primary, "electron", gain=None)
-            detector = DeepCR(mask=model, device=settings["device"], precision=settings["precision"],
-                              progress=False)
-            cleaned = detector.inpaint(np.asarray(sci.data, dtype=np.float64) * factor, cr_mask,
-                                       inmask=flagged_pixels(dq, settings["fill_bits"], crbit))
-            sci.data = (cleaned / factor).astype(sci.data.dtype)
-            dq_hdu.data = np.where(cr_mask, crbit, 0).astype(dq_hdu.data.dtype)
-        hdul.writeto(outfile)
-    log.info(f"deepCR: wrote {outfile} (cosmic rays inpainted, DQ = {crbit} at them)")
-    return outfile
