@@ -71,20 +71,9 @@ def adapt_frame(frame):
     return AdaptFrame(frame["name"], image, frame["readnoise"], bad & ~saturated, saturated, frame["header"])
 
 
-def _ext(text):
-    if text is None:
-        return None
-    name, _, version = str(text).partition(",")
-    if not version:
-        return int(name) if name.lstrip("-").isdigit() else name
-    if not version.strip().isdigit():
-        raise ValueError(f"--ext {text!r}: give NAME, NAME,VERSION (e.g. SCI,1) or an index (e.g. 0)")
-    return (name, int(version))
-
-
 def _check_options(args):
     """Usage errors (exit 2) before a frame is read: the options, the base model, the frames' labels."""
-    from .commands.options import UsageError, file_labels
+    from .commands.options import UsageError, extension, file_labels
     from .training.ground import MAX_FAINT_STARS
     from .validation import check_number
     from .zoo import get_model
@@ -97,7 +86,7 @@ def _check_options(args):
         for name, value in (("--gain", args.gain), ("--readnoise", args.readnoise)):
             if value is not None:
                 check_number(value, name, positive=name == "--gain")
-        ext = _ext(args.ext)
+        ext = extension(args.ext)
         if args.model is not None:
             spec = get_model(args.model, kind="mask")
             if spec.units != "electron":

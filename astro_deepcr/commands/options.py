@@ -6,8 +6,8 @@ import math
 import os
 import sys
 
-__all__ = ["PROG", "UsageError", "error", "info", "report", "failed", "file_labels", "run_parallel", "none_bits",
-           "positive_int", "positive_float", "probability", "common", "model_options", "parallel_options",
+__all__ = ["PROG", "UsageError", "error", "info", "report", "extension", "failed", "file_labels", "run_parallel",
+           "none_bits", "positive_int", "positive_float", "probability", "common", "model_options", "parallel_options",
            "look_options", "check_model_and_device"]
 
 PROG = "astro-deepcr"
@@ -46,6 +46,24 @@ def report(args, results, verb):
         return 1
     info(args, summary)
     return 0
+
+
+def extension(text):
+    """``--ext`` of the commands that read one image per file: ``NAME``, ``NAME,VERSION`` (e.g. ``SCI,1``) or an
+    index (e.g. ``0``) as `astropy.io.fits` takes it; None for None.
+
+    >>> from astro_deepcr.commands.options import extension
+    >>> extension("SCI,1"), extension("0"), extension("SCI"), extension(None)
+    (('SCI', 1), 0, 'SCI', None)
+    """
+    if text is None:
+        return None
+    name, _, version = str(text).partition(",")
+    if name.strip().lstrip("-").isdigit() and not version:
+        return int(name)
+    if version and not version.strip().isdigit():
+        raise ValueError(f"--ext {text!r}: give NAME, NAME,VERSION (e.g. SCI,1) or an index (e.g. 0)")
+    return (name.strip(), int(version)) if version else name.strip()
 
 
 def failed(path, exc):

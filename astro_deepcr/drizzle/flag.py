@@ -381,14 +381,9 @@ def _check_dq_header(hdu, filename):
 
 
 def _dq_values(hdu, filename):
-    """DQ values as int64 from raw (``do_not_scale_image_data``) data, ``BZERO`` added."""
-    bscale = hdu.header.get("BSCALE", 1)
-    bzero = hdu.header.get("BZERO", 0)
-    raw = hdu.data
-    if raw.dtype.kind not in "iu" or bscale != 1 or bzero not in (0, 32768):
-        raise ValueError(f"{filename} {hdu.name},{hdu.ver}: DQ must be integer (optionally uint16 via "
-                         f"BZERO=32768), not {raw.dtype} with BSCALE={bscale} BZERO={bzero}")
-    return raw.astype(np.int64) + bzero
+    """DQ values as int64 from raw (``do_not_scale_image_data``) data, ``BZERO`` added (`_check_dq_header`'s rule)."""
+    _check_dq_header(hdu, filename)
+    return hdu.data.astype(np.int64) + hdu.header.get("BZERO", 0)
 
 
 def _store_dq(hdu, values):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..commands.options import PROG, UsageError, failed, file_labels
+from ..commands.options import PROG, UsageError, extension, failed, file_labels
 from .libraries import LIBRARIES
 
 __all__ = ["add_inject_options", "run_inject", "png_names", "jsonable"]
@@ -57,17 +57,6 @@ def jsonable(value):
     return value
 
 
-def _extension(text):
-    if text is None:
-        return None
-    name, _, version = text.partition(",")
-    if name.strip().lstrip("-").isdigit() and not version:
-        return int(name)
-    if version and not version.strip().isdigit():
-        raise ValueError(f"--ext {text!r}: give NAME, NAME,VERSION (e.g. SCI,1) or an index (e.g. 0)")
-    return (name.strip(), int(version)) if version else name.strip()
-
-
 def png_names(labels):
     """``injection_<label>.png`` per frame label (`file_labels`), ``.fits...`` dropped and folders joined by
     ``_``; distinct even where two labels differ only in characters a file name does not keep."""
@@ -90,7 +79,7 @@ def _check(args):
     try:
         check_inject_options(trials=args.trials, n_cr=args.n_cr, density=args.density, gain=args.gain,
                              readnoise=args.readnoise, model=args.model)
-        ext = _extension(args.ext)
+        ext = extension(args.ext)
     except (ValueError, TypeError) as exc:
         raise UsageError(exc) from None
     return ext, file_labels(args.inject)
